@@ -1,0 +1,248 @@
+"""Relay settings: one env-driven module.
+
+Embedded defaults (no environment at all) give a complete single-machine product:
+SQLite, the in-memory channel layer, a filesystem Celery broker and the emulator
+engine. Setting ``DATABASE_URL`` and ``REDIS_URL`` switches the same code to
+PostgreSQL, Redis as Celery broker and ``channels_redis``.
+
+Every secret may also be given as ``NAME_FILE`` (a path whose content is the value).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+env.smart_cast = False
+
+
+def _secret(name: str, default: str) -> str:
+    """Read ``NAME`` or the file named by ``NAME_FILE``; fail loudly on a bad path."""
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        return Path(path).read_text().strip()
+    return str(env.str(name, default=default))
+
+
+VAR_DIR = Path(env.str("RELAY_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = _secret("SECRET_KEY", "relay-insecure-dev-key-change-me-in-production-0123456789")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "instances",
+    "messaging",
+    "groups",
+    "statuses",
+    "journals",
+    "dashboard",
+]
+
+MIDDLEWARE = [
+    "instances.middleware.WireMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------
+DATABASE_URL = _secret("DATABASE_URL", f"sqlite:///{VAR_DIR / 'relay.sqlite3'}")
+DATABASES: dict[str, dict[str, Any]] = {"default": env.db_url_config(DATABASE_URL)}
+_db = DATABASES["default"]
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web, worker and runner processes read while one writes;
+    # IMMEDIATE transactions take the write lock up front, so two writers queue
+    # on the busy timeout instead of failing with "database is locked" mid-way.
+    _db["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # Tests use a file so that subprocesses (runners, workers) see the same data.
+    _db["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+else:
+    _db["ENGINE"] = "django.db.backends.postgresql"
+    # Persistent connections for WSGI/threads; the ASGI server gets a pool instead
+    # (CONN_MAX_AGE under ASGI leaks one connection per request thread).
+    if env.bool("DB_POOL", default=False):
+        _db["CONN_MAX_AGE"] = 0
+        _db["OPTIONS"] = {"pool": {"min_size": 2, "max_size": env.int("DB_POOL_SIZE", 10)}}
+    else:
+        _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+    _db["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+IS_POSTGRES = _db["ENGINE"] == "django.db.backends.postgresql"
+
+# --- Redis, channel layer, Celery ------------------------------------------------
+REDIS_URL = _secret("REDIS_URL", "")
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Without Redis the broker is kombu's filesystem transport: it needs no server,
+# survives restarts (messages are files under var/broker) and works across the
+# web, worker and runner processes of `make run`. See docs/operations.md.
+_broker_dir = VAR_DIR / "broker"
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": 3600}
+else:
+    for sub in ("queue", "processed"):
+        (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- Auth, i18n, static ------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_URL = "media/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+# GREEN-API caps JSON bodies at about 100 KB; bigger bodies get 413 from
+# instances.middleware before any view runs.
+MAX_JSON_BODY_BYTES = env.int("MAX_JSON_BODY_BYTES", default=100 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_JSON_BODY_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+# --- REST framework and OpenAPI ----------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "EXCEPTION_HANDLER": "instances.http.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "instances.openapi.WireAutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Relay — GREEN-API compatible WhatsApp HTTP API",
+    "DESCRIPTION": (
+        "Self-hosted WhatsApp gateway speaking GREEN-API's REST API. Credentials are in "
+        "the path: /waInstance{idInstance}/{method}/{apiTokenInstance}. Method names "
+        "are case-insensitive. Endpoints under /api/v1/ are Relay extensions."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Relay --------------------------------------------------------------------------
+# Public base URLs printed in curl lines, urlFile links and the cabinet.
+RELAY_API_URL = env.str("RELAY_API_URL", default="http://127.0.0.1:8000")
+RELAY_MEDIA_URL = env.str("RELAY_MEDIA_URL", default=RELAY_API_URL)
+# Engine for new instances: emulator (default), waweb, cloud.
+RELAY_DEFAULT_ENGINE = env.str("RELAY_DEFAULT_ENGINE", default="emulator")
+
+# Rate limits (API.md §4). RATE_LIMITS_ENABLED=false turns them off;
+# RATE_LIMIT_OVERRIDES="sendMessage=100,getSettings=5" changes single methods
+# (0 = unlimited).
+RATE_LIMITS_ENABLED = env.bool("RATE_LIMITS_ENABLED", default=True)
+RATE_LIMIT_OVERRIDES = env.dict("RATE_LIMIT_OVERRIDES", cast={"value": float}, default={})
+
+# Session runners: a lease is lost when its heartbeat is older than the TTL.
+RUNNER_LEASE_TTL_SECONDS = env.float("RUNNER_LEASE_TTL_SECONDS", default=15.0)
+RUNNER_TICK_SECONDS = env.float("RUNNER_TICK_SECONDS", default=1.0)
+RUNNER_CAPACITY = env.int("RUNNER_CAPACITY", default=5000)
+
+# Emulator timing.
+EMULATOR_QR_ROTATE_SECONDS = env.int("EMULATOR_QR_ROTATE_SECONDS", default=20)
+EMULATOR_STARTUP_SECONDS = env.float("EMULATOR_STARTUP_SECONDS", default=1.0)
+PAIRING_CODE_TTL_SECONDS = env.int("PAIRING_CODE_TTL_SECONDS", default=150)
+QR_WEBSOCKET_WINDOW_SECONDS = env.int("QR_WEBSOCKET_WINDOW_SECONDS", default=100)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

@@ -1,0 +1,12 @@
+"""Test overrides only. Runs on SQLite + in-memory layer by default, and on
+PostgreSQL + Redis when DATABASE_URL / REDIS_URL are set (CI)."""
+
+from config.settings import *  # noqa: F403
+from config.settings import VAR_DIR
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_TASK_ALWAYS_EAGER = False
+RATE_LIMITS_ENABLED = True
+EMULATOR_STARTUP_SECONDS = 0.0
+MEDIA_ROOT = VAR_DIR / "test-media"
+LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}

@@ -1,0 +1,23 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.static import serve
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from instances import ops
+from instances.urls import emulator_urlpatterns
+
+urlpatterns = [
+    path("", include("instances.urls")),
+    path("api/v1/emulator/", include(emulator_urlpatterns)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("healthz", ops.healthz),
+    path("metrics", ops.metrics_view),
+    path("admin/", admin.site.urls),
+    path("", include("dashboard.urls")),
+    # Local media (avatars, uploads). With S3 storage, URLs point at the bucket instead.
+    re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
+]
+
+handler404 = "instances.ops.not_found"

@@ -1,0 +1,125 @@
+"""Operator console: accounts, instances (with actions), leases and their history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from instances import services
+from instances.models import Account, EmuPhone, Instance, InstanceStateChange, LeaseGrant, SessionLease
+
+
+class InstanceInline(admin.TabularInline):
+    model = Instance
+    fields = ("id", "name", "engine", "state", "wid", "is_suspended", "is_deleted")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ("id", "user", "name", "instance_count", "created_at")
+    search_fields = ("user__username", "user__email", "name")
+    readonly_fields = ("partner_token", "created_at")
+    inlines = [InstanceInline]
+
+    @admin.display(description="instances")
+    def instance_count(self, obj: Account) -> int:
+        return obj.instances.filter(is_deleted=False).count()
+
+
+class StateChangeInline(admin.TabularInline):
+    model = InstanceStateChange
+    fields = ("created_at", "state", "phone")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("-created_at",)
+
+
+@admin.register(Instance)
+class InstanceAdmin(admin.ModelAdmin):
+    list_display = ("id", "name", "account", "engine", "state", "wid", "lease_owner", "is_suspended", "is_deleted", "created_at")
+    list_filter = ("engine", "state", "is_suspended", "is_deleted")
+    search_fields = ("=id", "name", "wid", "phone", "account__user__username")
+    readonly_fields = ("id", "api_token", "state", "state_changed_at", "wid", "phone", "webhook_secret", "created_at", "deleted_at")
+    exclude = ("qr_secret", "pairing_code", "pairing_phone", "pairing_expires_at")
+    list_select_related = ("account__user", "lease")
+    actions = ["reboot", "logout", "rotate_token", "suspend", "unsuspend"]
+    inlines = [StateChangeInline]
+
+    @admin.display(description="runner")
+    def lease_owner(self, obj: Instance) -> str:
+        lease = getattr(obj, "lease", None)
+        if lease is None or not lease.runner_id:
+            return "—"
+        if lease.expires_at and lease.expires_at < timezone.now():
+            return f"{lease.runner_id} (expired)"
+        return lease.runner_id
+
+    @admin.action(description="Reboot selected instances")
+    def reboot(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
+        for instance in queryset:
+            services.reboot(instance)
+        messages.success(request, f"Rebooting {queryset.count()} instance(s).")
+
+    @admin.action(description="Log out selected instances")
+    def logout(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
+        for instance in queryset:
+            services.logout(instance)
+        messages.success(request, f"Logged out {queryset.count()} instance(s).")
+
+    @admin.action(description="Rotate API token")
+    def rotate_token(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
+        for instance in queryset:
+            services.update_api_token(instance)
+        messages.success(request, f"New tokens for {queryset.count()} instance(s); old ones stopped working.")
+
+    @admin.action(description="Suspend (API answers 403)")
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
+        for instance in queryset:
+            services.set_suspended(instance, True)
+
+    @admin.action(description="Unsuspend")
+    def unsuspend(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
+        for instance in queryset:
+            services.set_suspended(instance, False)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(SessionLease)
+class SessionLeaseAdmin(ReadOnlyAdmin):
+    list_display = ("instance", "runner_id", "epoch", "heartbeat_age", "expires_at")
+    search_fields = ("=instance__id", "runner_id")
+
+    @admin.display(description="heartbeat age (s)")
+    def heartbeat_age(self, obj: SessionLease) -> str:
+        if obj.heartbeat_at is None:
+            return "—"
+        return f"{(timezone.now() - obj.heartbeat_at).total_seconds():.1f}"
+
+
+@admin.register(LeaseGrant)
+class LeaseGrantAdmin(ReadOnlyAdmin):
+    list_display = ("instance", "epoch", "runner_id", "previous_runner_id", "granted_at")
+    search_fields = ("=instance__id", "runner_id")
+
+
+@admin.register(EmuPhone)
+class EmuPhoneAdmin(admin.ModelAdmin):
+    list_display = ("phone", "name", "registered", "script", "created_at")
+    search_fields = ("phone", "name")
+    list_filter = ("registered", "script")

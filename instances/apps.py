@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class InstancesConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "instances"
+    verbose_name = "Accounts and instances"

@@ -1,0 +1,124 @@
+"""WebSocket ``/waInstance{id}/scanqrcode/{token}`` (API.md §11.2).
+
+Pushes ``{"type": "qrCode", "message": <base64 PNG>}`` whenever the code rotates,
+``accountData`` once the instance pairs, ``alreadyLogged`` when it already is,
+``timeoutExpired`` after the 100 s window, and ``error`` for other states. The
+consumer re-reads the instance every second and is also woken by state pushes from
+``instances.events``; it never writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from instances import events, ratelimit, registry
+from instances.http import WireError, authenticate_instance
+from instances.models import Instance, State
+from instances.transport import get_transport
+
+POLL_SECONDS = 1.0
+
+
+@database_sync_to_async
+def _authenticate(id_instance: int, token: str) -> Instance:
+    return authenticate_instance(id_instance, token)
+
+
+@database_sync_to_async
+def _reload(instance_id: int) -> Instance | None:
+    return Instance.objects.filter(pk=instance_id, is_deleted=False).first()
+
+
+def _qr(instance: Instance) -> tuple[int, str]:
+    code = get_transport(instance).current_qr()
+    return code.window, code.png_base64
+
+
+class ScanQrCodeConsumer(AsyncJsonWebsocketConsumer):
+    instance_id: int = 0
+    _wake: asyncio.Event
+    _task: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        kwargs = self.scope["url_route"]["kwargs"]
+        if kwargs["method"].lower() != "scanqrcode":
+            await self.close(code=4404)
+            return
+        try:
+            instance = await _authenticate(int(kwargs["id_instance"]), kwargs["token"])
+        except WireError as exc:
+            await self.close(code=4000 + exc.status)
+            return
+        if not ratelimit.allow(instance.id, registry.BY_NAME["scanqrcode"]):
+            await self.close(code=4429)
+            return
+        self.instance_id = instance.id
+        self._wake = asyncio.Event()
+        await self.channel_layer.group_add(events.instance_group(instance.id), self.channel_name)
+        await self.accept()
+        self._task = asyncio.create_task(self._stream(instance))
+
+    async def disconnect(self, code: int) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.instance_id:
+            await self.channel_layer.group_discard(events.instance_group(self.instance_id), self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        return None  # the protocol needs no client messages
+
+    async def state_changed(self, event: dict[str, Any]) -> None:
+        self._wake.set()
+
+    async def _stream(self, instance: Instance) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.QR_WEBSOCKET_WINDOW_SECONDS
+        if instance.state == State.AUTHORIZED:
+            await self._finish({"type": "alreadyLogged", "message": "instance account already authorized"})
+            return
+        last_window = None
+        while True:
+            if instance.state == State.AUTHORIZED:
+                await self._finish(
+                    {
+                        "type": "accountData",
+                        "message": {
+                            "wid": instance.wid,
+                            "pushname": instance.profile_name,
+                            "webhookUrl": instance.setting("webhookUrl"),
+                        },
+                    }
+                )
+                return
+            if instance.state == State.NOT_AUTHORIZED:
+                window, png = await database_sync_to_async(_qr)(instance)
+                if window != last_window:
+                    last_window = window
+                    await self.send_json({"type": "qrCode", "message": png})
+            elif instance.state != State.STARTING:
+                await self._finish({"type": "error", "message": "Instance has auth. You need to make log out"})
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                await self._finish({"type": "timeoutExpired", "message": "timeoutExpired"})
+                return
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=min(POLL_SECONDS, remaining))
+            fresh = await _reload(self.instance_id)
+            if fresh is None:
+                await self._finish({"type": "error", "message": "Instance is deleted"})
+                return
+            instance = fresh
+
+    async def _finish(self, frame: dict[str, Any]) -> None:
+        await self.send_json(frame)
+        await self.close()

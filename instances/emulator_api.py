@@ -1,0 +1,221 @@
+"""Emulator control API (Relay extension): ``/api/v1/emulator/…``.
+
+Drives the simulated network the way a phone would: scan a QR code, confirm a
+pairing code, read the registration SMS, force a state, add simulated contacts.
+Authorized by ``Authorization: Bearer <apiTokenInstance>`` of that instance, the
+owning account's partner token, or a logged-in session of the owner.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.cache import cache_control
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from instances import services
+from instances.emulator_services import add_simulated_contact
+from instances.http import Bool, Forbidden, Str, Unauthorized, WireJSONParser, validate
+from instances.models import EmuContact, EmuPhone, Engine, Instance, State
+from instances.transport import emulator
+
+PHONE_FIELD = {"min_length": 7, "max_length": 15}
+
+
+def access_instance(request: Request, id_instance: int) -> Instance:
+    """The emulator instance the caller may control; 401/403 otherwise.
+
+    An instance that exists but belongs to someone else answers exactly like one
+    that does not exist, so ids do not leak across tenants."""
+    instance = Instance.objects.filter(pk=id_instance, is_deleted=False).select_related("account").first()
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    user = getattr(request._request, "user", None)  # noqa: SLF001 - Django's session user
+    if instance is None:
+        raise Forbidden()
+    allowed = False
+    if token:
+        allowed = hmac.compare_digest(token.encode(), instance.api_token.encode()) or hmac.compare_digest(
+            token.encode(), instance.account.partner_token.encode()
+        )
+    elif user is not None and user.is_authenticated:
+        allowed = instance.account.user_id == user.pk or user.is_staff
+    else:
+        raise Unauthorized()
+    if not allowed:
+        raise Forbidden()
+    if instance.engine != Engine.EMULATOR:
+        raise serializers.ValidationError({"idInstance": ["this instance does not use the emulator engine"]})
+    return instance
+
+
+def digits(value: str, name: str) -> str:
+    value = value.lstrip("+")
+    if not value.isdigit():
+        raise serializers.ValidationError(f"Wrong format. '{name}' must contain only digits", code="joi")
+    return value
+
+
+class ControlView(APIView):
+    parser_classes = [WireJSONParser]
+
+
+class ResultOutput(serializers.Serializer[Any]):
+    result = serializers.BooleanField()
+    stateInstance = serializers.CharField()
+    reason = serializers.CharField(required=False)
+
+
+def _result(instance: Instance, ok: bool = True, reason: str = "") -> Response:
+    fresh = Instance.objects.only("state").get(pk=instance.pk)
+    body: dict[str, Any] = {"result": ok, "stateInstance": fresh.state}
+    if reason:
+        body["reason"] = reason
+    return Response(body, status=200 if ok else 409)
+
+
+class ScanQrInput(serializers.Serializer[Any]):
+    phoneNumber = Str(**PHONE_FIELD, help_text="The phone that scans, digits only.")
+    name = Str(required=False, allow_blank=True, max_length=100, help_text="Profile name of that phone.")
+    qr = Str(required=False, help_text="The scanned QR text; omit to scan whatever is shown now.")
+
+    def validate_phoneNumber(self, value: str) -> str:  # noqa: N802
+        return digits(value, "phoneNumber")
+
+
+class ScanQr(ControlView):
+    @extend_schema(request=ScanQrInput, responses=ResultOutput, tags=["emulator"])
+    def post(self, request: Request, id_instance: int) -> Response:
+        instance = access_instance(request, id_instance)
+        data = validate(ScanQrInput, request.data)
+        if "qr" in data and not emulator.verify_qr(instance, data["qr"]):
+            return _result(instance, False, "QR code expired or belongs to another instance")
+        try:
+            services.link_phone(instance, phone=data["phoneNumber"], name=data.get("name", ""))
+        except services.ServiceError as exc:
+            return _result(instance, False, str(exc))
+        return _result(instance)
+
+
+class PairingCodeInput(serializers.Serializer[Any]):
+    code = Str(max_length=16)
+
+
+class ConfirmPairingCode(ControlView):
+    @extend_schema(request=PairingCodeInput, responses=ResultOutput, tags=["emulator"])
+    def post(self, request: Request, id_instance: int) -> Response:
+        instance = access_instance(request, id_instance)
+        data = validate(PairingCodeInput, request.data)
+        try:
+            services.confirm_pairing_code(instance, code=data["code"])
+        except services.ServiceError as exc:
+            return _result(instance, False, str(exc))
+        return _result(instance)
+
+
+class RegistrationCodeOutput(serializers.Serializer[Any]):
+    phoneNumber = serializers.CharField()
+    code = serializers.CharField()
+
+
+class RegistrationCode(ControlView):
+    """The SMS the emulated network 'sent' after startAuthorization."""
+
+    @extend_schema(responses=RegistrationCodeOutput, tags=["emulator"])
+    def get(self, request: Request, id_instance: int) -> Response:
+        instance = access_instance(request, id_instance)
+        if instance.state != State.PENDING_CODE:
+            return Response({"phoneNumber": "", "code": ""})
+        return Response({"phoneNumber": instance.pairing_phone, "code": instance.pairing_code})
+
+
+class StateInput(serializers.Serializer[Any]):
+    state = serializers.ChoiceField(
+        choices=[State.AUTHORIZED, State.BLOCKED, State.YELLOW_CARD, State.SLEEP_MODE, State.STARTING]
+    )
+
+
+class SetState(ControlView):
+    """Force a state to test client code (blocked, yellowCard, …). Pair first."""
+
+    @extend_schema(request=StateInput, responses=ResultOutput, tags=["emulator"])
+    def post(self, request: Request, id_instance: int) -> Response:
+        instance = access_instance(request, id_instance)
+        data = validate(StateInput, request.data)
+        try:
+            services.set_state_for_testing(instance, data["state"])
+        except services.ServiceError as exc:
+            return _result(instance, False, str(exc))
+        return _result(instance)
+
+
+class ContactInput(serializers.Serializer[Any]):
+    phoneNumber = Str(**PHONE_FIELD)
+    name = Str(required=False, allow_blank=True, max_length=100)
+    registered = Bool(required=False, help_text="false: the number has no WhatsApp account.")
+    script = serializers.ChoiceField(choices=["", "echo"], required=False)
+
+    def validate_phoneNumber(self, value: str) -> str:  # noqa: N802
+        return digits(value, "phoneNumber")
+
+
+class ContactOutput(serializers.Serializer[Any]):
+    phoneNumber = serializers.CharField()
+    chatId = serializers.CharField()
+    name = serializers.CharField()
+    registered = serializers.BooleanField()
+    script = serializers.CharField()
+    avatar = serializers.CharField()
+
+
+def contact_to_wire(contact: EmuContact) -> dict[str, Any]:
+    phone = contact.contact
+    return {
+        "phoneNumber": phone.phone,
+        "chatId": phone.wid,
+        "name": contact.name or phone.name,
+        "registered": phone.registered,
+        "script": phone.script,
+        "avatar": emulator.avatar_url(phone),
+    }
+
+
+class Contacts(ControlView):
+    """Simulated contacts of the phone linked to this instance."""
+
+    @extend_schema(responses=ContactOutput(many=True), tags=["emulator"])
+    def get(self, request: Request, id_instance: int) -> Response:
+        instance = access_instance(request, id_instance)
+        if not instance.phone:
+            return Response([])
+        rows = EmuContact.objects.filter(owner__phone=instance.phone).select_related("contact").order_by("id")
+        return Response([contact_to_wire(c) for c in rows])
+
+    @extend_schema(request=ContactInput, responses=ContactOutput, tags=["emulator"])
+    def post(self, request: Request, id_instance: int) -> Response:
+        instance = access_instance(request, id_instance)
+        data = validate(ContactInput, request.data)
+        if not instance.phone:
+            raise serializers.ValidationError("pair the instance with a phone first", code="joi")
+        contact = add_simulated_contact(
+            owner_phone=instance.phone,
+            phone=data["phoneNumber"],
+            name=data.get("name", ""),
+            registered=data.get("registered", True),
+            script=data.get("script", ""),
+        )
+        return Response(contact_to_wire(contact), status=201)
+
+
+@cache_control(max_age=86400, public=True)
+def avatar(request: HttpRequest, phone: str) -> HttpResponse:
+    """Generated avatars of emulated phones (public, like WhatsApp's CDN links)."""
+    account = EmuPhone.objects.filter(phone=phone).first()
+    name = account.name if account else ""
+    return HttpResponse(emulator.generated_avatar_png(phone, name), content_type="image/png")

@@ -1,0 +1,42 @@
+"""The only module that pushes to the channel layer. Pushes happen on commit, so a
+listener never sees a change that was rolled back. Payloads are TypedDicts.
+
+Consumers re-read the database when woken, so a lost push (in-memory layer across
+processes, Redis restart) only delays them by their polling interval.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TypedDict
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+
+class StateChanged(TypedDict):
+    type: str  # "state.changed" → consumer method state_changed
+    instance_id: int
+    state: str
+
+
+def instance_group(instance_id: int) -> str:
+    return f"instance.{instance_id}"
+
+
+def _send(group: str, payload: StateChanged) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, dict(payload))
+    except Exception:  # noqa: BLE001 - a push is a hint; the database stays the truth
+        log.warning("channel layer push to %s failed", group, exc_info=True)
+
+
+def state_changed(instance_id: int, state: str) -> None:
+    payload = StateChanged(type="state.changed", instance_id=instance_id, state=state)
+    transaction.on_commit(lambda: _send(instance_group(instance_id), payload))

@@ -1,0 +1,366 @@
+"""The wire layer shared by every API method: errors, parsing, validation, auth.
+
+GREEN-API's error bodies are reproduced here once (API.md §3):
+401 ``{"code":401,"description":"Unauthorized"}``, 403 ``Forbidden``, 404
+``Not Found``, 400 ``{"statusCode","timestamp","path","message"}`` with Joi-style
+details, 429 ``Too Many Requests``. Views raise ``WireError`` subclasses; the DRF
+exception handler below renders them. No bad input may reach a 500.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, cast
+
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.utils import timezone
+from rest_framework import exceptions as drf_exceptions
+from rest_framework import serializers
+from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from instances import ratelimit, registry
+from instances.models import Instance
+
+log = logging.getLogger(__name__)
+
+
+# --- Errors ----------------------------------------------------------------------------
+
+
+class WireError(Exception):
+    """An error with a fixed GREEN-API response. Subclasses set status and body."""
+
+    status: int = 400
+
+    def response(self, request: HttpRequest) -> HttpResponse:
+        return text_response(str(self) or "Bad Request", self.status)
+
+
+class Unauthorized(WireError):
+    status = 401
+
+    def response(self, request: HttpRequest) -> HttpResponse:
+        return JsonResponse({"code": 401, "description": "Unauthorized"}, status=401)
+
+
+class Forbidden(WireError):
+    status = 403
+
+    def __init__(self) -> None:
+        super().__init__("Forbidden")
+
+
+class NotFound(WireError):
+    status = 404
+
+    def __init__(self) -> None:
+        super().__init__("Not Found")
+
+
+class TooManyRequests(WireError):
+    status = 429
+
+    def __init__(self) -> None:
+        super().__init__("Too Many Requests")
+
+
+class BadRequest(WireError):
+    """A 400 with a JSON envelope and a free message (malformed JSON, instance states)."""
+
+    status = 400
+
+    def response(self, request: HttpRequest) -> HttpResponse:
+        return error_envelope(request, self.status, str(self))
+
+
+class ValidationFailed(BadRequest):
+    """A 400 whose message is ``Validation failed. Details: <detail>``."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"Validation failed. Details: {detail}")
+        self.detail = detail
+
+
+class PayloadTooLarge(BadRequest):
+    status = 413
+
+    def __init__(self, message: str = "request entity too large") -> None:
+        super().__init__(message)
+
+
+def text_response(text: str, status: int) -> HttpResponse:
+    return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
+
+
+def error_envelope(request: HttpRequest, status: int, message: str) -> JsonResponse:
+    """GREEN-API's JSON error body; ``path`` echoes the request path as it does."""
+    now = timezone.now()
+    return JsonResponse(
+        {
+            "statusCode": status,
+            "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+            "path": request.path,
+            "message": message,
+        },
+        status=status,
+    )
+
+
+def exception_handler(exc: Exception, context: Mapping[str, Any]) -> HttpResponse | None:
+    """DRF exception handler: every error a view can raise gets its wire body."""
+    request = context["request"]
+    if isinstance(exc, WireError):
+        return exc.response(request)
+    if isinstance(exc, drf_exceptions.ParseError):
+        return error_envelope(request, 400, str(exc.detail))
+    if isinstance(exc, drf_exceptions.UnsupportedMediaType):
+        return error_envelope(request, 400, f"Unsupported Content-Type: {exc.detail}")
+    if isinstance(exc, drf_exceptions.MethodNotAllowed | drf_exceptions.NotFound):
+        return NotFound().response(request)
+    if isinstance(exc, drf_exceptions.ValidationError):
+        return ValidationFailed(joi_message(exc.detail, {})).response(request)
+    return drf_exception_handler(exc, cast(dict[str, Any], context))
+
+
+# --- Parsing ---------------------------------------------------------------------------
+
+
+class WireJSONParser(BaseParser):
+    """Parse the body as JSON whatever the Content-Type says.
+
+    curl users often omit ``Content-Type: application/json``; GREEN-API methods only
+    take JSON, so we read JSON and report syntax errors the way its Node server does
+    (``Unexpected token } in JSON at position 12``).
+    """
+
+    media_type = "*/*"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        raw = stream.read() if stream is not None else b""
+        return parse_json_body(raw)
+
+
+def parse_json_body(raw: bytes) -> Any:
+    if not raw.strip():
+        return {}
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"Unexpected token in JSON at position {exc.start}") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.pos >= len(text):
+            raise BadRequest("Unexpected end of JSON input") from exc
+        raise BadRequest(f"Unexpected token {text[exc.pos]} in JSON at position {exc.pos}") from exc
+
+
+# --- Validation (Joi-style details) -------------------------------------------------
+
+
+class Str(serializers.CharField):
+    """A string field that refuses numbers and booleans instead of coercing them."""
+
+    default_error_messages = {"type": "must be a string"}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("type")
+        return cast(str, super().to_internal_value(data))
+
+
+class Int(serializers.IntegerField):
+    """An integer field that refuses booleans and fractional numbers."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or (isinstance(data, float) and not data.is_integer()):
+            self.fail("invalid")
+        return cast(int, super().to_internal_value(data))
+
+
+class Bool(serializers.BooleanField):
+    """A JSON boolean only (``true``/``false``), not "yes" or 1."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class YesNo(serializers.ChoiceField):
+    """GREEN-API settings flags: the strings "yes" and "no"."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=["yes", "no"], **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return cast(str, super().to_internal_value(data))
+
+
+def joi_message(detail: Any, fields: Mapping[str, serializers.Field], path: str = "") -> str:
+    """Turn the first DRF error into a Joi-style detail, e.g. ``'chatId' is required``."""
+    if isinstance(detail, Mapping):
+        for name, sub in detail.items():
+            if name == "non_field_errors":
+                return joi_message(sub, {}, path)
+            field = fields.get(name)
+            sub_fields = getattr(field, "fields", {}) if field is not None else {}
+            return joi_message(sub, sub_fields, f"{path}.{name}" if path else str(name)) if (
+                isinstance(sub, Mapping)
+            ) else _joi_leaf(sub, field, f"{path}.{name}" if path else str(name))
+        return "Bad Request"
+    if isinstance(detail, list) and detail:
+        return _joi_leaf(detail, None, path)
+    return str(detail)
+
+
+def _joi_leaf(errors: Any, field: serializers.Field | None, name: str) -> str:
+    if isinstance(errors, Mapping):
+        return joi_message(errors, {}, name)
+    first = errors[0] if isinstance(errors, list) and errors else errors
+    if isinstance(first, (Mapping, list)):
+        return joi_message(first, {}, name)
+    code = getattr(first, "code", "invalid")
+    q = f"'{name}'"
+    if code == "required":
+        return f"{q} is required"
+    if code == "blank":
+        return f"{q} is not allowed to be empty"
+    if code == "null":
+        if isinstance(field, serializers.IntegerField | serializers.FloatField):
+            return f"{q} must be a number"
+        return f"{q} must be a string"
+    if code == "type":
+        return f"{q} must be a string"
+    if code == "max_length" and field is not None:
+        return f"{q} length must be less than or equal to {field.max_length} characters long"  # type: ignore[attr-defined]
+    if code == "min_length" and field is not None:
+        return f"{q} length must be at least {field.min_length} characters long"  # type: ignore[attr-defined]
+    if code == "min_value" and field is not None:
+        return f"{q} must be larger than or equal to {field.min_value}"  # type: ignore[attr-defined]
+    if code == "max_value" and field is not None:
+        return f"{q} must be less than or equal to {field.max_value}"  # type: ignore[attr-defined]
+    if code == "invalid_choice" and field is not None:
+        choices = ", ".join(str(c) for c in field.choices)  # type: ignore[attr-defined]
+        return f"{q} must be one of [{choices}]"
+    if code in ("invalid", "max_string_length", "max_digits", "max_decimal_places"):
+        if isinstance(field, serializers.IntegerField | serializers.FloatField):
+            return f"{q} must be a number"
+        if isinstance(field, serializers.BooleanField):
+            return f"{q} must be a boolean"
+        if isinstance(field, serializers.ListField):
+            return f"{q} must be an array"
+        if isinstance(field, serializers.DictField | serializers.Serializer):
+            return f"{q} must be of type object"
+    if code == "not_a_list":
+        return f"{q} must be an array"
+    if code == "empty":
+        return f"{q} must contain at least 1 items"
+    # Custom validators raise complete Joi-style sentences.
+    return str(first)
+
+
+def validate(
+    serializer_class: type[serializers.Serializer[Any]], data: Any, *, allow_extra: Iterable[str] = ()
+) -> dict[str, Any]:
+    """Validate a request body: an object, no unknown keys, every field's rules.
+
+    Returns the validated data; raises ``ValidationFailed`` with the first problem.
+    """
+    if isinstance(data, QueryDict):
+        data = {k: data.get(k) for k in data}
+    if not isinstance(data, dict):
+        raise ValidationFailed("'value' must be of type object")
+    serializer = serializer_class(data=data)
+    allowed = set(serializer.fields) | set(allow_extra)
+    for key in data:
+        if key not in allowed:
+            raise ValidationFailed(f"'{key}' is not allowed")
+    if not serializer.is_valid():
+        raise ValidationFailed(joi_message(serializer.errors, serializer.fields))
+    return dict(serializer.validated_data)
+
+
+# --- Views -----------------------------------------------------------------------------
+
+
+class InstanceRequest(Request):
+    """A DRF request whose instance was authenticated from the URL."""
+
+    instance: Instance
+
+
+def authenticate_instance(id_instance: int, token: str) -> Instance:
+    """Find the instance and check its token in constant time.
+
+    Unknown (or deleted) idInstance → 403, wrong token → 401, as GREEN-API answers.
+    """
+    instance = Instance.objects.filter(pk=id_instance, is_deleted=False).first()
+    if instance is None:
+        raise Forbidden()
+    if not hmac.compare_digest(instance.api_token.encode(), token.encode()):
+        raise Unauthorized()
+    if instance.is_suspended:
+        raise Forbidden()
+    return instance
+
+
+class InstanceMethodView(APIView):
+    """Base view for ``/waInstance{id}/{method}/{token}``.
+
+    Subclasses set ``wire_name`` (bound by ``instances.urls.method``), an optional
+    ``Input`` serializer for the body and an ``Output`` serializer for the schema.
+    The verb is fixed per method: any other verb is 404, OPTIONS is 204.
+    """
+
+    wire_name: ClassVar[str] = ""
+    Input: ClassVar[type[serializers.Serializer[Any]] | None] = None
+    Output: ClassVar[type[serializers.Serializer[Any]] | None] = None
+    parser_classes = [WireJSONParser]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        spec = registry.BY_NAME[self.wire_name]
+        if request.method == "OPTIONS":
+            return
+        if request.method not in spec.verbs:
+            raise NotFound()
+        super().initial(request, *args, **kwargs)
+        instance = authenticate_instance(kwargs["id_instance"], kwargs["token"])
+        if not ratelimit.allow(instance.id, spec):
+            raise TooManyRequests()
+        cast(InstanceRequest, request).instance = instance
+
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return Response(status=204)
+
+    def http_method_not_allowed(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        raise NotFound()
+
+    def validate(self, data: Any) -> dict[str, Any]:
+        """Validate the body against ``Input``."""
+        assert self.Input is not None, f"{type(self).__name__} has no Input serializer"
+        return validate(self.Input, data)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, WireError):
+            return cast(Response, exc.response(self.request))
+        return super().handle_exception(exc)
+
+
+class UploadMixin:
+    """For methods that take multipart bodies (setProfilePicture, sendFileByUpload)."""
+
+    parser_classes = [MultiPartParser, FormParser]

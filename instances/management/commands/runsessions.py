@@ -1,0 +1,50 @@
+"""``manage.py runsessions``: a session runner (see instances/runner.py)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+
+from instances.runner import Runner
+
+
+class Command(BaseCommand):
+    help = "Lease instances and run their engine sessions until SIGINT/SIGTERM."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--runner-id", default="", help="Stable id (default: host:pid:random).")
+        parser.add_argument("--tick", type=float, default=settings.RUNNER_TICK_SECONDS)
+        parser.add_argument("--ttl", type=float, default=settings.RUNNER_LEASE_TTL_SECONDS)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        runner = Runner(ttl=options["ttl"])
+        if options["runner_id"]:
+            runner.runner_id = options["runner_id"]
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: object) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        self.stdout.write(f"runner {runner.runner_id} started (ttl {runner.ttl}s)", ending="\n")
+        self.stdout.flush()
+        try:
+            while not stop.is_set():
+                close_old_connections()
+                try:
+                    runner.tick()
+                except Exception:  # noqa: BLE001 - a failed tick (DB blip) must not kill the runner
+                    self.stderr.write("runner tick failed; retrying", ending="\n")
+                    import logging
+
+                    logging.getLogger(__name__).exception("runner tick failed")
+                stop.wait(options["tick"])
+        finally:
+            runner.shutdown()
+            self.stdout.write(f"runner {runner.runner_id} stopped", ending="\n")

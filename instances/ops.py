@@ -1,0 +1,53 @@
+"""Operational endpoints: /healthz (database and broker reachable) and /metrics."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from instances import metrics
+
+
+def _check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return "ok"
+
+
+def _check_broker() -> str:
+    if settings.REDIS_URL:
+        import redis
+
+        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2).ping()
+        return "ok"
+    from pathlib import Path
+
+    folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
+    if not folder.is_dir():
+        raise OSError(f"broker folder {folder} is missing")
+    return "ok"
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks: dict[str, dict[str, object]] = {}
+    healthy = True
+    for name, check in (("database", _check_database), ("broker", _check_broker)):
+        started = time.perf_counter()
+        try:
+            status = check()
+        except Exception as exc:  # noqa: BLE001 - report any failure as unhealthy
+            status, healthy = f"error: {exc.__class__.__name__}: {exc}", False
+        checks[name] = {"status": status, "ms": round((time.perf_counter() - started) * 1000, 2)}
+    return JsonResponse({"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503)
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return HttpResponse("Not Found", status=404, content_type="text/plain; charset=utf-8")

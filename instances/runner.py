@@ -1,0 +1,156 @@
+"""Session runners: lease instances, run their engine sessions, hand them over on death.
+
+Exactly one runner owns an instance at a time. Ownership is a row in
+``SessionLease``: a runner takes a free or expired lease with a compare-and-set
+UPDATE that bumps ``epoch`` (the fencing token), renews it with heartbeats, and
+releases it on shutdown. A runner killed with -9 simply stops renewing; once the
+TTL passes, another runner's CAS succeeds with a higher epoch. Every write a session
+makes is fenced by (runner_id, epoch, unexpired), so a stalled runner that wakes up
+after losing its lease cannot change anything.
+
+Emulator sessions are cheap: one query per tick covers all of a runner's emulator
+instances. ``waweb`` sessions (later) live in child processes driven from here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from instances import services
+from instances.models import Engine, Instance, LeaseGrant, SessionLease, State
+
+log = logging.getLogger(__name__)
+
+
+def new_runner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass
+class Runner:
+    """One ``runsessions`` process. Call ``tick()`` periodically and ``shutdown()``
+    on exit; both are safe to call from one thread only."""
+
+    runner_id: str = field(default_factory=new_runner_id)
+    ttl: float = field(default_factory=lambda: settings.RUNNER_LEASE_TTL_SECONDS)
+    capacity: int = field(default_factory=lambda: settings.RUNNER_CAPACITY)
+    # instance id -> epoch we hold
+    owned: dict[int, int] = field(default_factory=dict)
+
+    def tick(self) -> None:
+        """Renew leases, drop lost ones, take free ones, then step the sessions."""
+        self.heartbeat()
+        self.acquire()
+        self.step_emulator_sessions()
+
+    # --- leases -------------------------------------------------------------------
+
+    def heartbeat(self) -> None:
+        """Extend our unexpired leases; forget any we no longer hold."""
+        if not self.owned:
+            return
+        now = timezone.now()
+        SessionLease.objects.filter(runner_id=self.runner_id, expires_at__gte=now).update(
+            heartbeat_at=now, expires_at=now + timedelta(seconds=self.ttl)
+        )
+        held = dict(
+            SessionLease.objects.filter(
+                runner_id=self.runner_id, instance_id__in=list(self.owned), expires_at__gte=now
+            ).values_list("instance_id", "epoch")
+        )
+        for instance_id, epoch in list(self.owned.items()):
+            if held.get(instance_id) != epoch:
+                log.warning("runner %s lost lease of %s (epoch %s)", self.runner_id, instance_id, epoch)
+                del self.owned[instance_id]
+
+    def acquire(self) -> list[int]:
+        """Take free or expired leases up to capacity; returns the newly taken ids."""
+        room = self.capacity - len(self.owned)
+        if room <= 0:
+            return []
+        now = timezone.now()
+        candidates = list(
+            SessionLease.objects.filter(instance__is_deleted=False)
+            .filter(Q(runner_id="") | Q(expires_at__lt=now) | Q(expires_at__isnull=True))
+            .exclude(instance_id__in=list(self.owned))
+            .order_by("instance_id")
+            .values_list("instance_id", "epoch", "runner_id", "expires_at")[:room]
+        )
+        taken: list[int] = []
+        for instance_id, epoch, previous_runner, previous_expiry in candidates:
+            if self._take(instance_id, epoch, previous_runner, previous_expiry):
+                taken.append(instance_id)
+        if taken:
+            log.info("runner %s acquired %d instance(s)", self.runner_id, len(taken))
+        return taken
+
+    def _take(self, instance_id: int, epoch: int, previous_runner: str, previous_expiry: object) -> bool:
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                # Compare-and-set: only succeeds if nobody took or renewed it since we read it.
+                won = (
+                    SessionLease.objects.filter(instance_id=instance_id, epoch=epoch)
+                    .filter(Q(runner_id="") | Q(expires_at__lt=now) | Q(expires_at__isnull=True))
+                    .update(
+                        runner_id=self.runner_id,
+                        epoch=epoch + 1,
+                        acquired_at=now,
+                        heartbeat_at=now,
+                        expires_at=now + timedelta(seconds=self.ttl),
+                    )
+                )
+                if won != 1:
+                    return False
+                LeaseGrant.objects.create(
+                    instance_id=instance_id,
+                    epoch=epoch + 1,
+                    runner_id=self.runner_id,
+                    previous_runner_id=previous_runner,
+                    previous_expires_at=previous_expiry,
+                    granted_at=now,
+                )
+        except IntegrityError:
+            return False
+        self.owned[instance_id] = epoch + 1
+        return True
+
+    def shutdown(self) -> None:
+        """Release every lease so other runners take over at once, not after the TTL."""
+        if self.owned:
+            SessionLease.objects.filter(runner_id=self.runner_id).update(runner_id="", expires_at=None)
+            log.info("runner %s released %d lease(s)", self.runner_id, len(self.owned))
+        self.owned.clear()
+
+    def fence(self, instance_id: int) -> tuple[str, int]:
+        return (self.runner_id, self.owned[instance_id])
+
+    # --- sessions -----------------------------------------------------------------
+
+    def step_emulator_sessions(self) -> None:
+        """Finish connects: ``starting`` becomes ``authorized`` (linked) or
+        ``notAuthorized`` once the emulated startup delay has passed."""
+        if not self.owned:
+            return
+        ready_before = timezone.now() - timedelta(seconds=settings.EMULATOR_STARTUP_SECONDS)
+        starting = Instance.objects.filter(
+            lease__runner_id=self.runner_id,
+            engine=Engine.EMULATOR,
+            state=State.STARTING,
+            state_changed_at__lte=ready_before,
+        )
+        for instance in starting:
+            if instance.pk not in self.owned:
+                continue
+            target = State.AUTHORIZED if instance.wid else State.NOT_AUTHORIZED
+            services.change_state(instance, target, fence=self.fence(instance.pk))

@@ -1,0 +1,28 @@
+"""Shared reads for instances (no writes here)."""
+
+from __future__ import annotations
+
+from django.db.models import Count
+from django.utils import timezone
+
+from instances.models import Instance, InstanceStateChange, SessionLease
+
+
+def instance_state_counts() -> dict[str, int]:
+    rows = Instance.objects.filter(is_deleted=False).values("state").annotate(n=Count("id"))
+    return {row["state"]: row["n"] for row in rows}
+
+
+def live_lease_count() -> int:
+    return SessionLease.objects.exclude(runner_id="").filter(expires_at__gte=timezone.now()).count()
+
+
+def queue_depths() -> list[tuple[str, str, int]]:
+    """(metric name, help, value) for every queue the product keeps in SQL. Apps add
+    their queues here as they land (send queue, notifications, webhook deliveries)."""
+    return []
+
+
+def state_history(instance: Instance, count: int | None) -> list[InstanceStateChange]:
+    rows = InstanceStateChange.objects.filter(instance=instance).order_by("-created_at", "-id")
+    return list(rows[:count] if count else rows[:1000])

@@ -1,0 +1,255 @@
+"""Writes for accounts and instances. Every function here owns its transaction and
+defers side effects (websocket pushes, tasks) to ``transaction.on_commit``."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from instances import events, settings_spec
+from instances.models import (
+    Account,
+    Engine,
+    Instance,
+    InstanceStateChange,
+    SessionLease,
+    State,
+    new_api_token,
+)
+from instances.transport import get_transport
+from instances.transport.emulator import ensure_phone
+
+
+class ServiceError(Exception):
+    """A request that is valid on the wire but not possible now (reported in-band)."""
+
+
+# --- Accounts and instances -----------------------------------------------------------
+
+
+def ensure_account(user: AbstractBaseUser, name: str = "") -> Account:
+    """The user's account, created on first use."""
+    account, _ = Account.objects.get_or_create(user=user, defaults={"name": name})
+    return account
+
+
+def _new_instance_id() -> int:
+    # 10 digits like GREEN-API's ids; the prefix 7700 is ours (their hosts use the
+    # first four digits, so clients that derive hosts from ids keep working).
+    return 7700_000000 + secrets.randbelow(1_000_000)
+
+
+def create_instance(
+    *,
+    account: Account,
+    name: str = "",
+    engine: str = "",
+    settings_changes: dict[str, Any] | None = None,
+) -> Instance:
+    """Create an instance in ``notAuthorized`` state with GREEN-API's default settings
+    (every flag "no"), overridden by ``settings_changes`` (stored form)."""
+    stored = settings_spec.default_settings()
+    stored.update(settings_changes or {})
+    for _ in range(20):
+        try:
+            with transaction.atomic():
+                instance = Instance.objects.create(
+                    id=_new_instance_id(),
+                    account=account,
+                    name=name,
+                    engine=engine or settings.RELAY_DEFAULT_ENGINE,
+                    settings=stored,
+                )
+                if not instance.name:
+                    instance.name = f"Instance {instance.id}"
+                    instance.save(update_fields=["name"])
+                SessionLease.objects.create(instance=instance)
+                InstanceStateChange.objects.create(instance=instance, state=instance.state)
+                return instance
+        except IntegrityError:
+            continue  # id collision: draw again
+    raise RuntimeError("could not allocate an idInstance")
+
+
+def delete_instance(instance: Instance) -> None:
+    """Soft-delete: the instance stops answering (403) and loses its lease."""
+    with transaction.atomic():
+        Instance.objects.filter(pk=instance.pk).update(
+            is_deleted=True, deleted_at=timezone.now(), state=State.NOT_AUTHORIZED, wid=""
+        )
+        SessionLease.objects.filter(instance_id=instance.pk).update(runner_id="", expires_at=None)
+
+
+def rename_instance(instance: Instance, name: str) -> None:
+    instance.name = name
+    instance.save(update_fields=["name"])
+
+
+def update_api_token(instance: Instance) -> str:
+    """Rotate the token; the old one stops working at once."""
+    instance.api_token = new_api_token()
+    instance.save(update_fields=["api_token"])
+    return instance.api_token
+
+
+def set_suspended(instance: Instance, suspended: bool) -> None:
+    instance.is_suspended = suspended
+    instance.save(update_fields=["is_suspended"])
+
+
+# --- Settings ---------------------------------------------------------------------------
+
+
+def update_settings(instance: Instance, changes: dict[str, Any]) -> None:
+    """Partial update of stored settings. Applied live: unlike GREEN-API there is no
+    reboot and no five-minute wait; the next request and the next send see them."""
+    with transaction.atomic():
+        locked = Instance.objects.select_for_update(no_key=True).get(pk=instance.pk)
+        merged = {**locked.settings, **changes}
+        Instance.objects.filter(pk=instance.pk).update(settings=merged)
+    instance.settings = merged
+
+
+# --- State --------------------------------------------------------------------------
+
+
+def change_state(
+    instance: Instance,
+    state: str,
+    *,
+    wid: str | None = None,
+    profile_name: str | None = None,
+    fence: tuple[str, int] | None = None,
+) -> bool:
+    """Move an instance to ``state`` and record it in the state history.
+
+    ``fence=(runner_id, epoch)`` makes the write conditional on that runner still
+    holding the lease at that epoch (session runners must pass it). Returns False
+    when the fence failed or nothing changed.
+    """
+    now = timezone.now()
+    fields: dict[str, Any] = {"state": state, "state_changed_at": now}
+    if wid is not None:
+        fields["wid"] = wid
+        fields["phone"] = wid.split("@", 1)[0] if wid else ""
+    if profile_name is not None:
+        fields["profile_name"] = profile_name
+    with transaction.atomic():
+        rows = Instance.objects.filter(pk=instance.pk)
+        if fence is not None:
+            runner_id, epoch = fence
+            rows = rows.filter(
+                lease__runner_id=runner_id, lease__epoch=epoch, lease__expires_at__gte=now
+            )
+        if rows.update(**fields) != 1:
+            return False
+        phone = fields.get("phone", instance.phone)
+        InstanceStateChange.objects.create(instance_id=instance.pk, state=state, phone=phone, created_at=now)
+        previous = instance.state
+        for key, value in fields.items():
+            setattr(instance, key, value)
+        if previous != state:
+            events.state_changed(instance.pk, state)
+    return True
+
+
+def reboot(instance: Instance) -> None:
+    """Restart the engine session: ``starting`` until the runner reconnects it."""
+    get_transport(instance).reboot()
+    change_state(instance, State.STARTING)
+
+
+def logout(instance: Instance) -> None:
+    """Unlink the WhatsApp account; the instance needs a new QR scan or code."""
+    if instance.phone:
+        get_transport(instance).logout(phone=instance.phone)
+    change_state(instance, State.NOT_AUTHORIZED, wid="", profile_name="")
+    Instance.objects.filter(pk=instance.pk).update(pairing_code="", pairing_phone="", pairing_expires_at=None)
+
+
+def link_phone(instance: Instance, *, phone: str, name: str = "") -> None:
+    """The phone scanned the QR or entered the code: the session runner now brings
+    the instance from ``starting`` to ``authorized``."""
+    if instance.state not in (State.NOT_AUTHORIZED, State.PENDING_CODE):
+        raise ServiceError("instance account already authorized")
+    account = ensure_phone(phone, name)
+    change_state(instance, State.STARTING, wid=f"{phone}@c.us", profile_name=account.name)
+    Instance.objects.filter(pk=instance.pk).update(pairing_code="", pairing_phone="", pairing_expires_at=None)
+
+
+# --- Pairing code and SMS registration ------------------------------------------------
+
+
+def request_pairing_code(instance: Instance, *, phone: str) -> str:
+    """getAuthorizationCode: a code valid for ~2.5 minutes; instance must be unlinked."""
+    if instance.state != State.NOT_AUTHORIZED:
+        raise ServiceError("Instance has auth. You need to make log out")
+    code = get_transport(instance).request_pairing_code(phone=phone)
+    Instance.objects.filter(pk=instance.pk).update(
+        pairing_code=code,
+        pairing_phone=phone,
+        pairing_expires_at=timezone.now() + timedelta(seconds=settings.PAIRING_CODE_TTL_SECONDS),
+    )
+    return code
+
+
+def confirm_pairing_code(instance: Instance, *, code: str) -> None:
+    """The user typed the code on the phone (emulator control API)."""
+    fresh = Instance.objects.get(pk=instance.pk)
+    expired = fresh.pairing_expires_at is None or fresh.pairing_expires_at < timezone.now()
+    if not fresh.pairing_code or expired:
+        raise ServiceError("no pairing code is pending or it expired")
+    normalized = code.replace("-", "").strip().upper()
+    if not secrets.compare_digest(normalized, fresh.pairing_code):
+        raise ServiceError("wrong pairing code")
+    link_phone(fresh, phone=fresh.pairing_phone)
+
+
+def start_authorization(instance: Instance, *, phone: str, method: str) -> None:
+    """Register a number by SMS/voice code (regional docs): state ``pendingCode``."""
+    if instance.state not in (State.NOT_AUTHORIZED, State.PENDING_CODE):
+        raise ServiceError("already_registered")
+    code = get_transport(instance).start_registration(phone=phone, method=method)
+    Instance.objects.filter(pk=instance.pk).update(
+        pairing_code=code,
+        pairing_phone=phone,
+        pairing_expires_at=timezone.now() + timedelta(minutes=10),
+    )
+    change_state(instance, State.PENDING_CODE)
+
+
+def send_authorization_code(instance: Instance, *, code: str) -> None:
+    fresh = Instance.objects.get(pk=instance.pk)
+    if fresh.state != State.PENDING_CODE or not fresh.pairing_code:
+        raise ServiceError("no_pending_registration")
+    if fresh.pairing_expires_at is None or fresh.pairing_expires_at < timezone.now():
+        raise ServiceError("code_expired")
+    if not secrets.compare_digest(code.replace("-", "").strip(), fresh.pairing_code):
+        raise ServiceError("invalid_code")
+    fresh.state = State.NOT_AUTHORIZED  # link_phone accepts pendingCode too
+    link_phone(fresh, phone=fresh.pairing_phone)
+
+
+def set_profile_picture(instance: Instance, *, data: bytes) -> str:
+    """Set the linked account's picture; returns its URL."""
+    if instance.state != State.AUTHORIZED or not instance.phone:
+        raise ServiceError("instance account not authorized")
+    url = get_transport(instance).set_profile_picture(phone=instance.phone, data=data)
+    instance.avatar_url = url
+    instance.save(update_fields=["avatar_url"])
+    return url
+
+
+def set_state_for_testing(instance: Instance, state: str) -> None:
+    """Emulator control: force ``blocked``, ``yellowCard`` etc. to test client code."""
+    if instance.engine != Engine.EMULATOR:
+        raise ServiceError("only emulator instances can be forced into a state")
+    if state == State.AUTHORIZED and not instance.wid:
+        raise ServiceError("pair the instance first")
+    change_state(instance, state)

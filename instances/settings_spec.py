@@ -1,0 +1,85 @@
+"""The instance settings of API.md §7: one list drives storage, getSettings,
+setSettings, partner createInstance, the admin and the cabinet form.
+
+Settings live in ``Instance.settings`` (a JSON object keyed by wire names) so a new
+GREEN-API flag is one line here, not a migration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Kind = Literal["flag", "int", "str", "bool"]
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One setting: wire name, type, default and whether clients may write it."""
+
+    name: str
+    kind: Kind
+    default: Any
+    help: str
+    writable: bool = True
+    in_get: bool = True  # returned by getSettings
+    min_value: int | None = None
+    max_value: int | None = None
+
+
+# Order is the documented getSettings key order; extra keys follow it.
+SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec("countryInstance", "str", "", "Deprecated; always empty.", writable=True),
+    SettingSpec("typeAccount", "str", "", "Deprecated; always empty.", writable=False),
+    SettingSpec("webhookUrl", "str", "", "URL that receives notifications by POST. Empty: use receiveNotification polling."),
+    SettingSpec("webhookUrlToken", "str", "", "Sent as the Authorization header of webhook requests."),
+    SettingSpec("delaySendMessagesMilliseconds", "int", 3000, "Pause between two messages leaving the send queue (ms).", min_value=500, max_value=600_000),
+    SettingSpec("markIncomingMessagesReaded", "flag", False, "Mark every incoming message read automatically."),
+    SettingSpec("markIncomingMessagesReadedOnReply", "flag", False, "Mark a chat read when you reply to it through the API."),
+    SettingSpec("sharedSession", "flag", False, "Deprecated; always no.", writable=False),
+    SettingSpec("proxyInstance", "str", "system proxy", "Proxy for the WhatsApp connection: 'system proxy' or ip:port:login:password."),
+    SettingSpec("outgoingWebhook", "flag", False, "Notify delivery statuses of sent messages (outgoingMessageStatus)."),
+    SettingSpec("outgoingMessageWebhook", "flag", False, "Notify messages sent from the phone (outgoingMessageReceived)."),
+    SettingSpec("outgoingAPIMessageWebhook", "flag", False, "Notify messages sent through the API (outgoingAPIMessageReceived)."),
+    SettingSpec("incomingWebhook", "flag", False, "Notify incoming messages and files (incomingMessageReceived)."),
+    SettingSpec("deviceWebhook", "flag", False, "Deprecated device notifications.", in_get=True),
+    SettingSpec("statusInstanceWebhook", "flag", False, "Deprecated socket status notifications."),
+    SettingSpec("stateWebhook", "flag", False, "Notify authorization state changes (stateInstanceChanged)."),
+    SettingSpec("enableMessagesHistory", "flag", False, "Keep message history."),
+    SettingSpec("keepOnlineStatus", "flag", False, "Show the account as online (the phone then gets no sound notifications)."),
+    SettingSpec("pollMessageWebhook", "flag", False, "Notify polls and poll votes."),
+    SettingSpec("incomingBlockWebhook", "flag", False, "Notify when a chat blocks the account, and quota notifications."),
+    SettingSpec("incomingCallWebhook", "flag", False, "Notify incoming calls (incomingCall)."),
+    SettingSpec("editedMessageWebhook", "flag", False, "Notify edited messages."),
+    SettingSpec("deletedMessageWebhook", "flag", False, "Notify deleted messages."),
+    SettingSpec("outgoingCallWebhook", "flag", False, "Record outgoing calls in the journal."),
+    SettingSpec("autoTyping", "int", 0, "Show 'typing…' before text sends (0 = off, 1–4).", min_value=0, max_value=4),
+    SettingSpec("linkPreview", "bool", True, "Default link preview for sendMessage."),
+    SettingSpec("enableLidMode", "bool", False, "Report chats by LID where WhatsApp gives one."),
+    SettingSpec("sendFromUTC", "str", "", "Legacy: start of the UTC sending window (HH:MM)."),
+    SettingSpec("sendToUTC", "str", "", "Legacy: end of the UTC sending window (HH:MM)."),
+)
+
+BY_NAME: dict[str, SettingSpec] = {s.name: s for s in SETTINGS}
+WRITABLE: tuple[str, ...] = tuple(s.name for s in SETTINGS if s.writable)
+
+
+def default_settings() -> dict[str, Any]:
+    """Stored defaults for a new instance (every flag off, as GREEN-API does)."""
+    return {s.name: s.default for s in SETTINGS}
+
+
+def to_wire(name: str, value: Any) -> Any:
+    """Render a stored value the way getSettings shows it (flags as "yes"/"no")."""
+    spec = BY_NAME[name]
+    if spec.kind == "flag":
+        return "yes" if value else "no"
+    return value
+
+
+def from_wire(name: str, value: Any) -> Any:
+    """Store a validated wire value (flags become booleans)."""
+    spec = BY_NAME[name]
+    if spec.kind == "flag":
+        return value == "yes"
+    return value

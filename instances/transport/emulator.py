@@ -1,0 +1,162 @@
+"""The emulator engine: a simulated WhatsApp network stored in the database.
+
+Every process sees the same world (``EmuPhone``, ``EmuContact``). An emulated
+instance pairs when its QR code (a real, rotating code) is "scanned" with a phone
+number through the control API, or when its pairing code is confirmed. The network
+tables are the emulator's I/O; our domain models are written by services only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import secrets
+import time
+from typing import TYPE_CHECKING
+
+import segno
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from PIL import Image, ImageDraw
+
+from instances.transport.base import Profile, QrCode
+
+if TYPE_CHECKING:
+    from instances.models import EmuPhone, Instance
+
+PAIRING_ALPHABET = "ABCDEFGHJKLMNPQRSTVWXYZ123456789"
+QR_PREFIX = "relay-emu"
+
+
+def qr_window(now: float | None = None) -> int:
+    return int((now if now is not None else time.time()) // settings.EMULATOR_QR_ROTATE_SECONDS)
+
+
+def qr_text(instance_id: int, qr_secret: str, window: int) -> str:
+    """What the emulator's QR code encodes: instance, rotation window and a MAC."""
+    mac = hmac.new(qr_secret.encode(), f"{instance_id}:{window}".encode(), hashlib.sha256)
+    return f"{QR_PREFIX}:{instance_id}:{window}:{mac.hexdigest()[:24]}"
+
+
+def verify_qr(instance: Instance, text: str, now: float | None = None) -> bool:
+    """True if ``text`` is this instance's current (or just rotated-out) QR code."""
+    current = qr_window(now)
+    return any(
+        hmac.compare_digest(text, qr_text(instance.id, instance.qr_secret, w))
+        for w in (current, current - 1)
+    )
+
+
+def render_qr_png(text: str) -> str:
+    buf = io.BytesIO()
+    segno.make(text, error="m").save(buf, kind="png", scale=6, border=2)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def new_pairing_code() -> str:
+    return "".join(secrets.choice(PAIRING_ALPHABET) for _ in range(8))
+
+
+def lid_for(phone: str) -> str:
+    """A stable, fake LID for an emulated phone (15 digits, like WhatsApp's)."""
+    digest = int(hashlib.sha256(f"lid:{phone}".encode()).hexdigest(), 16)
+    return f"{100000000000000 + digest % 899999999999999}@lid"
+
+
+def absolute_url(path: str) -> str:
+    if path.startswith(("http://", "https://")):
+        return path
+    return settings.RELAY_MEDIA_URL.rstrip("/") + "/" + path.lstrip("/")
+
+
+def avatar_url(phone: EmuPhone) -> str:
+    """The picture of an emulated phone: the one set, or a generated one."""
+    if phone.avatar:
+        return absolute_url(default_storage.url(phone.avatar))
+    return absolute_url(f"/api/v1/emulator/avatars/{phone.phone}.png")
+
+
+def generated_avatar_png(phone: str, name: str) -> bytes:
+    """A deterministic avatar: a coloured disc with the contact's initials."""
+    hue = int(hashlib.sha256(phone.encode()).hexdigest()[:6], 16)
+    colour = (64 + hue % 160, 64 + (hue >> 8) % 160, 64 + (hue >> 16) % 160)
+    img = Image.new("RGB", (256, 256), (245, 245, 245))
+    draw = ImageDraw.Draw(img)
+    draw.ellipse((8, 8, 248, 248), fill=colour)
+    initials = "".join(w[0] for w in name.split()[:2]).upper() or phone[-2:]
+    draw.text((128, 128), initials, fill=(255, 255, 255), anchor="mm", font_size=96)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def ensure_phone(phone: str, name: str = "") -> EmuPhone:
+    """Get or create an emulated WhatsApp account for ``phone``."""
+    from instances.models import EmuPhone
+
+    obj, created = EmuPhone.objects.get_or_create(
+        phone=phone, defaults={"name": name or f"Relay {phone[-4:]}"}
+    )
+    if not created and name and obj.name != name:
+        obj.name = name
+        obj.save(update_fields=["name"])
+    return obj
+
+
+class EmulatorTransport:
+    """The emulator seen from web and worker processes."""
+
+    engine = "emulator"
+
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+
+    def current_qr(self) -> QrCode:
+        window = qr_window()
+        text = qr_text(self.instance.id, self.instance.qr_secret, window)
+        return QrCode(text=text, png_base64=render_qr_png(text), window=window)
+
+    def request_pairing_code(self, *, phone: str) -> str:
+        ensure_phone(phone)
+        return new_pairing_code()
+
+    def start_registration(self, *, phone: str, method: str) -> str:
+        ensure_phone(phone)
+        return f"{secrets.randbelow(1_000_000):06d}"
+
+    def logout(self, *, phone: str) -> None:
+        return None  # the emulated phone simply forgets this linked device
+
+    def reboot(self) -> None:
+        return None  # the session runner re-opens the emulated connection
+
+    def set_profile_picture(self, *, phone: str, data: bytes) -> str:
+        account = ensure_phone(phone)
+        image = Image.open(io.BytesIO(data)).convert("RGB")
+        image.thumbnail((640, 640))
+        buf = io.BytesIO()
+        image.save(buf, format="JPEG", quality=85)
+        name = default_storage.save(f"avatars/{phone}-{secrets.token_hex(4)}.jpg", ContentFile(buf.getvalue()))
+        old = account.avatar
+        account.avatar = name
+        account.save(update_fields=["avatar"])
+        if old:
+            default_storage.delete(old)
+        return avatar_url(account)
+
+    def profile(self, *, phone: str) -> Profile | None:
+        from instances.models import EmuPhone
+
+        account = EmuPhone.objects.filter(phone=phone).first()
+        if account is None:
+            return None
+        return Profile(
+            phone=phone,
+            name=account.name,
+            avatar_url=avatar_url(account),
+            lid=lid_for(phone),
+            device_id=f"{phone}:{(self.instance.id % 90) + 10}@s.whatsapp.net",
+        )

@@ -1,0 +1,55 @@
+"""Wire routes: one line per GREEN-API method, bound through the registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import URLPattern, path
+
+from instances import api, emulator_api, partner_api, registry
+
+
+def method(view: Any, *, extra: str = "") -> URLPattern:
+    """Route a method view at its canonical name. ``extra`` adds a trailing segment
+    (deleteNotification/{token}/{receiptId})."""
+    spec = registry.bind(view.wire_name, view)
+    suffix = f"/<str:{extra}>" if extra else ""
+    if spec.host == "partner":
+        return path(f"partner/{spec.name}/<str:token>{suffix}", view.as_view(), name=spec.name)
+    return path(
+        f"waInstance<int:id_instance>/{spec.name}/<str:token>{suffix}",
+        view.as_view(),
+        name=spec.name + ("-extra" if extra else ""),
+    )
+
+
+urlpatterns = [
+    method(api.GetSettings),
+    method(api.SetSettings),
+    method(api.GetStateInstance),
+    method(api.GetStatusInstance),
+    method(api.Reboot),
+    method(api.Logout),
+    method(api.Qr),
+    method(api.GetAuthorizationCode),
+    method(api.SetProfilePicture),
+    method(api.GetWaSettings),
+    method(api.UpdateApiToken),
+    method(api.GetStateInstanceHistory),
+    method(api.StartAuthorization),
+    method(api.SendAuthorizationCode),
+    method(api.SetSystemProxy),
+    method(api.GetDeviceInfo),
+    method(partner_api.GetInstances),
+    method(partner_api.CreateInstance),
+    method(partner_api.DeleteInstanceAccount),
+]
+
+emulator_urlpatterns = [
+    path("instances/<int:id_instance>/scan-qr", emulator_api.ScanQr.as_view()),
+    path("instances/<int:id_instance>/confirm-pairing-code", emulator_api.ConfirmPairingCode.as_view()),
+    path("instances/<int:id_instance>/registration-code", emulator_api.RegistrationCode.as_view()),
+    path("instances/<int:id_instance>/state", emulator_api.SetState.as_view()),
+    path("instances/<int:id_instance>/contacts", emulator_api.Contacts.as_view()),
+    path("avatars/<str:phone>.png", emulator_api.avatar),
+]
