@@ -11,6 +11,10 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
+    "recover-send-queues": {
+        "task": "messaging.tasks.recover_queues_task",
+        "schedule": 30.0,
+    },
     "prune-state-history": {
         "task": "instances.tasks.prune_state_history_task",
         "schedule": 3600.0,

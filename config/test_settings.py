@@ -2,10 +2,11 @@
 PostgreSQL + Redis when DATABASE_URL / REDIS_URL are set (CI)."""
 
 from config.settings import *  # noqa: F403
-from config.settings import VAR_DIR
+from config.settings import VAR_DIR, env
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-CELERY_TASK_ALWAYS_EAGER = False
+# Unit tests run tasks inline; integration tests start real workers and turn this off.
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 RATE_LIMITS_ENABLED = True
 EMULATOR_STARTUP_SECONDS = 0.0
 MEDIA_ROOT = VAR_DIR / "test-media"

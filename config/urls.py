@@ -9,6 +9,7 @@ from instances.urls import emulator_urlpatterns
 
 urlpatterns = [
     path("", include("instances.urls")),
+    path("", include("messaging.urls")),
     path("api/v1/emulator/", include(emulator_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

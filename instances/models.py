@@ -186,3 +186,27 @@ class EmuContact(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["owner", "contact"], name="unique_emu_contact")
         ]
+
+
+class EmuMessage(models.Model):
+    """A message carried by the emulated network: the "WhatsApp servers" log.
+
+    ``(sender, id_message)`` is unique, which makes sending idempotent: a worker that
+    crashed after the network accepted a message and retries it delivers nothing twice.
+    """
+
+    sender = models.CharField(max_length=20, help_text="Sender phone (digits).")
+    chat_id = models.CharField(max_length=100, help_text="Recipient chat id.")
+    recipient = models.CharField(max_length=20, blank=True, help_text="Recipient phone for personal chats.")
+    id_message = models.CharField(max_length=64)
+    type_message = models.CharField(max_length=40)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sender", "id_message"], name="unique_emu_message")
+        ]
+        indexes = [models.Index(fields=["recipient", "created_at"])]

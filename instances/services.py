@@ -156,6 +156,13 @@ def change_state(
             setattr(instance, key, value)
         if previous != state:
             events.state_changed(instance.pk, state)
+            if state == State.AUTHORIZED:
+                # Messages queued while unauthorized go out now (lazy import: the
+                # send queue builds on instances, not the other way round).
+                from messaging.services import wake_queue
+
+                instance_id = instance.pk
+                transaction.on_commit(lambda: wake_queue(instance_id))
     return True
 
 

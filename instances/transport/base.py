@@ -80,3 +80,33 @@ class Transport(Protocol):
     def profile(self, *, phone: str) -> Profile | None:
         """The linked account's profile, or None when it is unknown."""
         ...
+
+    def send_message(self, payload: OutgoingPayload) -> SendResult:
+        """Send one message. Must be idempotent per ``payload.id_message``. Raises
+        ``TransportError`` when the engine cannot be reached."""
+        ...
+
+
+SendStatus = Literal["sent", "noAccount", "notInGroup", "failed"]
+
+
+@dataclass(frozen=True)
+class OutgoingPayload:
+    """What a transport sends: GREEN-API's typeMessage and its fields.
+
+    ``id_message`` is chosen by us before sending and reused on retries, so an engine
+    that already accepted the message (worker crashed before recording it) can
+    recognise the retry and not deliver twice."""
+
+    id_message: str
+    chat_id: str
+    type_message: str
+    data: dict[str, object]
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The engine's verdict on one message; ``description`` explains failures."""
+
+    status: SendStatus
+    description: str = ""

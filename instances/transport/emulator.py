@@ -22,7 +22,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image, ImageDraw
 
-from instances.transport.base import Profile, QrCode
+from instances.transport.base import OutgoingPayload, Profile, QrCode, SendResult
 
 if TYPE_CHECKING:
     from instances.models import EmuPhone, Instance
@@ -146,6 +146,11 @@ class EmulatorTransport:
         if old:
             default_storage.delete(old)
         return avatar_url(account)
+
+    def send_message(self, payload: OutgoingPayload) -> SendResult:
+        from instances.transport.emulator_messages import emulator_send
+
+        return emulator_send(sender_phone=self.instance.phone, payload=payload)
 
     def profile(self, *, phone: str) -> Profile | None:
         from instances.models import EmuPhone

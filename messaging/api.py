@@ -1,0 +1,241 @@
+"""Sending (API.md §9.2) and send-queue methods (§9.5): thin adapters over
+``messaging.services``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, cast
+
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from instances.http import Bool, InstanceMethodView, InstanceRequest, Str, ValidationFailed
+from messaging import services
+from messaging.fields import ChatId, quoted_message_id, typing_time
+from messaging.models import OutgoingMessage
+
+URL_RE = re.compile(r"https?://\S+", re.IGNORECASE)
+
+
+def _instance(request: Request) -> Any:
+    return cast(InstanceRequest, request).instance
+
+
+def idempotency_key(request: Request) -> str:
+    """Our additive extension: the same key within 24 h returns the first idMessage."""
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if len(key) > 200:
+        raise ValidationFailed("'Idempotency-Key' length must be less than or equal to 200 characters long")
+    return key
+
+
+class IdMessageOutput(serializers.Serializer[Any]):
+    idMessage = serializers.CharField()
+
+
+class SendView(InstanceMethodView):
+    """Common shape of a send method: validate, queue, answer ``{"idMessage"}``."""
+
+    Output = IdMessageOutput
+
+    def queue(
+        self, request: Request, *, chat_id: str, type_message: str, echo: dict[str, Any], payload: dict[str, Any]
+    ) -> Response:
+        message = services.send(
+            instance=_instance(request),
+            method=self.wire_name,
+            chat_id=chat_id,
+            type_message=type_message,
+            request=echo,
+            payload=payload,
+            idempotency_key=idempotency_key(request),
+        )
+        return Response({"idMessage": message.id_message})
+
+
+class CustomPreview(serializers.Serializer[Any]):
+    title = Str(required=False, allow_blank=True, max_length=1000)
+    description = Str(required=False, allow_blank=True, max_length=5000)
+    link = Str(required=False, allow_blank=True, max_length=2000)
+    urlFile = Str(required=False, allow_blank=True, max_length=2000)
+    jpegThumbnail = Str(required=False, allow_blank=True, max_length=70_000)
+
+
+class SendMessage(SendView):
+    wire_name = "sendMessage"
+
+    class Input(serializers.Serializer[Any]):
+        chatId = ChatId()
+        message = Str(max_length=20_000)
+        quotedMessageId = quoted_message_id()
+        linkPreview = Bool(required=False)
+        typePreview = serializers.ChoiceField(choices=["large", "small"], required=False)
+        customPreview = CustomPreview(required=False)
+        typingTime = typing_time()
+        archiveChat = Bool(required=False)
+
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        data = self.validate(request.data)
+        instance = _instance(request)
+        link_preview = data.get("linkPreview", bool(instance.setting("linkPreview")))
+        echo = {
+            "chatId": data["chatId"],
+            "message": data["message"],
+            "quotedMessageId": data.get("quotedMessageId"),
+            "linkPreview": link_preview,
+            "typePreview": data.get("typePreview", "small"),
+            "customPreview": data.get("customPreview"),
+            "typingTime": data.get("typingTime"),
+        }
+        has_link = bool(URL_RE.search(data["message"]))
+        type_message = "extendedTextMessage" if (has_link and link_preview) or data.get("customPreview") else "textMessage"
+        payload = {k: v for k, v in echo.items() if v is not None and k != "chatId"}
+        return self.queue(request, chat_id=data["chatId"], type_message=type_message, echo=echo, payload=payload)
+
+
+class PollOption(serializers.Serializer[Any]):
+    optionName = Str(max_length=100)
+
+
+class SendPoll(SendView):
+    wire_name = "sendPoll"
+
+    class Input(serializers.Serializer[Any]):
+        chatId = ChatId()
+        message = Str(max_length=255)
+        options = PollOption(many=True, min_length=2, max_length=12)
+        multipleAnswers = Bool(required=False)
+        quotedMessageId = quoted_message_id()
+        typingTime = typing_time()
+
+        def validate_options(self, value: list[dict[str, str]]) -> list[dict[str, str]]:
+            seen: set[str] = set()
+            for index, option in enumerate(value):
+                if option["optionName"] in seen:
+                    raise serializers.ValidationError(f"'options[{index}]' contains a duplicate value", code="joi")
+                seen.add(option["optionName"])
+            return value
+
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        data = self.validate(request.data)
+        echo = {
+            "chatId": data["chatId"],
+            "message": data["message"],
+            "options": data["options"],
+            "multipleAnswers": data.get("multipleAnswers", False),
+            "quotedMessageId": data.get("quotedMessageId"),
+            "typingTime": data.get("typingTime"),
+        }
+        payload = {k: v for k, v in echo.items() if v is not None and k != "chatId"}
+        return self.queue(request, chat_id=data["chatId"], type_message="pollMessage", echo=echo, payload=payload)
+
+
+class SendLocation(SendView):
+    wire_name = "sendLocation"
+
+    class Input(serializers.Serializer[Any]):
+        chatId = ChatId()
+        nameLocation = Str(required=False, allow_blank=True, max_length=1000)
+        address = Str(required=False, allow_blank=True, max_length=1000)
+        latitude = serializers.FloatField(min_value=-90, max_value=90)
+        longitude = serializers.FloatField(min_value=-180, max_value=180)
+        quotedMessageId = quoted_message_id()
+        typingTime = typing_time()
+
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        data = self.validate(request.data)
+        echo = {
+            "chatId": data["chatId"],
+            "nameLocation": data.get("nameLocation", ""),
+            "address": data.get("address", ""),
+            "latitude": data["latitude"],
+            "longitude": data["longitude"],
+            "quotedMessageId": data.get("quotedMessageId"),
+            "typingTime": data.get("typingTime"),
+        }
+        payload = {k: v for k, v in echo.items() if v is not None and k != "chatId"}
+        return self.queue(request, chat_id=data["chatId"], type_message="locationMessage", echo=echo, payload=payload)
+
+
+class ContactCard(serializers.Serializer[Any]):
+    phoneContact = serializers.IntegerField(min_value=1_000_000, max_value=999_999_999_999_999)
+    firstName = Str(required=False, allow_blank=True, max_length=200)
+    middleName = Str(required=False, allow_blank=True, max_length=200)
+    lastName = Str(required=False, allow_blank=True, max_length=200)
+    company = Str(required=False, allow_blank=True, max_length=200)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not (attrs.get("firstName") or attrs.get("lastName") or attrs.get("company")):
+            raise serializers.ValidationError(
+                "'contact' must contain at least one of [firstName, lastName, company]", code="joi"
+            )
+        return attrs
+
+
+class SendContact(SendView):
+    wire_name = "sendContact"
+
+    class Input(serializers.Serializer[Any]):
+        chatId = ChatId()
+        contact = ContactCard()
+        quotedMessageId = quoted_message_id()
+        typingTime = typing_time()
+
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        data = self.validate(request.data)
+        echo = {
+            "chatId": data["chatId"],
+            "contact": data["contact"],
+            "quotedMessageId": data.get("quotedMessageId"),
+            "typingTime": data.get("typingTime"),
+        }
+        payload = {k: v for k, v in echo.items() if v is not None and k != "chatId"}
+        return self.queue(request, chat_id=data["chatId"], type_message="contactMessage", echo=echo, payload=payload)
+
+
+# --- Queue methods -------------------------------------------------------------------------
+
+
+class QueueItemOutput(serializers.Serializer[Any]):
+    messageID = serializers.CharField()
+    type = serializers.CharField()
+    body = serializers.DictField()
+
+
+def queue_item(message: OutgoingMessage) -> dict[str, Any]:
+    return {"messageID": message.id_message, "type": message.method, "body": message.request}
+
+
+class ShowMessagesQueue(InstanceMethodView):
+    wire_name = "showMessagesQueue"
+    Output = QueueItemOutput
+
+    def get(self, request: Request, **kwargs: Any) -> Response:
+        return Response([queue_item(m) for m in services.queued_messages(_instance(request))])
+
+
+class ClearedOutput(serializers.Serializer[Any]):
+    isCleared = serializers.BooleanField()
+
+
+class ClearMessagesQueue(InstanceMethodView):
+    wire_name = "clearMessagesQueue"
+    Output = ClearedOutput
+
+    def get(self, request: Request, **kwargs: Any) -> Response:
+        services.clear_messages_queue(_instance(request))
+        return Response({"isCleared": True})
+
+
+class CountOutput(serializers.Serializer[Any]):
+    count = serializers.IntegerField()
+
+
+class GetMessagesCount(InstanceMethodView):
+    wire_name = "getMessagesCount"
+    Output = CountOutput
+
+    def get(self, request: Request, **kwargs: Any) -> Response:
+        # API.md §14: the docs show a Cyrillic "сount" key; we emit the Latin one.
+        return Response({"count": services.messages_count(_instance(request))})

@@ -1,0 +1,102 @@
+"""The send queue. The queue *is* the ``OutgoingMessage`` table: rows in ``queued``
+state are waiting, Redis only carries wake-ups for the drain task."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from instances.models import Instance
+
+
+def new_id_message() -> str:
+    """An opaque uppercase hex id like the ones WhatsApp Web clients generate."""
+    return "BAE5" + secrets.token_hex(6).upper()
+
+
+class OutgoingStatus(models.TextChoices):
+    """Internal states; ``wire_status`` maps them to GREEN-API's statusMessage."""
+
+    QUEUED = "queued"  # waiting in the send queue
+    SENDING = "sending"  # claimed by a worker; handed to the transport
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    NO_ACCOUNT = "noAccount"
+    NOT_IN_GROUP = "notInGroup"
+    YELLOW_CARD = "yellowCard"
+
+
+PENDING_STATUSES = (OutgoingStatus.QUEUED, OutgoingStatus.SENDING)
+FINAL_FAILURES = (OutgoingStatus.FAILED, OutgoingStatus.NO_ACCOUNT, OutgoingStatus.NOT_IN_GROUP)
+
+
+class OutgoingMessage(models.Model):
+    """One message sent through the API. ``method`` and ``request`` keep the original
+    call (showMessagesQueue echoes them); ``payload`` is what the transport sends."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="outgoing_messages")
+    id_message = models.CharField(max_length=64, default=new_id_message)
+    chat_id = models.CharField(max_length=100)
+    method = models.CharField(max_length=40)
+    type_message = models.CharField(max_length=40)
+    request = models.JSONField(default=dict)
+    payload = models.JSONField(default=dict)
+    is_file = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=OutgoingStatus.choices, default=OutgoingStatus.QUEUED)
+    description = models.CharField(max_length=500, blank=True)
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["instance", "id_message"], name="unique_outgoing_id"),
+            # Idempotency keys are cleared after 24 h by housekeeping, so reuse after
+            # that window creates a new message.
+            models.UniqueConstraint(
+                fields=["instance", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="unique_outgoing_idempotency_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["instance", "status", "id"], name="outgoing_queue_idx"),
+            models.Index(fields=["status", "claimed_at"], name="outgoing_stuck_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id_message} → {self.chat_id} ({self.status})"
+
+
+class MessageStatusChange(models.Model):
+    """Every status an outgoing message reached, in order: the source of
+    ``outgoingMessageStatus`` notifications."""
+
+    message = models.ForeignKey(OutgoingMessage, on_delete=models.CASCADE, related_name="status_changes")
+    status = models.CharField(max_length=16, choices=OutgoingStatus.choices)
+    description = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+
+class SendCursor(models.Model):
+    """Per-instance drain lock and pacing clock.
+
+    A worker drains an instance's queue only while it holds ``locked_by`` with an
+    unexpired ``locked_until`` (taken by a conditional UPDATE, renewed per message).
+    ``last_sent_at`` paces sends by delaySendMessagesMilliseconds across workers.
+    """
+
+    instance = models.OneToOneField(Instance, on_delete=models.CASCADE, primary_key=True, related_name="send_cursor")
+    locked_by = models.CharField(max_length=100, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    last_was_file = models.BooleanField(default=False)

@@ -1,0 +1,325 @@
+"""The send path: queue a message (one transaction), drain the queue (one worker per
+instance at a time), record statuses, and the housekeeping that makes it crash-safe.
+
+Invariants:
+- A 200 from a send method means the ``OutgoingMessage`` row is committed.
+- Rows are claimed with a conditional UPDATE (queued → sending); only the claimer
+  hands a row to the transport. Transports are idempotent per ``id_message``, so a
+  row re-queued after a crash is never delivered twice.
+- Wake-ups (Celery tasks) carry an instance id, never a message: duplicates are
+  harmless, a lost one is recovered by ``recover_queues``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from instances.models import EmuMessage, Engine, Instance, State
+from instances.transport import TransportError, get_transport
+from instances.transport.base import OutgoingPayload
+from messaging.models import (
+    PENDING_STATUSES,
+    MessageStatusChange,
+    OutgoingMessage,
+    OutgoingStatus,
+    SendCursor,
+)
+
+log = logging.getLogger(__name__)
+
+QUEUE_RETENTION = timedelta(hours=24)
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+STUCK_AFTER = timedelta(seconds=120)
+DRAIN_LOCK_SECONDS = 60
+FILE_MIN_INTERVAL_MS = 5000
+# A drain sleeps in-process only for short gaps; longer ones are re-scheduled with a
+# countdown so one slow instance never holds a worker that others need.
+MAX_INLINE_WAIT_SECONDS = 0.25
+SHOW_QUEUE_LIMIT = 500
+
+
+# --- Queueing ---------------------------------------------------------------------------
+
+
+def send(
+    *,
+    instance: Instance,
+    method: str,
+    chat_id: str,
+    type_message: str,
+    request: dict[str, Any],
+    payload: dict[str, Any],
+    is_file: bool = False,
+    idempotency_key: str = "",
+) -> OutgoingMessage:
+    """Queue one message and wake the instance's drain on commit.
+
+    With ``idempotency_key``, a repeat within 24 h returns the first message and
+    queues nothing."""
+    if idempotency_key:
+        existing = OutgoingMessage.objects.filter(instance=instance, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    try:
+        with transaction.atomic():
+            message = OutgoingMessage.objects.create(
+                instance=instance,
+                chat_id=chat_id,
+                method=method,
+                type_message=type_message,
+                request=request,
+                payload=payload,
+                is_file=is_file,
+                idempotency_key=idempotency_key,
+            )
+            transaction.on_commit(lambda: wake_queue(instance.id))
+    except IntegrityError:
+        # Two requests with one key raced; the other one committed first.
+        if idempotency_key:
+            existing = OutgoingMessage.objects.filter(instance=instance, idempotency_key=idempotency_key).first()
+            if existing is not None:
+                return existing
+        raise
+    return message
+
+
+def wake_queue(instance_id: int, countdown: float = 0) -> None:
+    """Ask a worker to drain the instance's queue. Never raises: if the broker is
+    down the rows stay queued and ``recover_queues`` wakes them later."""
+    from messaging.tasks import drain_queue_task
+
+    try:
+        if countdown > 0:
+            if drain_queue_task.app.conf.task_always_eager:
+                return  # eager mode (tests) has no clock: the caller drives time
+            drain_queue_task.apply_async((instance_id,), countdown=countdown)
+        else:
+            drain_queue_task.delay(instance_id)
+    except Exception:  # noqa: BLE001 - the database already holds the work
+        log.warning("could not enqueue drain for instance %s; beat will recover it", instance_id, exc_info=True)
+
+
+# --- Queue methods ---------------------------------------------------------------------
+
+
+def queued_messages(instance: Instance) -> list[OutgoingMessage]:
+    return list(
+        OutgoingMessage.objects.filter(instance=instance, status__in=PENDING_STATUSES).order_by("id")[
+            :SHOW_QUEUE_LIMIT
+        ]
+    )
+
+
+def clear_messages_queue(instance: Instance) -> int:
+    """Drop messages still waiting (not the one being handed to the engine)."""
+    deleted, _ = OutgoingMessage.objects.filter(instance=instance, status=OutgoingStatus.QUEUED).delete()
+    return deleted
+
+
+def messages_count(instance: Instance) -> int:
+    return OutgoingMessage.objects.filter(instance=instance, status__in=PENDING_STATUSES).count()
+
+
+# --- Draining ----------------------------------------------------------------------------
+
+
+def _acquire_drain_lock(instance_id: int, worker: str) -> bool:
+    now = timezone.now()
+    if not Instance.objects.filter(pk=instance_id, is_deleted=False).exists():
+        return False  # a wake-up for an instance that is gone
+    SendCursor.objects.get_or_create(instance_id=instance_id)
+    return (
+        SendCursor.objects.filter(instance_id=instance_id)
+        .filter(Q(locked_by="") | Q(locked_until__lt=now) | Q(locked_until__isnull=True) | Q(locked_by=worker))
+        .update(locked_by=worker, locked_until=now + timedelta(seconds=DRAIN_LOCK_SECONDS))
+        == 1
+    )
+
+
+def _release_drain_lock(instance_id: int, worker: str) -> None:
+    SendCursor.objects.filter(instance_id=instance_id, locked_by=worker).update(locked_by="", locked_until=None)
+
+
+def _next_send_at(cursor: SendCursor, instance: Instance, is_file: bool) -> Any:
+    if cursor.last_sent_at is None:
+        return None
+    delay_ms = int(instance.setting("delaySendMessagesMilliseconds"))
+    if is_file or cursor.last_was_file:
+        delay_ms = max(delay_ms, FILE_MIN_INTERVAL_MS)
+    return cursor.last_sent_at + timedelta(milliseconds=delay_ms)
+
+
+def drain_queue(instance_id: int, worker: str, *, max_messages: int = 1000) -> float | None:
+    """Send the instance's queued messages oldest first, paced by its delay.
+
+    Holds the instance's drain lock so two workers never send for one instance.
+    Returns seconds to wait before the next message is due (the caller re-schedules)
+    or None when the queue is empty or cannot move now (not authorized)."""
+    if not _acquire_drain_lock(instance_id, worker):
+        return None  # another worker is draining; it will see our rows
+    try:
+        for _ in range(max_messages):
+            instance = Instance.objects.filter(pk=instance_id, is_deleted=False).first()
+            if instance is None or instance.state != State.AUTHORIZED:
+                return None  # messages wait; change_state wakes us on authorization
+            message = (
+                OutgoingMessage.objects.filter(instance_id=instance_id, status=OutgoingStatus.QUEUED)
+                .order_by("id")
+                .first()
+            )
+            if message is None:
+                return None
+            cursor = SendCursor.objects.get(instance_id=instance_id)
+            due = _next_send_at(cursor, instance, message.is_file)
+            if due is not None:
+                wait = (due - timezone.now()).total_seconds()
+                if wait > MAX_INLINE_WAIT_SECONDS:
+                    return wait
+                if wait > 0:
+                    time.sleep(wait)
+            _send_one(instance, message, worker)
+        return 0.0  # more work left: let the caller re-enqueue (fairness)
+    finally:
+        _release_drain_lock(instance_id, worker)
+
+
+def _send_one(instance: Instance, message: OutgoingMessage, worker: str) -> None:
+    now = timezone.now()
+    claimed = OutgoingMessage.objects.filter(pk=message.pk, status=OutgoingStatus.QUEUED).update(
+        status=OutgoingStatus.SENDING, claimed_at=now, attempts=message.attempts + 1
+    )
+    if claimed != 1:
+        return  # cleared or taken meanwhile
+    payload = OutgoingPayload(
+        id_message=message.id_message,
+        chat_id=message.chat_id,
+        type_message=message.type_message,
+        data=message.payload,
+    )
+    try:
+        result = get_transport(instance).send_message(payload)
+    except TransportError as exc:
+        if exc.permanent:
+            record_status(message.pk, OutgoingStatus.FAILED, str(exc))
+        else:
+            # Back to the queue head: order is kept, the beat or next wake retries.
+            OutgoingMessage.objects.filter(pk=message.pk, status=OutgoingStatus.SENDING).update(
+                status=OutgoingStatus.QUEUED
+            )
+            raise
+        return
+    with transaction.atomic():
+        record_status(message.pk, OutgoingStatus(result.status), result.description)
+        SendCursor.objects.filter(instance_id=instance.pk).update(
+            last_sent_at=timezone.now(),
+            last_was_file=message.is_file,
+            locked_until=timezone.now() + timedelta(seconds=DRAIN_LOCK_SECONDS),
+        )
+
+
+# --- Statuses -----------------------------------------------------------------------------
+
+_ORDER = {
+    OutgoingStatus.QUEUED: 0,
+    OutgoingStatus.SENDING: 1,
+    OutgoingStatus.SENT: 2,
+    OutgoingStatus.DELIVERED: 3,
+    OutgoingStatus.READ: 4,
+}
+
+
+def record_status(message_id: int, status: OutgoingStatus, description: str = "") -> bool:
+    """Move a message forward (sent → delivered → read, or to a failure) and log the
+    change. Receipts arriving out of order never move a message backwards."""
+    with transaction.atomic():
+        message = OutgoingMessage.objects.select_for_update(no_key=True).filter(pk=message_id).first()
+        if message is None:
+            return False
+        current = OutgoingStatus(message.status)
+        if current == status:
+            return False
+        if status in _ORDER and current in _ORDER and _ORDER[status] < _ORDER[current]:
+            return False
+        if current not in _ORDER:
+            return False  # already failed: final
+        now = timezone.now()
+        fields: dict[str, Any] = {"status": status, "description": description[:500]}
+        if status == OutgoingStatus.SENT:
+            fields["sent_at"] = now
+        elif status == OutgoingStatus.DELIVERED:
+            fields["delivered_at"] = now
+            if message.sent_at is None:
+                fields["sent_at"] = now
+        elif status == OutgoingStatus.READ:
+            fields["read_at"] = now
+            fields["delivered_at"] = message.delivered_at or now
+        OutgoingMessage.objects.filter(pk=message_id).update(**fields)
+        MessageStatusChange.objects.create(message_id=message_id, status=status, description=description[:500])
+    return True
+
+
+def emulate_receipts(instance_ids: list[int], *, delivered_after: float, read_after: float) -> int:
+    """Emulated recipients acknowledge: delivered after ``delivered_after`` seconds,
+    read after ``read_after``. Called by the session runner for instances it owns."""
+    if not instance_ids:
+        return 0
+    now = timezone.now()
+    changed = 0
+    sent = OutgoingMessage.objects.filter(
+        instance_id__in=instance_ids,
+        instance__engine=Engine.EMULATOR,
+        status__in=[OutgoingStatus.SENT, OutgoingStatus.DELIVERED],
+        sent_at__lte=now - timedelta(seconds=delivered_after),
+    ).values_list("pk", "status", "sent_at", "instance__phone", "id_message")[:1000]
+    for pk, status, sent_at, phone, id_message in sent:
+        if status == OutgoingStatus.SENT:
+            if record_status(pk, OutgoingStatus.DELIVERED):
+                EmuMessage.objects.filter(sender=phone, id_message=id_message).update(delivered_at=now)
+                changed += 1
+        elif sent_at <= now - timedelta(seconds=read_after):
+            if record_status(pk, OutgoingStatus.READ):
+                EmuMessage.objects.filter(sender=phone, id_message=id_message).update(read_at=now)
+                changed += 1
+    return changed
+
+
+# --- Housekeeping (beat) ------------------------------------------------------------------
+
+
+def recover_queues() -> dict[str, int]:
+    """Make the queue crash-safe: re-queue rows stuck in ``sending``, expire rows
+    older than 24 h, forget idempotency keys after 24 h, and wake every authorized
+    instance that has queued rows and no live drain lock."""
+    now = timezone.now()
+    requeued = OutgoingMessage.objects.filter(
+        status=OutgoingStatus.SENDING, claimed_at__lt=now - STUCK_AFTER
+    ).update(status=OutgoingStatus.QUEUED)
+    expired_ids = list(
+        OutgoingMessage.objects.filter(
+            status=OutgoingStatus.QUEUED, created_at__lt=now - QUEUE_RETENTION
+        ).values_list("pk", flat=True)[:10_000]
+    )
+    for pk in expired_ids:
+        record_status(pk, OutgoingStatus.FAILED, "Message expired: the instance was not authorized for 24 hours")
+    OutgoingMessage.objects.filter(created_at__lt=now - IDEMPOTENCY_WINDOW).exclude(idempotency_key="").update(
+        idempotency_key=""
+    )
+    busy = SendCursor.objects.filter(locked_until__gte=now).exclude(locked_by="").values("instance_id")
+    waiting = (
+        OutgoingMessage.objects.filter(status=OutgoingStatus.QUEUED, instance__state=State.AUTHORIZED)
+        .exclude(instance_id__in=busy)
+        .values_list("instance_id", flat=True)
+        .distinct()
+    )
+    woken = 0
+    for instance_id in waiting:
+        wake_queue(instance_id)
+        woken += 1
+    return {"requeued": requeued, "expired": len(expired_ids), "woken": woken}

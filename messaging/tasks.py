@@ -1,0 +1,37 @@
+"""Send-queue tasks. They take an instance id, call one service and are safe to run
+twice (the drain lock and row claims make duplicates no-ops)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from typing import Any
+
+from celery import Task, shared_task
+
+from instances.transport import TransportError
+from messaging import services
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None, ignore_result=True)
+def drain_queue_task(self: Task[Any, Any], instance_id: int) -> None:
+    try:
+        wait = services.drain_queue(instance_id, _worker_id())
+    except TransportError as exc:
+        if self.request.is_eager:
+            return  # inline (tests): no clock to back off on; recover_queues retries
+        # The row went back to the queue head; retry the drain with backoff.
+        countdown = min(300, 2 ** min(self.request.retries, 8))
+        raise self.retry(exc=exc, countdown=countdown) from exc
+    if wait is not None:
+        services.wake_queue(instance_id, countdown=wait)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def recover_queues_task() -> dict[str, int]:
+    return services.recover_queues()
