@@ -24,6 +24,7 @@ from django.utils import timezone
 from instances.models import EmuMessage, Engine, Instance, State
 from instances.transport import TransportError, get_transport
 from instances.transport.base import OutgoingPayload
+from messaging import media
 from messaging.models import (
     PENDING_STATUSES,
     MessageStatusChange,
@@ -197,11 +198,16 @@ def _send_one(instance: Instance, message: OutgoingMessage, worker: str) -> None
     )
     if claimed != 1:
         return  # cleared or taken meanwhile
+    try:
+        data = media.prepare_payload(message)
+    except media.MediaError as exc:
+        record_status(message.pk, OutgoingStatus.FAILED, str(exc))
+        return
     payload = OutgoingPayload(
         id_message=message.id_message,
         chat_id=message.chat_id,
         type_message=message.type_message,
-        data=message.payload,
+        data=data,
     )
     try:
         result = get_transport(instance).send_message(payload)
