@@ -203,8 +203,19 @@ class QueueItemOutput(serializers.Serializer[Any]):
     body = serializers.DictField()
 
 
-def queue_item(message: OutgoingMessage) -> dict[str, Any]:
-    return {"messageID": message.id_message, "type": message.method, "body": message.request}
+def queue_items(messages: list[OutgoingMessage]) -> list[dict[str, Any]]:
+    """showMessagesQueue items; one forwardMessages call is one item with its ids."""
+    items: list[dict[str, Any]] = []
+    for message in messages:
+        if message.method == "forwardMessages":
+            last = items[-1] if items else None
+            if last is not None and last["type"] == "ForwardMessages" and last["body"] == message.request:
+                last["messagesIDs"].append(message.id_message)
+                continue
+            items.append({"messagesIDs": [message.id_message], "type": "ForwardMessages", "body": message.request})
+        else:
+            items.append({"messageID": message.id_message, "type": message.method, "body": message.request})
+    return items
 
 
 class ShowMessagesQueue(InstanceMethodView):
@@ -212,7 +223,7 @@ class ShowMessagesQueue(InstanceMethodView):
     Output = QueueItemOutput
 
     def get(self, request: Request, **kwargs: Any) -> Response:
-        return Response([queue_item(m) for m in services.queued_messages(_instance(request))])
+        return Response(queue_items(services.queued_messages(_instance(request))))
 
 
 class ClearedOutput(serializers.Serializer[Any]):
@@ -239,3 +250,199 @@ class GetMessagesCount(InstanceMethodView):
     def get(self, request: Request, **kwargs: Any) -> Response:
         # API.md §14: the docs show a Cyrillic "сount" key; we emit the Latin one.
         return Response({"count": services.messages_count(_instance(request))})
+
+
+# --- Forwarding, interactive and deprecated sends ------------------------------------------
+
+
+class ForwardOutput(serializers.Serializer[Any]):
+    messages = serializers.ListField(child=serializers.CharField())
+
+
+class ForwardMessages(InstanceMethodView):
+    wire_name = "forwardMessages"
+    Output = ForwardOutput
+
+    class Input(serializers.Serializer[Any]):
+        chatId = ChatId()
+        chatIdFrom = ChatId()
+        messages = serializers.ListField(child=Str(max_length=64), min_length=1, max_length=100)
+        typingTime = typing_time()
+
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        data = self.validate(request.data)
+        try:
+            sent = services.forward_messages(
+                instance=_instance(request),
+                chat_id=data["chatId"],
+                chat_id_from=data["chatIdFrom"],
+                id_messages=data["messages"],
+                idempotency_key=idempotency_key(request),
+            )
+        except services.UnknownMessageError as exc:
+            raise ValidationFailed(f"'messages' contains an unknown message id: {exc}") from exc
+        return Response({"messages": [m.id_message for m in sent]})
+
+
+class InteractiveButton(serializers.Serializer[Any]):
+    type = serializers.ChoiceField(choices=["copy", "call", "url"])
+    buttonId = Str(max_length=256)
+    buttonText = Str(max_length=25)
+    copyCode = Str(required=False, max_length=256)
+    phoneNumber = Str(required=False, max_length=20)
+    url = Str(required=False, max_length=2000)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        needed = {"copy": "copyCode", "call": "phoneNumber", "url": "url"}[attrs["type"]]
+        if not attrs.get(needed):
+            raise serializers.ValidationError(f"'{needed}' is required for a {attrs['type']} button", code="joi")
+        return attrs
+
+
+class ReplyButton(serializers.Serializer[Any]):
+    buttonId = Str(max_length=256)
+    buttonText = Str(max_length=25)
+
+
+def interactive_input(button: type[serializers.Serializer[Any]]) -> type[serializers.Serializer[Any]]:
+    class Input(serializers.Serializer[Any]):
+        chatId = ChatId()
+        header = Str(required=False, allow_blank=True, max_length=60)
+        body = Str(max_length=20_000)
+        footer = Str(required=False, allow_blank=True, max_length=60)
+        buttons = button(many=True, min_length=1, max_length=3)
+        typingTime = typing_time()
+
+    return Input
+
+
+class SendInteractiveButtons(SendView):
+    wire_name = "sendInteractiveButtons"
+    Input = interactive_input(InteractiveButton)
+    type_message = "interactiveButtons"
+
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        data = self.validate(request.data)
+        payload = {k: v for k, v in data.items() if k != "chatId"}
+        return self.queue(request, chat_id=data["chatId"], type_message=self.type_message, echo=data, payload=payload)
+
+
+class SendInteractiveButtonsReply(SendInteractiveButtons):
+    wire_name = "sendInteractiveButtonsReply"
+    Input = interactive_input(ReplyButton)
+    type_message = "interactiveButtonsReply"
+
+
+class SendTyping(InstanceMethodView):
+    """Show 'typing…' (or 'recording…') in a chat. Empty 200 body (API.md §14)."""
+
+    wire_name = "sendTyping"
+
+    class Input(serializers.Serializer[Any]):
+        chatId = ChatId()
+        typingTime = typing_time()
+        typingType = serializers.ChoiceField(choices=["typing", "recording"], required=False)
+
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        data = self.validate(request.data)
+        services.send_typing(
+            _instance(request),
+            chat_id=data["chatId"],
+            milliseconds=data.get("typingTime", 1000),
+            recording=data.get("typingType") == "recording",
+        )
+        return Response(status=200)
+
+
+class LegacyButton(serializers.Serializer[Any]):
+    buttonId = Str(max_length=256)
+    buttonText = Str(max_length=25)
+
+
+class SendButtons(SendView):
+    """Deprecated by GREEN-API but still routable: queued like any message."""
+
+    wire_name = "sendButtons"
+
+    class Input(serializers.Serializer[Any]):
+        chatId = ChatId()
+        message = Str(max_length=20_000)
+        footer = Str(required=False, allow_blank=True, max_length=60)
+        buttons = LegacyButton(many=True, min_length=1, max_length=3)
+        quotedMessageId = quoted_message_id()
+        archiveChat = Bool(required=False)
+
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        data = self.validate(request.data)
+        payload = {k: v for k, v in data.items() if k != "chatId"}
+        return self.queue(request, chat_id=data["chatId"], type_message="buttonsMessage", echo=data, payload=payload)
+
+
+class SendTemplateButtons(SendView):
+    wire_name = "sendTemplateButtons"
+
+    class Input(serializers.Serializer[Any]):
+        chatId = ChatId()
+        message = Str(max_length=20_000)
+        footer = Str(required=False, allow_blank=True, max_length=60)
+        templateButtons = serializers.ListField(
+            child=serializers.DictField(), min_length=1, max_length=3
+        )
+        quotedMessageId = quoted_message_id()
+        archiveChat = Bool(required=False)
+
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        data = self.validate(request.data)
+        payload = {k: v for k, v in data.items() if k != "chatId"}
+        return self.queue(request, chat_id=data["chatId"], type_message="templateMessage", echo=data, payload=payload)
+
+
+class ListRow(serializers.Serializer[Any]):
+    title = Str(max_length=24)
+    rowId = Str(max_length=200)
+    description = Str(required=False, allow_blank=True, max_length=72)
+
+
+class ListSection(serializers.Serializer[Any]):
+    title = Str(required=False, allow_blank=True, max_length=24)
+    rows = ListRow(many=True, min_length=1, max_length=10)
+
+
+class SendListMessage(SendView):
+    wire_name = "sendListMessage"
+
+    class Input(serializers.Serializer[Any]):
+        chatId = ChatId()
+        message = Str(max_length=20_000)
+        title = Str(required=False, allow_blank=True, max_length=60)
+        footer = Str(required=False, allow_blank=True, max_length=60)
+        buttonText = Str(max_length=24)
+        sections = ListSection(many=True, min_length=1, max_length=10)
+        quotedMessageId = quoted_message_id()
+        archiveChat = Bool(required=False)
+
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        data = self.validate(request.data)
+        payload = {k: v for k, v in data.items() if k != "chatId"}
+        return self.queue(request, chat_id=data["chatId"], type_message="listMessage", echo=data, payload=payload)
+
+
+class SendLink(SendView):
+    wire_name = "sendLink"
+
+    class Input(serializers.Serializer[Any]):
+        chatId = ChatId()
+        urlLink = Str(max_length=2000)
+        quotedMessageId = quoted_message_id()
+
+        def validate_urlLink(self, value: str) -> str:  # noqa: N802 - wire name
+            if not URL_RE.fullmatch(value):
+                raise serializers.ValidationError("'urlLink' must be a valid uri", code="joi")
+            return value
+
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        data = self.validate(request.data)
+        payload = {"message": data["urlLink"], "linkPreview": True}
+        if data.get("quotedMessageId"):
+            payload["quotedMessageId"] = data["quotedMessageId"]
+        return self.queue(request, chat_id=data["chatId"], type_message="extendedTextMessage", echo=data, payload=payload)

@@ -329,3 +329,78 @@ def recover_queues() -> dict[str, int]:
         wake_queue(instance_id)
         woken += 1
     return {"requeued": requeued, "expired": len(expired_ids), "woken": woken}
+
+
+# --- Forwarding and presence -----------------------------------------------------------
+
+
+class UnknownMessageError(Exception):
+    """A forwarded id is not a message of the source chat known to this instance."""
+
+
+def _source_messages(instance: Instance, chat_id_from: str, id_messages: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """(typeMessage, payload) of known messages in ``chat_id_from`` by idMessage:
+    ones we sent there, and ones the chat sent us on the network."""
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    for id_message, type_message, payload in OutgoingMessage.objects.filter(
+        instance=instance, chat_id=chat_id_from, id_message__in=id_messages
+    ).values_list("id_message", "type_message", "payload"):
+        found[id_message] = (type_message, payload)
+    if instance.phone and chat_id_from.endswith("@c.us"):
+        sender = chat_id_from.split("@", 1)[0]
+        for id_message, type_message, payload in EmuMessage.objects.filter(
+            sender=sender, recipient=instance.phone, id_message__in=id_messages
+        ).values_list("id_message", "type_message", "payload"):
+            found.setdefault(id_message, (type_message, payload))
+    return found
+
+
+def forward_messages(
+    *, instance: Instance, chat_id: str, chat_id_from: str, id_messages: list[str], idempotency_key: str = ""
+) -> list[OutgoingMessage]:
+    """Queue copies of messages from another chat, marked forwarded, in the given
+    order. One showMessagesQueue item (ForwardMessages) lists them all."""
+    if idempotency_key:
+        first = OutgoingMessage.objects.filter(instance=instance, idempotency_key=idempotency_key).first()
+        if first is not None:
+            return list(
+                OutgoingMessage.objects.filter(
+                    instance=instance, method="forwardMessages", request=first.request, created_at=first.created_at
+                ).order_by("id")
+            )
+    sources = _source_messages(instance, chat_id_from, id_messages)
+    for id_message in id_messages:
+        if id_message not in sources:
+            raise UnknownMessageError(id_message)
+    echo = {"chatId": chat_id, "chatIdFrom": chat_id_from, "messages": id_messages}
+    now = timezone.now()
+    with transaction.atomic():
+        created = []
+        for index, id_message in enumerate(id_messages):
+            type_message, payload = sources[id_message]
+            created.append(
+                OutgoingMessage.objects.create(
+                    instance=instance,
+                    chat_id=chat_id,
+                    method="forwardMessages",
+                    type_message=type_message,
+                    request=echo,
+                    payload={**payload, "isForwarded": True, "forwardingScore": 1, "forwardedFrom": id_message},
+                    is_file=bool(payload.get("fileName")),
+                    idempotency_key=idempotency_key if index == 0 else "",
+                    created_at=now,
+                )
+            )
+        transaction.on_commit(lambda: wake_queue(instance.id))
+    return created
+
+
+def send_typing(instance: Instance, *, chat_id: str, milliseconds: int, recording: bool) -> None:
+    """Show a typing (or recording) indicator. Presence is best effort: an instance
+    that is not connected simply shows nothing, as on WhatsApp."""
+    if instance.state != State.AUTHORIZED:
+        return
+    try:
+        get_transport(instance).send_presence(chat_id=chat_id, milliseconds=milliseconds, recording=recording)
+    except TransportError:
+        log.info("typing indicator for %s not shown", instance.id, exc_info=True)

@@ -81,6 +81,10 @@ class Transport(Protocol):
         """The linked account's profile, or None when it is unknown."""
         ...
 
+    def send_presence(self, *, chat_id: str, milliseconds: int, recording: bool) -> None:
+        """Show 'typing…'/'recording…' in a chat for about ``milliseconds``."""
+        ...
+
     def send_message(self, payload: OutgoingPayload) -> SendResult:
         """Send one message. Must be idempotent per ``payload.id_message``. Raises
         ``TransportError`` when the engine cannot be reached."""

@@ -147,6 +147,9 @@ class EmulatorTransport:
             default_storage.delete(old)
         return avatar_url(account)
 
+    def send_presence(self, *, chat_id: str, milliseconds: int, recording: bool) -> None:
+        return None  # emulated contacts do not render presence
+
     def send_message(self, payload: OutgoingPayload) -> SendResult:
         from instances.transport.emulator_messages import emulator_send
 
