@@ -10,10 +10,12 @@ app = Celery("relay")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+from django.conf import settings  # noqa: E402 - after DJANGO_SETTINGS_MODULE is set
+
 app.conf.beat_schedule = {
     "recover-send-queues": {
         "task": "messaging.tasks.recover_queues_task",
-        "schedule": 30.0,
+        "schedule": settings.RELAY_RECOVER_INTERVAL_SECONDS,
     },
     "prune-state-history": {
         "task": "instances.tasks.prune_state_history_task",

@@ -10,11 +10,13 @@ Every secret may also be given as ``NAME_FILE`` (a path whose content is the val
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -177,7 +179,7 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
@@ -188,6 +190,50 @@ WHITENOISE_USE_FINDERS = True
 MAX_JSON_BODY_BYTES = env.int("MAX_JSON_BODY_BYTES", default=100 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_JSON_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+# --- Media (files for sending: uploadFile, sendFileByUpload, sendFileByUrl) --------
+# They live in the "files" storage, outside MEDIA_ROOT (which is served without
+# checks), and are reachable only through signed /media/f/ links that expire.
+MEDIA_MAX_BYTES = env.int("MEDIA_MAX_BYTES", default=100 * 1024 * 1024)
+MEDIA_LINK_TTL_DAYS = env.int("MEDIA_LINK_TTL_DAYS", default=15)
+# Budget for one URL fetch (connect, each read, and the whole download). Keep it well
+# under the send queue's stuck-row timeout (120 s) so a slow fetch is never re-sent.
+MEDIA_FETCH_TIMEOUT_SECONDS = env.float("MEDIA_FETCH_TIMEOUT_SECONDS", default=90.0)
+MEDIA_FETCH_MAX_REDIRECTS = env.int("MEDIA_FETCH_MAX_REDIRECTS", default=5)
+# SSRF guard (instances.ssrf): private, loopback, CGNAT… addresses are refused unless
+# MEDIA_FETCH_ALLOW_PRIVATE (link-local/metadata stays refused) or the address is in
+# MEDIA_FETCH_ALLOWED_NETWORKS (comma-separated CIDRs, e.g. "10.1.0.0/16,fd00::/8").
+MEDIA_FETCH_ALLOW_PRIVATE = env.bool("MEDIA_FETCH_ALLOW_PRIVATE", default=False)
+MEDIA_FETCH_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(n.strip(), strict=False))
+    for n in env.list("MEDIA_FETCH_ALLOWED_NETWORKS", default=[])
+    if n.strip()
+]
+# MEDIA_STORAGE=local keeps files under MEDIA_FILES_ROOT; s3 uses django-storages
+# (needs boto3) with the AWS_* variables; the bucket stays private.
+MEDIA_STORAGE = env.str("MEDIA_STORAGE", default="local")
+MEDIA_FILES_ROOT = Path(env.str("MEDIA_FILES_ROOT", default=str(VAR_DIR / "files")))
+if MEDIA_STORAGE == "local":
+    STORAGES["files"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_FILES_ROOT), "base_url": None},
+    }
+elif MEDIA_STORAGE == "s3":
+    STORAGES["files"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("AWS_STORAGE_BUCKET_NAME"),
+            "access_key": _secret("AWS_ACCESS_KEY_ID", "") or None,
+            "secret_key": _secret("AWS_SECRET_ACCESS_KEY", "") or None,
+            "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+            "location": env.str("AWS_LOCATION", default="files"),
+            "default_acl": "private",
+            "file_overwrite": False,
+        },
+    }
+else:
+    raise ImproperlyConfigured(f"MEDIA_STORAGE must be 'local' or 's3', not {MEDIA_STORAGE!r}")
 
 # --- REST framework and OpenAPI ----------------------------------------------------
 REST_FRAMEWORK = {
@@ -228,6 +274,15 @@ RELAY_DEFAULT_ENGINE = env.str("RELAY_DEFAULT_ENGINE", default="emulator")
 RATE_LIMITS_ENABLED = env.bool("RATE_LIMITS_ENABLED", default=True)
 RATE_LIMIT_OVERRIDES = env.dict("RATE_LIMIT_OVERRIDES", cast={"value": float}, default={})
 
+# Send queue crash safety: a row claimed longer ago than SEND_STUCK_AFTER_SECONDS is
+# re-queued (transports are idempotent per idMessage); a worker's per-instance drain
+# lock expires after SEND_DRAIN_LOCK_SECONDS without renewal; the recovery job runs
+# every RELAY_RECOVER_INTERVAL_SECONDS.
+SEND_STUCK_AFTER_SECONDS = env.float("SEND_STUCK_AFTER_SECONDS", default=120.0)
+SEND_DRAIN_LOCK_SECONDS = env.float("SEND_DRAIN_LOCK_SECONDS", default=60.0)
+RELAY_RECOVER_INTERVAL_SECONDS = env.float("RELAY_RECOVER_INTERVAL_SECONDS", default=30.0)
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+
 # Session runners: a lease is lost when its heartbeat is older than the TTL.
 RUNNER_LEASE_TTL_SECONDS = env.float("RUNNER_LEASE_TTL_SECONDS", default=15.0)
 RUNNER_TICK_SECONDS = env.float("RUNNER_TICK_SECONDS", default=1.0)
@@ -236,6 +291,9 @@ RUNNER_CAPACITY = env.int("RUNNER_CAPACITY", default=5000)
 # Emulator timing.
 EMULATOR_QR_ROTATE_SECONDS = env.int("EMULATOR_QR_ROTATE_SECONDS", default=20)
 EMULATOR_STARTUP_SECONDS = env.float("EMULATOR_STARTUP_SECONDS", default=1.0)
+# Simulated contacts acknowledge messages: delivered after, then read after (seconds).
+EMULATOR_DELIVERED_AFTER_SECONDS = env.float("EMULATOR_DELIVERED_AFTER_SECONDS", default=1.0)
+EMULATOR_READ_AFTER_SECONDS = env.float("EMULATOR_READ_AFTER_SECONDS", default=3.0)
 PAIRING_CODE_TTL_SECONDS = env.int("PAIRING_CODE_TTL_SECONDS", default=150)
 QR_WEBSOCKET_WINDOW_SECONDS = env.int("QR_WEBSOCKET_WINDOW_SECONDS", default=100)
 

@@ -19,7 +19,7 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -52,6 +52,7 @@ class Runner:
         self.heartbeat()
         self.acquire()
         self.step_emulator_sessions()
+        self.step_emulator_receipts()
 
     # --- leases -------------------------------------------------------------------
 
@@ -60,9 +61,12 @@ class Runner:
         if not self.owned:
             return
         now = timezone.now()
-        SessionLease.objects.filter(runner_id=self.runner_id, expires_at__gte=now).update(
-            heartbeat_at=now, expires_at=now + timedelta(seconds=self.ttl)
-        )
+        # Only the leases this process took: a runner restarted under the same
+        # ``--runner-id`` must not keep its dead predecessor's leases alive (it does
+        # not run those sessions; they have to expire and be taken over).
+        SessionLease.objects.filter(
+            runner_id=self.runner_id, instance_id__in=list(self.owned), expires_at__gte=now
+        ).update(heartbeat_at=now, expires_at=now + timedelta(seconds=self.ttl))
         held = dict(
             SessionLease.objects.filter(
                 runner_id=self.runner_id, instance_id__in=list(self.owned), expires_at__gte=now
@@ -94,7 +98,9 @@ class Runner:
             log.info("runner %s acquired %d instance(s)", self.runner_id, len(taken))
         return taken
 
-    def _take(self, instance_id: int, epoch: int, previous_runner: str, previous_expiry: object) -> bool:
+    def _take(
+        self, instance_id: int, epoch: int, previous_runner: str, previous_expiry: datetime | None
+    ) -> bool:
         now = timezone.now()
         try:
             with transaction.atomic():
@@ -128,7 +134,9 @@ class Runner:
     def shutdown(self) -> None:
         """Release every lease so other runners take over at once, not after the TTL."""
         if self.owned:
-            SessionLease.objects.filter(runner_id=self.runner_id).update(runner_id="", expires_at=None)
+            SessionLease.objects.filter(runner_id=self.runner_id, instance_id__in=list(self.owned)).update(
+                runner_id="", expires_at=None
+            )
             log.info("runner %s released %d lease(s)", self.runner_id, len(self.owned))
         self.owned.clear()
 
@@ -154,3 +162,16 @@ class Runner:
                 continue
             target = State.AUTHORIZED if instance.wid else State.NOT_AUTHORIZED
             services.change_state(instance, target, fence=self.fence(instance.pk))
+
+    def step_emulator_receipts(self) -> None:
+        """Emulated recipients acknowledge what our instances sent them (delivered,
+        then read) after the configured delays."""
+        if not self.owned:
+            return
+        from messaging.services import emulate_receipts
+
+        emulate_receipts(
+            self.runner_id,
+            delivered_after=settings.EMULATOR_DELIVERED_AFTER_SECONDS,
+            read_after=settings.EMULATOR_READ_AFTER_SECONDS,
+        )

@@ -17,6 +17,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -37,8 +38,6 @@ log = logging.getLogger(__name__)
 
 QUEUE_RETENTION = timedelta(hours=24)
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
-STUCK_AFTER = timedelta(seconds=120)
-DRAIN_LOCK_SECONDS = 60
 FILE_MIN_INTERVAL_MS = 5000
 # A drain sleeps in-process only for short gaps; longer ones are re-scheduled with a
 # countdown so one slow instance never holds a worker that others need.
@@ -100,9 +99,11 @@ def wake_queue(instance_id: int, countdown: float = 0) -> None:
         if countdown > 0:
             if drain_queue_task.app.conf.task_always_eager:
                 return  # eager mode (tests) has no clock: the caller drives time
-            drain_queue_task.apply_async((instance_id,), countdown=countdown)
+            drain_queue_task.apply_async(
+                (instance_id,), countdown=countdown, queue=settings.CELERY_TASK_DEFAULT_QUEUE
+            )
         else:
-            drain_queue_task.delay(instance_id)
+            drain_queue_task.apply_async((instance_id,), queue=settings.CELERY_TASK_DEFAULT_QUEUE)
     except Exception:  # noqa: BLE001 - the database already holds the work
         log.warning("could not enqueue drain for instance %s; beat will recover it", instance_id, exc_info=True)
 
@@ -139,7 +140,7 @@ def _acquire_drain_lock(instance_id: int, worker: str) -> bool:
     return (
         SendCursor.objects.filter(instance_id=instance_id)
         .filter(Q(locked_by="") | Q(locked_until__lt=now) | Q(locked_until__isnull=True) | Q(locked_by=worker))
-        .update(locked_by=worker, locked_until=now + timedelta(seconds=DRAIN_LOCK_SECONDS))
+        .update(locked_by=worker, locked_until=now + timedelta(seconds=settings.SEND_DRAIN_LOCK_SECONDS))
         == 1
     )
 
@@ -226,7 +227,7 @@ def _send_one(instance: Instance, message: OutgoingMessage, worker: str) -> None
         SendCursor.objects.filter(instance_id=instance.pk).update(
             last_sent_at=timezone.now(),
             last_was_file=message.is_file,
-            locked_until=timezone.now() + timedelta(seconds=DRAIN_LOCK_SECONDS),
+            locked_until=timezone.now() + timedelta(seconds=settings.SEND_DRAIN_LOCK_SECONDS),
         )
 
 
@@ -271,15 +272,14 @@ def record_status(message_id: int, status: OutgoingStatus, description: str = ""
     return True
 
 
-def emulate_receipts(instance_ids: list[int], *, delivered_after: float, read_after: float) -> int:
+def emulate_receipts(runner_id: str, *, delivered_after: float, read_after: float) -> int:
     """Emulated recipients acknowledge: delivered after ``delivered_after`` seconds,
-    read after ``read_after``. Called by the session runner for instances it owns."""
-    if not instance_ids:
-        return 0
+    read after ``read_after``. Called by a session runner for the instances it
+    leases; record_status is monotonic, so a second runner doing it is harmless."""
     now = timezone.now()
     changed = 0
     sent = OutgoingMessage.objects.filter(
-        instance_id__in=instance_ids,
+        instance__lease__runner_id=runner_id,
         instance__engine=Engine.EMULATOR,
         status__in=[OutgoingStatus.SENT, OutgoingStatus.DELIVERED],
         sent_at__lte=now - timedelta(seconds=delivered_after),
@@ -305,7 +305,7 @@ def recover_queues() -> dict[str, int]:
     instance that has queued rows and no live drain lock."""
     now = timezone.now()
     requeued = OutgoingMessage.objects.filter(
-        status=OutgoingStatus.SENDING, claimed_at__lt=now - STUCK_AFTER
+        status=OutgoingStatus.SENDING, claimed_at__lt=now - timedelta(seconds=settings.SEND_STUCK_AFTER_SECONDS)
     ).update(status=OutgoingStatus.QUEUED)
     expired_ids = list(
         OutgoingMessage.objects.filter(
