@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
 from instances import services
 from instances.models import Account, EmuPhone, Instance, InstanceStateChange, LeaseGrant, SessionLease
+from instances.transport import TransportError
+
+if TYPE_CHECKING:
+    # django-stubs makes these generic; at runtime they are not subscriptable.
+    ModelAdmin = admin.ModelAdmin[Any]
+    TabularInline = admin.TabularInline[Any, Any]
+else:
+    ModelAdmin = admin.ModelAdmin
+    TabularInline = admin.TabularInline
 
 
-class InstanceInline(admin.TabularInline):
+class InstanceInline(TabularInline):
     model = Instance
     fields = ("id", "name", "engine", "state", "wid", "is_suspended", "is_deleted")
     readonly_fields = fields
@@ -23,18 +32,23 @@ class InstanceInline(admin.TabularInline):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(ModelAdmin):
     list_display = ("id", "user", "name", "instance_count", "created_at")
     search_fields = ("user__username", "user__email", "name")
     readonly_fields = ("partner_token", "created_at")
+    list_select_related = ("user",)
     inlines = [InstanceInline]
 
-    @admin.display(description="instances")
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:
+        live = Count("instances", filter=Q(instances__is_deleted=False))
+        return super().get_queryset(request).annotate(live_instances=live)
+
+    @admin.display(description="instances", ordering="live_instances")
     def instance_count(self, obj: Account) -> int:
-        return obj.instances.filter(is_deleted=False).count()
+        return int(getattr(obj, "live_instances", 0))
 
 
-class StateChangeInline(admin.TabularInline):
+class StateChangeInline(TabularInline):
     model = InstanceStateChange
     fields = ("created_at", "state", "phone")
     readonly_fields = fields
@@ -44,7 +58,7 @@ class StateChangeInline(admin.TabularInline):
 
 
 @admin.register(Instance)
-class InstanceAdmin(admin.ModelAdmin):
+class InstanceAdmin(ModelAdmin):
     list_display = ("id", "name", "account", "engine", "state", "wid", "lease_owner", "is_suspended", "is_deleted", "created_at")
     list_filter = ("engine", "state", "is_suspended", "is_deleted")
     search_fields = ("=id", "name", "wid", "phone", "account__user__username")
@@ -63,17 +77,29 @@ class InstanceAdmin(admin.ModelAdmin):
             return f"{lease.runner_id} (expired)"
         return lease.runner_id
 
+    def _each(self, request: HttpRequest, queryset: QuerySet[Instance], action: Any) -> int:
+        """Run ``action`` per instance; an engine failure is reported, not a 500."""
+        done = 0
+        for instance in queryset:
+            try:
+                action(instance)
+            except TransportError as exc:
+                messages.error(request, f"{instance.id}: {exc}")
+            else:
+                done += 1
+        return done
+
     @admin.action(description="Reboot selected instances")
     def reboot(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
-        for instance in queryset:
-            services.reboot(instance)
-        messages.success(request, f"Rebooting {queryset.count()} instance(s).")
+        done = self._each(request, queryset, services.reboot)
+        if done:
+            messages.success(request, f"Rebooting {done} instance(s).")
 
     @admin.action(description="Log out selected instances")
     def logout(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
-        for instance in queryset:
-            services.logout(instance)
-        messages.success(request, f"Logged out {queryset.count()} instance(s).")
+        done = self._each(request, queryset, services.logout)
+        if done:
+            messages.success(request, f"Logged out {done} instance(s).")
 
     @admin.action(description="Rotate API token")
     def rotate_token(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
@@ -85,18 +111,26 @@ class InstanceAdmin(admin.ModelAdmin):
     def suspend(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
         for instance in queryset:
             services.set_suspended(instance, True)
+        messages.success(request, f"Suspended {len(queryset)} instance(s); their API answers 403.")
 
     @admin.action(description="Unsuspend")
     def unsuspend(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
         for instance in queryset:
             services.set_suspended(instance, False)
+        messages.success(request, f"Unsuspended {len(queryset)} instance(s).")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ModelAdmin):
+    """Lease rows belong to the runners and grants are an audit trail: view only.
+    (Deleting a lease row would leave its instance with no session forever.)"""
+
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -119,7 +153,7 @@ class LeaseGrantAdmin(ReadOnlyAdmin):
 
 
 @admin.register(EmuPhone)
-class EmuPhoneAdmin(admin.ModelAdmin):
+class EmuPhoneAdmin(ModelAdmin):
     list_display = ("phone", "name", "registered", "script", "created_at")
     search_fields = ("phone", "name")
     list_filter = ("registered", "script")

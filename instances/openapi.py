@@ -3,13 +3,27 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
+from rest_framework import serializers
+from rest_framework.parsers import MultiPartParser
 
 from instances import registry
+from instances.http import WireJSONParser
 
 LIST_METHODS = {"getStateInstanceHistory", "getInstances"}
+
+
+class FileUpload(serializers.Serializer[Any]):
+    """Multipart body of the upload methods that take a single picture or file."""
+
+    file = serializers.FileField()
+
+
+def pascal(name: str) -> str:
+    return name[:1].upper() + name[1:]
 
 
 class WireAutoSchema(AutoSchema):
@@ -18,7 +32,13 @@ class WireAutoSchema(AutoSchema):
 
     def get_operation_id(self) -> str:
         name = self._wire_name()
-        return name or super().get_operation_id()
+        if not name:
+            return super().get_operation_id()
+        # A method that accepts a second verb (startAuthorization, getContactInfo) is
+        # documented under both; the canonical verb keeps the bare wire name.
+        if self.method == registry.BY_NAME[name].verb:
+            return name
+        return f"{name}{pascal(self.method.lower())}"
 
     def get_tags(self) -> list[str]:
         name = self._wire_name()
@@ -26,19 +46,32 @@ class WireAutoSchema(AutoSchema):
             return [registry.BY_NAME[name].section]
         return super().get_tags()
 
-    def get_description(self) -> str:
+    def get_description(self) -> str:  # type: ignore[override]  # drf-spectacular's signature
         name = self._wire_name()
-        base = super().get_description() or ""
         if not name:
-            return base
+            return super().get_description() or ""
+        # Only the view's own docstring: the base classes document the framework.
+        own = inspect.cleandoc(type(self.view).__dict__.get("__doc__") or "")
         spec = registry.BY_NAME[name]
         limit = f"{spec.rate_limit:g} req/s per instance" if spec.rate_limit else "no published limit"
-        return f"GREEN-API method `{name}` ({spec.status}). Rate limit: {limit}. {base}".strip()
+        return f"GREEN-API method `{name}` ({spec.status}). Rate limit: {limit}. {own}".strip()
+
+    def map_parsers(self) -> list[Any]:
+        parsers = getattr(self.view, "parser_classes", [])
+        if parsers and all(issubclass(p, WireJSONParser) for p in parsers):
+            return ["application/json"]  # it reads JSON whatever the header says
+        return super().map_parsers()
+
+    def _takes_upload(self) -> bool:
+        return any(issubclass(p, MultiPartParser) for p in getattr(self.view, "parser_classes", []))
 
     def get_request_serializer(self) -> Any:
-        if self._wire_name():
-            return getattr(self.view, "Input", None)
-        return super().get_request_serializer()
+        if not self._wire_name():
+            return super().get_request_serializer()
+        wire_input = getattr(self.view, "Input", None)
+        if wire_input is None and self._takes_upload():
+            return {"multipart/form-data": FileUpload}
+        return wire_input
 
     def get_response_serializers(self) -> Any:
         if self._wire_name():
@@ -47,3 +80,11 @@ class WireAutoSchema(AutoSchema):
                 return output(many=True)
             return output
         return super().get_response_serializers()
+
+    def get_serializer_name(self, serializer: serializers.Serializer[Any], direction: Any) -> str:
+        # Every method view calls its body serializer ``Input``; name the component
+        # after the method so that two methods never share (and clobber) one name.
+        name = self._wire_name()
+        if name and type(serializer) is getattr(self.view, "Input", None):
+            return pascal(name)
+        return super().get_serializer_name(serializer, direction)

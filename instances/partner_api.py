@@ -46,10 +46,10 @@ class PartnerMethodView(APIView):
         super().initial(request, *args, **kwargs)
         cast(PartnerRequest, request).account = authenticate_partner(kwargs["token"])
 
-    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
         return Response(status=204)
 
-    def http_method_not_allowed(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def http_method_not_allowed(self, request: Request, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
         raise NotFound()
 
     def handle_exception(self, exc: Exception) -> Response:

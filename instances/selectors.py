@@ -5,12 +5,17 @@ from __future__ import annotations
 from django.db.models import Count
 from django.utils import timezone
 
-from instances.models import Instance, InstanceStateChange, SessionLease
+from instances.models import Instance, InstanceStateChange, SessionLease, State
 
 
 def instance_state_counts() -> dict[str, int]:
+    """Live (not deleted) instances per state; every state is present, zero included,
+    so a Prometheus series never disappears when its count drops to zero."""
+    counts = dict.fromkeys(State.values, 0)
     rows = Instance.objects.filter(is_deleted=False).values("state").annotate(n=Count("id"))
-    return {row["state"]: row["n"] for row in rows}
+    for row in rows.order_by():
+        counts[row["state"]] = row["n"]
+    return counts
 
 
 def live_lease_count() -> int:
