@@ -260,6 +260,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "instances.openapi.add_async_views",
+    ],
+    "ENUM_NAME_OVERRIDES": {"YesNoEnum": ["yes", "no"]},
 }
 
 # --- Relay --------------------------------------------------------------------------
@@ -283,6 +288,9 @@ SEND_STUCK_AFTER_SECONDS = env.float("SEND_STUCK_AFTER_SECONDS", default=120.0)
 SEND_DRAIN_LOCK_SECONDS = env.float("SEND_DRAIN_LOCK_SECONDS", default=60.0)
 RELAY_RECOVER_INTERVAL_SECONDS = env.float("RELAY_RECOVER_INTERVAL_SECONDS", default=30.0)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+
+# Notifications stay in the queue this long (GREEN-API: 24 h).
+NOTIFICATION_RETENTION_SECONDS = env.int("NOTIFICATION_RETENTION_SECONDS", default=86_400)
 
 # Session runners: a lease is lost when its heartbeat is older than the TTL.
 RUNNER_LEASE_TTL_SECONDS = env.float("RUNNER_LEASE_TTL_SECONDS", default=15.0)

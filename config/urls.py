@@ -6,10 +6,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from instances import ops
 from instances.urls import emulator_urlpatterns
+from messaging.views import media_file
 
 urlpatterns = [
     path("", include("instances.urls")),
     path("", include("messaging.urls")),
+    path("", include("journals.urls")),
+    path("media/f/<str:token>/<path:filename>", media_file, name="media-file"),
     path("api/v1/emulator/", include(emulator_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

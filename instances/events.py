@@ -1,4 +1,4 @@
-"""The only module that pushes to the channel layer. Pushes happen on commit, so a
+"""The only module that pushes to listeners (channel layer, long-poll wake-ups). Pushes happen on commit, so a
 listener never sees a change that was rolled back. Payloads are TypedDicts.
 
 Consumers re-read the database when woken, so a lost push (in-memory layer across
@@ -40,3 +40,10 @@ def _send(group: str, payload: StateChanged) -> None:
 def state_changed(instance_id: int, state: str) -> None:
     payload = StateChanged(type="state.changed", instance_id=instance_id, state=state)
     transaction.on_commit(lambda: _send(instance_group(instance_id), payload))
+
+
+def notification_added(instance_id: int) -> None:
+    """Wake receiveNotification waiters (instances.wakeups) once committed."""
+    from instances import wakeups
+
+    transaction.on_commit(lambda: wakeups.publish(instance_id))

@@ -11,8 +11,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
 from instances import metrics, registry
@@ -24,35 +28,71 @@ UPLOAD_METHODS = {"sendFileByUpload", "uploadFile", "setProfilePicture", "setGro
 
 
 class WireMiddleware:
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
+    """Sync and async capable, so async views (long-poll) hold no thread under ASGI."""
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        name, early = self._before(request)
+        if name is False:
+            return self.get_response(request)
+        started = time.perf_counter()
+        response = early if early is not None else self.get_response(request)
+        return self._after(request, name, response, started)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        name, early = self._before(request)
+        if name is False:
+            return await self.get_response(request)  # type: ignore[no-any-return]
+        started = time.perf_counter()
+        response = early if early is not None else await self.get_response(request)
+        return self._after(request, name, response, started)
+
+    def _before(self, request: HttpRequest) -> tuple[str | None | bool, HttpResponse | None]:
+        """(canonical name | None for unknown | False for non-wire paths, early response)."""
         match = WIRE_PATH.match(request.path_info)
         if match is None:
-            return self.get_response(request)
+            return False, None
         name = registry.canonical(match["method"])
-        started = time.perf_counter()
         if name is None:
-            response = NotFound().response(request)
-        else:
-            if match["method"] != name:
-                request.path_info = f"/{match['prefix']}/{name}{match['rest'] or ''}"
-            response = self._handle(request, name)
+            return None, NotFound().response(request)
+        if match["method"] != name:
+            request.path_info = f"/{match['prefix']}/{name}{match['rest'] or ''}"
+        return name, self._check_size(request, name)
+
+    def _after(self, request: HttpRequest, name: str | None | bool, response: HttpResponse, started: float) -> HttpResponse:
         if request.method == "OPTIONS" or name is not None:
             _cors(response)
-        metrics.observe_request(name or "unknown", response.status_code, time.perf_counter() - started)
+        metrics.observe_request(str(name or "unknown"), response.status_code, time.perf_counter() - started)
         return response
 
-    def _handle(self, request: HttpRequest, name: str) -> HttpResponse:
-        if name not in UPLOAD_METHODS:
+    def _check_size(self, request: HttpRequest, name: str) -> HttpResponse | None:
+        if name in UPLOAD_METHODS:
+            return None
+        if not request.META.get("CONTENT_LENGTH") and "HTTP_TRANSFER_ENCODING" in request.META:
+            # A chunked body has no Content-Length: DRF would treat it as empty and
+            # the cap below would never see it. The ASGI handler has already
+            # buffered it, so measure it (Django stops past its upload cap).
             try:
-                length = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = 0
-            if length > settings.MAX_JSON_BODY_BYTES:
+                request.META["CONTENT_LENGTH"] = str(len(request.body))
+            except RequestDataTooBig:
                 return PayloadTooLarge().response(request)
-        return self.get_response(request)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.MAX_JSON_BODY_BYTES:
+            return PayloadTooLarge().response(request)
+        return None
 
 
 def _cors(response: HttpResponse) -> None:

@@ -86,6 +86,9 @@ class Instance(models.Model):
     pairing_code = models.CharField(max_length=16, blank=True)
     pairing_phone = models.CharField(max_length=20, blank=True)
     pairing_expires_at = models.DateTimeField(null=True, blank=True)
+    # Emulator engine: the last network message (EmuMessage.id) this instance's
+    # session has taken in; set to the network head when the instance pairs.
+    emulator_cursor = models.BigIntegerField(default=0)
     is_suspended = models.BooleanField(default=False)
     is_deleted = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
@@ -201,6 +204,10 @@ class EmuMessage(models.Model):
     id_message = models.CharField(max_length=64)
     type_message = models.CharField(max_length=40)
     payload = models.JSONField(default=dict)
+    # What the recipient's WhatsApp shows: GREEN-API's messageData object.
+    message_data = models.JSONField(default=dict)
+    # The instance that sent it through our API (None: typed on a phone / by a contact).
+    via_instance = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)

@@ -9,6 +9,7 @@ from typing import Any
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
+from rest_framework.views import APIView
 
 from instances import registry
 from instances.http import WireJSONParser
@@ -36,9 +37,14 @@ class WireAutoSchema(AutoSchema):
             return super().get_operation_id()
         # A method that accepts a second verb (startAuthorization, getContactInfo) is
         # documented under both; the canonical verb keeps the bare wire name.
-        if self.method == registry.BY_NAME[name].verb:
-            return name
-        return f"{name}{pascal(self.method.lower())}"
+        if self.method != registry.BY_NAME[name].verb:
+            return f"{name}{pascal(self.method.lower())}"
+        # deleteNotification is routed with the receiptId in the path (canonical) and
+        # without it (the async SDK's JSON-body form).
+        extra = getattr(self.view, "extra_routes", ())
+        if extra and not any(f"{{{segment}}}" in self.path for segment in extra):
+            return f"{name}WithBody"
+        return name
 
     def get_tags(self) -> list[str]:
         name = self._wire_name()
@@ -88,3 +94,42 @@ class WireAutoSchema(AutoSchema):
         if name and type(serializer) is getattr(self.view, "Input", None):
             return pascal(name)
         return super().get_serializer_name(serializer, direction)
+
+
+def add_async_views(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: document the wire methods served by plain
+    async Django views (DRF cannot describe them), from the same view attributes."""
+    paths = result.setdefault("paths", {})
+    for spec, view in registry.implemented():
+        if issubclass(view, APIView):
+            continue
+        query = getattr(view, "Query", None)
+        parameters: list[dict[str, Any]] = [
+            {"name": "id_instance", "in": "path", "required": True, "schema": {"type": "integer"}},
+            {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}},
+        ]
+        if query is not None:
+            for field_name, field in query().fields.items():
+                kind = "integer" if isinstance(field, serializers.IntegerField) else "string"
+                schema: dict[str, Any] = {"type": kind}
+                for attr, key in (("min_value", "minimum"), ("max_value", "maximum")):
+                    if getattr(field, attr, None) is not None:
+                        schema[key] = getattr(field, attr)
+                parameters.append({"name": field_name, "in": "query", "required": False, "schema": schema})
+        limit = f"{spec.rate_limit:g} req/s per instance" if spec.rate_limit else "no published limit"
+        doc = inspect.cleandoc(view.__doc__ or "")
+        paths[f"/waInstance{{id_instance}}/{spec.name}/{{token}}"] = {
+            spec.verb.lower(): {
+                "operationId": spec.name,
+                "description": f"GREEN-API method `{spec.name}` ({spec.status}). Rate limit: {limit}. {doc}".strip(),
+                "tags": [spec.section],
+                "parameters": parameters,
+                "responses": {
+                    "200": {
+                        "description": getattr(view, "response_description", "OK"),
+                        "content": {"application/json": {"schema": getattr(view, "response_schema", {})}},
+                    }
+                },
+            }
+        }
+    return result

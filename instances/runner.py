@@ -53,6 +53,7 @@ class Runner:
         self.acquire()
         self.step_emulator_sessions()
         self.step_emulator_receipts()
+        self.step_emulator_inbox()
 
     # --- leases -------------------------------------------------------------------
 
@@ -175,3 +176,11 @@ class Runner:
             delivered_after=settings.EMULATOR_DELIVERED_AFTER_SECONDS,
             read_after=settings.EMULATOR_READ_AFTER_SECONDS,
         )
+
+    def step_emulator_inbox(self) -> None:
+        """Take in what the emulated network carried to (or from) our instances."""
+        if not self.owned:
+            return
+        from instances.emulator_session import take_inbox
+
+        take_inbox(self.runner_id)

@@ -10,11 +10,13 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from instances import events, settings_spec
 from instances.models import (
     Account,
+    EmuMessage,
     Engine,
     Instance,
     InstanceStateChange,
@@ -35,7 +37,7 @@ class ServiceError(Exception):
 
 def ensure_account(user: AbstractBaseUser, name: str = "") -> Account:
     """The user's account, created on first use."""
-    account, _ = Account.objects.get_or_create(user=user, defaults={"name": name})
+    account, _ = Account.objects.get_or_create(user_id=user.pk, defaults={"name": name})
     return account
 
 
@@ -156,6 +158,10 @@ def change_state(
             setattr(instance, key, value)
         if previous != state:
             events.state_changed(instance.pk, state)
+            from journals.notifications import StateEvent
+            from journals.services import ingest_event
+
+            ingest_event(instance, StateEvent(state=state, timestamp=now))
             if state == State.AUTHORIZED:
                 # Messages queued while unauthorized go out now (lazy import: the
                 # send queue builds on instances, not the other way round).
@@ -187,7 +193,12 @@ def link_phone(instance: Instance, *, phone: str, name: str = "") -> None:
         raise ServiceError("instance account already authorized")
     account = ensure_phone(phone, name)
     change_state(instance, State.STARTING, wid=f"{phone}@c.us", profile_name=account.name)
-    Instance.objects.filter(pk=instance.pk).update(pairing_code="", pairing_phone="", pairing_expires_at=None)
+    # A newly linked device sees messages from now on, not the phone's history.
+    head = EmuMessage.objects.aggregate(head=Max("id"))["head"] or 0
+    Instance.objects.filter(pk=instance.pk).update(
+        pairing_code="", pairing_phone="", pairing_expires_at=None, emulator_cursor=head
+    )
+    instance.emulator_cursor = head
 
 
 # --- Pairing code and SMS registration ------------------------------------------------

@@ -80,6 +80,10 @@ def send(
                 idempotency_key=idempotency_key,
             )
             transaction.on_commit(lambda: wake_queue(instance.id))
+            if instance.setting("markIncomingMessagesReadedOnReply"):
+                from journals.services import mark_chat_read
+
+                mark_chat_read(instance, chat_id)
     except IntegrityError:
         # Two requests with one key raced; the other one committed first.
         if idempotency_key:
@@ -246,7 +250,12 @@ def record_status(message_id: int, status: OutgoingStatus, description: str = ""
     """Move a message forward (sent → delivered → read, or to a failure) and log the
     change. Receipts arriving out of order never move a message backwards."""
     with transaction.atomic():
-        message = OutgoingMessage.objects.select_for_update(no_key=True).filter(pk=message_id).first()
+        message = (
+            OutgoingMessage.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("instance")
+            .filter(pk=message_id)
+            .first()
+        )
         if message is None:
             return False
         current = OutgoingStatus(message.status)
@@ -269,7 +278,46 @@ def record_status(message_id: int, status: OutgoingStatus, description: str = ""
             fields["delivered_at"] = message.delivered_at or now
         OutgoingMessage.objects.filter(pk=message_id).update(**fields)
         MessageStatusChange.objects.create(message_id=message_id, status=status, description=description[:500])
+        _notify_status(message, status, description, now)
     return True
+
+
+def _notify_status(message: OutgoingMessage, status: OutgoingStatus, description: str, now: Any) -> None:
+    """outgoingAPIMessageReceived when the message left, then outgoingMessageStatus."""
+    from journals.notifications import ApiMessageEvent, StatusEvent, message_data_from_payload
+    from journals.services import ingest_event
+
+    instance = message.instance
+    if status == OutgoingStatus.SENT:
+        ingest_event(
+            instance,
+            ApiMessageEvent(
+                chat_id=message.chat_id,
+                id_message=message.id_message,
+                message_data=message_data_from_payload(message.type_message, message.payload),
+                timestamp=now,
+            ),
+        )
+    ingest_event(
+        instance,
+        StatusEvent(
+            chat_id=message.chat_id,
+            id_message=message.id_message,
+            status=str(status),
+            timestamp=now,
+            description=description[:500],
+        ),
+    )
+
+
+def record_status_by_id_message(instance_id: int, id_message: str, status: OutgoingStatus) -> bool:
+    """record_status for a message known by its wire id (engine receipts)."""
+    pk = (
+        OutgoingMessage.objects.filter(instance_id=instance_id, id_message=id_message)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return record_status(pk, status) if pk is not None else False
 
 
 def emulate_receipts(runner_id: str, *, delivered_after: float, read_after: float) -> int:

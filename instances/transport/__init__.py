@@ -25,4 +25,4 @@ def get_transport(instance: Instance) -> Transport:
         raise NotSupportedYet("this engine", instance.engine)
     module_name, _, class_name = path.rpartition(".")
     cls = getattr(import_module(module_name), class_name)
-    return cls(instance)  # type: ignore[no-any-return]
+    return cls(instance)

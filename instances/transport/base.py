@@ -85,6 +85,10 @@ class Transport(Protocol):
         """Show 'typing…'/'recording…' in a chat for about ``milliseconds``."""
         ...
 
+    def read_chat(self, *, chat_id: str) -> None:
+        """Send read receipts for everything received in ``chat_id``."""
+        ...
+
     def send_message(self, payload: OutgoingPayload) -> SendResult:
         """Send one message. Must be idempotent per ``payload.id_message``. Raises
         ``TransportError`` when the engine cannot be reached."""

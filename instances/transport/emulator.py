@@ -150,10 +150,16 @@ class EmulatorTransport:
     def send_presence(self, *, chat_id: str, milliseconds: int, recording: bool) -> None:
         return None  # emulated contacts do not render presence
 
+    def read_chat(self, *, chat_id: str) -> None:
+        from instances.emulator_session import read_receipts
+
+        if chat_id.endswith("@c.us") and self.instance.phone:
+            read_receipts(self.instance.phone, chat_id.split("@", 1)[0])
+
     def send_message(self, payload: OutgoingPayload) -> SendResult:
         from instances.transport.emulator_messages import emulator_send
 
-        return emulator_send(sender_phone=self.instance.phone, payload=payload)
+        return emulator_send(sender_phone=self.instance.phone, via_instance=self.instance.id, payload=payload)
 
     def profile(self, *, phone: str) -> Profile | None:
         from instances.models import EmuPhone

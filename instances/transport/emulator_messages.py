@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import secrets
+
 from django.db import IntegrityError, transaction
 
 from instances.models import EmuMessage, EmuPhone
 from instances.transport.base import OutgoingPayload, SendResult
 
 
-def emulator_send(*, sender_phone: str, payload: OutgoingPayload) -> SendResult:
-    """Put a message on the emulated network. Idempotent per (sender, id_message)."""
+def emulator_send(*, sender_phone: str, via_instance: int | None, payload: OutgoingPayload) -> SendResult:
+    """Put a message on the emulated network. Idempotent per (sender, id_message):
+    a retry after a crash delivers nothing twice. Scripted recipients answer."""
+    from journals.notifications import message_data_from_payload
+
     chat_id = payload.chat_id
+    recipient = ""
     if chat_id.endswith("@c.us"):
         recipient = chat_id.split("@", 1)[0]
-        if not EmuPhone.objects.filter(phone=recipient, registered=True).exists():
+        contact = EmuPhone.objects.filter(phone=recipient, registered=True).first()
+        if contact is None:
             return SendResult("noAccount", "The number has no WhatsApp account")
     elif chat_id.endswith("@g.us"):
-        # Groups arrive with the groups issue; until then every group is unknown.
+        # Groups are not on the emulated network yet: the instance is in none.
         return SendResult("notInGroup", "The instance is not a member of this group")
-    else:  # @lid: resolve through the emulated directory later; accept for now
-        recipient = ""
+    else:
+        contact = None  # @lid chats: accepted, not resolvable on the emulated network yet
+    message_data = message_data_from_payload(payload.type_message, dict(payload.data))
     try:
         with transaction.atomic():
             EmuMessage.objects.create(
@@ -29,7 +37,33 @@ def emulator_send(*, sender_phone: str, payload: OutgoingPayload) -> SendResult:
                 id_message=payload.id_message,
                 type_message=payload.type_message,
                 payload=dict(payload.data),
+                message_data=message_data,
+                via_instance=via_instance,
             )
     except IntegrityError:
-        pass  # already on the network: a retry after a crash; do not deliver twice
+        return SendResult("sent")  # already on the network: a retry after a crash
+    if contact is not None and contact.script == "echo":
+        echo_reply(contact, sender_phone, message_data)
     return SendResult("sent")
+
+
+def echo_reply(contact: EmuPhone, to_phone: str, message_data: dict[str, object]) -> EmuMessage:
+    """The echo contact answers every message: texts with the same text, anything
+    else with a line naming what it got."""
+    text = ""
+    data = message_data.get("textMessageData")
+    if isinstance(data, dict):
+        text = str(data.get("textMessage", ""))
+    ext = message_data.get("extendedTextMessageData")
+    if not text and isinstance(ext, dict):
+        text = str(ext.get("text", ""))
+    if not text:
+        text = f"echo: {message_data.get('typeMessage')}"
+    return EmuMessage.objects.create(
+        sender=contact.phone,
+        chat_id=f"{to_phone}@c.us",
+        recipient=to_phone,
+        id_message=secrets.token_hex(16).upper(),
+        type_message="textMessage",
+        message_data={"typeMessage": "textMessage", "textMessageData": {"textMessage": text}},
+    )

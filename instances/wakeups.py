@@ -1,0 +1,127 @@
+"""Wake long-poll waiters when a notification is committed, without polling the DB.
+
+Producers call ``publish(instance_id)`` on commit (through ``instances.events``).
+With Redis, that is one PUBLISH; every web process runs one subscriber task that
+wakes its local waiters. Without Redis (the embedded single-machine mode) waiters in
+the producing process are woken directly and others re-check once a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from functools import cache
+
+import redis
+import redis.asyncio as aioredis
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+CHANNEL_PREFIX = "relay:notify:"
+FALLBACK_POLL_SECONDS = 1.0
+
+_lock = threading.Lock()
+_waiters: dict[int, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+_listener: asyncio.Task[None] | None = None
+_listener_loop: asyncio.AbstractEventLoop | None = None
+
+
+@cache
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+
+
+def publish(instance_id: int) -> None:
+    """Wake every waiter of ``instance_id`` in every process. Never raises: a lost
+    wake-up only delays a waiter until its timeout's final check."""
+    wake_local(instance_id)
+    if settings.REDIS_URL:
+        try:
+            _redis().publish(f"{CHANNEL_PREFIX}{instance_id}", b"1")
+        except redis.RedisError:
+            log.warning("could not publish wake-up for %s", instance_id, exc_info=True)
+
+
+def wake_local(instance_id: int) -> None:
+    with _lock:
+        targets = list(_waiters.get(instance_id, ()))
+    for loop, event in targets:
+        with contextlib.suppress(RuntimeError):  # loop closed
+            loop.call_soon_threadsafe(event.set)
+
+
+async def _listen() -> None:
+    """One subscriber per process; reconnects with backoff if Redis goes away."""
+    backoff = 0.5
+    while True:
+        client = aioredis.Redis.from_url(settings.REDIS_URL)
+        try:
+            async with client.pubsub() as pubsub:
+                await pubsub.psubscribe(f"{CHANNEL_PREFIX}*")
+                backoff = 0.5
+                async for message in pubsub.listen():
+                    if message.get("type") != "pmessage":
+                        continue
+                    channel = message["channel"].decode()
+                    with contextlib.suppress(ValueError):
+                        wake_local(int(channel[len(CHANNEL_PREFIX):]))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - keep listening through Redis restarts
+            log.warning("wake-up listener lost Redis; retrying in %.1fs", backoff, exc_info=True)
+            # Waiters re-check the database after a reconnect, so nothing is missed.
+            with _lock:
+                ids = list(_waiters)
+            for instance_id in ids:
+                wake_local(instance_id)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10)
+        finally:
+            await client.aclose()
+
+
+def _ensure_listener() -> None:
+    global _listener, _listener_loop
+    loop = asyncio.get_running_loop()
+    if _listener is not None and not _listener.done() and _listener_loop is loop:
+        return
+    _listener = loop.create_task(_listen())
+    _listener_loop = loop
+
+
+async def wait(instance_id: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for a wake-up for ``instance_id``.
+
+    True if woken. Without Redis it returns after at most a second so the caller can
+    re-check the database (other processes cannot reach this one)."""
+    if timeout <= 0:
+        return False
+    loop = asyncio.get_running_loop()
+    if settings.REDIS_URL:
+        _ensure_listener()
+    else:
+        timeout = min(timeout, FALLBACK_POLL_SECONDS)
+    event = asyncio.Event()
+    entry = (loop, event)
+    with _lock:
+        _waiters.setdefault(instance_id, set()).add(entry)
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        with _lock:
+            bucket = _waiters.get(instance_id)
+            if bucket is not None:
+                bucket.discard(entry)
+                if not bucket:
+                    del _waiters[instance_id]
+
+
+def waiter_count() -> int:
+    with _lock:
+        return sum(len(v) for v in _waiters.values())

@@ -1,0 +1,177 @@
+"""Receiving (API.md §9.3) and the notification-queue methods (§9.5).
+
+receiveNotification is an async view: while it waits it holds no thread and no
+database connection (its short DB reads run in a worker thread that closes the
+connection), and it wakes on ``instances.wakeups`` within milliseconds of a commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import View
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from instances import ratelimit, registry, wakeups
+from instances.http import (
+    BadRequest,
+    InstanceMethodView,
+    InstanceRequest,
+    Int,
+    NotFound,
+    TooManyRequests,
+    WireError,
+    WireJSONParser,
+    authenticate_instance,
+    validate,
+)
+from journals import services
+from journals.models import Notification
+
+MIN_TIMEOUT, MAX_TIMEOUT, DEFAULT_TIMEOUT = 5, 60, 5
+
+
+class ReceiveQuery(serializers.Serializer[Any]):
+    receiveTimeout = Int(required=False, min_value=MIN_TIMEOUT, max_value=MAX_TIMEOUT)
+
+
+def _db(func: Any) -> Any:
+    """Run a short DB read in a worker thread and give its connection back at once."""
+
+    def run(*args: Any) -> Any:
+        try:
+            return func(*args)
+        finally:
+            connection.close()
+
+    return sync_to_async(run, thread_sensitive=False)
+
+
+@_db
+def _authenticate(id_instance: int, token: str) -> tuple[int, bool]:
+    instance = authenticate_instance(id_instance, token)
+    if not ratelimit.allow(instance.id, registry.BY_NAME["receiveNotification"]):
+        raise TooManyRequests()
+    return instance.id, bool(instance.setting("webhookUrl"))
+
+
+@_db
+def _head(instance_id: int) -> Notification | None:
+    return services.head_notification(instance_id)
+
+
+def _answer(notification: Notification | None) -> HttpResponse:
+    if notification is None:
+        # GREEN-API answers an empty queue with HTTP 200 and the JSON literal null.
+        return HttpResponse(b"null", content_type="application/json")
+    return JsonResponse({"receiptId": notification.receipt_id, "body": notification.body})
+
+
+class ReceiveNotification(View):
+    """Long-poll the oldest notification; the same one until it is deleted."""
+
+    wire_name = "receiveNotification"
+    Query = ReceiveQuery
+    response_description = "The head notification, or the JSON literal null when the queue stays empty."
+    response_schema = {
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {"receiptId": {"type": "integer"}, "body": {"type": "object"}},
+                "required": ["receiptId", "body"],
+            },
+            {"type": "null"},
+        ]
+    }
+
+    async def get(self, request: HttpRequest, id_instance: int, token: str) -> HttpResponse:
+        close_old_connections()
+        try:
+            query = validate(ReceiveQuery, {k: request.GET.get(k) for k in request.GET})
+            instance_id, has_webhook = await _authenticate(id_instance, token)
+        except WireError as exc:
+            return exc.response(request)
+        timeout = float(query.get("receiveTimeout", DEFAULT_TIMEOUT))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if has_webhook:
+            # Webhook delivery owns the queue (API.md §10.1): polling sees nothing.
+            await asyncio.sleep(timeout)
+            return _answer(None)
+        while True:
+            head = await _head(instance_id)
+            remaining = deadline - loop.time()
+            if head is not None or remaining <= 0:
+                return _answer(head)
+            await wakeups.wait(instance_id, remaining)
+
+    async def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return HttpResponse(status=204)
+
+    async def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:  # type: ignore[override]
+        return NotFound().response(request)
+
+
+def _ireq(request: Request) -> Any:
+    return cast(InstanceRequest, request).instance
+
+
+class ResultOutput(serializers.Serializer[Any]):
+    result = serializers.BooleanField()
+
+
+class DeleteNotification(InstanceMethodView):
+    """``DELETE …/deleteNotification/{token}/{receiptId}``; the official async SDK
+    sends the receiptId in a JSON body instead, which is accepted too."""
+
+    wire_name = "deleteNotification"
+    Output = ResultOutput
+    parser_classes = [WireJSONParser]
+    extra_routes = ("receipt_id",)
+
+    def delete(self, request: Request, receipt_id: str | None = None, **kwargs: Any) -> Response:
+        raw: Any = receipt_id
+        if raw is None:
+            body = request.data if isinstance(request.data, dict) else {}
+            raw = body.get("receiptId")
+        try:
+            number = int(str(raw))
+        except (TypeError, ValueError):
+            raise BadRequest("Parameter receiptId must be a Number") from None
+        return Response({"result": services.delete_notification(_ireq(request).id, number)})
+
+
+class CountOutput(serializers.Serializer[Any]):
+    count = serializers.IntegerField()
+
+
+class GetWebhooksCount(InstanceMethodView):
+    wire_name = "getWebhooksCount"
+    Output = CountOutput
+
+    def get(self, request: Request, **kwargs: Any) -> Response:
+        # API.md §14: the docs show a Cyrillic "сount" key; we emit the Latin one.
+        return Response({"count": services.notifications_count(_ireq(request).id)})
+
+
+class ClearOutput(serializers.Serializer[Any]):
+    isCleared = serializers.BooleanField()
+    reason = serializers.CharField()
+    leftTime = serializers.IntegerField(required=False)
+
+
+class ClearWebhooksQueue(InstanceMethodView):
+    wire_name = "clearWebhooksQueue"
+    Output = ClearOutput
+
+    def delete(self, request: Request, **kwargs: Any) -> Response:
+        cleared, left = services.clear_notifications(_ireq(request).id)
+        if cleared:
+            return Response({"isCleared": True, "reason": ""})
+        return Response({"isCleared": False, "reason": "Too many requests", "leftTime": left})

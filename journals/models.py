@@ -1,0 +1,101 @@
+"""What happened on an instance: received (and phone-sent) messages, calls, and the
+notification queue that long-polling and webhooks read.
+
+Messages sent through the API are journalled by ``messaging.OutgoingMessage`` itself
+(one row, written before the API answers); everything an engine reports lands here
+through ``journals.services.ingest_event`` in one transaction with its notification.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from instances.models import Instance
+
+
+class Direction(models.TextChoices):
+    INCOMING = "incoming"
+    OUTGOING = "outgoing"  # sent from the phone or another linked device
+
+
+class JournalMessage(models.Model):
+    """A message an engine reported: received, or sent from the linked phone.
+
+    ``message_data`` is the notification's ``messageData`` object (GREEN-API webhook
+    shape); journal methods flatten it."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="journal_messages")
+    direction = models.CharField(max_length=10, choices=Direction.choices)
+    chat_id = models.CharField(max_length=100)
+    id_message = models.CharField(max_length=64)
+    sender = models.CharField(max_length=100, blank=True)
+    sender_name = models.CharField(max_length=200, blank=True)
+    sender_contact_name = models.CharField(max_length=200, blank=True)
+    chat_name = models.CharField(max_length=200, blank=True)
+    type_message = models.CharField(max_length=40)
+    message_data = models.JSONField(default=dict)
+    timestamp = models.DateTimeField(default=timezone.now)
+    is_read = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["instance", "chat_id", "id_message"], name="unique_journal_message")
+        ]
+        indexes = [
+            models.Index(fields=["instance", "chat_id", "-timestamp"], name="journal_chat_idx"),
+            models.Index(fields=["instance", "direction", "-timestamp"], name="journal_recent_idx"),
+        ]
+
+
+class Call(models.Model):
+    """A voice/video call: offered, then picked up, hung up or declined."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="calls")
+    id_call = models.CharField(max_length=64)
+    direction = models.CharField(max_length=10, choices=Direction.choices, default=Direction.INCOMING)
+    chat_id = models.CharField(max_length=100)
+    status = models.CharField(max_length=16, default="offer")
+    timestamp = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["instance", "id_call"], name="unique_call")]
+        indexes = [models.Index(fields=["instance", "direction", "-timestamp"], name="call_recent_idx")]
+
+
+class NotificationState(models.TextChoices):
+    QUEUED = "queued"  # waiting for receiveNotification or webhook delivery
+    DONE = "done"  # deleted by the client or delivered by webhook
+    EXPIRED = "expired"  # not taken within the retention period, or cleared
+
+
+class Notification(models.Model):
+    """One notification (GREEN-API webhook body) in the instance's FIFO queue.
+
+    ``receipt_id`` increases per instance in commit order (allocated under the
+    instance's ``NotificationCursor`` row lock)."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="notifications")
+    receipt_id = models.BigIntegerField()
+    type_webhook = models.CharField(max_length=40)
+    body = models.JSONField()
+    state = models.CharField(max_length=10, choices=NotificationState.choices, default=NotificationState.QUEUED)
+    created_at = models.DateTimeField(default=timezone.now)
+    done_at = models.DateTimeField(null=True, blank=True)
+    # Webhook delivery bookkeeping.
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["instance", "receipt_id"], name="unique_receipt_id")]
+        indexes = [models.Index(fields=["instance", "state", "receipt_id"], name="notification_queue_idx")]
+
+
+class NotificationCursor(models.Model):
+    """Per-instance receiptId counter; its row lock serialises ingestion per instance."""
+
+    instance = models.OneToOneField(Instance, on_delete=models.CASCADE, primary_key=True, related_name="notification_cursor")
+    last_receipt_id = models.BigIntegerField(default=0)
+    cleared_at = models.DateTimeField(null=True, blank=True)

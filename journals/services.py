@@ -1,0 +1,180 @@
+"""One way in for engine events, and the notification queue's operations.
+
+``ingest_event`` writes the journal rows and at most one notification for an event
+in one transaction; the per-instance ``NotificationCursor`` row lock makes receiptIds
+increase in commit order. On commit, long-pollers are woken (and webhook delivery
+is enqueued when the instance has a webhookUrl).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from instances import events
+from instances.models import Instance
+from journals.models import Call, Direction, JournalMessage, Notification, NotificationCursor, NotificationState
+from journals.notifications import (
+    CallEvent,
+    EngineEvent,
+    MessageEvent,
+    build_body,
+    is_enabled,
+    type_webhook,
+)
+
+log = logging.getLogger(__name__)
+
+CLEAR_QUEUE_INTERVAL = timedelta(minutes=1)
+
+
+def ingest_event(instance: Instance, event: EngineEvent) -> Notification | None:
+    """Record an engine event: journal rows + (if the settings allow) a notification.
+
+    Safe to call twice for the same message event: the journal's unique key makes the
+    second call a no-op that produces no second notification. Returns the notification
+    or None when the settings switch it off (or it was a duplicate)."""
+    with transaction.atomic():
+        cursor, _ = NotificationCursor.objects.get_or_create(instance_id=instance.pk)
+        cursor = NotificationCursor.objects.select_for_update().get(pk=cursor.pk)
+        if not _journal(instance, event):
+            return None
+        if not is_enabled(instance, event):
+            return None
+        cursor.last_receipt_id += 1
+        cursor.save(update_fields=["last_receipt_id"])
+        notification = Notification.objects.create(
+            instance_id=instance.pk,
+            receipt_id=cursor.last_receipt_id,
+            type_webhook=type_webhook(event),
+            body=build_body(instance, event),
+        )
+        instance_id = instance.pk
+        events.notification_added(instance_id)
+        if instance.setting("webhookUrl"):
+            transaction.on_commit(lambda: _wake_webhooks(instance_id))
+    return notification
+
+
+def _journal(instance: Instance, event: EngineEvent) -> bool:
+    """Write the journal side of an event; False if it was already recorded."""
+    if isinstance(event, MessageEvent):
+        try:
+            with transaction.atomic():
+                JournalMessage.objects.create(
+                    instance_id=instance.pk,
+                    direction=Direction.INCOMING if event.direction == "incoming" else Direction.OUTGOING,
+                    chat_id=event.chat_id,
+                    id_message=event.id_message,
+                    sender=event.sender,
+                    sender_name=event.sender_name,
+                    sender_contact_name=event.sender_contact_name,
+                    chat_name=event.chat_name,
+                    type_message=event.type_message,
+                    message_data=event.message_data,
+                    timestamp=event.timestamp,
+                )
+        except IntegrityError:
+            return False
+    elif isinstance(event, CallEvent):
+        updated = Call.objects.filter(instance_id=instance.pk, id_call=event.id_call).update(
+            status=event.status, updated_at=event.timestamp
+        )
+        if not updated:
+            Call.objects.create(
+                instance_id=instance.pk, id_call=event.id_call, chat_id=event.chat_id,
+                status=event.status, timestamp=event.timestamp, updated_at=event.timestamp,
+            )
+    return True
+
+
+def _wake_webhooks(instance_id: int) -> None:
+    try:
+        from journals.tasks import deliver_webhooks_task
+
+        deliver_webhooks_task.apply_async((instance_id,), queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+    except Exception:  # noqa: BLE001 - the notification is committed; beat recovers
+        log.warning("could not enqueue webhook delivery for %s", instance_id, exc_info=True)
+
+
+# --- The queue as clients see it ---------------------------------------------------------
+
+
+def _queued(instance_id: int) -> Any:
+    cutoff = timezone.now() - timedelta(seconds=settings.NOTIFICATION_RETENTION_SECONDS)
+    return Notification.objects.filter(
+        instance_id=instance_id, state=NotificationState.QUEUED, created_at__gte=cutoff
+    )
+
+
+def head_notification(instance_id: int) -> Notification | None:
+    """The oldest notification not yet deleted (receiveNotification's answer)."""
+    return _queued(instance_id).order_by("receipt_id").first()
+
+
+def delete_notification(instance_id: int, receipt_id: int) -> bool:
+    """deleteNotification: True if the notification was in the queue."""
+    return (
+        _queued(instance_id)
+        .filter(receipt_id=receipt_id)
+        .update(state=NotificationState.DONE, done_at=timezone.now())
+        == 1
+    )
+
+
+def notifications_count(instance_id: int) -> int:
+    return int(_queued(instance_id).count())
+
+
+def clear_notifications(instance_id: int) -> tuple[bool, int]:
+    """clearWebhooksQueue: at most once a minute. Returns (cleared, seconds left)."""
+    with transaction.atomic():
+        cursor, _ = NotificationCursor.objects.get_or_create(instance_id=instance_id)
+        cursor = NotificationCursor.objects.select_for_update().get(pk=cursor.pk)
+        now = timezone.now()
+        if cursor.cleared_at and now - cursor.cleared_at < CLEAR_QUEUE_INTERVAL:
+            left = CLEAR_QUEUE_INTERVAL - (now - cursor.cleared_at)
+            return False, max(1, int(left.total_seconds()))
+        Notification.objects.filter(instance_id=instance_id, state=NotificationState.QUEUED).update(
+            state=NotificationState.EXPIRED, done_at=now
+        )
+        cursor.cleared_at = now
+        cursor.save(update_fields=["cleared_at"])
+    return True, 0
+
+
+def expire_notifications() -> int:
+    """Housekeeping: notifications past retention leave the queue."""
+    cutoff = timezone.now() - timedelta(seconds=settings.NOTIFICATION_RETENTION_SECONDS)
+    return Notification.objects.filter(state=NotificationState.QUEUED, created_at__lt=cutoff).update(
+        state=NotificationState.EXPIRED, done_at=timezone.now()
+    )
+
+
+# --- Read marks ---------------------------------------------------------------------------
+
+
+def mark_chat_read(instance: Instance, chat_id: str) -> int:
+    """Mark the chat's incoming messages read and send read receipts through the
+    engine. Returns how many journal messages changed."""
+    from instances.transport import TransportError, get_transport
+
+    changed = JournalMessage.objects.filter(
+        instance_id=instance.pk, chat_id=chat_id, direction=Direction.INCOMING, is_read=False
+    ).update(is_read=True)
+    try:
+        get_transport(instance).read_chat(chat_id=chat_id)
+    except TransportError:
+        log.info("read receipts for %s in %s not sent", instance.pk, chat_id, exc_info=True)
+    return changed
+
+
+def mark_chat_read_on_receive(instance: Instance, chat_id: str) -> None:
+    """markIncomingMessagesReaded: read at once, unless ...OnReply asks to wait."""
+    if instance.setting("markIncomingMessagesReaded") and not instance.setting("markIncomingMessagesReadedOnReply"):
+        mark_chat_read(instance, chat_id)

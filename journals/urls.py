@@ -1,0 +1,10 @@
+from instances.urls import method
+from journals import api
+
+urlpatterns = [
+    method(api.ReceiveNotification),
+    method(api.DeleteNotification, extra="receipt_id"),
+    method(api.DeleteNotification),
+    method(api.GetWebhooksCount),
+    method(api.ClearWebhooksQueue),
+]
