@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI assets served locally: works offline
     "channels",
     "instances",
     "messaging",
@@ -265,6 +266,9 @@ SPECTACULAR_SETTINGS = {
         "instances.openapi.add_async_views",
     ],
     "ENUM_NAME_OVERRIDES": {"YesNoEnum": ["yes", "no"]},
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Relay --------------------------------------------------------------------------
@@ -289,8 +293,45 @@ SEND_DRAIN_LOCK_SECONDS = env.float("SEND_DRAIN_LOCK_SECONDS", default=60.0)
 RELAY_RECOVER_INTERVAL_SECONDS = env.float("RELAY_RECOVER_INTERVAL_SECONDS", default=30.0)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 
+# The sendMessage fast lane (messaging/fastlane.py): PostgreSQL only.
+RELAY_FASTLANE = env.bool("RELAY_FASTLANE", default=True)
+RELAY_FASTLANE_POOL_SIZE = env.int("RELAY_FASTLANE_POOL_SIZE", default=8)
+
 # Notifications stay in the queue this long (GREEN-API: 24 h).
 NOTIFICATION_RETENTION_SECONDS = env.int("NOTIFICATION_RETENTION_SECONDS", default=86_400)
+
+# --- Webhooks (journals.webhooks; docs/webhooks.md) ----------------------------------
+# One POST waits at most WEBHOOK_TIMEOUT_SECONDS for the answer (GREEN-API: 180 s);
+# connecting gives up sooner. A failed attempt is retried after the next value of
+# WEBHOOK_RETRY_SCHEDULE (seconds; the last one repeats) ± WEBHOOK_RETRY_JITTER, until
+# WEBHOOK_GIVE_UP_SECONDS after the notification was created (or redelivered).
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=180.0)
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_RETRY_SCHEDULE = [float(s) for s in env.list("WEBHOOK_RETRY_SCHEDULE", default=["5", "15", "60"])]
+if not WEBHOOK_RETRY_SCHEDULE or min(WEBHOOK_RETRY_SCHEDULE) <= 0:
+    raise ImproperlyConfigured("WEBHOOK_RETRY_SCHEDULE must list positive numbers of seconds")
+WEBHOOK_RETRY_JITTER = env.float("WEBHOOK_RETRY_JITTER", default=0.2)
+WEBHOOK_GIVE_UP_SECONDS = env.float("WEBHOOK_GIVE_UP_SECONDS", default=86_400.0)
+# "Bearer": Authorization: Bearer <webhookUrlToken>; "raw": the token as the whole value.
+WEBHOOK_AUTH_SCHEME = env.str("WEBHOOK_AUTH_SCHEME", default="Bearer")
+if WEBHOOK_AUTH_SCHEME.lower() not in ("bearer", "raw"):
+    raise ImproperlyConfigured("WEBHOOK_AUTH_SCHEME must be 'Bearer' or 'raw'")
+# One task run delivers at most this many notifications of one instance, or for this
+# long, then yields the worker to other instances (and re-enqueues itself).
+WEBHOOK_BATCH_SIZE = env.int("WEBHOOK_BATCH_SIZE", default=500)
+WEBHOOK_BATCH_SECONDS = env.float("WEBHOOK_BATCH_SECONDS", default=10.0)
+# The beat job that wakes instances with due deliveries (after a lost wake-up, a
+# broker outage or a worker crash) runs this often.
+WEBHOOK_RECOVER_INTERVAL_SECONDS = env.float("WEBHOOK_RECOVER_INTERVAL_SECONDS", default=15.0)
+# SSRF guard (instances.ssrf), as for media fetches: private, loopback, CGNAT…
+# targets are refused unless WEBHOOK_ALLOW_PRIVATE (link-local/metadata stays
+# refused) or the address is in WEBHOOK_ALLOWED_NETWORKS (comma-separated CIDRs).
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+WEBHOOK_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(n.strip(), strict=False))
+    for n in env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+    if n.strip()
+]
 
 # Session runners: a lease is lost when its heartbeat is older than the TTL.
 RUNNER_LEASE_TTL_SECONDS = env.float("RUNNER_LEASE_TTL_SECONDS", default=15.0)

@@ -63,10 +63,18 @@ class InstanceAdmin(ModelAdmin):
     list_filter = ("engine", "state", "is_suspended", "is_deleted")
     search_fields = ("=id", "name", "wid", "phone", "account__user__username")
     readonly_fields = ("id", "api_token", "state", "state_changed_at", "wid", "phone", "webhook_secret", "created_at", "deleted_at")
-    exclude = ("qr_secret", "pairing_code", "pairing_phone", "pairing_expires_at")
+    exclude = ("qr_secret", "pairing_code", "pairing_phone", "pairing_expires_at", "emulator_cursor", "emulator_signal_cursor")
     list_select_related = ("account__user", "lease")
     actions = ["reboot", "logout", "rotate_token", "suspend", "unsuspend"]
     inlines = [StateChangeInline]
+
+    def delete_model(self, request: HttpRequest, obj: Instance) -> None:
+        # Deleting is the partner API's soft delete: history and journals stay.
+        services.delete_instance(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
+        for instance in queryset:
+            services.delete_instance(instance)
 
     @admin.display(description="runner")
     def lease_owner(self, obj: Instance) -> str:

@@ -156,5 +156,4 @@ class DeleteInstanceAccount(PartnerMethodView):
         ).first()
         if instance is None:
             return Response({"deleteInstanceAccount": False})
-        services.delete_instance(instance)
-        return Response({"deleteInstanceAccount": True})
+        return Response({"deleteInstanceAccount": services.delete_instance(instance)})

@@ -16,6 +16,7 @@ import time
 from functools import cache
 
 import redis
+import redis.asyncio as aioredis
 from django.conf import settings
 
 from instances.registry import MethodSpec
@@ -88,3 +89,40 @@ def reset() -> None:
     """Forget local counters (tests)."""
     with _lock:
         _local.clear()
+
+
+_aio_clients: dict[int, aioredis.Redis] = {}
+
+
+def _aioredis() -> aioredis.Redis:
+    """One async client per event loop (their connections belong to a loop)."""
+    import asyncio
+
+    key = id(asyncio.get_running_loop())
+    client = _aio_clients.get(key)
+    if client is None:
+        client = _aio_clients[key] = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5)
+    return client
+
+
+async def allow_async(instance_id: int, spec: MethodSpec) -> bool:
+    """``allow`` for async code paths (the send fast lane): same windows and keys."""
+    if not settings.RATE_LIMITS_ENABLED:
+        return True
+    rate = limit_for(spec)
+    if not rate:
+        return True
+    seconds, limit = _window(rate)
+    bucket = int(time.time()) // seconds
+    if not settings.REDIS_URL:
+        return _allow_local(instance_id, spec.name, bucket, limit)
+    key = f"rl:{instance_id}:{spec.name}:{bucket}"
+    try:
+        async with _aioredis().pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, seconds + 1)
+            count = int((await pipe.execute())[0])
+    except redis.RedisError:
+        log.warning("rate limiter: Redis unavailable, using local counters")
+        return _allow_local(instance_id, spec.name, bucket, limit)
+    return count <= limit

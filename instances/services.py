@@ -17,6 +17,7 @@ from instances import events, settings_spec
 from instances.models import (
     Account,
     EmuMessage,
+    EmuSignal,
     Engine,
     Instance,
     InstanceStateChange,
@@ -79,13 +80,15 @@ def create_instance(
     raise RuntimeError("could not allocate an idInstance")
 
 
-def delete_instance(instance: Instance) -> None:
-    """Soft-delete: the instance stops answering (403) and loses its lease."""
+def delete_instance(instance: Instance) -> bool:
+    """Soft-delete: the instance stops answering (403) and loses its lease.
+    False if it was already deleted (two concurrent deletes: one wins)."""
     with transaction.atomic():
-        Instance.objects.filter(pk=instance.pk).update(
+        deleted = Instance.objects.filter(pk=instance.pk, is_deleted=False).update(
             is_deleted=True, deleted_at=timezone.now(), state=State.NOT_AUTHORIZED, wid=""
         )
         SessionLease.objects.filter(instance_id=instance.pk).update(runner_id="", expires_at=None)
+    return deleted == 1
 
 
 def rename_instance(instance: Instance, name: str) -> None:
@@ -195,10 +198,16 @@ def link_phone(instance: Instance, *, phone: str, name: str = "") -> None:
     change_state(instance, State.STARTING, wid=f"{phone}@c.us", profile_name=account.name)
     # A newly linked device sees messages from now on, not the phone's history.
     head = EmuMessage.objects.aggregate(head=Max("id"))["head"] or 0
+    signal_head = EmuSignal.objects.aggregate(head=Max("id"))["head"] or 0
     Instance.objects.filter(pk=instance.pk).update(
-        pairing_code="", pairing_phone="", pairing_expires_at=None, emulator_cursor=head
+        pairing_code="",
+        pairing_phone="",
+        pairing_expires_at=None,
+        emulator_cursor=head,
+        emulator_signal_cursor=signal_head,
     )
     instance.emulator_cursor = head
+    instance.emulator_signal_cursor = signal_head
 
 
 # --- Pairing code and SMS registration ------------------------------------------------

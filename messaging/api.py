@@ -12,7 +12,14 @@ from rest_framework.response import Response
 
 from instances.http import Bool, InstanceMethodView, InstanceRequest, Str, ValidationFailed
 from messaging import services
-from messaging.fields import ChatId, quoted_message_id, typing_time
+from messaging.fields import (
+    ChatId,
+    Number,
+    items_messages,
+    quoted_message_id,
+    reject_unknown_keys,
+    typing_time,
+)
 from messaging.models import OutgoingMessage
 
 URL_RE = re.compile(r"https?://\S+", re.IGNORECASE)
@@ -30,6 +37,14 @@ def idempotency_key(request: Request) -> str:
     return key
 
 
+def check_items(name: str, value: list[Any], min_items: int, max_items: int) -> None:
+    """Array length in Joi's words (a ListField's own error reads "characters long")."""
+    if len(value) < min_items:
+        raise serializers.ValidationError(f"'{name}' must contain at least {min_items} items", code="joi")
+    if len(value) > max_items:
+        raise serializers.ValidationError(f"'{name}' must contain less than or equal to {max_items} items", code="joi")
+
+
 class IdMessageOutput(serializers.Serializer[Any]):
     idMessage = serializers.CharField()
 
@@ -38,6 +53,12 @@ class SendView(InstanceMethodView):
     """Common shape of a send method: validate, queue, answer ``{"idMessage"}``."""
 
     Output = IdMessageOutput
+
+    def validate(self, data: Any) -> dict[str, Any]:
+        validated = super().validate(data)
+        assert self.Input is not None
+        reject_unknown_keys(self.Input(), data)
+        return validated
 
     def queue(
         self, request: Request, *, chat_id: str, type_message: str, echo: dict[str, Any], payload: dict[str, Any]
@@ -77,21 +98,27 @@ class SendMessage(SendView):
 
     def post(self, request: Request, **kwargs: Any) -> Response:
         data = self.validate(request.data)
-        instance = _instance(request)
-        link_preview = data.get("linkPreview", bool(instance.setting("linkPreview")))
-        echo = {
-            "chatId": data["chatId"],
-            "message": data["message"],
-            "quotedMessageId": data.get("quotedMessageId"),
-            "linkPreview": link_preview,
-            "typePreview": data.get("typePreview", "small"),
-            "customPreview": data.get("customPreview"),
-            "typingTime": data.get("typingTime"),
-        }
-        has_link = bool(URL_RE.search(data["message"]))
-        type_message = "extendedTextMessage" if (has_link and link_preview) or data.get("customPreview") else "textMessage"
-        payload = {k: v for k, v in echo.items() if v is not None and k != "chatId"}
+        type_message, echo, payload = compose_send_message(data, bool(_instance(request).setting("linkPreview")))
         return self.queue(request, chat_id=data["chatId"], type_message=type_message, echo=echo, payload=payload)
+
+
+def compose_send_message(data: dict[str, Any], link_preview_default: bool) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(typeMessage, showMessagesQueue echo, transport payload) of a validated
+    sendMessage body. Shared by the view and the fast lane (messaging/fastlane.py)."""
+    link_preview = data.get("linkPreview", link_preview_default)
+    echo = {
+        "chatId": data["chatId"],
+        "message": data["message"],
+        "quotedMessageId": data.get("quotedMessageId"),
+        "linkPreview": link_preview,
+        "typePreview": data.get("typePreview", "small"),
+        "customPreview": data.get("customPreview"),
+        "typingTime": data.get("typingTime"),
+    }
+    has_link = bool(URL_RE.search(data["message"]))
+    type_message = "extendedTextMessage" if (has_link and link_preview) or data.get("customPreview") else "textMessage"
+    payload = {k: v for k, v in echo.items() if v is not None and k != "chatId"}
+    return type_message, echo, payload
 
 
 class PollOption(serializers.Serializer[Any]):
@@ -104,7 +131,7 @@ class SendPoll(SendView):
     class Input(serializers.Serializer[Any]):
         chatId = ChatId()
         message = Str(max_length=255)
-        options = PollOption(many=True, min_length=2, max_length=12)
+        options = PollOption(many=True, min_length=2, max_length=12, error_messages=items_messages("options"))
         multipleAnswers = Bool(required=False)
         quotedMessageId = quoted_message_id()
         typingTime = typing_time()
@@ -138,8 +165,8 @@ class SendLocation(SendView):
         chatId = ChatId()
         nameLocation = Str(required=False, allow_blank=True, max_length=1000)
         address = Str(required=False, allow_blank=True, max_length=1000)
-        latitude = serializers.FloatField(min_value=-90, max_value=90)
-        longitude = serializers.FloatField(min_value=-180, max_value=180)
+        latitude = Number(min_value=-90, max_value=90)
+        longitude = Number(min_value=-180, max_value=180)
         quotedMessageId = quoted_message_id()
         typingTime = typing_time()
 
@@ -206,12 +233,17 @@ class QueueItemOutput(serializers.Serializer[Any]):
 def queue_items(messages: list[OutgoingMessage]) -> list[dict[str, Any]]:
     """showMessagesQueue items; one forwardMessages call is one item with its ids."""
     items: list[dict[str, Any]] = []
+    last_call: tuple[Any, Any] | None = None
     for message in messages:
         if message.method == "forwardMessages":
             last = items[-1] if items else None
-            if last is not None and last["type"] == "ForwardMessages" and last["body"] == message.request:
+            # Rows of one call share request and created_at; two calls with equal
+            # bodies are two items.
+            call = (message.created_at, message.request)
+            if last is not None and last["type"] == "ForwardMessages" and last_call == call:
                 last["messagesIDs"].append(message.id_message)
                 continue
+            last_call = call
             items.append({"messagesIDs": [message.id_message], "type": "ForwardMessages", "body": message.request})
         else:
             items.append({"messageID": message.id_message, "type": message.method, "body": message.request})
@@ -266,8 +298,12 @@ class ForwardMessages(InstanceMethodView):
     class Input(serializers.Serializer[Any]):
         chatId = ChatId()
         chatIdFrom = ChatId()
-        messages = serializers.ListField(child=Str(max_length=64), min_length=1, max_length=100)
+        messages = serializers.ListField(child=Str(max_length=64))
         typingTime = typing_time()
+
+        def validate_messages(self, value: list[str]) -> list[str]:
+            check_items("messages", value, 1, 100)
+            return value
 
     def post(self, request: Request, **kwargs: Any) -> Response:
         data = self.validate(request.data)
@@ -292,11 +328,8 @@ class InteractiveButton(serializers.Serializer[Any]):
     phoneNumber = Str(required=False, max_length=20)
     url = Str(required=False, max_length=2000)
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        needed = {"copy": "copyCode", "call": "phoneNumber", "url": "url"}[attrs["type"]]
-        if not attrs.get(needed):
-            raise serializers.ValidationError(f"'{needed}' is required for a {attrs['type']} button", code="joi")
-        return attrs
+
+BUTTON_TYPE_FIELD = {"copy": "copyCode", "call": "phoneNumber", "url": "url"}
 
 
 class ReplyButton(serializers.Serializer[Any]):
@@ -310,7 +343,7 @@ def interactive_input(button: type[serializers.Serializer[Any]]) -> type[seriali
         header = Str(required=False, allow_blank=True, max_length=60)
         body = Str(max_length=20_000)
         footer = Str(required=False, allow_blank=True, max_length=60)
-        buttons = button(many=True, min_length=1, max_length=3)
+        buttons = button(many=True, min_length=1, max_length=3, error_messages=items_messages("buttons"))
         typingTime = typing_time()
 
     return Input
@@ -318,7 +351,16 @@ def interactive_input(button: type[serializers.Serializer[Any]]) -> type[seriali
 
 class SendInteractiveButtons(SendView):
     wire_name = "sendInteractiveButtons"
-    Input = interactive_input(InteractiveButton)
+
+    class Input(interactive_input(InteractiveButton)):  # type: ignore[misc]
+        def validate_buttons(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            # Checked here, not in InteractiveButton.validate, to name the button's index.
+            for index, button in enumerate(value):
+                needed = BUTTON_TYPE_FIELD[button["type"]]
+                if not button.get(needed):
+                    raise serializers.ValidationError(f"'buttons[{index}].{needed}' is required", code="joi")
+            return value
+
     type_message = "interactiveButtons"
 
     def post(self, request: Request, **kwargs: Any) -> Response:
@@ -329,7 +371,7 @@ class SendInteractiveButtons(SendView):
 
 class SendInteractiveButtonsReply(SendInteractiveButtons):
     wire_name = "sendInteractiveButtonsReply"
-    Input = interactive_input(ReplyButton)
+    Input = interactive_input(ReplyButton)  # type: ignore[assignment]
     type_message = "interactiveButtonsReply"
 
 
@@ -368,7 +410,7 @@ class SendButtons(SendView):
         chatId = ChatId()
         message = Str(max_length=20_000)
         footer = Str(required=False, allow_blank=True, max_length=60)
-        buttons = LegacyButton(many=True, min_length=1, max_length=3)
+        buttons = LegacyButton(many=True, min_length=1, max_length=3, error_messages=items_messages("buttons"))
         quotedMessageId = quoted_message_id()
         archiveChat = Bool(required=False)
 
@@ -385,11 +427,13 @@ class SendTemplateButtons(SendView):
         chatId = ChatId()
         message = Str(max_length=20_000)
         footer = Str(required=False, allow_blank=True, max_length=60)
-        templateButtons = serializers.ListField(
-            child=serializers.DictField(), min_length=1, max_length=3
-        )
+        templateButtons = serializers.ListField(child=serializers.DictField())
         quotedMessageId = quoted_message_id()
         archiveChat = Bool(required=False)
+
+        def validate_templateButtons(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:  # noqa: N802
+            check_items("templateButtons", value, 1, 3)
+            return value
 
     def post(self, request: Request, **kwargs: Any) -> Response:
         data = self.validate(request.data)
@@ -417,7 +461,7 @@ class SendListMessage(SendView):
         title = Str(required=False, allow_blank=True, max_length=60)
         footer = Str(required=False, allow_blank=True, max_length=60)
         buttonText = Str(max_length=24)
-        sections = ListSection(many=True, min_length=1, max_length=10)
+        sections = ListSection(many=True, min_length=1, max_length=10, error_messages=items_messages("sections"))
         quotedMessageId = quoted_message_id()
         archiveChat = Bool(required=False)
 

@@ -45,7 +45,11 @@ class Command(BaseCommand):
         for name, cmd in commands.items():
             procs[name] = subprocess.Popen(cmd, cwd=settings.BASE_DIR)
             self.stdout.write(f"started {name} (pid {procs[name].pid})")
-        self.stdout.write(f"Relay listening on http://{options['host']}:{options['port']} — Ctrl-C stops everything")
+        url = f"http://{options['host']}:{options['port']}"
+        if _wait_until_up(f"{url}/healthz", procs["web"], timeout=60):
+            self.stdout.write(f"Relay is up on {url} — Ctrl-C stops everything")
+        else:
+            self.stderr.write(f"web did not answer on {url} within 60 s; see its output above")
         exit_code = 0
         try:
             while not stopping:
@@ -68,3 +72,20 @@ class Command(BaseCommand):
                     proc.kill()
         if exit_code:
             raise SystemExit(exit_code)
+
+
+def _wait_until_up(url: str, web: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Poll the health endpoint so the banner appears only when curl will work."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while time.time() < deadline and web.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - our own loopback URL
+                return True
+        except urllib.error.HTTPError:
+            return True  # it answers (even if unhealthy)
+        except OSError:
+            time.sleep(0.3)
+    return False

@@ -1,0 +1,263 @@
+"""The send fast lane: ``POST /waInstance{id}/sendMessage/{token}`` on PostgreSQL
+without Django's request cycle.
+
+sendMessage is the hot path (bench/send_throughput.py). Under ASGI, a sync Django view
+costs a thread hop and the ORM per request; here the same request is served by one
+async psycopg round trip for the token and one INSERT, with the *same* validation
+(``SendMessage.validate``), the same composition (``compose_send_message``), the same
+error bodies and the same row as ``messaging.services.send`` writes. Anything it does
+not handle (SQLite, Idempotency-Key, markIncomingMessagesReadedOnReply, bad paths)
+falls through to Django unchanged.
+
+Wake-ups are handed to a background thread that coalesces instance ids and publishes
+one drain task per instance per round, so the event loop never blocks on the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import queue
+import re
+import threading
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db import connection as django_connection
+from django.utils import timezone
+
+from instances import metrics, ratelimit, registry
+from instances.http import (
+    BadRequest,
+    Forbidden,
+    PayloadTooLarge,
+    TooManyRequests,
+    Unauthorized,
+    WireError,
+    parse_json_body,
+)
+from messaging.models import OutgoingMessage, OutgoingStatus, new_id_message
+
+log = logging.getLogger(__name__)
+
+PATH = re.compile(r"^/waInstance(?P<id>\d{1,19})/(?P<method>sendmessage)/(?P<token>[^/]+)/?$", re.IGNORECASE)
+SPEC = registry.BY_NAME["sendMessage"]
+
+Scope = dict[str, Any]
+
+
+class _Request:
+    """The little of an HttpRequest the wire error bodies need."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+def _insert_statement() -> tuple[str, list[Any]]:
+    fields = [f for f in OutgoingMessage._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(f.column for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    return f"INSERT INTO {OutgoingMessage._meta.db_table} ({columns}) VALUES ({marks})", fields
+
+
+INSERT_SQL, INSERT_FIELDS = _insert_statement()
+SELECT_SQL = (
+    "SELECT api_token, is_deleted, is_suspended, settings FROM instances_instance WHERE id = %s"
+)
+
+
+def row_values(values: dict[str, Any]) -> list[Any]:
+    """Column values in INSERT order, adapted exactly as the ORM adapts them."""
+    out = []
+    for field in INSERT_FIELDS:
+        value = values[field.attname] if field.attname in values else field.get_default()
+        out.append(field.get_db_prep_save(value, django_connection))
+    return out
+
+
+class WakePublisher:
+    """Coalesces drain wake-ups off the event loop: one task per instance per round."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def wake(self, instance_id: int) -> None:
+        self._queue.put(instance_id)
+        if self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._run, name="relay-wake", daemon=True)
+                    self._thread.start()
+
+    def _run(self) -> None:
+        from messaging.services import wake_queue
+
+        while True:
+            pending = {self._queue.get()}
+            while True:
+                try:
+                    pending.add(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            for instance_id in pending:
+                wake_queue(instance_id)
+
+
+class FastLane:
+    """ASGI middleware in front of Django (see module docstring)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.enabled = bool(settings.IS_POSTGRES and settings.RELAY_FASTLANE)
+        self._pools: dict[int, Any] = {}
+        self.publisher = WakePublisher()
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if (
+            self.enabled
+            and scope["type"] == "http"
+            and scope["method"] == "POST"
+            and (match := PATH.match(scope["path"]))
+            and not _has_header(scope, b"idempotency-key")
+        ):
+            await self.handle(scope, receive, send, match)
+            return
+        await self.app(scope, receive, send)
+
+    async def _pool(self) -> Any:
+        from psycopg_pool import AsyncConnectionPool
+
+        key = id(asyncio.get_running_loop())
+        pool = self._pools.get(key)
+        if pool is None:
+            db = settings.DATABASES["default"]
+            pool = AsyncConnectionPool(
+                conninfo="",
+                kwargs={
+                    "dbname": db["NAME"],
+                    "user": db.get("USER") or None,
+                    "password": db.get("PASSWORD") or None,
+                    "host": db.get("HOST") or None,
+                    "port": db.get("PORT") or None,
+                    "autocommit": True,
+                },
+                min_size=1,
+                max_size=settings.RELAY_FASTLANE_POOL_SIZE,
+                open=False,
+            )
+            self._pools[key] = pool
+            await pool.open()
+        return pool
+
+    async def handle(self, scope: Scope, receive: Any, send: Any, match: re.Match[str]) -> None:
+        started = time.perf_counter()
+        request = _Request(scope["path"])
+        status, body, fall_through = 500, b"", False
+        try:
+            status, body, fall_through = await self._send_message(scope, receive, match)
+        except WireError as exc:
+            response = exc.response(request)  # type: ignore[arg-type]
+            status, body = response.status_code, response.content
+            await _respond(send, status, body, response["Content-Type"])
+        else:
+            if fall_through:
+                await self.app(scope, _replay(body), send)
+                return
+            await _respond(send, status, body, "application/json")
+        metrics.observe_request("sendMessage", status, time.perf_counter() - started)
+
+    async def _send_message(self, scope: Scope, receive: Any, match: re.Match[str]) -> tuple[int, bytes, bool]:
+        raw = await _read_body(receive, settings.MAX_JSON_BODY_BYTES)
+        instance_id, token = int(match["id"]), match["token"]
+        pool = await self._pool()
+        async with pool.connection() as conn:
+            row = await (await conn.execute(SELECT_SQL, (instance_id,))).fetchone()
+            if row is None or row[1]:
+                raise Forbidden()
+            api_token, _, suspended, stored_settings = row
+            if not hmac.compare_digest(api_token.encode(), token.encode()):
+                raise Unauthorized()
+            if suspended:
+                raise Forbidden()
+            if stored_settings.get("markIncomingMessagesReadedOnReply"):
+                return 0, raw, True  # needs the journal write: the Django path does it
+            if not await ratelimit.allow_async(instance_id, SPEC):
+                raise TooManyRequests()
+            data = parse_json_body(raw)
+            from messaging.api import SendMessage, compose_send_message
+
+            validated = SendMessage().validate(data)
+            link_default = stored_settings.get("linkPreview", True)
+            type_message, echo, payload = compose_send_message(validated, bool(link_default))
+            id_message = new_id_message()
+            values = row_values(
+                {
+                    "instance_id": instance_id,
+                    "id_message": id_message,
+                    "chat_id": validated["chatId"],
+                    "method": "sendMessage",
+                    "type_message": type_message,
+                    "request": echo,
+                    "payload": payload,
+                    "is_file": False,
+                    "status": OutgoingStatus.QUEUED,
+                    "created_at": timezone.now(),
+                }
+            )
+            await conn.execute(INSERT_SQL, values)
+        # Committed (autocommit): now, and only now, wake the drain.
+        self.publisher.wake(instance_id)
+        return 200, b'{"idMessage":"' + id_message.encode() + b'"}', False
+
+
+def _has_header(scope: Scope, name: bytes) -> bool:
+    return any(key.lower() == name for key, _ in scope.get("headers", ()))
+
+
+async def _read_body(receive: Any, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadRequest("Client Closed Request")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge()
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Any:
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # nothing more; wait for the app to finish
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _respond(send: Any, status: int, body: bytes, content_type: str) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"access-control-allow-origin", b"*"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
