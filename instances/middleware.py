@@ -52,7 +52,7 @@ class WireMiddleware:
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         name, early = self._before(request)
         if name is False:
-            return await self.get_response(request)  # type: ignore[no-any-return]
+            return await self.get_response(request)
         started = time.perf_counter()
         response = early if early is not None else await self.get_response(request)
         return self._after(request, name, response, started)

@@ -25,13 +25,14 @@ from instances.http import (
     InstanceRequest,
     Int,
     NotFound,
+    Str,
     TooManyRequests,
     WireError,
     WireJSONParser,
     authenticate_instance,
     validate,
 )
-from journals import services
+from journals import selectors, services
 from journals.models import Notification
 
 MIN_TIMEOUT, MAX_TIMEOUT, DEFAULT_TIMEOUT = 5, 60, 5
@@ -111,7 +112,7 @@ class ReceiveNotification(View):
                 return _answer(head)
             await wakeups.wait(instance_id, remaining)
 
-    async def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    async def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:  # type: ignore[override]
         return HttpResponse(status=204)
 
     async def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:  # type: ignore[override]
@@ -175,3 +176,28 @@ class ClearWebhooksQueue(InstanceMethodView):
         if cleared:
             return Response({"isCleared": True, "reason": ""})
         return Response({"isCleared": False, "reason": "Too many requests", "leftTime": left})
+
+
+class DownloadFileInput(serializers.Serializer[Any]):
+    chatId = Str(max_length=100)
+    idMessage = Str(max_length=64)
+
+
+class DownloadFileOutput(serializers.Serializer[Any]):
+    downloadUrl = serializers.CharField()
+
+
+class DownloadFile(InstanceMethodView):
+    """The link of a received (or sent) file: ``{"downloadUrl": …}`` (API.md §14:
+    the current API answers JSON, not the bytes)."""
+
+    wire_name = "downloadFile"
+    Input = DownloadFileInput
+    Output = DownloadFileOutput
+
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        data = self.validate(request.data)
+        url = selectors.file_url(_ireq(request).id, chat_id=data["chatId"], id_message=data["idMessage"])
+        if url is None:
+            raise BadRequest("File not found. Check the chatId and idMessage of a message with a file")
+        return Response({"downloadUrl": url})

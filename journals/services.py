@@ -18,7 +18,14 @@ from django.utils import timezone
 
 from instances import events
 from instances.models import Instance
-from journals.models import Call, Direction, JournalMessage, Notification, NotificationCursor, NotificationState
+from journals.models import (
+    Call,
+    Direction,
+    JournalMessage,
+    Notification,
+    NotificationCursor,
+    NotificationState,
+)
 from journals.notifications import (
     CallEvent,
     EngineEvent,

@@ -57,7 +57,7 @@ class _Request:
 
 def _insert_statement() -> tuple[str, list[Any]]:
     fields = [f for f in OutgoingMessage._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(f.column for f in fields)
+    columns = ", ".join(str(f.column) for f in fields)
     marks = ", ".join(["%s"] * len(fields))
     return f"INSERT INTO {OutgoingMessage._meta.db_table} ({columns}) VALUES ({marks})", fields
 

@@ -321,26 +321,36 @@ def record_status_by_id_message(instance_id: int, id_message: str, status: Outgo
 
 
 def emulate_receipts(runner_id: str, *, delivered_after: float, read_after: float) -> int:
-    """Emulated recipients acknowledge: delivered after ``delivered_after`` seconds,
+    """Simulated contacts acknowledge: delivered after ``delivered_after`` seconds,
     read after ``read_after``. Called by a session runner for the instances it
-    leases; record_status is monotonic, so a second runner doing it is harmless."""
+    leases; record_status is monotonic, so a second runner doing it is harmless.
+
+    Messages to phones that are linked to one of our instances are acknowledged by
+    that instance's session instead (delivered when it takes them in, read when it
+    reads the chat): see instances.emulator_session."""
     now = timezone.now()
     changed = 0
-    sent = OutgoingMessage.objects.filter(
-        instance__lease__runner_id=runner_id,
-        instance__engine=Engine.EMULATOR,
-        status__in=[OutgoingStatus.SENT, OutgoingStatus.DELIVERED],
-        sent_at__lte=now - timedelta(seconds=delivered_after),
-    ).values_list("pk", "status", "sent_at", "instance__phone", "id_message")[:1000]
+    linked = Instance.objects.filter(engine=Engine.EMULATOR, is_deleted=False).exclude(wid="").values("wid")
+    sent = (
+        OutgoingMessage.objects.filter(
+            instance__lease__runner_id=runner_id,
+            instance__engine=Engine.EMULATOR,
+            status__in=[OutgoingStatus.SENT, OutgoingStatus.DELIVERED],
+            sent_at__lte=now - timedelta(seconds=delivered_after),
+        )
+        .exclude(chat_id__in=linked)
+        .values_list("pk", "status", "sent_at", "instance__phone", "id_message")[:1000]
+    )
     for pk, status, sent_at, phone, id_message in sent:
         if status == OutgoingStatus.SENT:
-            if record_status(pk, OutgoingStatus.DELIVERED):
-                EmuMessage.objects.filter(sender=phone, id_message=id_message).update(delivered_at=now)
-                changed += 1
-        elif sent_at <= now - timedelta(seconds=read_after):
-            if record_status(pk, OutgoingStatus.READ):
-                EmuMessage.objects.filter(sender=phone, id_message=id_message).update(read_at=now)
-                changed += 1
+            target, stamp = OutgoingStatus.DELIVERED, "delivered_at"
+        elif sent_at is not None and sent_at <= now - timedelta(seconds=read_after):
+            target, stamp = OutgoingStatus.READ, "read_at"
+        else:
+            continue
+        if record_status(pk, target):
+            EmuMessage.objects.filter(sender=phone, id_message=id_message).update(**{stamp: now})
+            changed += 1
     return changed
 
 
