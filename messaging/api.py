@@ -271,13 +271,13 @@ class ClearMessagesQueue(InstanceMethodView):
         return Response({"isCleared": True})
 
 
-class CountOutput(serializers.Serializer[Any]):
+class MessagesCountOutput(serializers.Serializer[Any]):
     count = serializers.IntegerField()
 
 
 class GetMessagesCount(InstanceMethodView):
     wire_name = "getMessagesCount"
-    Output = CountOutput
+    Output = MessagesCountOutput
 
     def get(self, request: Request, **kwargs: Any) -> Response:
         # API.md §14: the docs show a Cyrillic "сount" key; we emit the Latin one.

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from rest_framework import serializers
 
-from instances.http import Int, Str
+from instances.http import Int, Str, ValidationFailed
 
 CHAT_ID_RE = re.compile(r"^(\d{5,20}@c\.us|\d{5,20}-\d{6,12}@g\.us|\d{15,22}@g\.us|\d{5,25}@lid)$")
 CHAT_ID_FORMATS = "'phone_number@c.us', 'chat_id@lid' or 'group_id@g.us'"
@@ -35,3 +35,39 @@ def typing_time() -> Int:
 
 def quoted_message_id() -> Str:
     return Str(required=False, max_length=64)
+
+
+class Number(serializers.FloatField):
+    """A JSON number (or numeric string, as Joi converts); never a boolean, which
+    ``float()`` would quietly turn into 0.0 or 1.0."""
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return float(super().to_internal_value(data))
+
+
+def items_messages(name: str) -> dict[str, Any]:
+    """Joi's array-length wording for a top-level array field ``name`` (DRF's own
+    "Ensure this field has at least 2 elements." would reach the wire verbatim)."""
+    return {
+        "min_length": f"'{name}' must contain at least {{min_length}} items",
+        "max_length": f"'{name}' must contain less than or equal to {{max_length}} items",
+    }
+
+
+def reject_unknown_keys(serializer: serializers.Serializer[Any], data: Any, path: str = "") -> None:
+    """Joi rejects unknown keys at every depth; ``instances.http.validate`` only
+    checks the top level. Runs after validation, so ``data`` has the right shape."""
+    if not isinstance(data, dict):
+        return
+    for key, value in data.items():
+        label = f"{path}.{key}" if path else str(key)
+        field = serializer.fields.get(key)
+        if field is None:
+            raise ValidationFailed(f"'{label}' is not allowed")
+        if isinstance(field, serializers.ListSerializer) and isinstance(value, list):
+            for index, item in enumerate(value):
+                reject_unknown_keys(cast(serializers.Serializer[Any], field.child), item, f"{label}[{index}]")
+        elif isinstance(field, serializers.Serializer):
+            reject_unknown_keys(field, value, label)
