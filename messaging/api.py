@@ -313,6 +313,7 @@ class ForwardMessages(InstanceMethodView):
                 chat_id=data["chatId"],
                 chat_id_from=data["chatIdFrom"],
                 id_messages=data["messages"],
+                typing_time=data.get("typingTime"),
                 idempotency_key=idempotency_key(request),
             )
         except services.UnknownMessageError as exc:

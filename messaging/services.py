@@ -414,7 +414,13 @@ def _source_messages(instance: Instance, chat_id_from: str, id_messages: list[st
 
 
 def forward_messages(
-    *, instance: Instance, chat_id: str, chat_id_from: str, id_messages: list[str], idempotency_key: str = ""
+    *,
+    instance: Instance,
+    chat_id: str,
+    chat_id_from: str,
+    id_messages: list[str],
+    typing_time: int | None = None,
+    idempotency_key: str = "",
 ) -> list[OutgoingMessage]:
     """Queue copies of messages from another chat, marked forwarded, in the given
     order. One showMessagesQueue item (ForwardMessages) lists them all."""
@@ -430,7 +436,9 @@ def forward_messages(
     for id_message in id_messages:
         if id_message not in sources:
             raise UnknownMessageError(id_message)
-    echo = {"chatId": chat_id, "chatIdFrom": chat_id_from, "messages": id_messages}
+    echo: dict[str, Any] = {"chatId": chat_id, "chatIdFrom": chat_id_from, "messages": id_messages}
+    if typing_time is not None:
+        echo["typingTime"] = typing_time
     now = timezone.now()
     with transaction.atomic():
         created = []
@@ -443,7 +451,13 @@ def forward_messages(
                     method="forwardMessages",
                     type_message=type_message,
                     request=echo,
-                    payload={**payload, "isForwarded": True, "forwardingScore": 1, "forwardedFrom": id_message},
+                    payload={
+                        **payload,
+                        "isForwarded": True,
+                        "forwardingScore": 1,
+                        "forwardedFrom": id_message,
+                        **({"typingTime": typing_time} if typing_time else {}),
+                    },
                     is_file=bool(payload.get("fileName")),
                     idempotency_key=idempotency_key if index == 0 else "",
                     created_at=now,
