@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from instances import selectors, services, settings_spec
 from instances.http import (
+    AnyField,
     Bool,
     InstanceMethodView,
     InstanceRequest,
@@ -29,6 +30,8 @@ from instances.transport import get_transport
 
 PROXY_RE = re.compile(r"^[^:\s]+:\d{1,5}(:[^:\s]*:[^:\s]*)?$")
 HHMM_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# URI schemes are case-insensitive (RFC 3986 §3.1): "HTTPS://host/" is a valid uri.
+WEBHOOK_URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 
 
 def _ireq(request: Request) -> InstanceRequest:
@@ -47,7 +50,7 @@ def settings_to_wire(instance: Instance) -> dict[str, Any]:
     return body
 
 
-def _setting_field(spec: settings_spec.SettingSpec) -> serializers.Field:
+def _setting_field(spec: settings_spec.SettingSpec) -> AnyField:
     if spec.kind == "flag":
         return YesNo(required=False)
     if spec.kind == "int":
@@ -57,13 +60,13 @@ def _setting_field(spec: settings_spec.SettingSpec) -> serializers.Field:
     return Str(required=False, allow_blank=True, max_length=2000)
 
 
-def settings_input_class(extra: dict[str, serializers.Field] | None = None) -> type[serializers.Serializer[Any]]:
+def settings_input_class(extra: dict[str, AnyField] | None = None) -> type[serializers.Serializer[Any]]:
     """A serializer for the writable settings (setSettings, partner createInstance)."""
     fields: dict[str, Any] = {s.name: _setting_field(s) for s in settings_spec.SETTINGS if s.writable}
     fields.update(extra or {})
 
     def validate_webhookUrl(self: Any, value: str) -> str:  # noqa: N802 - wire name
-        if value and not re.match(r"^https?://[^\s/$.?#][^\s]*$", value):
+        if value and not WEBHOOK_URL_RE.match(value):
             raise serializers.ValidationError("'webhookUrl' must be a valid uri", code="joi")
         return value
 
@@ -278,7 +281,7 @@ class GetAuthorizationCode(InstanceMethodView):
 
 class RegistrationOutput(serializers.Serializer[Any]):
     status = serializers.BooleanField()
-    data = serializers.DictField()
+    data = serializers.DictField()  # type: ignore[assignment]  # wire name shadows Serializer.data (schema only)
 
 
 class StartAuthorization(InstanceMethodView):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, cast
 
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
@@ -155,14 +155,25 @@ def parse_json_body(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise BadRequest(f"Unexpected token in JSON at position {exc.start}") from exc
     try:
-        return json.loads(text)
+        return json.loads(text, parse_int=_parse_int)
     except json.JSONDecodeError as exc:
         if exc.pos >= len(text):
             raise BadRequest("Unexpected end of JSON input") from exc
         raise BadRequest(f"Unexpected token {text[exc.pos]} in JSON at position {exc.pos}") from exc
+    except RecursionError as exc:
+        # A 100 KB body can nest ~50 000 levels; the C decoder gives up at ~1000.
+        raise BadRequest("Bad Request: JSON nesting is too deep") from exc
+
+
+def _parse_int(digits: str) -> int | float:
+    # int() refuses more than 4300 digits (CVE-2020-10735) with a ValueError that is
+    # not a JSONDecodeError; JavaScript reads such a literal as a (huge) double.
+    return int(digits) if len(digits) <= 4000 else float(digits)
 
 
 # --- Validation (Joi-style details) -------------------------------------------------
+
+AnyField = serializers.Field[Any, Any, Any, Any]
 
 
 class Str(serializers.CharField):
@@ -177,7 +188,7 @@ class Str(serializers.CharField):
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("type")
-        return cast(str, super().to_internal_value(data))
+        return super().to_internal_value(data)
 
 
 class Int(serializers.IntegerField):
@@ -186,7 +197,7 @@ class Int(serializers.IntegerField):
     def to_internal_value(self, data: Any) -> int:
         if isinstance(data, bool) or (isinstance(data, float) and not data.is_integer()):
             self.fail("invalid")
-        return cast(int, super().to_internal_value(data))
+        return super().to_internal_value(data)
 
 
 class Bool(serializers.BooleanField):
@@ -207,10 +218,10 @@ class YesNo(serializers.ChoiceField):
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid_choice", input=data)
-        return cast(str, super().to_internal_value(data))
+        return super().to_internal_value(data)
 
 
-def joi_message(detail: Any, fields: Mapping[str, serializers.Field], path: str = "") -> str:
+def joi_message(detail: Any, fields: Mapping[str, AnyField], path: str = "") -> str:
     """Turn the first DRF error into a Joi-style detail, e.g. ``'chatId' is required``."""
     if isinstance(detail, Mapping):
         for name, sub in detail.items():
@@ -227,7 +238,7 @@ def joi_message(detail: Any, fields: Mapping[str, serializers.Field], path: str 
     return str(detail)
 
 
-def _joi_leaf(errors: Any, field: serializers.Field | None, name: str) -> str:
+def _joi_leaf(errors: Any, field: AnyField | None, name: str) -> str:
     if isinstance(errors, Mapping):
         return joi_message(errors, {}, name)
     first = errors[0] if isinstance(errors, list) and errors else errors
@@ -240,8 +251,18 @@ def _joi_leaf(errors: Any, field: serializers.Field | None, name: str) -> str:
     if code == "blank":
         return f"{q} is not allowed to be empty"
     if code == "null":
+        # Joi reports null as a type error of the field's own type.
         if isinstance(field, serializers.IntegerField | serializers.FloatField):
             return f"{q} must be a number"
+        if isinstance(field, serializers.BooleanField):
+            return f"{q} must be a boolean"
+        if isinstance(field, serializers.ChoiceField):
+            choices = ", ".join(str(c) for c in field.choices)
+            return f"{q} must be one of [{choices}]"
+        if isinstance(field, serializers.ListField):
+            return f"{q} must be an array"
+        if isinstance(field, serializers.DictField | serializers.Serializer):
+            return f"{q} must be of type object"
         return f"{q} must be a string"
     if code == "type":
         return f"{q} must be a string"
@@ -329,7 +350,7 @@ class InstanceMethodView(APIView):
     wire_name: ClassVar[str] = ""
     Input: ClassVar[type[serializers.Serializer[Any]] | None] = None
     Output: ClassVar[type[serializers.Serializer[Any]] | None] = None
-    parser_classes = [WireJSONParser]
+    parser_classes: Sequence[type[BaseParser]] = [WireJSONParser]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         spec = registry.BY_NAME[self.wire_name]
@@ -343,10 +364,10 @@ class InstanceMethodView(APIView):
             raise TooManyRequests()
         cast(InstanceRequest, request).instance = instance
 
-    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
         return Response(status=204)
 
-    def http_method_not_allowed(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def http_method_not_allowed(self, request: Request, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
         raise NotFound()
 
     def validate(self, data: Any) -> dict[str, Any]:
@@ -363,4 +384,4 @@ class InstanceMethodView(APIView):
 class UploadMixin:
     """For methods that take multipart bodies (setProfilePicture, sendFileByUpload)."""
 
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes: Sequence[type[BaseParser]] = [MultiPartParser, FormParser]
