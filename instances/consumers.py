@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -23,6 +25,8 @@ from instances.models import Instance, State
 from instances.transport import get_transport
 
 POLL_SECONDS = 1.0
+
+log = logging.getLogger(__name__)
 
 
 @database_sync_to_async
@@ -55,14 +59,18 @@ class ScanQrCodeConsumer(AsyncJsonWebsocketConsumer):
         except WireError as exc:
             await self.close(code=4000 + exc.status)
             return
-        if not ratelimit.allow(instance.id, registry.BY_NAME["scanqrcode"]):
+        # allow() may talk to Redis: keep that blocking call off the event loop.
+        allowed = await sync_to_async(ratelimit.allow, thread_sensitive=False)(
+            instance.id, registry.BY_NAME["scanqrcode"]
+        )
+        if not allowed:
             await self.close(code=4429)
             return
         self.instance_id = instance.id
         self._wake = asyncio.Event()
         await self.channel_layer.group_add(events.instance_group(instance.id), self.channel_name)
         await self.accept()
-        self._task = asyncio.create_task(self._stream(instance))
+        self._task = asyncio.create_task(self._run(instance))
 
     async def disconnect(self, code: int) -> None:
         if self._task is not None:
@@ -77,6 +85,18 @@ class ScanQrCodeConsumer(AsyncJsonWebsocketConsumer):
 
     async def state_changed(self, event: dict[str, Any]) -> None:
         self._wake.set()
+
+    async def _run(self, instance: Instance) -> None:
+        """``_stream``, but a failure (database down) ends the socket with an error
+        frame instead of leaving it open and silent until the client gives up."""
+        try:
+            await self._stream(instance)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - reported to the client, logged here
+            log.exception("scanqrcode stream of instance %s failed", self.instance_id)
+            with contextlib.suppress(Exception):
+                await self._finish({"type": "error", "message": "Internal Server Error"})
 
     async def _stream(self, instance: Instance) -> None:
         loop = asyncio.get_running_loop()
@@ -110,9 +130,11 @@ class ScanQrCodeConsumer(AsyncJsonWebsocketConsumer):
             if remaining <= 0:
                 await self._finish({"type": "timeoutExpired", "message": "timeoutExpired"})
                 return
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=min(POLL_SECONDS, remaining))
+            # Clear before re-reading: a push that arrives during the read wakes the
+            # next wait at once instead of being lost until the next poll.
+            self._wake.clear()
             fresh = await _reload(self.instance_id)
             if fresh is None:
                 await self._finish({"type": "error", "message": "Instance is deleted"})

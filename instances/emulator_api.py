@@ -11,16 +11,18 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
+from django.contrib.auth import get_user
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import cache_control
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.authentication import CSRFCheck
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from instances import services
-from instances.emulator_services import add_simulated_contact
+from instances.emulator_services import FORCEABLE_STATES, add_simulated_contact
 from instances.http import Bool, Forbidden, Str, Unauthorized, WireJSONParser, validate
 from instances.models import EmuContact, EmuPhone, Engine, Instance, State
 from instances.transport import emulator
@@ -33,26 +35,47 @@ def access_instance(request: Request, id_instance: int) -> Instance:
 
     An instance that exists but belongs to someone else answers exactly like one
     that does not exist, so ids do not leak across tenants."""
-    instance = Instance.objects.filter(pk=id_instance, is_deleted=False).select_related("account").first()
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else ""
-    user = getattr(request._request, "user", None)  # noqa: SLF001 - Django's session user
+    django_request = request._request  # noqa: SLF001 - the session lives on Django's request
+    user = None
+    if not token:
+        # Read the session directly: DRF has replaced ``request.user`` with its own
+        # (None, as the wire API has no authentication classes) by the time views run.
+        user = get_user(django_request)
+        if not user.is_authenticated:
+            # Before the lookup: anonymous callers must not learn which ids exist.
+            raise Unauthorized()
+    instance = Instance.objects.filter(pk=id_instance, is_deleted=False).select_related("account").first()
     if instance is None:
         raise Forbidden()
-    allowed = False
     if token:
         allowed = hmac.compare_digest(token.encode(), instance.api_token.encode()) or hmac.compare_digest(
             token.encode(), instance.account.partner_token.encode()
         )
-    elif user is not None and user.is_authenticated:
-        allowed = instance.account.user_id == user.pk or user.is_staff
     else:
-        raise Unauthorized()
+        assert user is not None
+        check_csrf(django_request)
+        allowed = instance.account.user_id == user.pk or user.is_staff
     if not allowed:
         raise Forbidden()
     if instance.engine != Engine.EMULATOR:
         raise serializers.ValidationError({"idInstance": ["this instance does not use the emulator engine"]})
     return instance
+
+
+def _no_response(request: HttpRequest) -> HttpResponse:
+    return HttpResponse()
+
+
+def check_csrf(request: HttpRequest) -> None:
+    """Session (cookie) callers need a CSRF token on writes, as in the cabinet; without
+    it any web page the owner visits could pair or block their instances. Bearer
+    callers are not at risk: browsers never add that header on their own."""
+    check = CSRFCheck(_no_response)
+    check.process_request(request)
+    if check.process_view(request, _no_response, (), {}) is not None:
+        raise Forbidden()
 
 
 def digits(value: str, name: str) -> str:
@@ -136,9 +159,7 @@ class RegistrationCode(ControlView):
 
 
 class StateInput(serializers.Serializer[Any]):
-    state = serializers.ChoiceField(
-        choices=[State.AUTHORIZED, State.BLOCKED, State.YELLOW_CARD, State.SLEEP_MODE, State.STARTING]
-    )
+    state = serializers.ChoiceField(choices=[str(state) for state in FORCEABLE_STATES])
 
 
 class SetState(ControlView):

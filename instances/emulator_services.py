@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from instances.models import EmuContact, EmuPhone
+from instances.models import EmuContact, EmuPhone, State
 from instances.transport.emulator import ensure_phone
+
+# States the control API and ``manage.py emulator set-state`` may force. Unlinking
+# (``notAuthorized``) is ``logout``; ``pendingCode`` comes from ``startAuthorization``.
+FORCEABLE_STATES = (State.AUTHORIZED, State.BLOCKED, State.YELLOW_CARD, State.SLEEP_MODE, State.STARTING)
 
 
 def add_simulated_contact(

@@ -125,7 +125,7 @@ def exception_handler(exc: Exception, context: Mapping[str, Any]) -> HttpRespons
     if isinstance(exc, drf_exceptions.MethodNotAllowed | drf_exceptions.NotFound):
         return NotFound().response(request)
     if isinstance(exc, drf_exceptions.ValidationError):
-        return ValidationFailed(joi_message(exc.detail, {})).response(request)
+        return ValidationFailed(joi_message(exc.detail)).response(request)
     return drf_exception_handler(exc, cast(dict[str, Any], context))
 
 
@@ -221,29 +221,41 @@ class YesNo(serializers.ChoiceField):
         return super().to_internal_value(data)
 
 
-def joi_message(detail: Any, fields: Mapping[str, AnyField], path: str = "") -> str:
-    """Turn the first DRF error into a Joi-style detail, e.g. ``'chatId' is required``."""
+def joi_message(detail: Any, field: Any = None, path: str = "") -> str:
+    """Turn the first DRF error into a Joi-style detail, e.g. ``'chatId' is required``
+    or ``'options[1].optionName' is not allowed to be empty``.
+
+    ``field`` is the serializer (or field) the errors belong to; walking it alongside
+    the errors lets nested messages use the nested field's limits and types."""
     if isinstance(detail, Mapping):
-        for name, sub in detail.items():
-            if name == "non_field_errors":
-                return joi_message(sub, {}, path)
-            field = fields.get(name)
-            sub_fields = getattr(field, "fields", {}) if field is not None else {}
-            return joi_message(sub, sub_fields, f"{path}.{name}" if path else str(name)) if (
-                isinstance(sub, Mapping)
-            ) else _joi_leaf(sub, field, f"{path}.{name}" if path else str(name))
+        for key, sub in detail.items():
+            if key == "non_field_errors":
+                return joi_message(sub, field, path)
+            if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+                return joi_message(sub, getattr(field, "child", None), f"{path}[{key}]")
+            child = _fields_of(field).get(key)
+            return joi_message(sub, child, f"{path}.{key}" if path else str(key))
         return "Bad Request"
     if isinstance(detail, list) and detail:
-        return _joi_leaf(detail, None, path)
+        if all(isinstance(item, Mapping | list) for item in detail):
+            # A list of serializers reports one entry per item; empty ones passed.
+            for index, item in enumerate(detail):
+                if item:
+                    return joi_message(item, getattr(field, "child", None), f"{path}[{index}]")
+            return "Bad Request"
+        return _joi_leaf(detail, field, path)
     return str(detail)
 
 
+def _fields_of(field: Any) -> Mapping[str, Any]:
+    if isinstance(field, serializers.ListSerializer):
+        field = field.child
+    fields = getattr(field, "fields", None)
+    return fields if isinstance(fields, Mapping) else {}
+
+
 def _joi_leaf(errors: Any, field: AnyField | None, name: str) -> str:
-    if isinstance(errors, Mapping):
-        return joi_message(errors, {}, name)
     first = errors[0] if isinstance(errors, list) and errors else errors
-    if isinstance(first, (Mapping, list)):
-        return joi_message(first, {}, name)
     code = getattr(first, "code", "invalid")
     q = f"'{name}'"
     if code == "required":
@@ -259,13 +271,19 @@ def _joi_leaf(errors: Any, field: AnyField | None, name: str) -> str:
         if isinstance(field, serializers.ChoiceField):
             choices = ", ".join(str(c) for c in field.choices)
             return f"{q} must be one of [{choices}]"
-        if isinstance(field, serializers.ListField):
+        if isinstance(field, serializers.ListField | serializers.ListSerializer):
             return f"{q} must be an array"
         if isinstance(field, serializers.DictField | serializers.Serializer):
             return f"{q} must be of type object"
         return f"{q} must be a string"
     if code == "type":
         return f"{q} must be a string"
+    if code in ("min_length", "max_length", "empty") and isinstance(
+        field, serializers.ListField | serializers.ListSerializer
+    ):
+        if code == "max_length":
+            return f"{q} must contain less than or equal to {field.max_length} items"
+        return f"{q} must contain at least {field.min_length or 1} items"
     if code == "max_length" and field is not None:
         return f"{q} length must be less than or equal to {field.max_length} characters long"  # type: ignore[attr-defined]
     if code == "min_length" and field is not None:
@@ -282,7 +300,7 @@ def _joi_leaf(errors: Any, field: AnyField | None, name: str) -> str:
             return f"{q} must be a number"
         if isinstance(field, serializers.BooleanField):
             return f"{q} must be a boolean"
-        if isinstance(field, serializers.ListField):
+        if isinstance(field, serializers.ListField | serializers.ListSerializer):
             return f"{q} must be an array"
         if isinstance(field, serializers.DictField | serializers.Serializer):
             return f"{q} must be of type object"
@@ -311,7 +329,7 @@ def validate(
         if key not in allowed:
             raise ValidationFailed(f"'{key}' is not allowed")
     if not serializer.is_valid():
-        raise ValidationFailed(joi_message(serializer.errors, serializer.fields))
+        raise ValidationFailed(joi_message(serializer.errors, serializer))
     return dict(serializer.validated_data)
 
 

@@ -15,7 +15,6 @@ from tests.conftest import method_url
 
 RECIPIENT = "79001112233"
 CHAT = f"{RECIPIENT}@c.us"
-NESTED_JOI = pytest.mark.xfail(strict=True, reason="instances.http.joi_message: errors inside arrays")
 BUTTONS = [{"buttonId": "1", "buttonText": "Yes"}, {"buttonId": "2", "buttonText": "No"}]
 TEMPLATE_BUTTONS = [
     {"index": 1, "urlButton": {"displayText": "Site", "url": "https://green-api.com"}},
@@ -148,7 +147,6 @@ def test_unknown_number_gets_no_account(
             "sendButtons",
             {"chatId": CHAT, "message": "m", "buttons": [{"buttonId": "1", "buttonText": "x" * 26}]},
             "'buttons[0].buttonText' length must be less than or equal to 25 characters long",
-            marks=NESTED_JOI,
         ),
         (
             "sendButtons",
@@ -196,13 +194,11 @@ def test_unknown_number_gets_no_account(
             "sendListMessage",
             {"chatId": CHAT, "message": "m", "buttonText": "b", "sections": [{"title": "t", "rows": []}]},
             "'sections[0].rows' must contain at least 1 items",
-            marks=NESTED_JOI,
         ),
         pytest.param(
             "sendListMessage",
             {"chatId": CHAT, "message": "m", "buttonText": "b", "sections": [{"rows": [{"title": "t"}]}]},
             "'sections[0].rows[0].rowId' is required",
-            marks=NESTED_JOI,
         ),
         (
             "sendListMessage",

@@ -217,16 +217,10 @@ def test_idempotency_key_returns_the_first_ids(
         pytest.param(
             {"chatId": "79004445566@c.us", "chatIdFrom": "79001112233@c.us", "messages": [""]},
             "'messages[0]' is not allowed to be empty",
-            marks=pytest.mark.xfail(
-                strict=True, reason="instances.http.joi_message writes 'messages.0' for 'messages[0]'"
-            ),
         ),
         pytest.param(
             {"chatId": "79004445566@c.us", "chatIdFrom": "79001112233@c.us", "messages": [5]},
             "'messages[0]' must be a string",
-            marks=pytest.mark.xfail(
-                strict=True, reason="instances.http.joi_message writes 'messages.0' for 'messages[0]'"
-            ),
         ),
         (
             {

@@ -13,7 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from instances import services
-from instances.emulator_services import add_simulated_contact
+from instances.emulator_services import FORCEABLE_STATES, add_simulated_contact
 from instances.models import Engine, Instance
 
 
@@ -31,7 +31,7 @@ class Command(BaseCommand):
         code.add_argument("code")
         state = sub.add_parser("set-state")
         state.add_argument("id_instance", type=int)
-        state.add_argument("state")
+        state.add_argument("state", choices=[str(s) for s in FORCEABLE_STATES])
         contact = sub.add_parser("add-contact")
         contact.add_argument("id_instance", type=int)
         contact.add_argument("phone")
