@@ -42,8 +42,8 @@ class WireAutoSchema(AutoSchema):
         # deleteNotification is routed with the receiptId in the path (canonical) and
         # without it (the async SDK's JSON-body form).
         extra = getattr(self.view, "extra_routes", ())
-        if extra and not any(f"{{{segment}}}" in self.path for segment in extra):
-            return f"{name}WithBody"
+        if extra and any(f"{{{segment}}}" in self.path for segment in extra):
+            return f"{name}WithPathParameter"
         return name
 
     def get_tags(self) -> list[str]:
@@ -81,10 +81,11 @@ class WireAutoSchema(AutoSchema):
 
     def get_response_serializers(self) -> Any:
         if self._wire_name():
+            # GREEN-API answers 200 for every verb, DELETE included.
             output = getattr(self.view, "Output", None)
             if output is not None and self._wire_name() in LIST_METHODS:
-                return output(many=True)
-            return output
+                return {200: output(many=True)}
+            return {200: output}
         return super().get_response_serializers()
 
     def get_serializer_name(self, serializer: serializers.Serializer[Any], direction: Any) -> str:
@@ -93,6 +94,10 @@ class WireAutoSchema(AutoSchema):
         name = self._wire_name()
         if name and type(serializer) is getattr(self.view, "Input", None):
             return pascal(name)
+        if name and type(serializer) is getattr(self.view, "Output", None):
+            # Output classes are small and often share names across apps
+            # (ResultOutput, CountOutput): the method's name keeps them apart.
+            return f"{pascal(name)}Response"
         return super().get_serializer_name(serializer, direction)
 
 

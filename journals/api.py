@@ -38,6 +38,11 @@ from journals.models import Notification
 MIN_TIMEOUT, MAX_TIMEOUT, DEFAULT_TIMEOUT = 5, 60, 5
 
 
+class NotificationOutput(serializers.Serializer[Any]):
+    receiptId = serializers.IntegerField()
+    body = serializers.DictField(help_text="The notification, as a webhook would POST it.")
+
+
 class ReceiveQuery(serializers.Serializer[Any]):
     receiveTimeout = Int(required=False, min_value=MIN_TIMEOUT, max_value=MAX_TIMEOUT)
 
@@ -78,6 +83,8 @@ class ReceiveNotification(View):
     """Long-poll the oldest notification; the same one until it is deleted."""
 
     wire_name = "receiveNotification"
+    Input = None
+    Output = NotificationOutput  # documented by instances.openapi.add_async_views
     Query = ReceiveQuery
     response_description = "The head notification, or the JSON literal null when the queue stays empty."
     response_schema = {
