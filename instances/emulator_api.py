@@ -57,8 +57,8 @@ def access_instance(request: Request, id_instance: int) -> Instance:
         assert user is not None
         check_csrf(django_request)
         allowed = instance.account.user_id == user.pk or user.is_staff
-    if not allowed:
-        raise Forbidden()
+    if not allowed or instance.is_suspended:
+        raise Forbidden()  # suspended instances are refused here as on the wire API
     if instance.engine != Engine.EMULATOR:
         raise serializers.ValidationError({"idInstance": ["this instance does not use the emulator engine"]})
     return instance

@@ -131,12 +131,14 @@ def change_state(
     wid: str | None = None,
     profile_name: str | None = None,
     fence: tuple[str, int] | None = None,
+    from_states: tuple[str, ...] = (),
 ) -> bool:
     """Move an instance to ``state`` and record it in the state history.
 
     ``fence=(runner_id, epoch)`` makes the write conditional on that runner still
-    holding the lease at that epoch (session runners must pass it). Returns False
-    when the fence failed or nothing changed.
+    holding the lease at that epoch (session runners must pass it); ``from_states``
+    makes it conditional on the current state (a compare-and-set, so two concurrent
+    callers cannot both win). Returns False when a condition failed.
     """
     now = timezone.now()
     fields: dict[str, Any] = {"state": state, "state_changed_at": now}
@@ -147,6 +149,8 @@ def change_state(
         fields["profile_name"] = profile_name
     with transaction.atomic():
         rows = Instance.objects.filter(pk=instance.pk)
+        if from_states:
+            rows = rows.filter(state__in=from_states)
         if fence is not None:
             runner_id, epoch = fence
             rows = rows.filter(
@@ -195,7 +199,15 @@ def link_phone(instance: Instance, *, phone: str, name: str = "") -> None:
     if instance.state not in (State.NOT_AUTHORIZED, State.PENDING_CODE):
         raise ServiceError("instance account already authorized")
     account = ensure_phone(phone, name)
-    change_state(instance, State.STARTING, wid=f"{phone}@c.us", profile_name=account.name)
+    linked = change_state(
+        instance,
+        State.STARTING,
+        wid=f"{phone}@c.us",
+        profile_name=account.name,
+        from_states=(State.NOT_AUTHORIZED, State.PENDING_CODE),
+    )
+    if not linked:  # another scan or code won the race
+        raise ServiceError("instance account already authorized")
     # A newly linked device sees messages from now on, not the phone's history.
     head = EmuMessage.objects.aggregate(head=Max("id"))["head"] or 0
     signal_head = EmuSignal.objects.aggregate(head=Max("id"))["head"] or 0
