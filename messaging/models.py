@@ -100,3 +100,33 @@ class SendCursor(models.Model):
     locked_until = models.DateTimeField(null=True, blank=True)
     last_sent_at = models.DateTimeField(null=True, blank=True)
     last_was_file = models.BooleanField(default=False)
+
+
+def new_media_key() -> str:
+    """The random part of a stored file's name and link (128 bits)."""
+    return secrets.token_hex(16)
+
+
+class MediaFile(models.Model):
+    """A file held for sending: uploaded (uploadFile, sendFileByUpload) or fetched for
+    sendFileByUrl. Lives in the ``files`` storage under ``storage_name``, a name made
+    only of the instance id and ``key`` (no user input). Reachable only through its
+    signed link (``messaging.media.signed_url``) until ``expires_at``; housekeeping
+    deletes the row and the stored file after that."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="media_files")
+    key = models.CharField(max_length=32, unique=True, default=new_media_key)
+    storage_name = models.CharField(max_length=255)
+    file_name = models.CharField(max_length=255)
+    mime_type = models.CharField(max_length=127)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    source_url = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="media_file_expiry_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.mime_type}, {self.size} bytes)"

@@ -1,11 +1,14 @@
 from instances.urls import method
-from messaging import api
+from messaging import api, api_files
 
 urlpatterns = [
     method(api.SendMessage),
     method(api.SendPoll),
     method(api.SendLocation),
     method(api.SendContact),
+    method(api_files.SendFileByUpload),
+    method(api_files.SendFileByUrl),
+    method(api_files.UploadFile),
     method(api.ForwardMessages),
     method(api.SendInteractiveButtons),
     method(api.SendInteractiveButtonsReply),
