@@ -10,6 +10,7 @@ Every secret may also be given as ``NAME_FILE`` (a path whose content is the val
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 from pathlib import Path
@@ -133,6 +134,13 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# Django's cache (login throttling): Redis when configured, so every web process
+# counts the same failures; otherwise per-process memory.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # Without Redis the broker is kombu's filesystem transport: it needs no server,
 # survives restarts (messages are files under var/broker) and works across the
 # web, worker and runner processes of `make run`. See docs/operations.md.
@@ -168,7 +176,47 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+# Argon2 when argon2-cffi is installed (hashes upgrade on the next login), else
+# Django's PBKDF2. Old hashes of any listed hasher keep working.
+PASSWORD_HASHERS = [
+    *(["django.contrib.auth.hashers.Argon2PasswordHasher"] if importlib.util.find_spec("argon2") else []),
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+# The cabinet (dashboard app) signs users in; the admin keeps its own login page.
+LOGIN_URL = "/dashboard/login/"
+LOGIN_REDIRECT_URL = "/dashboard/"
+LOGOUT_REDIRECT_URL = "/dashboard/login/"
+# Anyone may open an account unless DASHBOARD_SIGNUP=false (operators then create users).
+DASHBOARD_SIGNUP = env.bool("DASHBOARD_SIGNUP", default=True)
+# Login throttling: after LOGIN_MAX_FAILURES wrong passwords for one username from one
+# address within LOGIN_LOCKOUT_SECONDS, that pair is locked out for the rest of the window.
+LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=5)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
+# Behind an HTTPS reverse proxy set SESSION_COOKIE_SECURE=true (and CSRF_COOKIE_SECURE,
+# which defaults to it) and SECURE_PROXY_SSL_HEADER=true if the proxy sets X-Forwarded-Proto.
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=SESSION_COOKIE_SECURE)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Mail (password reset): printed to the console unless EMAIL_HOST is set.
+EMAIL_HOST = env.str("EMAIL_HOST", default="")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = _secret("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=not EMAIL_USE_SSL)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Relay <relay@localhost>")
+if EMAIL_USE_TLS and EMAIL_USE_SSL and EMAIL_HOST:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are mutually exclusive")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -299,6 +347,9 @@ RELAY_FASTLANE_POOL_SIZE = env.int("RELAY_FASTLANE_POOL_SIZE", default=8)
 
 # Notifications stay in the queue this long (GREEN-API: 24 h).
 NOTIFICATION_RETENTION_SECONDS = env.int("NOTIFICATION_RETENTION_SECONDS", default=86_400)
+# Journals (chat history, calls) are kept for all time unless this many days is set;
+# a beat job (journals.retention) then deletes older entries.
+JOURNAL_RETENTION_DAYS = env.int("JOURNAL_RETENTION_DAYS", default=0)
 
 # --- Webhooks (journals.webhooks; docs/webhooks.md) ----------------------------------
 # One POST waits at most WEBHOOK_TIMEOUT_SECONDS for the answer (GREEN-API: 180 s);
@@ -323,6 +374,8 @@ WEBHOOK_BATCH_SECONDS = env.float("WEBHOOK_BATCH_SECONDS", default=10.0)
 # The beat job that wakes instances with due deliveries (after a lost wake-up, a
 # broker outage or a worker crash) runs this often.
 WEBHOOK_RECOVER_INTERVAL_SECONDS = env.float("WEBHOOK_RECOVER_INTERVAL_SECONDS", default=15.0)
+# The attempt log is pruned by that job after this many days (0 keeps it forever).
+WEBHOOK_ATTEMPT_RETENTION_DAYS = env.int("WEBHOOK_ATTEMPT_RETENTION_DAYS", default=7)
 # SSRF guard (instances.ssrf), as for media fetches: private, loopback, CGNAT…
 # targets are refused unless WEBHOOK_ALLOW_PRIVATE (link-local/metadata stays
 # refused) or the address is in WEBHOOK_ALLOWED_NETWORKS (comma-separated CIDRs).

@@ -1,5 +1,74 @@
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.urls import include, path, reverse_lazy
 
-from dashboard import views
+from dashboard import forms, views
 
-urlpatterns = [path("", views.home, name="home")]
+app_name = "dashboard"
+
+auth_urlpatterns = [
+    path("signup/", views.signup, name="signup"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(authentication_form=forms.ThrottledLoginForm, redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "password/change/",
+        auth_views.PasswordChangeView.as_view(success_url=reverse_lazy("dashboard:password_change_done")),
+        name="password_change",
+    ),
+    path("password/change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path(
+        "password/reset/",
+        auth_views.PasswordResetView.as_view(
+            success_url=reverse_lazy("dashboard:password_reset_done"),
+            email_template_name="registration/password_reset_email.txt",
+            subject_template_name="registration/password_reset_subject.txt",
+        ),
+        name="password_reset",
+    ),
+    path("password/reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(success_url=reverse_lazy("dashboard:password_reset_complete")),
+        name="password_reset_confirm",
+    ),
+    path("password/reset/complete/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+]
+
+instance_urlpatterns = [
+    path("", views.instance_detail, name="instance"),
+    path("rename/", views.instance_rename, name="rename"),
+    path("delete/", views.instance_delete, name="delete"),
+    path("rotate-token/", views.instance_rotate_token, name="rotate_token"),
+    path("link-phone/", views.instance_link_phone, name="link_phone"),
+    path("pairing-code/", views.instance_pairing_code, name="pairing_code"),
+    path("pairing-code/confirm/", views.instance_confirm_code, name="confirm_code"),
+    path("logout/", views.instance_logout, name="logout_instance"),
+    path("reboot/", views.instance_reboot, name="reboot"),
+    path("settings/", views.instance_settings, name="settings"),
+    path("settings/test-webhook/", views.instance_test_webhook, name="test_webhook"),
+    path("console/", views.api_console, name="console"),
+    path("console/send/", views.api_console_send, name="console_send"),
+    path("chats/", views.chat_list, name="chats"),
+    path("chats/<str:chat_id>/", views.chat_view, name="chat"),
+    path("notifications/", views.notifications, name="notifications"),
+    path("webhooks/", views.webhook_log, name="webhooks"),
+    path("usage/", views.usage_page, name="usage"),
+    path("sandbox/", views.sandbox, name="sandbox"),
+    path("sandbox/contacts/", views.sandbox_contact, name="sandbox_contact"),
+    path("sandbox/send/", views.sandbox_send, name="sandbox_send"),
+    path("sandbox/call/", views.sandbox_call, name="sandbox_call"),
+    path("sandbox/block/", views.sandbox_block, name="sandbox_block"),
+    path("sandbox/state/", views.sandbox_state, name="sandbox_state"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("dashboard/", views.instance_list, name="instances"),
+    path("dashboard/account/", views.account, name="account"),
+    path("dashboard/instances/new/", views.instance_create, name="create"),
+    path("dashboard/instances/<int:instance_id>/", include(instance_urlpatterns)),
+    path("dashboard/", include(auth_urlpatterns)),
+]

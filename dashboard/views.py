@@ -1,11 +1,482 @@
-"""The product's front door. The full cabinet is built on top of this page."""
+"""The personal cabinet: server-rendered pages, HTMX for in-place updates.
+
+Views are adapters: they check access (``dashboard.access``), validate a form and
+call a service. Every instance URL answers 404 for anyone but the owner."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django import forms as django_forms
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from dashboard import chats, console, forms, usage, webhook_check
+from dashboard.access import access_instance, account_of, owned_instances
+from instances import emulator_events, events, services
+from instances.emulator_services import add_simulated_contact
+from instances.models import EmuContact, Engine, Instance, State
+from journals.models import Notification, NotificationState, WebhookAttempt
+
+View = Callable[..., HttpResponse]
+LOG_LIMIT = 100
+
+
+def is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def instance_view(func: Callable[..., HttpResponse]) -> View:
+    """Login required, then ``instance`` replaces ``instance_id`` (404 unless owned)."""
+
+    @login_required
+    @wraps(func)
+    def wrapper(request: HttpRequest, instance_id: int, *args: Any, **kwargs: Any) -> HttpResponse:
+        instance = access_instance(request.user, instance_id)
+        return func(request, instance, *args, **kwargs)
+
+    return wrapper
+
+
+def emulator_only(instance: Instance) -> None:
+    if instance.engine != Engine.EMULATOR:
+        raise Http404("The sandbox exists for emulator instances only")
+
+
+def page(request: HttpRequest, template: str, instance: Instance, tab: str, **context: Any) -> HttpResponse:
+    return render(request, template, {"instance": instance, "tab": tab, **context})
+
+
+def detail_url(instance: Instance) -> str:
+    return reverse("dashboard:instance", args=[instance.id])
+
+
+# --- Public pages and accounts ---------------------------------------------------------------
 
 
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/home.html", {"api_url": settings.RELAY_API_URL})
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if not settings.DASHBOARD_SIGNUP:
+        raise PermissionDenied("Sign-up is closed on this server; ask your operator for an account.")
+    if request.user.is_authenticated:
+        return redirect("dashboard:instances")
+    form = forms.SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        services.ensure_account(user, name=str(form.cleaned_data.get("company") or ""))
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, "Welcome to Relay! Create your first instance to get started.")
+        return redirect("dashboard:instances")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    acc = account_of(request.user)
+    return render(
+        request,
+        "dashboard/account.html",
+        {"account": acc, "api_url": settings.RELAY_API_URL, "tab": "account", "instances": owned_instances(request.user)},
+    )
+
+
+# --- Instances ----------------------------------------------------------------------------------
+
+
+@login_required
+def instance_list(request: HttpRequest) -> HttpResponse:
+    account_of(request.user)
+    context = {"instances": owned_instances(request.user), "tab": "instances"}
+    if is_htmx(request) and request.GET.get("partial") == "rows":
+        return render(request, "dashboard/_instance_rows.html", context)
+    return render(request, "dashboard/instance_list.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def instance_create(request: HttpRequest) -> HttpResponse:
+    acc = account_of(request.user)
+    form = forms.InstanceCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        instance = services.create_instance(
+            account=acc, name=str(form.cleaned_data["name"]).strip(), engine=form.cleaned_data["engine"]
+        )
+        events.account_changed(acc.id)
+        messages.success(request, f"Instance {instance.id} is ready. Scan the QR code to link a WhatsApp account.")
+        return redirect(detail_url(instance))
+    engines = [
+        {"value": value, "label": label, "available": value in forms.InstanceCreateForm.AVAILABLE}
+        for value, label in Engine.choices
+    ]
+    return render(request, "dashboard/instance_create.html", {"form": form, "engines": engines, "tab": "instances"})
+
+
+@instance_view
+def instance_detail(request: HttpRequest, instance: Instance) -> HttpResponse:
+    return page(
+        request,
+        "dashboard/instance_detail.html",
+        instance,
+        "overview",
+        link_form=forms.LinkPhoneForm(prefix="link"),
+        code_form=forms.PairingCodeForm(prefix="code"),
+        rename_form=forms.RenameForm(initial={"name": instance.name}),
+        api_url=settings.RELAY_API_URL,
+        media_url=settings.RELAY_MEDIA_URL,
+    )
+
+
+@instance_view
+@require_POST
+def instance_rename(request: HttpRequest, instance: Instance) -> HttpResponse:
+    form = forms.RenameForm(request.POST)
+    if form.is_valid():
+        services.rename_instance(instance, form.cleaned_data["name"])
+        events.account_changed(instance.account_id)
+        if not is_htmx(request):
+            messages.success(request, "Renamed.")
+    if is_htmx(request):
+        return render(request, "dashboard/_rename.html", {"instance": instance, "rename_form": form, "saved": form.is_valid()})
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for e in form.errors.get("name", ["Invalid name."])))
+    return redirect(detail_url(instance))
+
+
+@instance_view
+@require_http_methods(["GET", "POST"])
+def instance_delete(request: HttpRequest, instance: Instance) -> HttpResponse:
+    if request.method == "POST":
+        if request.POST.get("confirm_id") != str(instance.id):
+            return page(
+                request, "dashboard/instance_delete.html", instance, "overview",
+                error="Type the instance id exactly as shown to confirm.",
+            )
+        services.delete_instance(instance)
+        events.account_changed(instance.account_id)
+        messages.success(request, f"Instance {instance.id} was deleted. Its token no longer works.")
+        return redirect("dashboard:instances")
+    return page(request, "dashboard/instance_delete.html", instance, "overview")
+
+
+@instance_view
+@require_POST
+def instance_rotate_token(request: HttpRequest, instance: Instance) -> HttpResponse:
+    services.update_api_token(instance)
+    if is_htmx(request):
+        return render(
+            request, "dashboard/_credentials.html",
+            {"instance": instance, "api_url": settings.RELAY_API_URL, "media_url": settings.RELAY_MEDIA_URL, "rotated": True},
+        )
+    messages.success(request, "New token issued. The old one stopped working.")
+    return redirect(detail_url(instance))
+
+
+def _pairing_panel(request: HttpRequest, instance: Instance, **context: Any) -> HttpResponse:
+    instance.refresh_from_db()
+    base = {
+        "instance": instance,
+        "link_form": forms.LinkPhoneForm(prefix="link"),
+        "code_form": forms.PairingCodeForm(prefix="code"),
+    }
+    base.update(context)
+    if is_htmx(request):
+        return render(request, "dashboard/_pairing.html", base)
+    if context.get("notice"):
+        messages.success(request, str(context["notice"]))
+    if context.get("error"):
+        messages.error(request, str(context["error"]))
+    return redirect(detail_url(instance))
+
+
+@instance_view
+@require_POST
+def instance_link_phone(request: HttpRequest, instance: Instance) -> HttpResponse:
+    emulator_only(instance)
+    form = forms.LinkPhoneForm(request.POST, prefix="link")
+    if not form.is_valid():
+        return _pairing_panel(request, instance, link_form=form, error="Check the phone number.")
+    try:
+        services.link_phone(instance, phone=form.cleaned_data["phone"], name=form.cleaned_data["name"])
+    except services.ServiceError as exc:
+        return _pairing_panel(request, instance, error=str(exc).capitalize() + ".")
+    return _pairing_panel(request, instance, notice=f"+{form.cleaned_data['phone']} scanned the code. Connecting…")
+
+
+@instance_view
+@require_POST
+def instance_pairing_code(request: HttpRequest, instance: Instance) -> HttpResponse:
+    form = forms.PairingCodeForm(request.POST, prefix="code")
+    if not form.is_valid():
+        return _pairing_panel(request, instance, code_form=form, error="Check the phone number.")
+    try:
+        code = services.request_pairing_code(instance, phone=form.cleaned_data["phone"])
+    except services.ServiceError as exc:
+        return _pairing_panel(request, instance, error=str(exc) + ".")
+    return _pairing_panel(request, instance, pairing_code=f"{code[:4]}-{code[4:]}", pairing_phone=form.cleaned_data["phone"])
+
+
+@instance_view
+@require_POST
+def instance_confirm_code(request: HttpRequest, instance: Instance) -> HttpResponse:
+    """Emulator: the phone types the code (what a real user does on their phone)."""
+    emulator_only(instance)
+    try:
+        services.confirm_pairing_code(instance, code=str(request.POST.get("code", "")))
+    except services.ServiceError as exc:
+        return _pairing_panel(request, instance, error=str(exc).capitalize() + ".")
+    return _pairing_panel(request, instance, notice="Code accepted. Connecting…")
+
+
+@instance_view
+@require_POST
+def instance_logout(request: HttpRequest, instance: Instance) -> HttpResponse:
+    services.logout(instance)
+    messages.success(request, "The WhatsApp account was unlinked. Scan a new QR code to link one.")
+    return redirect(detail_url(instance))
+
+
+@instance_view
+@require_POST
+def instance_reboot(request: HttpRequest, instance: Instance) -> HttpResponse:
+    services.reboot(instance)
+    messages.success(request, "Restarting the session; it is back in a few seconds.")
+    return redirect(detail_url(instance))
+
+
+# --- Settings ------------------------------------------------------------------------------------
+
+
+@instance_view
+@require_http_methods(["GET", "POST"])
+def instance_settings(request: HttpRequest, instance: Instance) -> HttpResponse:
+    form = forms.SettingsForm(request.POST or None, instance=instance)
+    if request.method == "POST":
+        if form.is_valid():
+            services.update_settings(instance, form.changes())
+            messages.success(request, "Settings saved. They apply immediately.")
+            return redirect("dashboard:settings", instance.id)
+        messages.error(request, "Some settings need your attention; nothing was saved.")
+    return page(request, "dashboard/settings.html", instance, "settings", form=form, test_form=forms.WebhookTestForm())
+
+
+@instance_view
+@require_POST
+def instance_test_webhook(request: HttpRequest, instance: Instance) -> HttpResponse:
+    form = forms.WebhookTestForm({"url": request.POST.get("url") or request.POST.get("webhookUrl", "")})
+    url = ""
+    error = ""
+    if form.is_valid():
+        url = form.cleaned_data["url"] or str(instance.setting("webhookUrl") or "")
+        if not url:
+            error = "Enter a URL or save a webhook URL first."
+    else:
+        error = " ".join(str(e) for e in form.errors.get("url", ["Enter a valid URL."]))
+    result = webhook_check.send_test_webhook(instance, url) if not error else None
+    return render(request, "dashboard/_webhook_result.html", {"result": result, "error": error, "instance": instance})
+
+
+# --- API console ----------------------------------------------------------------------------------
+
+
+def _grouped_methods() -> list[tuple[str, list[console.ConsoleMethod]]]:
+    groups: dict[str, list[console.ConsoleMethod]] = {}
+    for m in console.methods():
+        groups.setdefault(m.section, []).append(m)
+    return list(groups.items())
+
+
+@instance_view
+def api_console(request: HttpRequest, instance: Instance) -> HttpResponse:
+    name = request.GET.get("method") or "sendMessage"
+    method = console.method_by_name(name) or console.methods()[0]
+    context = {"method": method, "values": {}, "errors": {}}
+    if is_htmx(request):
+        return render(request, "dashboard/_console_form.html", {"instance": instance, **context})
+    return page(request, "dashboard/console.html", instance, "console", groups=_grouped_methods(), **context)
+
+
+@instance_view
+@require_POST
+def api_console_send(request: HttpRequest, instance: Instance) -> HttpResponse:
+    method = console.method_by_name(str(request.POST.get("__method", "")))
+    if method is None:
+        raise Http404("Unknown method")
+    values = {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
+    try:
+        built = console.build_request(method, request.POST, request.FILES)
+    except console.InputError as exc:
+        response = render(
+            request, "dashboard/_console_result.html", {"instance": instance, "method": method, "errors": exc.errors}
+        )
+        response.status_code = 422 if not is_htmx(request) else 200
+        return response
+    result = console.execute(instance, method, built)
+    instance.refresh_from_db()
+    return render(
+        request, "dashboard/_console_result.html",
+        {"instance": instance, "method": method, "result": result, "values": values, "errors": {}},
+    )
+
+
+# --- Chats and journals ------------------------------------------------------------------------------
+
+
+@instance_view
+def chat_list(request: HttpRequest, instance: Instance) -> HttpResponse:
+    return page(request, "dashboard/chats.html", instance, "chats", chats=chats.chat_list(instance))
+
+
+@instance_view
+def chat_view(request: HttpRequest, instance: Instance, chat_id: str) -> HttpResponse:
+    bubbles = chats.chat_messages(instance, chat_id)
+    context = {"chat_id": chat_id, "bubbles": bubbles}
+    if is_htmx(request):
+        return render(request, "dashboard/_bubbles.html", {"instance": instance, **context})
+    return page(request, "dashboard/chat.html", instance, "chats", **context)
+
+
+@instance_view
+def notifications(request: HttpRequest, instance: Instance) -> HttpResponse:
+    state = request.GET.get("state", "queued")
+    if state not in NotificationState.values:
+        state = "queued"
+    rows = Notification.objects.filter(instance=instance, state=state).order_by("-receipt_id")[:LOG_LIMIT]
+    counts = {s: Notification.objects.filter(instance=instance, state=s).count() for s in NotificationState.values}
+    return page(
+        request, "dashboard/notifications.html", instance, "notifications",
+        rows=list(rows), state=state, counts=counts, states=NotificationState.values,
+    )
+
+
+@instance_view
+def webhook_log(request: HttpRequest, instance: Instance) -> HttpResponse:
+    rows = WebhookAttempt.objects.filter(instance=instance).order_by("-started_at", "-id")[:LOG_LIMIT]
+    return page(request, "dashboard/webhooks.html", instance, "webhooks", rows=list(rows))
+
+
+@instance_view
+def usage_page(request: HttpRequest, instance: Instance) -> HttpResponse:
+    return page(request, "dashboard/usage.html", instance, "usage", series=usage.usage(instance), days=usage.DAYS)
+
+
+# --- Emulator sandbox --------------------------------------------------------------------------------
+
+
+def _sandbox(request: HttpRequest, instance: Instance, **context: Any) -> HttpResponse:
+    contacts: list[EmuContact] = []
+    if instance.phone:
+        contacts = list(
+            EmuContact.objects.filter(owner__phone=instance.phone).select_related("contact").order_by("contact__phone")
+        )
+    base: dict[str, Any] = {
+        "contacts": contacts,
+        "contact_form": forms.ContactForm(initial={"registered": True}, prefix="contact"),
+        "send_form": forms.SendAsContactForm(initial={"kind": "textMessage"}, prefix="send"),
+        "call_form": forms.CallForm(prefix="call"),
+        "state_form": forms.ForceStateForm(prefix="state"),
+        "paired": instance.state == State.AUTHORIZED and bool(instance.phone),
+    }
+    base.update(context)
+    response = page(request, "dashboard/sandbox.html", instance, "sandbox", **base)
+    if any(f.errors for f in base.values() if isinstance(f, django_forms.Form)):
+        response.status_code = 422
+    return response
+
+
+def _sandbox_done(request: HttpRequest, instance: Instance, text: str) -> HttpResponseRedirect:
+    messages.success(request, text)
+    return redirect("dashboard:sandbox", instance.id)
+
+
+@instance_view
+def sandbox(request: HttpRequest, instance: Instance) -> HttpResponse:
+    emulator_only(instance)
+    return _sandbox(request, instance)
+
+
+@instance_view
+@require_POST
+def sandbox_contact(request: HttpRequest, instance: Instance) -> HttpResponse:
+    emulator_only(instance)
+    form = forms.ContactForm(request.POST, prefix="contact")
+    if not instance.phone:
+        return _sandbox(request, instance, error="Pair the instance first: contacts belong to its phone.")
+    if not form.is_valid():
+        return _sandbox(request, instance, contact_form=form)
+    add_simulated_contact(
+        owner_phone=instance.phone, phone=form.cleaned_data["phone"], name=form.cleaned_data["name"],
+        registered=form.cleaned_data["registered"], script=form.cleaned_data["script"],
+    )
+    return _sandbox_done(request, instance, f"Contact +{form.cleaned_data['phone']} saved.")
+
+
+@instance_view
+@require_POST
+def sandbox_send(request: HttpRequest, instance: Instance) -> HttpResponse:
+    emulator_only(instance)
+    form = forms.SendAsContactForm(request.POST, prefix="send")
+    if not form.is_valid():
+        return _sandbox(request, instance, send_form=form)
+    try:
+        emulator_events.contact_sends(
+            instance, phone=form.cleaned_data["phone"], kind=form.cleaned_data["kind"],
+            fields=form.fields_for_event(), name=form.cleaned_data["name"],
+        )
+    except emulator_events.EventError as exc:
+        return _sandbox(request, instance, send_form=form, error=str(exc).capitalize() + ".")
+    return _sandbox_done(request, instance, f"+{form.cleaned_data['phone']} sent a message. It arrives in a moment.")
+
+
+@instance_view
+@require_POST
+def sandbox_call(request: HttpRequest, instance: Instance) -> HttpResponse:
+    emulator_only(instance)
+    form = forms.CallForm(request.POST, prefix="call")
+    if not form.is_valid():
+        return _sandbox(request, instance, call_form=form)
+    try:
+        emulator_events.contact_calls(instance, phone=form.cleaned_data["phone"], outcome=form.cleaned_data["outcome"])
+    except emulator_events.EventError as exc:
+        return _sandbox(request, instance, call_form=form, error=str(exc).capitalize() + ".")
+    return _sandbox_done(request, instance, f"+{form.cleaned_data['phone']} is calling.")
+
+
+@instance_view
+@require_POST
+def sandbox_block(request: HttpRequest, instance: Instance) -> HttpResponse:
+    emulator_only(instance)
+    try:
+        phone = forms.clean_phone(str(request.POST.get("phone", "")))
+        emulator_events.contact_blocks(instance, phone=phone)
+    except django_forms.ValidationError as exc:
+        return _sandbox(request, instance, error=" ".join(exc.messages))
+    except emulator_events.EventError as exc:
+        return _sandbox(request, instance, error=str(exc).capitalize() + ".")
+    return _sandbox_done(request, instance, f"+{phone} blocked this number.")
+
+
+@instance_view
+@require_POST
+def sandbox_state(request: HttpRequest, instance: Instance) -> HttpResponse:
+    emulator_only(instance)
+    form = forms.ForceStateForm(request.POST, prefix="state")
+    if not form.is_valid():
+        return _sandbox(request, instance, state_form=form)
+    try:
+        services.set_state_for_testing(instance, form.cleaned_data["state"])
+    except services.ServiceError as exc:
+        return _sandbox(request, instance, state_form=form, error=str(exc).capitalize() + ".")
+    return _sandbox_done(request, instance, f"State forced to {form.cleaned_data['state']}.")

@@ -23,11 +23,21 @@ class StateChanged(TypedDict):
     state: str
 
 
+class AccountChanged(TypedDict):
+    type: str  # "account.changed" → consumer method account_changed
+    account_id: int
+
+
 def instance_group(instance_id: int) -> str:
     return f"instance.{instance_id}"
 
 
-def _send(group: str, payload: StateChanged) -> None:
+def account_group(account_id: int) -> str:
+    """Cabinet pages of one account listen here for instances created, renamed or deleted."""
+    return f"account.{account_id}"
+
+
+def _send(group: str, payload: StateChanged | AccountChanged) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
@@ -40,6 +50,12 @@ def _send(group: str, payload: StateChanged) -> None:
 def state_changed(instance_id: int, state: str) -> None:
     payload = StateChanged(type="state.changed", instance_id=instance_id, state=state)
     transaction.on_commit(lambda: _send(instance_group(instance_id), payload))
+
+
+def account_changed(account_id: int) -> None:
+    """The account's instance list changed (create, rename, delete): live lists re-read it."""
+    payload = AccountChanged(type="account.changed", account_id=account_id)
+    transaction.on_commit(lambda: _send(account_group(account_id), payload))
 
 
 def notification_added(instance_id: int) -> None:

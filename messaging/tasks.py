@@ -35,3 +35,11 @@ def drain_queue_task(self: Task[Any, Any], instance_id: int) -> None:
 @shared_task(acks_late=True, ignore_result=True)
 def recover_queues_task() -> dict[str, int]:
     return services.recover_queues()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def delete_expired_files_task() -> int:
+    """Sent files live 15 days (their urlFile links expire with them)."""
+    from messaging import media
+
+    return media.delete_expired_files()

@@ -1,0 +1,325 @@
+"""Cabinet forms. The settings form is generated from ``instances.settings_spec`` and
+validated by the very serializer setSettings uses, so the two never disagree."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.http import HttpRequest
+
+from dashboard import throttle
+from instances import api as instance_api
+from instances import settings_spec
+from instances.emulator_services import FORCEABLE_STATES
+from instances.http import ValidationFailed, validate
+from instances.models import Engine, Instance
+
+PHONE_RE = re.compile(r"^\+?\d{7,15}$")
+WIRE_NAME_RE = re.compile(r"'([A-Za-z][A-Za-z0-9]*)'")
+
+
+def clean_phone(value: str) -> str:
+    value = value.replace(" ", "").replace("-", "")
+    if not PHONE_RE.match(value):
+        raise forms.ValidationError("Enter the number with country code, digits only, e.g. 79001234567.")
+    return value.lstrip("+")
+
+
+# --- Accounts ------------------------------------------------------------------------
+
+
+class SignupForm(UserCreationForm):  # type: ignore[type-arg]
+    email = forms.EmailField(
+        required=True, help_text="For password resets. We never share it.", widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    company = forms.CharField(
+        required=False, max_length=200, label="Company or project", help_text="Optional; shown in your cabinet."
+    )
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")
+
+    def clean_email(self) -> str:
+        email = str(self.cleaned_data["email"]).strip().lower()
+        if get_user_model().objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("An account with this email already exists. Try logging in or resetting the password.")
+        return email
+
+
+class ThrottledLoginForm(AuthenticationForm):
+    """Django's login form plus a per-(username, address) failure counter."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "locked": (
+            "Too many failed attempts for this account from your address. "
+            "For your security, logging in is paused for %(minutes)s minutes; "
+            "you can reset your password meanwhile."
+        ),
+    }
+
+    def clean(self) -> dict[str, Any]:
+        request: HttpRequest | None = self.request
+        username = str(self.cleaned_data.get("username") or "")
+        address = throttle.client_address(request) if request is not None else "unknown"
+        if username and throttle.is_locked(username, address):
+            raise forms.ValidationError(
+                self.error_messages["locked"], code="locked", params={"minutes": throttle.lockout_minutes()}
+            )
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            if username:
+                throttle.record_failure(username, address)
+            raise
+        throttle.clear(username, address)
+        return cleaned
+
+
+# --- Instances -----------------------------------------------------------------------
+
+
+class InstanceCreateForm(forms.Form):
+    name = forms.CharField(
+        max_length=200, required=False, help_text="Something you will recognise, e.g. “Support line”. You can change it later."
+    )
+    engine = forms.ChoiceField(
+        choices=Engine.choices,
+        initial=Engine.EMULATOR,
+        widget=forms.RadioSelect,
+        help_text="Where the WhatsApp session runs.",
+    )
+
+    # Engines a new instance may use today; the others are shown, disabled, with a note.
+    AVAILABLE = (Engine.EMULATOR.value,)
+
+    def clean_engine(self) -> str:
+        engine = str(self.cleaned_data["engine"])
+        if engine not in self.AVAILABLE:
+            raise forms.ValidationError(f"The {Engine(engine).label} engine is not available on this server yet.")
+        return engine
+
+
+class RenameForm(forms.Form):
+    name = forms.CharField(max_length=200, help_text="Only you see this name.")
+
+    def clean_name(self) -> str:
+        name = str(self.cleaned_data["name"]).strip()
+        if not name:
+            raise forms.ValidationError("The name cannot be empty.")
+        return name
+
+
+class LinkPhoneForm(forms.Form):
+    phone = forms.CharField(label="Phone number", max_length=20, help_text="The simulated phone that scans the QR code.")
+    name = forms.CharField(label="Profile name", max_length=100, required=False)
+
+    def clean_phone(self) -> str:
+        return clean_phone(str(self.cleaned_data["phone"]))
+
+
+class PairingCodeForm(forms.Form):
+    phone = forms.CharField(label="Phone number", max_length=20, help_text="The number of the WhatsApp account to link.")
+
+    def clean_phone(self) -> str:
+        return clean_phone(str(self.cleaned_data["phone"]))
+
+
+# --- Settings ------------------------------------------------------------------------
+
+# How the form groups settings; a setting not listed lands in "Other", so a new line in
+# settings_spec shows up here without touching the cabinet.
+SETTING_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (
+        "Webhook delivery",
+        "Where Relay POSTs notifications. Leave the URL empty to fetch them with receiveNotification instead.",
+        ("webhookUrl", "webhookUrlToken"),
+    ),
+    (
+        "What to notify",
+        "Each switch adds one kind of notification to the queue (and the webhook, if set).",
+        (
+            "incomingWebhook", "outgoingWebhook", "outgoingMessageWebhook", "outgoingAPIMessageWebhook",
+            "stateWebhook", "pollMessageWebhook", "incomingCallWebhook", "outgoingCallWebhook",
+            "incomingBlockWebhook", "editedMessageWebhook", "deletedMessageWebhook",
+        ),
+    ),
+    (
+        "Sending",
+        "How messages leave the queue and how chats look to your contacts.",
+        (
+            "delaySendMessagesMilliseconds", "autoTyping", "linkPreview", "markIncomingMessagesReaded",
+            "markIncomingMessagesReadedOnReply", "keepOnlineStatus",
+        ),
+    ),
+    ("Connection", "The WhatsApp session itself.", ("proxyInstance", "enableLidMode", "enableMessagesHistory")),
+    (
+        "Legacy and deprecated",
+        "Kept for compatibility with old clients; most integrations never touch these.",
+        ("sendFromUTC", "sendToUTC", "countryInstance", "deviceWebhook", "statusInstanceWebhook", "typeAccount", "sharedSession"),
+    ),
+)
+
+
+def _setting_field(spec: settings_spec.SettingSpec) -> forms.Field:
+    common: dict[str, Any] = {"label": spec.name, "help_text": spec.help, "required": False, "disabled": not spec.writable}
+    if spec.kind in ("flag", "bool"):
+        return forms.BooleanField(**common)
+    if spec.kind == "int":
+        # Bounds are checked by setSettings' serializer (same words as the API); the
+        # browser hints them.
+        attrs = {"min": spec.min_value, "max": spec.max_value, "inputmode": "numeric"}
+        return forms.IntegerField(widget=forms.NumberInput(attrs={k: v for k, v in attrs.items() if v is not None}), **common)
+    widget = forms.URLInput if spec.name == "webhookUrl" else forms.TextInput
+    return forms.CharField(max_length=2000, strip=True, widget=widget(attrs={"spellcheck": "false"}), **common)
+
+
+class SettingsForm(forms.Form):
+    """Every setting of settings_spec; ``clean`` runs setSettings' own validation."""
+
+    def __init__(self, *args: Any, instance: Instance, **kwargs: Any) -> None:
+        kwargs["initial"] = {s.name: instance.setting(s.name) for s in settings_spec.SETTINGS}
+        super().__init__(*args, **kwargs)
+        self.instance = instance
+        for spec in settings_spec.SETTINGS:
+            self.fields[spec.name] = _setting_field(spec)
+        self.wire: dict[str, Any] = {}
+
+    def groups(self) -> list[tuple[str, str, list[forms.BoundField]]]:
+        placed: set[str] = set()
+        result = []
+        for title, intro, names in SETTING_GROUPS:
+            fields = [self[n] for n in names if n in self.fields]
+            placed.update(names)
+            result.append((title, intro, fields))
+        rest = [self[s.name] for s in settings_spec.SETTINGS if s.name not in placed]
+        if rest:
+            result.insert(len(result) - 1, ("Other", "", rest))
+        return result
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        wire: dict[str, Any] = {}
+        for spec in settings_spec.SETTINGS:
+            if not spec.writable:
+                continue
+            value = cleaned.get(spec.name)
+            if spec.kind == "flag":
+                wire[spec.name] = "yes" if value else "no"
+            elif spec.kind == "bool":
+                wire[spec.name] = bool(value)
+            elif spec.kind == "int":
+                if value is None:
+                    self.add_error(spec.name, "Enter a whole number.")
+                    continue
+                wire[spec.name] = value
+            else:
+                wire[spec.name] = value or ""
+        if self.errors:
+            return cleaned
+        try:
+            self.wire = validate(instance_api.SetSettings.Input, wire)
+        except ValidationFailed as exc:
+            names = [n for n in WIRE_NAME_RE.findall(exc.detail) if n in self.fields]
+            self.add_error(names[0] if names else None, exc.detail)
+        return cleaned
+
+    def changes(self) -> dict[str, Any]:
+        """Validated values in stored form, for ``services.update_settings``."""
+        return instance_api.settings_changes(self.wire)
+
+
+# --- Webhook test ------------------------------------------------------------------------
+
+
+class WebhookTestForm(forms.Form):
+    url = forms.URLField(required=False, assume_scheme="https", help_text="Leave empty to use the saved webhook URL.")
+
+
+# --- Emulator sandbox -------------------------------------------------------------------
+
+
+class ContactForm(forms.Form):
+    phone = forms.CharField(max_length=20, label="Phone number")
+    name = forms.CharField(max_length=100, required=False)
+    registered = forms.BooleanField(
+        required=False, initial=True, label="Has WhatsApp", help_text="Untick to simulate a number without a WhatsApp account."
+    )
+    script = forms.ChoiceField(
+        choices=[("", "Does nothing"), ("echo", "Echoes every message back")], required=False, label="Behaviour"
+    )
+
+    def clean_phone(self) -> str:
+        return clean_phone(str(self.cleaned_data["phone"]))
+
+
+SEND_KINDS = (
+    ("textMessage", "Text"),
+    ("imageMessage", "Picture (sample image)"),
+    ("documentMessage", "Document (sample file)"),
+    ("pollMessage", "Poll"),
+)
+
+
+class SendAsContactForm(forms.Form):
+    phone = forms.CharField(max_length=20, label="From (contact's number)")
+    name = forms.CharField(max_length=100, required=False, label="Contact name")
+    kind = forms.ChoiceField(choices=SEND_KINDS, label="Message type")
+    message = forms.CharField(
+        max_length=4096, required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Text, caption or poll question"
+    )
+    options = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Poll options",
+        help_text="One option per line (2 to 12).",
+    )
+
+    def clean_phone(self) -> str:
+        return clean_phone(str(self.cleaned_data["phone"]))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        kind = cleaned.get("kind")
+        message = str(cleaned.get("message") or "").strip()
+        if kind in ("textMessage", "pollMessage") and not message:
+            self.add_error("message", "Write the text of the message." if kind == "textMessage" else "Write the poll question.")
+        if kind == "pollMessage":
+            options = [line.strip() for line in str(cleaned.get("options") or "").splitlines() if line.strip()]
+            if not 2 <= len(options) <= 12:
+                self.add_error("options", "A poll needs between 2 and 12 options, one per line.")
+            elif len(set(options)) != len(options):
+                self.add_error("options", "Poll options must be different from each other.")
+            cleaned["option_list"] = options
+        return cleaned
+
+    def fields_for_event(self) -> dict[str, Any]:
+        kind = self.cleaned_data["kind"]
+        message = str(self.cleaned_data.get("message") or "").strip()
+        if kind == "textMessage":
+            return {"message": message}
+        if kind == "pollMessage":
+            return {"message": message, "options": self.cleaned_data["option_list"]}
+        return {"caption": message}
+
+
+class CallForm(forms.Form):
+    phone = forms.CharField(max_length=20, label="Caller's number")
+    outcome = forms.ChoiceField(
+        choices=[("", "Keeps ringing"), ("pickUp", "Picked up"), ("hungUp", "Caller hung up"), ("declined", "Declined")],
+        required=False,
+    )
+
+    def clean_phone(self) -> str:
+        return clean_phone(str(self.cleaned_data["phone"]))
+
+
+class ForceStateForm(forms.Form):
+    state = forms.ChoiceField(choices=[(s.value, s.label if s.label != s.value else s.value) for s in FORCEABLE_STATES])

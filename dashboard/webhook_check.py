@@ -1,0 +1,81 @@
+"""“Send test webhook”: one small POST to the receiver, through the same SSRF guard
+as real deliveries, reporting status code and latency."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import httpx
+from django.conf import settings
+from django.utils import timezone
+
+from instances import ssrf
+from instances.models import Instance
+
+TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class WebhookCheck:
+    url: str
+    ok: bool
+    status_code: int | None
+    latency_ms: int
+    error: str = ""
+    excerpt: str = ""
+
+
+def sample_body(instance: Instance) -> dict[str, object]:
+    return {
+        "typeWebhook": "relayTestWebhook",
+        "instanceData": {"idInstance": instance.id, "wid": instance.wid, "typeInstance": "whatsapp"},
+        "timestamp": int(timezone.now().timestamp()),
+        "message": "This is a test from the Relay cabinet. Answer with any 2xx status.",
+    }
+
+
+def policy() -> ssrf.Policy:
+    return ssrf.Policy.build(
+        allow_private=settings.WEBHOOK_ALLOW_PRIVATE, allowed_networks=settings.WEBHOOK_ALLOWED_NETWORKS
+    )
+
+
+def send_test_webhook(instance: Instance, url: str) -> WebhookCheck:
+    """POST a test notification to ``url``; never raises."""
+    body = json.dumps(sample_body(instance)).encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "Relay-Webhook-Test/1.0"}
+    token = str(instance.setting("webhookUrlToken") or "")
+    if token:
+        scheme = str(settings.WEBHOOK_AUTH_SCHEME).lower()
+        headers["Authorization"] = token if scheme == "raw" else f"Bearer {token}"
+    started = time.perf_counter()
+    try:
+        with ssrf.open_url("POST", url, policy=policy(), timeout=TIMEOUT_SECONDS, headers=headers, content=body) as response:
+            raw = b""
+            for chunk in response.iter_bytes():
+                raw += chunk
+                if len(raw) > 500:
+                    break
+            latency = int((time.perf_counter() - started) * 1000)
+            return WebhookCheck(
+                url=url,
+                ok=200 <= response.status_code < 300,
+                status_code=response.status_code,
+                latency_ms=latency,
+                excerpt=raw[:500].decode("utf-8", errors="replace"),
+            )
+    except ssrf.Refused as exc:
+        return WebhookCheck(url=url, ok=False, status_code=None, latency_ms=0, error=f"Refused: {exc}.")
+    except httpx.TimeoutException:
+        latency = int((time.perf_counter() - started) * 1000)
+        return WebhookCheck(
+            url=url, ok=False, status_code=None, latency_ms=latency,
+            error=f"The receiver did not answer within {TIMEOUT_SECONDS:.0f} seconds.",
+        )
+    except httpx.HTTPError as exc:
+        latency = int((time.perf_counter() - started) * 1000)
+        return WebhookCheck(
+            url=url, ok=False, status_code=None, latency_ms=latency, error=f"Could not connect: {exc or type(exc).__name__}."
+        )

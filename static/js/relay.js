@@ -1,0 +1,132 @@
+/* Relay cabinet: copy buttons and live updates over the dashboard WebSocket.
+   Plain ES2017, no build step. Pages work without it (reload to refresh). */
+(function () {
+  "use strict";
+
+  // --- Copy buttons: <button data-copy="#selector"> ---------------------------------
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button) return;
+    var source = document.querySelector(button.getAttribute("data-copy"));
+    if (!source) return;
+    var text = source.innerText.trim();
+    var done = function () {
+      var label = button.textContent;
+      button.textContent = "Copied ✓";
+      button.classList.add("is-copied");
+      setTimeout(function () { button.textContent = label; button.classList.remove("is-copied"); }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { fallbackCopy(text); done(); });
+    } else {
+      fallbackCopy(text);
+      done();
+    }
+  });
+
+  function fallbackCopy(text) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    try { document.execCommand("copy"); } catch (e) { /* nothing else to try */ }
+    document.body.removeChild(area);
+  }
+
+  // --- Live state ------------------------------------------------------------------
+  function applyState(frame) {
+    document.querySelectorAll('[data-state-badge="' + frame.id + '"]').forEach(function (badge) {
+      badge.className = "badge badge-" + frame.tone;
+      badge.setAttribute("data-state", frame.state);
+      var label = badge.querySelector(".badge-label");
+      if (label) label.textContent = frame.label;
+    });
+    var live = document.body.getAttribute("data-live-instance");
+    if (live && String(frame.id) === live) {
+      document.querySelectorAll("[data-show-when]").forEach(function (el) {
+        var states = el.getAttribute("data-show-when").split(" ");
+        el.hidden = states.indexOf(frame.state) === -1;
+      });
+      document.querySelectorAll("[data-state-text]").forEach(function (el) { el.textContent = frame.state; });
+      if (frame.wid) {
+        var phone = "+" + frame.wid.split("@")[0];
+        document.querySelectorAll("[data-wid]").forEach(function (el) { el.textContent = phone; });
+      }
+    }
+  }
+
+  function applyQr(frame) {
+    var img = document.querySelector("[data-qr]");
+    if (!img) return;
+    img.src = "data:image/png;base64," + frame.png;
+    img.classList.add("is-fresh");
+    var caption = document.querySelector("[data-qr-caption]");
+    if (caption) caption.textContent = "Refreshes itself — updated " + new Date().toLocaleTimeString();
+  }
+
+  function connect(path) {
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    var delay = 1000;
+    var socket;
+    function open() {
+      socket = new WebSocket(scheme + location.host + path);
+      socket.onopen = function () { delay = 1000; document.body.classList.remove("is-offline"); };
+      socket.onmessage = function (message) {
+        var frame = JSON.parse(message.data);
+        if (frame.type === "state") applyState(frame);
+        else if (frame.type === "qr") applyQr(frame);
+        else if (frame.type === "list_changed") document.body.dispatchEvent(new CustomEvent("relay:list-changed"));
+        else if (frame.type === "deleted") location.href = "/dashboard/";
+      };
+      socket.onclose = function (event) {
+        if (event.code === 4403 || event.code === 4404) return; // signed out or gone: no retry
+        document.body.classList.add("is-offline");
+        setTimeout(open, delay);
+        delay = Math.min(delay * 2, 15000);
+      };
+    }
+    open();
+    window.relaySocket = function () { return socket; };
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var instance = document.body.getAttribute("data-live-instance");
+    if (instance) connect("/ws/dashboard/instances/" + instance + "/");
+    else if (document.body.hasAttribute("data-live")) connect("/ws/dashboard/");
+
+    // Keep chat views scrolled to the newest message when the user is at the bottom.
+    var bubbles = document.querySelector("[data-autoscroll]");
+    if (bubbles) {
+      bubbles.scrollTop = bubbles.scrollHeight;
+      var atBottom = true;
+      bubbles.addEventListener("scroll", function () {
+        atBottom = bubbles.scrollHeight - bubbles.scrollTop - bubbles.clientHeight < 40;
+      });
+      document.body.addEventListener("htmx:afterSwap", function (event) {
+        if (event.target === bubbles && atBottom) bubbles.scrollTop = bubbles.scrollHeight;
+      });
+    }
+
+    // After an in-place rename, update the page title.
+    document.body.addEventListener("htmx:afterSwap", function () {
+      var renamed = document.querySelector("[data-rename]");
+      var title = document.getElementById("instance-name");
+      if (renamed && title) title.textContent = renamed.getAttribute("data-rename");
+    });
+
+    // Console: the method picker needs its value sent as ?method=.
+    var select = document.querySelector("[data-console-select]");
+    if (select) {
+      select.addEventListener("change", function () {
+        var url = new URL(location.href);
+        url.searchParams.set("method", select.value);
+        history.replaceState(null, "", url);
+        var result = document.getElementById("console-result");
+        if (result) result.innerHTML = "";
+      });
+    }
+  });
+})();
