@@ -1,4 +1,6 @@
-"""The send fast lane: ``POST /waInstance{id}/sendMessage/{token}`` on PostgreSQL
+"""The ASGI edge in front of Django: the sendMessage fast lane, and the upload guard.
+
+The fast lane serves ``POST /waInstance{id}/sendMessage/{token}`` on PostgreSQL
 without Django's request cycle.
 
 sendMessage is the hot path (bench/send_throughput.py). Under ASGI, a sync Django view
@@ -44,6 +46,9 @@ log = logging.getLogger(__name__)
 
 PATH = re.compile(r"^/waInstance(?P<id>\d{1,19})/(?P<method>sendmessage)/(?P<token>[^/]+)/?$", re.IGNORECASE)
 SPEC = registry.BY_NAME["sendMessage"]
+UPLOAD_PATH = re.compile(
+    r"^/waInstance\d{1,19}/(sendfilebyupload|uploadfile|setprofilepicture|setgrouppicture)/", re.IGNORECASE
+)
 
 Scope = dict[str, Any]
 
@@ -117,6 +122,9 @@ class FastLane:
         self.publisher = WakePublisher()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and UPLOAD_PATH.match(scope["path"]):
+            await self.guard_upload(scope, receive, send)
+            return
         if (
             self.enabled
             and scope["type"] == "http"
@@ -127,6 +135,46 @@ class FastLane:
             await self.handle(scope, receive, send, match)
             return
         await self.app(scope, receive, send)
+
+    async def guard_upload(self, scope: Scope, receive: Any, send: Any) -> None:
+        """Django's ASGI handler spools a whole request body to a temp file before any
+        view runs, so the upload views' 100 MB cap alone cannot stop a 10 GB body from
+        filling the disk. A declared length over the cap is refused here at once; a
+        chunked body is cut off (the client sees the connection end) once it passes it.
+        Multipart framing gets 1 MiB of slack on top of the file cap."""
+        from messaging import media
+
+        limit = settings.MEDIA_MAX_BYTES + 1024 * 1024
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            message = media.too_large_message(int(declared), settings.MEDIA_MAX_BYTES)
+            response = PayloadTooLarge(message).response(_Request(scope["path"]))  # type: ignore[arg-type]
+            await _respond(send, response.status_code, response.content, response["Content-Type"])
+            metrics.observe_request("upload", response.status_code, 0.0)
+            return
+        received = 0
+        refused = False
+
+        async def capped_receive() -> dict[str, Any]:
+            nonlocal received, refused
+            message: dict[str, Any] = await receive()
+            if message["type"] == "http.request" and not refused:
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # Answer now; Django sees the client go away and its own answer
+                    # (if any) is dropped by guarded_send.
+                    refused = True
+                    text = media.too_large_message(received, settings.MEDIA_MAX_BYTES)
+                    response = PayloadTooLarge(text).response(_Request(scope["path"]))  # type: ignore[arg-type]
+                    await _respond(send, response.status_code, response.content, response["Content-Type"])
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: dict[str, Any]) -> None:
+            if not refused:
+                await send(message)
+
+        await self.app(scope, capped_receive, guarded_send)
 
     async def _pool(self) -> Any:
         from psycopg_pool import AsyncConnectionPool
@@ -215,7 +263,14 @@ class FastLane:
 
 
 def _has_header(scope: Scope, name: bytes) -> bool:
-    return any(key.lower() == name for key, _ in scope.get("headers", ()))
+    return _header(scope, name) is not None
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 async def _read_body(receive: Any, limit: int) -> bytes:

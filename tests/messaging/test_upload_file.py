@@ -218,3 +218,43 @@ def test_concurrent_uploads_get_distinct_files(live_asgi: LiveServer, media_dirs
         worker.join()
     assert len(set(results)) == threads
     assert MediaFile.objects.count() == threads
+
+
+def test_a_declared_body_over_the_cap_is_refused_before_django_spools_it(live_asgi: Any) -> None:
+    """The ASGI edge answers 413 from the Content-Length alone: nothing is read."""
+    import socket
+
+    from django.conf import settings as django_settings
+
+    from tests.conftest import method_url as url_of
+    from tests.factories import make_instance
+
+    instance = make_instance(authorized=True)
+    host, port = live_asgi.url.removeprefix("http://").split(":")
+    declared = django_settings.MEDIA_MAX_BYTES + 5 * 1024 * 1024
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            f"POST {url_of(instance, 'uploadFile')} HTTP/1.1\r\nHost: {host}\r\nContent-Type: image/png\r\n"
+            f"Content-Length: {declared}\r\n\r\n".encode()
+        )
+        sock.sendall(b"\0" * 65536)  # a first chunk; the rest never comes
+        answer = sock.recv(65536).decode("latin-1")
+    assert answer.startswith("HTTP/1.1 413"), answer[:200]
+    assert "exceeded max upload size" in answer
+
+
+def test_a_chunked_body_past_the_cap_gets_a_clean_413(live_asgi: Any, settings: Any) -> None:
+    """No Content-Length: the edge counts the stream and answers once it passes the cap."""
+    from tests.conftest import method_url as url_of
+    from tests.factories import make_instance
+
+    settings.MEDIA_MAX_BYTES = 1024 * 1024
+    instance = make_instance(authorized=True)
+    r = httpx.post(
+        f"{live_asgi.url}{url_of(instance, 'uploadFile')}",
+        content=_zeros(4 * MIB),
+        headers={"Content-Type": "application/octet-stream"},
+        timeout=60,
+    )
+    assert r.status_code == 413
+    assert "exceeded max upload size" in r.json()["message"]
