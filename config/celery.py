@@ -9,6 +9,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("relay")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.autodiscover_tasks(related_name="retention")  # journals.retention: housekeeping
 
 from django.conf import settings  # noqa: E402 - after DJANGO_SETTINGS_MODULE is set
 
@@ -17,6 +18,9 @@ app.conf.beat_schedule = {
         "task": "messaging.tasks.recover_queues_task",
         "schedule": settings.RELAY_RECOVER_INTERVAL_SECONDS,
     },
+    "wake-due-webhooks": {"task": "journals.tasks.wake_due_webhooks_task", "schedule": settings.WEBHOOK_RECOVER_INTERVAL_SECONDS},
+    "prune-journals": {"task": "journals.retention.prune_journals_task", "schedule": 3600.0},
+    "delete-expired-files": {"task": "messaging.tasks.delete_expired_files_task", "schedule": 3600.0},
     "prune-state-history": {
         "task": "instances.tasks.prune_state_history_task",
         "schedule": 3600.0,

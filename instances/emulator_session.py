@@ -3,7 +3,8 @@ instances it leases, each tick.
 
 It reads the emulated network like a linked device reads WhatsApp: messages to the
 instance's phone become ``incomingMessageReceived``; messages the phone (or another
-linked device) sent become ``outgoingMessageReceived``. Both go through the one way
+linked device) sent become ``outgoingMessageReceived``; signals (``EmuSignal``) to the
+phone become ``incomingCall`` and ``incomingBlock``. Both go through the one way
 in, ``journals.services.ingest_event``. Senders on this server get their delivery
 (and, with auto-read, read) receipts from here.
 """
@@ -12,11 +13,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 from django.db.models import Q
 
-from instances.models import EmuContact, EmuMessage, EmuPhone, Engine, Instance, State
+from instances.models import EmuContact, EmuMessage, EmuPhone, EmuSignal, Engine, Instance, SignalKind, State
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +37,10 @@ def _contact_names(owners: set[str], phones: set[str]) -> dict[tuple[str, str], 
 
 
 def take_inbox(runner_id: str) -> int:
-    """Ingest new network messages for every authorized emulator instance this runner
-    leases. Returns how many events were produced. Cursors advance under the lease
-    (a runner that lost it cannot move them)."""
-    from journals.notifications import MessageEvent
-    from journals.services import ingest_event, mark_chat_read_on_receive
-
+    """Ingest what the network carried for every authorized emulator instance this
+    runner leases: messages (to or from its phone) and signals (calls, blocks), in
+    network order. Returns how many events were produced. Cursors advance under the
+    lease (a runner that lost it cannot move them)."""
     instances = list(
         Instance.objects.filter(
             lease__runner_id=runner_id, engine=Engine.EMULATOR, state=State.AUTHORIZED, is_deleted=False
@@ -51,61 +51,138 @@ def take_inbox(runner_id: str) -> int:
     by_phone: dict[str, list[Instance]] = defaultdict(list)
     for instance in instances:
         by_phone[instance.phone].append(instance)
-    start = min(i.emulator_cursor for i in instances)
     phones = set(by_phone)
-    batch = list(
-        EmuMessage.objects.filter(id__gt=start)
+    messages = list(
+        EmuMessage.objects.filter(id__gt=min(i.emulator_cursor for i in instances))
         .filter(Q(recipient__in=phones) | Q(sender__in=phones))
         .order_by("id")[:BATCH]
     )
-    if not batch:
+    signals = list(
+        EmuSignal.objects.filter(
+            id__gt=min(i.emulator_signal_cursor for i in instances), to_phone__in=phones
+        ).order_by("id")[:BATCH]
+    )
+    messages, signals = _in_horizon(messages, signals)
+    if not messages and not signals:
         return 0
-    others = {m.sender for m in batch} | {m.recipient for m in batch if m.recipient}
-    names = _names(others)
-    contact_names = _contact_names(phones, others)
-    produced = 0
-    for message in batch:
-        for instance in by_phone.get(message.recipient, []):
+    others = {m.sender for m in messages} | {m.recipient for m in messages if m.recipient}
+    inbox = _Inbox(by_phone, _names(others), _contact_names(phones, others))
+    for item in _network_order(messages, signals):
+        if isinstance(item, EmuMessage):
+            inbox.message(item)
+        else:
+            inbox.signal(item)
+    # Everyone this runner serves has now seen the network up to here.
+    mine = Instance.objects.filter(pk__in=[i.pk for i in instances], lease__runner_id=runner_id)
+    if messages:
+        last = messages[-1].id
+        mine.filter(emulator_cursor__lt=last).update(emulator_cursor=last)
+    if signals:
+        last = signals[-1].id
+        mine.filter(emulator_signal_cursor__lt=last).update(emulator_signal_cursor=last)
+    return inbox.produced
+
+
+def _in_horizon(messages: list[EmuMessage], signals: list[EmuSignal]) -> tuple[list[EmuMessage], list[EmuSignal]]:
+    """Cut both batches at the earliest moment a full batch reaches: past it the
+    other table may hold rows this tick has not read, which would come out of order."""
+    horizon = None
+    if len(messages) == BATCH:
+        horizon = messages[-1].created_at
+    if len(signals) == BATCH and (horizon is None or signals[-1].created_at < horizon):
+        horizon = signals[-1].created_at
+    if horizon is None:
+        return messages, signals
+    return [m for m in messages if m.created_at <= horizon], [s for s in signals if s.created_at <= horizon]
+
+
+def _network_order(messages: list[EmuMessage], signals: list[EmuSignal]) -> Iterator[EmuMessage | EmuSignal]:
+    """Merge the two id-ordered batches by time (a message first on a tie)."""
+    i = j = 0
+    while i < len(messages) or j < len(signals):
+        if j >= len(signals) or (i < len(messages) and messages[i].created_at <= signals[j].created_at):
+            yield messages[i]
+            i += 1
+        else:
+            yield signals[j]
+            j += 1
+
+
+class _Inbox:
+    """One tick's ingestion for the instances of a runner, keyed by phone."""
+
+    def __init__(
+        self, by_phone: dict[str, list[Instance]], names: dict[str, str], contact_names: dict[tuple[str, str], str]
+    ) -> None:
+        self.by_phone = by_phone
+        self.names = names
+        self.contact_names = contact_names
+        self.produced = 0
+
+    def message(self, message: EmuMessage) -> None:
+        from journals.notifications import MessageEvent
+        from journals.services import ingest_event, mark_chat_read_on_receive
+
+        for instance in self.by_phone.get(message.recipient, []):
             if message.id <= instance.emulator_cursor:
                 continue
             sender_wid = f"{message.sender}@c.us"
-            contact_name = contact_names.get((instance.phone, message.sender), "")
+            contact_name = self.contact_names.get((instance.phone, message.sender), "")
             event = MessageEvent(
                 direction="incoming",
                 chat_id=sender_wid,
                 id_message=message.id_message,
                 sender=sender_wid,
-                sender_name=names.get(message.sender, ""),
-                chat_name=contact_name or names.get(message.sender, ""),
+                sender_name=self.names.get(message.sender, ""),
+                chat_name=contact_name or self.names.get(message.sender, ""),
                 sender_contact_name=contact_name,
                 message_data=message.message_data,
                 timestamp=message.created_at,
             )
             ingest_event(instance, event)
-            produced += 1
+            self.produced += 1
             _delivered(message)
             mark_chat_read_on_receive(instance, sender_wid)
-        for instance in by_phone.get(message.sender, []):
+        for instance in self.by_phone.get(message.sender, []):
             if message.id <= instance.emulator_cursor or message.via_instance == instance.id:
                 continue
-            chat_id = message.chat_id
+            contact_name = self.contact_names.get((instance.phone, message.recipient), "")
             event = MessageEvent(
                 direction="outgoing",
-                chat_id=chat_id,
+                chat_id=message.chat_id,
                 id_message=message.id_message,
                 sender=instance.wid,
-                chat_name=names.get(message.recipient, ""),
+                chat_name=contact_name or self.names.get(message.recipient, ""),
                 message_data=message.message_data,
                 timestamp=message.created_at,
             )
             ingest_event(instance, event)
-            produced += 1
-    last = batch[-1].id
-    # Everyone this runner serves has now seen the network up to ``last``.
-    Instance.objects.filter(
-        pk__in=[i.pk for i in instances], lease__runner_id=runner_id, emulator_cursor__lt=last
-    ).update(emulator_cursor=last)
-    return produced
+            self.produced += 1
+
+    def signal(self, signal: EmuSignal) -> None:
+        from journals.notifications import BlockEvent, CallEvent
+        from journals.services import ingest_event
+
+        for instance in self.by_phone.get(signal.to_phone, []):
+            if signal.id <= instance.emulator_signal_cursor:
+                continue
+            chat_id = f"{signal.from_phone}@c.us"
+            if signal.kind == SignalKind.CALL:
+                ingest_event(
+                    instance,
+                    CallEvent(
+                        id_call=str(signal.payload["idCall"]),
+                        chat_id=chat_id,
+                        status=str(signal.payload["status"]),
+                        timestamp=signal.created_at,
+                    ),
+                )
+            elif signal.kind == SignalKind.BLOCK:
+                ingest_event(instance, BlockEvent(chat_id=chat_id, timestamp=signal.created_at))
+            else:
+                log.warning("unknown emulator signal %s (%s)", signal.pk, signal.kind)
+                continue
+            self.produced += 1
 
 
 def _delivered(message: EmuMessage) -> None:

@@ -282,8 +282,8 @@ def _joi_leaf(errors: Any, field: AnyField | None, name: str) -> str:
         field, serializers.ListField | serializers.ListSerializer
     ):
         if code == "max_length":
-            return f"{q} must contain less than or equal to {field.max_length} items"
-        return f"{q} must contain at least {field.min_length or 1} items"
+            return f"{q} must contain less than or equal to {getattr(field, 'max_length', None)} items"
+        return f"{q} must contain at least {getattr(field, 'min_length', None) or 1} items"
     if code == "max_length" and field is not None:
         return f"{q} length must be less than or equal to {field.max_length} characters long"  # type: ignore[attr-defined]
     if code == "min_length" and field is not None:

@@ -89,6 +89,8 @@ class Instance(models.Model):
     # Emulator engine: the last network message (EmuMessage.id) this instance's
     # session has taken in; set to the network head when the instance pairs.
     emulator_cursor = models.BigIntegerField(default=0)
+    # The last ``EmuSignal`` (call, block) this instance's session took in.
+    emulator_signal_cursor = models.BigIntegerField(default=0)
     is_suspended = models.BooleanField(default=False)
     is_deleted = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
@@ -217,3 +219,27 @@ class EmuMessage(models.Model):
             models.UniqueConstraint(fields=["sender", "id_message"], name="unique_emu_message")
         ]
         indexes = [models.Index(fields=["recipient", "created_at"])]
+
+
+class SignalKind(models.TextChoices):
+    CALL = "call"
+    BLOCK = "block"
+
+
+class EmuSignal(models.Model):
+    """A non-message event on the emulated network: a call (offer, then its outcome,
+    one row each) or a block. ``to_phone``'s sessions take signals in with the
+    messages, in network order (``created_at``), as ``incomingCall`` /
+    ``incomingBlock``. ``payload`` holds the kind's details (``idCall``, ``status``)."""
+
+    kind = models.CharField(max_length=16, choices=SignalKind.choices)
+    from_phone = models.CharField(max_length=20)
+    to_phone = models.CharField(max_length=20)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["to_phone", "id"], name="emu_signal_inbox_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} +{self.from_phone} -> +{self.to_phone}"

@@ -14,7 +14,18 @@ from rest_framework.views import APIView
 from instances import registry
 from instances.http import WireJSONParser
 
-LIST_METHODS = {"getStateInstanceHistory", "getInstances"}
+LIST_METHODS = {
+    "getStateInstanceHistory",
+    "getInstances",
+    "showMessagesQueue",
+    "getChatHistory",
+    "lastIncomingMessages",
+    "lastOutgoingMessages",
+    "lastIncomingCalls",
+    "lastOutgoingCalls",
+    "getContacts",
+    "getChats",
+}
 
 
 class FileUpload(serializers.Serializer[Any]):

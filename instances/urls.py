@@ -7,7 +7,7 @@ from typing import Any
 from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
 
-from instances import api, emulator_api, partner_api, registry
+from instances import api, emulator_api, emulator_events_api, emulator_seed, partner_api, registry
 
 
 def method(view: Any, *, extra: str = "") -> URLPattern:
@@ -54,5 +54,7 @@ emulator_urlpatterns = [
     path("instances/<int:id_instance>/registration-code", emulator_api.RegistrationCode.as_view()),
     path("instances/<int:id_instance>/state", emulator_api.SetState.as_view()),
     path("instances/<int:id_instance>/contacts", emulator_api.Contacts.as_view()),
+    path("instances/<int:id_instance>/seed", emulator_seed.Seed.as_view()),
     path("avatars/<str:phone>.png", emulator_api.avatar),
+    *emulator_events_api.urlpatterns,
 ]

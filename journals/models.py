@@ -99,3 +99,96 @@ class NotificationCursor(models.Model):
     instance = models.OneToOneField(Instance, on_delete=models.CASCADE, primary_key=True, related_name="notification_cursor")
     last_receipt_id = models.BigIntegerField(default=0)
     cleared_at = models.DateTimeField(null=True, blank=True)
+
+
+class WebhookAttempt(models.Model):
+    """One POST of a notification to the instance's webhookUrl (journals.webhooks),
+    logged whatever its outcome: a 2xx (``ok``), another status, or an error before
+    any answer (``status_code`` null; refused address, connect failure, timeout)."""
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="webhook_attempts")
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="webhook_attempts")
+    receipt_id = models.BigIntegerField()  # the notification's, so ranges need no join
+    attempt = models.PositiveIntegerField()  # 1 for the first try of a delivery round
+    started_at = models.DateTimeField(default=timezone.now)
+    url = models.TextField()
+    ok = models.BooleanField(default=False)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    response_excerpt = models.CharField(max_length=1024, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["instance", "-started_at"], name="webhook_attempt_recent_idx"),
+            models.Index(fields=["instance", "receipt_id"], name="webhook_attempt_receipt_idx"),
+        ]
+
+
+class WebhookRedelivery(models.Model):
+    """An operator asked to deliver a receiptId range again (``/api/v1/webhooks``).
+
+    Redelivered notifications get a fresh give-up window counted from
+    ``requested_at`` instead of their creation time."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="webhook_redeliveries")
+    receipt_from = models.BigIntegerField()
+    receipt_to = models.BigIntegerField()
+    requested_at = models.DateTimeField(default=timezone.now)
+    requested_by = models.CharField(max_length=20)  # "instance token" or "partner token"
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["instance", "-requested_at"], name="webhook_redelivery_idx")]
+
+
+class ChatState(models.Model):
+    """One chat of an instance as its chat list shows it (getChats): last activity,
+    archive flag and disappearing-messages timer.
+
+    Touched by ``journals.chats.touch_chat`` whenever a message is journalled, so
+    listing chats never scans the journals."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="chat_states")
+    chat_id = models.CharField(max_length=100)
+    name = models.CharField(max_length=200, blank=True)
+    archived = models.BooleanField(default=False)
+    ephemeral_expiration = models.PositiveIntegerField(default=0)
+    ephemeral_set_at = models.DateTimeField(null=True, blank=True)
+    last_activity = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["instance", "chat_id"], name="unique_chat_state")]
+        indexes = [models.Index(fields=["instance", "-last_activity"], name="chat_state_recent_idx")]
+
+
+class ChangeKind(models.TextChoices):
+    EDITED = "edited"  # new text of a text message (or caption)
+    DELETED = "deleted"  # deleted for everyone
+    HIDDEN = "hidden"  # deleted for this instance only (onlySenderDelete)
+    VOTE = "vote"  # a voter's current choice in a poll
+
+
+class MessageChange(models.Model):
+    """Something that happened to a message after it was sent: an edit, a delete, a
+    poll vote (one row per voter, holding that voter's latest choice).
+
+    Journal methods apply these to the message they point at (``id_message``), so a
+    poll always shows its current tally and an edited message its latest text."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="message_changes")
+    chat_id = models.CharField(max_length=100)
+    id_message = models.CharField(max_length=64)
+    kind = models.CharField(max_length=10, choices=ChangeKind.choices)
+    actor = models.CharField(max_length=100, blank=True)
+    text = models.TextField(blank=True)
+    options = models.JSONField(default=list)
+    timestamp = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["instance", "chat_id", "id_message", "kind", "actor"], name="unique_message_change"
+            )
+        ]
+        indexes = [models.Index(fields=["instance", "timestamp"], name="message_change_time_idx")]

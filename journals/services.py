@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from instances import events
 from instances.models import Instance
+from journals import chats
 from journals.models import (
     Call,
     Direction,
@@ -27,6 +28,7 @@ from journals.models import (
     NotificationState,
 )
 from journals.notifications import (
+    ApiMessageEvent,
     CallEvent,
     EngineEvent,
     MessageEvent,
@@ -88,6 +90,9 @@ def _journal(instance: Instance, event: EngineEvent) -> bool:
                 )
         except IntegrityError:
             return False
+        chats.record_journal_message(instance, event)
+    elif isinstance(event, ApiMessageEvent):
+        chats.touch_chat(instance.pk, event.chat_id, event.timestamp, event.chat_name)
     elif isinstance(event, CallEvent):
         updated = Call.objects.filter(instance_id=instance.pk, id_call=event.id_call).update(
             status=event.status, updated_at=event.timestamp

@@ -7,4 +7,5 @@ urlpatterns = [
     method(api.DeleteNotification),
     method(api.GetWebhooksCount),
     method(api.ClearWebhooksQueue),
+    method(api.DownloadFile),
 ]

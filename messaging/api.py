@@ -16,6 +16,7 @@ from messaging.fields import (
     ChatId,
     Number,
     items_messages,
+    many,
     quoted_message_id,
     reject_unknown_keys,
     typing_time,
@@ -131,7 +132,7 @@ class SendPoll(SendView):
     class Input(serializers.Serializer[Any]):
         chatId = ChatId()
         message = Str(max_length=255)
-        options = PollOption(many=True, min_length=2, max_length=12, error_messages=items_messages("options"))
+        options = many(PollOption, 2, 12, error_messages=items_messages("options"))
         multipleAnswers = Bool(required=False)
         quotedMessageId = quoted_message_id()
         typingTime = typing_time()
@@ -344,7 +345,7 @@ def interactive_input(button: type[serializers.Serializer[Any]]) -> type[seriali
         header = Str(required=False, allow_blank=True, max_length=60)
         body = Str(max_length=20_000)
         footer = Str(required=False, allow_blank=True, max_length=60)
-        buttons = button(many=True, min_length=1, max_length=3, error_messages=items_messages("buttons"))
+        buttons = many(button, 1, 3, error_messages=items_messages("buttons"))
         typingTime = typing_time()
 
     return Input
@@ -411,7 +412,7 @@ class SendButtons(SendView):
         chatId = ChatId()
         message = Str(max_length=20_000)
         footer = Str(required=False, allow_blank=True, max_length=60)
-        buttons = LegacyButton(many=True, min_length=1, max_length=3, error_messages=items_messages("buttons"))
+        buttons = many(LegacyButton, 1, 3, error_messages=items_messages("buttons"))
         quotedMessageId = quoted_message_id()
         archiveChat = Bool(required=False)
 
@@ -450,7 +451,7 @@ class ListRow(serializers.Serializer[Any]):
 
 class ListSection(serializers.Serializer[Any]):
     title = Str(required=False, allow_blank=True, max_length=24)
-    rows = ListRow(many=True, min_length=1, max_length=10)
+    rows = many(ListRow, 1, 10)
 
 
 class SendListMessage(SendView):
@@ -462,7 +463,7 @@ class SendListMessage(SendView):
         title = Str(required=False, allow_blank=True, max_length=60)
         footer = Str(required=False, allow_blank=True, max_length=60)
         buttonText = Str(max_length=24)
-        sections = ListSection(many=True, min_length=1, max_length=10, error_messages=items_messages("sections"))
+        sections = many(ListSection, 1, 10, error_messages=items_messages("sections"))
         quotedMessageId = quoted_message_id()
         archiveChat = Bool(required=False)
 

@@ -71,3 +71,8 @@ def reject_unknown_keys(serializer: serializers.Serializer[Any], data: Any, path
                 reject_unknown_keys(cast(serializers.Serializer[Any], field.child), item, f"{label}[{index}]")
         elif isinstance(field, serializers.Serializer):
             reject_unknown_keys(field, value, label)
+
+
+def many(child: type[serializers.Serializer[Any]], min_items: int, max_items: int, **kwargs: Any) -> Any:
+    """A list of ``child`` objects with Joi-worded size limits (DRF's ``many=True``)."""
+    return child(many=True, min_length=min_items, max_length=max_items, **kwargs)  # type: ignore[call-arg]

@@ -71,6 +71,9 @@ class OutgoingMessage(models.Model):
         indexes = [
             models.Index(fields=["instance", "status", "id"], name="outgoing_queue_idx"),
             models.Index(fields=["status", "claimed_at"], name="outgoing_stuck_idx"),
+            # Journal reads (getChatHistory, lastOutgoingMessages) walk these newest first.
+            models.Index(fields=["instance", "chat_id", "-created_at", "-id"], name="outgoing_journal_chat_idx"),
+            models.Index(fields=["instance", "-created_at", "-id"], name="outgoing_journal_recent_idx"),
         ]
 
     def __str__(self) -> str:

@@ -94,6 +94,55 @@ class Transport(Protocol):
         ``TransportError`` when the engine cannot be reached."""
         ...
 
+    # --- Chats, contacts and message changes (journals.chats) ----------------------
+
+    def read_chat_until(self, *, chat_id: str, id_message: str) -> None:
+        """Send read receipts in ``chat_id`` up to and including ``id_message``."""
+        ...
+
+    def check_whatsapp(self, *, phone: str) -> bool:
+        """Whether ``phone`` (digits) has a WhatsApp account."""
+        ...
+
+    def get_avatar(self, *, chat_id: str) -> Avatar:
+        """The picture of a user or group chat."""
+        ...
+
+    def contact_info(self, *, chat_id: str) -> PeerInfo | None:
+        """What WhatsApp tells about a user; None when the number has no account."""
+        ...
+
+    def contacts(self) -> list[Contact]:
+        """The linked account's address book (users with a WhatsApp account)."""
+        ...
+
+    def save_contact(self, *, chat_id: str, name: str) -> bool:
+        """Add or rename a contact in the address book; False when the number has no
+        WhatsApp account."""
+        ...
+
+    def delete_contact(self, *, chat_id: str) -> bool:
+        """Remove a contact from the address book; False if it was not there."""
+        ...
+
+    def delete_message(self, *, chat_id: str, id_message: str) -> str:
+        """Delete one of our messages for everyone; returns the id of the
+        revoke message the other side receives."""
+        ...
+
+    def edit_message(self, *, chat_id: str, id_message: str, text: str) -> str:
+        """Replace the text of one of our text messages for everyone; returns the id
+        of the edit message the other side receives."""
+        ...
+
+    def archive_chat(self, *, chat_id: str, archived: bool) -> None:
+        """Archive or unarchive a chat on the linked account."""
+        ...
+
+    def set_disappearing(self, *, chat_id: str, expiration: int) -> None:
+        """Set a chat's disappearing-messages timer (seconds, 0 = off)."""
+        ...
+
 
 SendStatus = Literal["sent", "noAccount", "notInGroup", "failed"]
 
@@ -118,3 +167,35 @@ class SendResult:
 
     status: SendStatus
     description: str = ""
+
+
+@dataclass(frozen=True)
+class Avatar:
+    """A chat's picture: ``exists`` is False for numbers without WhatsApp; ``url`` is
+    empty when there is no (visible) picture."""
+
+    exists: bool
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class PeerInfo:
+    """Another WhatsApp user's public profile as the linked account sees it."""
+
+    chat_id: str
+    name: str
+    contact_name: str
+    avatar_url: str
+    about: str = ""
+    is_business: bool = False
+
+
+@dataclass(frozen=True)
+class Contact:
+    """An address-book entry: ``name`` is the user's profile name, ``contact_name``
+    the name saved on the phone."""
+
+    chat_id: str
+    name: str
+    contact_name: str
+

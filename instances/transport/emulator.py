@@ -22,7 +22,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image, ImageDraw
 
-from instances.transport.base import OutgoingPayload, Profile, QrCode, SendResult
+from instances.transport.base import Avatar, Contact, OutgoingPayload, PeerInfo, Profile, QrCode, SendResult
 
 if TYPE_CHECKING:
     from instances.models import EmuPhone, Instance
@@ -174,3 +174,132 @@ class EmulatorTransport:
             lid=lid_for(phone),
             device_id=f"{phone}:{(self.instance.id % 90) + 10}@s.whatsapp.net",
         )
+
+    # --- Chats, contacts and message changes ------------------------------------------
+
+    def _peer_phone(self, chat_id: str) -> str:
+        return chat_id.split("@", 1)[0] if chat_id.endswith("@c.us") else ""
+
+    def _account(self, chat_id: str) -> EmuPhone | None:
+        from instances.models import EmuPhone
+
+        phone = self._peer_phone(chat_id)
+        return EmuPhone.objects.filter(phone=phone, registered=True).first() if phone else None
+
+    def read_chat_until(self, *, chat_id: str, id_message: str) -> None:
+        from django.db.models import Q
+
+        from instances.emulator_session import read_receipts
+        from instances.models import EmuMessage
+
+        own, peer = self.instance.phone, self._peer_phone(chat_id)
+        if not own or not peer:
+            return
+        bound = (
+            EmuMessage.objects.filter(id_message=id_message)
+            .filter(Q(sender=peer, recipient=own) | Q(sender=own, recipient=peer))
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if bound is not None:
+            read_receipts(own, peer, up_to_id=bound)
+
+    def check_whatsapp(self, *, phone: str) -> bool:
+        from instances.models import EmuPhone
+
+        return EmuPhone.objects.filter(phone=phone, registered=True).exists()
+
+    def get_avatar(self, *, chat_id: str) -> Avatar:
+        account = self._account(chat_id)
+        if account is None:
+            return Avatar(exists=False)
+        return Avatar(exists=True, url=avatar_url(account))
+
+    def _contact_name(self, account: EmuPhone) -> str:
+        from instances.models import EmuContact
+
+        if not self.instance.phone:
+            return ""
+        name = (
+            EmuContact.objects.filter(owner__phone=self.instance.phone, contact=account)
+            .values_list("name", flat=True)
+            .first()
+        )
+        return name or ""
+
+    def contact_info(self, *, chat_id: str) -> PeerInfo | None:
+        account = self._account(chat_id)
+        if account is None:
+            return None
+        return PeerInfo(
+            chat_id=account.wid,
+            name=account.name,
+            contact_name=self._contact_name(account),
+            avatar_url=avatar_url(account),
+            about=account.about,
+        )
+
+    def contacts(self) -> list[Contact]:
+        from instances.models import EmuContact
+
+        if not self.instance.phone:
+            return []
+        rows = (
+            EmuContact.objects.filter(owner__phone=self.instance.phone, contact__registered=True)
+            .select_related("contact")
+            .order_by("id")
+        )
+        return [Contact(chat_id=row.contact.wid, name=row.contact.name, contact_name=row.name) for row in rows]
+
+    def save_contact(self, *, chat_id: str, name: str) -> bool:
+        from instances.models import EmuContact
+
+        account = self._account(chat_id)
+        if account is None or not self.instance.phone:
+            return False
+        EmuContact.objects.update_or_create(
+            owner=ensure_phone(self.instance.phone), contact=account, defaults={"name": name}
+        )
+        return True
+
+    def delete_contact(self, *, chat_id: str) -> bool:
+        from instances.models import EmuContact
+
+        phone = self._peer_phone(chat_id)
+        if not phone or not self.instance.phone:
+            return False
+        deleted, _ = EmuContact.objects.filter(owner__phone=self.instance.phone, contact__phone=phone).delete()
+        return deleted > 0
+
+    def _put_change(self, chat_id: str, message_data: dict[str, object]) -> str:
+        """Put an edit or revoke on the network; the peer's session takes it in as
+        an incoming message. ``via_instance`` keeps our own session from journalling
+        it a second time as phone-sent."""
+        from instances.models import EmuMessage
+
+        id_message = "BAE5" + secrets.token_hex(6).upper()
+        EmuMessage.objects.create(
+            sender=self.instance.phone,
+            chat_id=chat_id,
+            recipient=self._peer_phone(chat_id),
+            id_message=id_message,
+            type_message=str(message_data["typeMessage"]),
+            message_data=message_data,
+            via_instance=self.instance.id,
+        )
+        return id_message
+
+    def delete_message(self, *, chat_id: str, id_message: str) -> str:
+        data: dict[str, object] = {"typeMessage": "deletedMessage", "deletedMessageData": {"stanzaId": id_message}}
+        return self._put_change(chat_id, data)
+
+    def edit_message(self, *, chat_id: str, id_message: str, text: str) -> str:
+        data: dict[str, object] = {"typeMessage": "editedMessage", "editedMessageData": {"textMessage": text, "stanzaId": id_message}}
+        return self._put_change(chat_id, data)
+
+    def archive_chat(self, *, chat_id: str, archived: bool) -> None:
+        return None  # the emulated phone keeps no chat list of its own
+
+    def set_disappearing(self, *, chat_id: str, expiration: int) -> None:
+        return None  # emulated contacts do not expire messages
+

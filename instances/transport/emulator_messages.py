@@ -28,6 +28,9 @@ def emulator_send(*, sender_phone: str, via_instance: int | None, payload: Outgo
     else:
         contact = None  # @lid chats: accepted, not resolvable on the emulated network yet
     message_data = message_data_from_payload(payload.type_message, dict(payload.data))
+    quoted_id = payload.data.get("quotedMessageId")
+    if quoted_id and recipient:
+        message_data = with_quote(message_data, sender_phone, recipient, str(quoted_id))
     try:
         with transaction.atomic():
             EmuMessage.objects.create(
@@ -45,6 +48,35 @@ def emulator_send(*, sender_phone: str, via_instance: int | None, payload: Outgo
     if contact is not None and contact.script == "echo":
         echo_reply(contact, sender_phone, message_data)
     return SendResult("sent")
+
+
+def with_quote(message_data: dict[str, object], sender: str, recipient: str, quoted_id: str) -> dict[str, object]:
+    """A reply as the other side receives it (API.md §10.4): texts become
+    ``quotedMessage``, other kinds carry a ``quotedMessage`` object. Unknown quoted
+    ids (not in this chat) leave the message as it is."""
+    from django.db.models import Q
+
+    from instances.emulator_events import quoted_object
+
+    quoted = (
+        EmuMessage.objects.filter(id_message=quoted_id)
+        .filter(Q(sender=sender, recipient=recipient) | Q(sender=recipient, recipient=sender))
+        .order_by("-id")
+        .first()
+    )
+    if quoted is None:
+        return message_data
+    obj = quoted_object(quoted)
+    kind = message_data.get("typeMessage")
+    if kind not in ("textMessage", "extendedTextMessage"):
+        return {**message_data, "quotedMessage": obj}
+    text_data = message_data.get("textMessageData") or message_data.get("extendedTextMessageData") or {}
+    text = text_data.get("textMessage", text_data.get("text", "")) if isinstance(text_data, dict) else ""
+    return {
+        "typeMessage": "quotedMessage",
+        "extendedTextMessageData": {"text": text, "stanzaId": quoted_id, "participant": obj["participant"]},
+        "quotedMessage": obj,
+    }
 
 
 def echo_reply(contact: EmuPhone, to_phone: str, message_data: dict[str, object]) -> EmuMessage:

@@ -1,0 +1,360 @@
+"""Benchmark: receiveNotification long-polls at scale: wake-up latency and memory.
+
+  .venv/bin/python bench/longpoll.py [--instances 200] [--waiters 10000] [--gap-ms 20]
+
+What it does (PostgreSQL + Redis from DATABASE_URL / REDIS_URL, defaults: this machine):
+1. Creates a fresh database ``relay_bench_longpoll``, migrates, creates N authorized
+   emulator instances with incomingWebhook on.
+2. Starts one uvicorn web process (the async receiveNotification view, Redis pub/sub
+   wake-ups, a psycopg pool) and a client process that opens W concurrent
+   ``receiveNotification?receiveTimeout=60`` requests spread evenly over the instances
+   (raw asyncio sockets, one connection each).
+3. Once every request is sent and has settled, this process injects one incoming
+   message per instance with ``journals.services.ingest_event`` (the engine's way in),
+   one instance every ``--gap-ms``, stamping the moment of commit.
+4. Wake-up latency = response received by the client − commit (both CLOCK_MONOTONIC,
+   one machine). Prints p50/p90/p99/max, how many waiters answered, and the web
+   process's RSS (VmRSS while everyone waits, VmHWM peak) from /proc. Writes
+   var/bench/longpoll.json. Targets: p99 ≤ 50 ms, RSS ≤ 1 GB.
+
+Only loopback traffic; every process it starts is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+PORT = int(os.environ.get("LONGPOLL_PORT", "0"))
+SENDER = "79005550202"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def raise_fd_limit() -> int:
+    """Each waiter is a socket on both ends: lift the soft limit to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return target
+
+
+def sh(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
+
+
+def base_env(db_url: str, redis_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=db_url,
+        REDIS_URL=redis_url,
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DB_POOL="true",
+        DB_POOL_SIZE="16",
+        LOG_LEVEL="WARNING",
+        RELAY_VAR_DIR=str(ROOT / "var" / "bench"),
+        # The client ramps up fast on few instances; limits are not under test here.
+        RATE_LIMITS_ENABLED="false",
+    )
+    return env
+
+
+def django_setup(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def prepare(db_url: str, env: dict[str, str], instances: int) -> list[tuple[int, str]]:
+    admin_url, _, name = db_url.rpartition("/")
+    sh(["psql", f"{admin_url}/postgres", "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"])
+    sh(["psql", f"{admin_url}/postgres", "-qc", f"CREATE DATABASE {name}"])
+    sh([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env)
+    django_setup(env)
+    from django.contrib.auth import get_user_model
+
+    from instances import services
+    from instances.models import Instance, State
+    from instances.transport.emulator import ensure_phone
+
+    user = get_user_model().objects.create_user("bench", password="bench-password-1")
+    account = services.ensure_account(user)
+    ensure_phone(SENDER, "Bench sender")
+    creds = []
+    for n in range(instances):
+        instance = services.create_instance(account=account, name=f"longpoll {n}")
+        services.link_phone(instance, phone=f"7991{n:07d}")
+        services.change_state(instance, State.AUTHORIZED)
+        instance.settings["incomingWebhook"] = True
+        Instance.objects.filter(pk=instance.pk).update(settings=instance.settings)
+        creds.append((instance.id, instance.api_token))
+    return creds
+
+
+def rss_kb(pid: int) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0])
+    return out
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)  # noqa: S310 - loopback only
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+# --- The client process -------------------------------------------------------------
+
+
+async def _waiter(
+    instance_id: int, token: str, results: list[tuple[int, float, int, bool]], sent: list[int], gate: asyncio.Semaphore
+) -> None:
+    """Long-poll until a notification comes (an empty answer is re-polled, as SDKs do)."""
+    request = (
+        f"GET /waInstance{instance_id}/receiveNotification/{token}?receiveTimeout=60 HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{PORT}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    first = True
+    while True:
+        async with gate:
+            reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+            writer.write(request)
+            await writer.drain()
+        if first:
+            sent[0] += 1
+            first = False
+        try:
+            data = await reader.read()
+            received = time.monotonic()
+        finally:
+            writer.close()
+        status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else 0
+        body = data.partition(b"\r\n\r\n")[2].strip()
+        if status == 200 and body in (b"", b"null"):
+            continue
+        results.append((instance_id, received, status, status == 200))
+        return
+
+
+async def _client(creds: list[tuple[int, str]], waiters: int, ready_file: Path, out_file: Path) -> None:
+    results: list[tuple[int, float, int, bool]] = []
+    sent = [0]
+    gate = asyncio.Semaphore(256)  # concurrent connects (the listen backlog is finite)
+    tasks = [
+        asyncio.create_task(_waiter(*creds[n % len(creds)], results, sent, gate))  # type: ignore[misc]
+        for n in range(waiters)
+    ]
+    while sent[0] < waiters and not all(t.done() for t in tasks):
+        await asyncio.sleep(0.05)
+    ready_file.write_text(str(sent[0]))
+    done, _ = await asyncio.wait(tasks, timeout=180)
+    errors = [repr(t.exception()) for t in done if t.exception() is not None]
+    out_file.write_text(json.dumps({"results": results, "errors": errors[:20], "error_count": len(errors)}))
+
+
+def client_main(args: argparse.Namespace) -> None:
+    global PORT
+    PORT = args.port
+    raise_fd_limit()
+    creds = [tuple(c) for c in json.loads(Path(args.creds).read_text())]
+    asyncio.run(_client(creds, args.waiters, Path(args.ready), Path(args.out)))  # type: ignore[arg-type]
+
+
+# --- The bench ----------------------------------------------------------------------
+
+
+def inject(creds: list[tuple[int, str]], gap: float) -> dict[int, float]:
+    """One incoming message per instance; returns the commit moment of each."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from instances.models import Instance
+    from journals.notifications import MessageEvent
+    from journals.services import ingest_event
+
+    instances = {i.id: i for i in Instance.objects.filter(pk__in=[c[0] for c in creds])}
+    committed: dict[int, float] = {}
+    for n, (instance_id, _) in enumerate(creds):
+        event = MessageEvent(
+            direction="incoming",
+            chat_id=f"{SENDER}@c.us",
+            id_message=f"BENCH{n:011d}",
+            sender=f"{SENDER}@c.us",
+            sender_name="Bench sender",
+            chat_name="Bench sender",
+            message_data={"typeMessage": "textMessage", "textMessageData": {"textMessage": f"wake {n}"}},
+            timestamp=timezone.now(),
+        )
+        with transaction.atomic():
+            # Runs first among the on-commit callbacks: right after COMMIT, before the
+            # wake-up is published.
+            transaction.on_commit(lambda i=instance_id: committed.__setitem__(i, time.monotonic()))
+            ingest_event(instances[instance_id], event)
+        time.sleep(gap)
+    return committed
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(pid: int, quiet_seconds: float) -> None:
+    """Every request is sent; wait until the web process has taken them all in (its
+    CPU goes quiet: each waiter's start is two short DB reads), then a bit more."""
+    quiet = 0.0
+    last = cpu_seconds(pid)
+    while quiet < quiet_seconds:
+        time.sleep(0.5)
+        now = cpu_seconds(pid)
+        quiet = quiet + 0.5 if now - last < 0.05 else 0.0
+        last = now
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--instances", type=int, default=200)
+    parser.add_argument("--waiters", type=int, default=10_000)
+    parser.add_argument("--gap-ms", type=float, default=20.0)
+    parser.add_argument("--settle", type=float, default=2.0, help="quiet seconds (web CPU idle) before the first event")
+    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--creds", help=argparse.SUPPRESS)
+    parser.add_argument("--ready", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        client_main(args)
+        return
+
+    limit = raise_fd_limit()
+    global PORT
+    PORT = free_port()
+    db_url = os.environ.get("DATABASE_URL_BENCH", "postgres://postgres@127.0.0.1:5432/relay_bench_longpoll")
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9")
+    env = base_env(db_url, redis_url)
+    work = ROOT / "var" / "bench"
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"preparing {args.instances} instances in {db_url} (fd limit {limit})", flush=True)
+    creds = prepare(db_url, env, args.instances)
+    creds_file, ready_file, out_file = work / "longpoll-creds.json", work / "longpoll-ready", work / "longpoll-out.json"
+    creds_file.write_text(json.dumps(creds))
+    for f in (ready_file, out_file):
+        f.unlink(missing_ok=True)
+
+    web_cmd = [PY, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(PORT),
+               "--no-access-log", "--log-level", "warning", "--loop", "uvloop", "--http", "httptools",
+               "--backlog", "4096", "--timeout-keep-alive", "75"]
+    web_log = (work / "longpoll-web.log").open("wb")
+    web = subprocess.Popen(web_cmd, cwd=ROOT, env=env, stdout=web_log, stderr=subprocess.STDOUT, start_new_session=True)
+    client: subprocess.Popen[bytes] | None = None
+    try:
+        wait_http(f"http://127.0.0.1:{PORT}/healthz")
+        if web.poll() is not None:
+            raise RuntimeError(f"the web process exited; see {web_log.name}")
+        idle = rss_kb(web.pid)
+        client_cmd = [PY, __file__, "--client", "--port", str(PORT), "--waiters", str(args.waiters), "--creds", str(creds_file),
+                      "--ready", str(ready_file), "--out", str(out_file)]
+        started = time.monotonic()
+        client = subprocess.Popen(client_cmd, cwd=ROOT, env=env, start_new_session=True)
+        while not ready_file.exists():
+            if client.poll() is not None:
+                raise RuntimeError("client process died")
+            time.sleep(0.1)
+        ramp = time.monotonic() - started
+        settle(web.pid, args.settle)
+        waiting = rss_kb(web.pid)
+        print(f"{ready_file.read_text()} waiters connected in {ramp:.1f}s; web RSS {waiting['VmRSS'] / 1024:.0f} MB",
+              flush=True)
+        committed = inject(creds, args.gap_ms / 1000)
+        client.wait(240)
+        after = rss_kb(web.pid)
+    finally:
+        if client is not None:
+            stop(client)
+        stop(web)
+
+    data = json.loads(out_file.read_text())
+    lat_ms = [(received - committed[i]) * 1000 for i, received, status, got in data["results"] if status == 200 and got]
+    failed = sum(1 for _, _, status, _ in data["results"] if status != 200)
+    report = {
+        "instances": args.instances,
+        "waiters": args.waiters,
+        "answered_with_notification": len(lat_ms),
+        "non_200": failed,
+        "client_errors": data["error_count"],
+        "ramp_seconds": round(ramp, 2),
+        "latency_ms": {
+            "p50": round(pct(lat_ms, 50), 2),
+            "p90": round(pct(lat_ms, 90), 2),
+            "p99": round(pct(lat_ms, 99), 2),
+            "max": round(max(lat_ms), 2) if lat_ms else None,
+            "mean": round(statistics.fmean(lat_ms), 2) if lat_ms else None,
+        },
+        "web_rss_mb": {
+            "idle": round(idle["VmRSS"] / 1024, 1),
+            "all_waiting": round(waiting["VmRSS"] / 1024, 1),
+            "after": round(after["VmRSS"] / 1024, 1),
+            "peak": round(after["VmHWM"] / 1024, 1),
+        },
+        "targets": {"p99_ms": 50, "rss_mb": 1024},
+    }
+    (work / "longpoll.json").write_text(json.dumps(report, indent=2))
+    (work / "longpoll-committed.json").write_text(json.dumps(committed))
+    print(json.dumps(report, indent=2))
+    if data["errors"]:
+        print("client errors (first):", data["errors"][:5])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,544 @@
+"""Events on the emulated network, as a phone would cause them.
+
+A simulated contact writes to an instance's phone (any typeMessage an engine can
+report), the linked phone itself writes to someone (``outgoingMessageReceived``), a
+contact calls (offer, then pickUp / hungUp / declined) or blocks the account. These
+functions only put rows on the network (``EmuMessage``, ``EmuSignal``); the session
+runner that leases the instance takes them in (``emulator_session.take_inbox``) and
+produces the notifications through ``journals.services.ingest_event``, exactly as a
+real engine session would.
+
+``message_data`` built here is GREEN-API's webhook ``messageData`` object (API.md
+§10.4); field names of the ``fields`` dicts are the control API's wire names.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from PIL import Image
+
+from instances.models import EmuMessage, EmuPhone, EmuSignal, Engine, Instance, SignalKind, State
+from instances.transport.emulator import ensure_phone
+
+Fields = dict[str, Any]
+MessageData = dict[str, Any]
+
+CALL_OUTCOMES = ("pickUp", "hungUp", "declined")
+FILE_KINDS = ("imageMessage", "videoMessage", "audioMessage", "documentMessage", "stickerMessage")
+
+
+class EventError(Exception):
+    """The event cannot happen on the network (unknown message, not paired…); the
+    control API answers 400 with this text."""
+
+
+def new_id_message() -> str:
+    """A WhatsApp-phone style message id (32 uppercase hex digits)."""
+    return secrets.token_hex(16).upper()
+
+
+def wid(phone: str) -> str:
+    return f"{phone}@c.us"
+
+
+# --- Who talks to whom ----------------------------------------------------------------
+
+
+def _own_phone(instance: Instance) -> str:
+    if instance.engine != Engine.EMULATOR or not instance.phone or instance.state != State.AUTHORIZED:
+        raise EventError("the instance must be authorized on the emulator (pair it first)")
+    return instance.phone
+
+
+def _peer(phone: str, name: str = "") -> EmuPhone:
+    peer = ensure_phone(phone, name)
+    if not peer.registered:
+        raise EventError(f"+{phone} has no WhatsApp account")
+    return peer
+
+
+def find_message(owner_phone: str, peer_phone: str, id_message: str) -> EmuMessage | None:
+    """A message of the personal chat between two phones, whoever sent it."""
+    return (
+        EmuMessage.objects.filter(id_message=id_message)
+        .filter(Q(sender=owner_phone, recipient=peer_phone) | Q(sender=peer_phone, recipient=owner_phone))
+        .order_by("-id")
+        .first()
+    )
+
+
+class _Chat:
+    """The personal chat an event happens in: ``author`` writes to ``other``."""
+
+    def __init__(self, *, instance: Instance, owner: str, peer: str, author: str) -> None:
+        self.instance = instance
+        self.owner = owner
+        self.peer = peer
+        self.author = author
+
+    def known(self, id_message: str, *, what: str = "message") -> EmuMessage:
+        found = find_message(self.owner, self.peer, id_message)
+        if found is None:
+            raise EventError(f"{what} {id_message} is not in the chat with +{self.peer}")
+        return found
+
+    def own(self, id_message: str) -> EmuMessage:
+        """A message the author sent (only those can be edited or deleted)."""
+        found = self.known(id_message)
+        if found.sender != self.author:
+            raise EventError(f"message {id_message} was not sent by +{self.author}")
+        return found
+
+
+# --- messageData builders, one per typeMessage ---------------------------------------
+
+
+def _forwarded(fields: Fields) -> Fields:
+    return {
+        "forwardingScore": int(fields.get("forwardingScore", 0)),
+        "isForwarded": bool(fields.get("isForwarded", False)),
+    }
+
+
+def quoted_object(message: EmuMessage) -> Fields:
+    """The ``quotedMessage`` object of a reply: it mirrors the quoted message
+    (API.md §10.4 quotedMessage)."""
+    data = message.message_data or {}
+    kind = str(data.get("typeMessage", message.type_message))
+    quoted: Fields = {"stanzaId": message.id_message, "participant": wid(message.sender), "typeMessage": kind}
+    text = data.get("textMessageData")
+    ext = data.get("extendedTextMessageData")
+    file = data.get("fileMessageData")
+    if isinstance(text, dict):
+        quoted["textMessage"] = text.get("textMessage", "")
+    elif isinstance(ext, dict):
+        if kind == "extendedTextMessage":
+            quoted["extendedTextMessage"] = {
+                k: ext.get(k, "") for k in ("text", "description", "title", "previewType", "jpegThumbnail")
+            }
+        else:
+            quoted["textMessage"] = ext.get("text", "")
+    elif isinstance(file, dict):
+        quoted.update(
+            downloadUrl=file.get("downloadUrl", ""),
+            caption=file.get("caption", ""),
+            jpegThumbnail=file.get("jpegThumbnail", ""),
+        )
+    elif isinstance(data.get("contactMessageData"), dict):
+        contact = data["contactMessageData"]
+        quoted["contact"] = {"displayName": contact.get("displayName", ""), "vcard": contact.get("vcard", "")}
+    elif isinstance(data.get("locationMessageData"), dict):
+        loc = data["locationMessageData"]
+        quoted["location"] = {
+            k: loc.get(k) for k in ("nameLocation", "address", "latitude", "longitude", "jpegThumbnail")
+        }
+    return quoted
+
+
+def _with_quote(chat: _Chat, fields: Fields, data: MessageData) -> MessageData:
+    """Any message may be a reply: it then carries a ``quotedMessage`` object."""
+    quoted_id = fields.get("quotedMessageId")
+    if quoted_id:
+        data["quotedMessage"] = quoted_object(chat.known(str(quoted_id)))
+    return data
+
+
+def vcard(display_name: str, phone: str) -> str:
+    return f"BEGIN:VCARD\nVERSION:3.0\nFN:{display_name}\nitem1.TEL;waid={phone}:+{phone}\nEND:VCARD"
+
+
+def _text(chat: _Chat, fields: Fields) -> MessageData:
+    return {"typeMessage": "textMessage", "textMessageData": {"textMessage": fields["message"]}}
+
+
+def _extended_text(chat: _Chat, fields: Fields) -> MessageData:
+    data = {
+        "text": fields["message"],
+        "description": fields.get("description", ""),
+        "title": fields.get("title", ""),
+        "previewType": fields.get("previewType", "None"),
+        "jpegThumbnail": fields.get("jpegThumbnail", ""),
+        **_forwarded(fields),
+    }
+    return {"typeMessage": "extendedTextMessage", "extendedTextMessageData": data}
+
+
+def _quoted(chat: _Chat, fields: Fields) -> MessageData:
+    quoted = quoted_object(chat.known(fields["quotedMessageId"]))
+    return {
+        "typeMessage": "quotedMessage",
+        "extendedTextMessageData": {
+            "text": fields["message"],
+            "stanzaId": quoted["stanzaId"],
+            "participant": quoted["participant"],
+        },
+        "quotedMessage": quoted,
+    }
+
+
+def _location(chat: _Chat, fields: Fields) -> MessageData:
+    data = {
+        "nameLocation": fields.get("nameLocation", ""),
+        "address": fields.get("address", ""),
+        "latitude": fields["latitude"],
+        "longitude": fields["longitude"],
+        "jpegThumbnail": "",
+        **_forwarded(fields),
+    }
+    return _with_quote(chat, fields, {"typeMessage": "locationMessage", "locationMessageData": data})
+
+
+def _contact(chat: _Chat, fields: Fields) -> MessageData:
+    name = fields["displayName"]
+    data = {
+        "displayName": name,
+        "vcard": fields.get("vcard") or vcard(name, fields["phoneContact"]),
+        **_forwarded(fields),
+    }
+    return _with_quote(chat, fields, {"typeMessage": "contactMessage", "contactMessageData": data})
+
+
+def _contacts_array(chat: _Chat, fields: Fields) -> MessageData:
+    contacts = [
+        {
+            "displayName": c["displayName"],
+            "vcard": c.get("vcard") or vcard(c["displayName"], c["phoneContact"]),
+        }
+        for c in fields["contacts"]
+    ]
+    data = {"contacts": contacts, **_forwarded(fields)}
+    # The nested key really is "messageData" (API.md §14).
+    return _with_quote(chat, fields, {"typeMessage": "contactsArrayMessage", "messageData": data})
+
+
+def _reaction(chat: _Chat, fields: Fields) -> MessageData:
+    target = chat.known(fields["quotedMessageId"])
+    return {
+        "typeMessage": "reactionMessage",
+        # An empty text removes the reaction.
+        "extendedTextMessageData": {"text": fields.get("reaction", "")},
+        "quotedMessage": {"stanzaId": target.id_message, "participant": wid(target.sender)},
+    }
+
+
+def _group_invite(chat: _Chat, fields: Fields) -> MessageData:
+    code = fields.get("inviteCode") or base64.b64encode(secrets.token_bytes(12)).decode()[:16]
+    data = {
+        "groupJid": fields.get("groupJid") or f"120363{secrets.randbelow(10**12):012d}@g.us",
+        "inviteCode": code,
+        "inviteExpiration": str(fields.get("inviteExpiration", "0")),
+        "groupName": fields["groupName"],
+        "caption": fields.get("caption", ""),
+        "name": fields.get("name", ""),
+        "jpegThumbnail": "",
+    }
+    return {"typeMessage": "groupInviteMessage", "groupInviteMessageData": data}
+
+
+def _poll(chat: _Chat, fields: Fields) -> MessageData:
+    data = {
+        "name": fields["message"],
+        "options": [{"optionName": name} for name in fields["options"]],
+        "multipleAnswers": bool(fields.get("multipleAnswers", False)),
+    }
+    return {"typeMessage": "pollMessage", "pollMessageData": data}
+
+
+def _poll_update(chat: _Chat, fields: Fields) -> MessageData:
+    poll_message = chat.known(fields["stanzaId"], what="poll")
+    poll = (poll_message.message_data or {}).get("pollMessageData")
+    if poll_message.type_message != "pollMessage" or not isinstance(poll, dict):
+        raise EventError(f"message {poll_message.id_message} is not a poll")
+    if poll_message.sender == chat.author:
+        raise EventError("a vote comes from the other side of the chat")
+    names = [str(o.get("optionName", "")) for o in poll.get("options", []) if isinstance(o, dict)]
+    chosen = list(dict.fromkeys(fields.get("votes", [])))
+    unknown = [name for name in chosen if name not in names]
+    if unknown:
+        raise EventError(f"the poll has no option {unknown[0]!r}")
+    multiple = bool(poll.get("multipleAnswers", False))
+    if len(chosen) > 1 and not multiple:
+        raise EventError("the poll allows one answer")
+    voter = wid(chat.author)
+    # One webhook per voter action, holding that voter's current choice only.
+    votes = [{"optionName": name, "optionVoters": [voter] if name in chosen else []} for name in names]
+    data = {
+        "stanzaId": poll_message.id_message,
+        "name": poll.get("name", ""),
+        "votes": votes,
+        "multipleAnswers": multiple,
+    }
+    return {"typeMessage": "pollUpdateMessage", "pollMessageData": data}
+
+
+def _edited(chat: _Chat, fields: Fields) -> MessageData:
+    original = chat.own(fields["stanzaId"])
+    return {
+        "typeMessage": "editedMessage",
+        "editedMessageData": {"textMessage": fields["message"], "stanzaId": original.id_message},
+    }
+
+
+def _deleted(chat: _Chat, fields: Fields) -> MessageData:
+    original = chat.own(fields["stanzaId"])
+    return {"typeMessage": "deletedMessage", "deletedMessageData": {"stanzaId": original.id_message}}
+
+
+def _buttons_response(chat: _Chat, fields: Fields) -> MessageData:
+    target = chat.known(fields["stanzaId"])
+    data = {
+        "stanzaId": target.id_message,
+        "selectedButtonId": fields["selectedButtonId"],
+        "selectedButtonText": fields.get("selectedButtonText", ""),
+    }
+    return {"typeMessage": "buttonsResponseMessage", "buttonsResponseMessage": data}
+
+
+def _list_response(chat: _Chat, fields: Fields) -> MessageData:
+    target = chat.known(fields["stanzaId"])
+    data = {
+        "stanzaId": target.id_message,
+        "title": fields.get("title", ""),
+        "listType": 1,  # SINGLE_SELECT
+        "singleSelectReply": fields["singleSelectReply"],
+    }
+    return {"typeMessage": "listResponseMessage", "listResponseMessage": data}
+
+
+def _template_reply(chat: _Chat, fields: Fields) -> MessageData:
+    target = chat.known(fields["stanzaId"])
+    data = {
+        "stanzaId": target.id_message,
+        "selectedIndex": int(fields.get("selectedIndex", 0)),
+        "selectedId": fields["selectedId"],
+        "selectedDisplayText": fields.get("selectedDisplayText", ""),
+    }
+    # Plural typeMessage, singular data key (API.md §14).
+    return {"typeMessage": "templateButtonsReplyMessage", "templateButtonReplyMessage": data}
+
+
+def _interactive_reply(chat: _Chat, fields: Fields) -> MessageData:
+    data = {
+        "header": fields.get("header", ""),
+        "body": fields["body"],
+        "footer": fields.get("footer", ""),
+        "buttons": [{"buttonId": b["buttonId"], "buttonText": b["buttonText"]} for b in fields["buttons"]],
+    }
+    return {"typeMessage": "interactiveButtonsReply", "interactiveButtonsReply": data}
+
+
+# --- Files ---------------------------------------------------------------------------
+
+
+def _picture(fmt: str, size: int = 64) -> bytes:
+    img = Image.new("RGB", (size, size), (37, 211, 102))
+    buf = io.BytesIO()
+    img.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def sample_file(kind: str) -> tuple[bytes, str, str]:
+    """A small generated file of the kind: (bytes, MIME type, extension)."""
+    if kind == "imageMessage":
+        return _picture("JPEG"), "image/jpeg", ".jpg"
+    if kind == "stickerMessage":
+        return _picture("WEBP", 128), "image/webp", ".webp"
+    if kind == "videoMessage":
+        box = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+        return box + b"\x00\x00\x00\x08free" + b"\x00\x00\x00\x08mdat", "video/mp4", ".mp4"
+    if kind == "audioMessage":
+        # A voice note: an Ogg page header is enough for every type sniffer.
+        return b"OggS\x00\x02" + b"\x00" * 20 + b"\x01\x13OpusHead\x01\x01", "audio/ogg", ".ogg"
+    body = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    return body, "application/pdf", ".pdf"
+
+
+def _thumbnail(content: bytes) -> str:
+    try:
+        with Image.open(io.BytesIO(content)) as img:
+            img.thumbnail((32, 32))
+            buf = io.BytesIO()
+            img.convert("RGB").save(buf, format="JPEG")
+    except Exception:  # noqa: BLE001 - not a picture Pillow reads: no thumbnail
+        return ""
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _file(chat: _Chat, fields: Fields, kind: str) -> MessageData:
+    """Store the file (the one given as base64, or a generated sample) in the
+    instance's media and point ``downloadUrl`` at its signed link."""
+    from messaging import media
+
+    sample, sample_mime, extension = sample_file(kind)
+    content = sample
+    if fields.get("file"):
+        try:
+            content = base64.b64decode(str(fields["file"]), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise EventError("'file' must be base64") from exc
+    limit = int(settings.MEDIA_MAX_BYTES)
+    received = media.spool(
+        [content], limit=limit, too_large=lambda n: EventError(media.too_large_message(n, limit))
+    )
+    file_name = str(fields.get("fileName") or f"{secrets.token_hex(8)}{extension}")
+    try:
+        stored = media.store(
+            instance_id=chat.instance.pk,
+            received=received,
+            file_name=file_name,
+            fallbacks=[fields.get("mimeType"), media.mime_from_name(file_name), sample_mime],
+        )
+    finally:
+        received.file.close()
+    thumbnail = _thumbnail(content) if kind in ("imageMessage", "videoMessage") else ""
+    data: Fields = {"downloadUrl": media.signed_url(stored)}
+    if kind == "stickerMessage":
+        data.update(
+            jpegThumbnail=thumbnail,
+            isAnimated=bool(fields.get("isAnimated", False)),
+            mimeType=stored.mime_type,
+        )
+    else:
+        data.update(
+            caption=fields.get("caption", ""),
+            fileName=stored.file_name,
+            jpegThumbnail=thumbnail,
+            mimeType=stored.mime_type,
+            isAnimated=False,
+        )
+    data.update(_forwarded(fields))
+    return _with_quote(chat, fields, {"typeMessage": kind, "fileMessageData": data})
+
+
+def _file_builder(kind: str) -> Callable[[_Chat, Fields], MessageData]:
+    return lambda chat, fields: _file(chat, fields, kind)
+
+
+BUILDERS: dict[str, Callable[[_Chat, Fields], MessageData]] = {
+    "textMessage": _text,
+    "extendedTextMessage": _extended_text,
+    "quotedMessage": _quoted,
+    **{kind: _file_builder(kind) for kind in FILE_KINDS},
+    "locationMessage": _location,
+    "contactMessage": _contact,
+    "contactsArrayMessage": _contacts_array,
+    "reactionMessage": _reaction,
+    "groupInviteMessage": _group_invite,
+    "pollMessage": _poll,
+    "pollUpdateMessage": _poll_update,
+    "editedMessage": _edited,
+    "deletedMessage": _deleted,
+    "buttonsResponseMessage": _buttons_response,
+    "listResponseMessage": _list_response,
+    "templateButtonsReplyMessage": _template_reply,
+    "interactiveButtonsReply": _interactive_reply,
+}
+MESSAGE_KINDS: tuple[str, ...] = tuple(BUILDERS)
+
+
+def _put(*, sender: str, recipient: str, message_data: MessageData) -> EmuMessage:
+    return EmuMessage.objects.create(
+        sender=sender,
+        chat_id=wid(recipient),
+        recipient=recipient,
+        id_message=new_id_message(),
+        type_message=str(message_data["typeMessage"]),
+        message_data=message_data,
+    )
+
+
+# --- Services ------------------------------------------------------------------------
+
+
+def contact_sends(instance: Instance, *, phone: str, kind: str, fields: Fields, name: str = "") -> EmuMessage:
+    """A simulated contact (created if new) sends the instance's phone a message of
+    ``kind`` (a typeMessage). The instance's session turns it into
+    ``incomingMessageReceived``. Raises ``EventError`` for impossible events."""
+    owner = _own_phone(instance)
+    if phone == owner:
+        raise EventError("a phone cannot message itself here; use phone-sent")
+    with transaction.atomic():
+        _peer(phone, name)
+        chat = _Chat(instance=instance, owner=owner, peer=phone, author=phone)
+        message_data = BUILDERS[kind](chat, fields)
+        return _put(sender=phone, recipient=owner, message_data=message_data)
+
+
+def phone_sends(instance: Instance, *, phone: str, kind: str, fields: Fields) -> EmuMessage:
+    """The instance's own phone (or another linked device) sends ``phone`` a message:
+    the instance sees ``outgoingMessageReceived``; an instance linked to ``phone``
+    receives it; a scripted contact answers."""
+    from instances.transport.emulator_messages import echo_reply
+
+    owner = _own_phone(instance)
+    if phone == owner:
+        raise EventError("a phone cannot message itself here")
+    with transaction.atomic():
+        peer = _peer(phone)
+        chat = _Chat(instance=instance, owner=owner, peer=phone, author=owner)
+        message_data = BUILDERS[kind](chat, fields)
+        message = _put(sender=owner, recipient=phone, message_data=message_data)
+        if peer.script == "echo":
+            echo_reply(peer, owner, message_data)
+    return message
+
+
+def contact_calls(instance: Instance, *, phone: str, outcome: str = "", name: str = "") -> str:
+    """A contact calls the instance's phone: an ``offer`` now and, with ``outcome``,
+    its end right after. Returns the call id (the notification's idMessage)."""
+    owner = _own_phone(instance)
+    if outcome and outcome not in CALL_OUTCOMES:
+        raise EventError(f"outcome must be one of {', '.join(CALL_OUTCOMES)}")
+    id_call = new_id_message()
+    with transaction.atomic():
+        _peer(phone, name)
+        EmuSignal.objects.create(
+            kind=SignalKind.CALL,
+            from_phone=phone,
+            to_phone=owner,
+            payload={"idCall": id_call, "status": "offer"},
+        )
+        if outcome:
+            EmuSignal.objects.create(
+                kind=SignalKind.CALL,
+                from_phone=phone,
+                to_phone=owner,
+                payload={"idCall": id_call, "status": outcome},
+            )
+    return id_call
+
+
+def call_ends(instance: Instance, *, id_call: str, outcome: str) -> None:
+    """A ringing call (``contact_calls`` without outcome) ends: pickUp, hungUp or declined."""
+    owner = _own_phone(instance)
+    if outcome not in CALL_OUTCOMES:
+        raise EventError(f"outcome must be one of {', '.join(CALL_OUTCOMES)}")
+    calls = list(
+        EmuSignal.objects.filter(kind=SignalKind.CALL, to_phone=owner, payload__idCall=id_call).order_by("id")
+    )
+    if not calls:
+        raise EventError(f"call {id_call} is unknown")
+    if len(calls) > 1:
+        raise EventError(f"call {id_call} has already ended")
+    EmuSignal.objects.create(
+        kind=SignalKind.CALL,
+        from_phone=calls[0].from_phone,
+        to_phone=owner,
+        payload={"idCall": id_call, "status": outcome},
+    )
+
+
+def contact_blocks(instance: Instance, *, phone: str) -> EmuSignal:
+    """A contact blocks the instance's phone: ``incomingBlock``."""
+    owner = _own_phone(instance)
+    _peer(phone)
+    return EmuSignal.objects.create(kind=SignalKind.BLOCK, from_phone=phone, to_phone=owner, payload={})

@@ -1,0 +1,363 @@
+"""Chats, contacts, read marks and changes to sent messages (API.md §9.8–9.10).
+
+Per-chat state (activity, archive, disappearing timer) lives in ``ChatState``;
+edits, deletes and poll votes in ``MessageChange``, which the journal methods apply
+to the message they point at. Both are written here only: by the services below for
+API calls, and by ``record_journal_message`` for what an engine reported (called from
+``journals.services.ingest_event``, inside its transaction).
+
+Everything that needs the linked account (receipts, the directory, the address book,
+revokes and edits on the network) goes through the instance's transport.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from instances.models import Instance, State
+from instances.transport import TransportError, get_transport
+from instances.transport.base import Avatar, Contact, PeerInfo
+from journals.models import ChangeKind, ChatState, Direction, JournalMessage, MessageChange
+from journals.notifications import MessageEvent
+
+log = logging.getLogger(__name__)
+
+# Engine messages that change another message rather than add one to the chat: the
+# journal lists show their effect on the target (edited text, isDeleted, poll tally).
+CHANGE_TYPES = ("editedMessage", "deletedMessage", "pollUpdateMessage")
+TEXT_TYPES = ("textMessage", "extendedTextMessage", "quotedMessage")
+EDIT_WINDOW = timedelta(minutes=15)
+EPHEMERAL_EXPIRATIONS = (0, 86_400, 604_800, 7_776_000)
+
+
+class ChatError(Exception):
+    """A request the account cannot carry out; ``status`` is the HTTP answer."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NotAuthorized(ChatError):
+    def __init__(self) -> None:
+        super().__init__("instance is starting or not authorized")
+
+
+def check_authorized(instance: Instance) -> None:
+    """Methods that talk to WhatsApp need a linked, authorized account."""
+    if instance.state != State.AUTHORIZED or not instance.wid:
+        raise NotAuthorized()
+
+
+def chat_type(chat_id: str) -> str:
+    return "group" if chat_id.endswith("@g.us") else "user"
+
+
+# --- What ingestion records ------------------------------------------------------------
+
+
+def touch_chat(instance_id: int, chat_id: str, moment: datetime, name: str = "") -> None:
+    """The chat saw a message at ``moment``: it moves up in getChats. Creates the
+    chat's row on its first message. Safe under concurrent ingestion."""
+    rows = ChatState.objects.filter(instance_id=instance_id, chat_id=chat_id)
+    changes: dict[str, Any] = {"last_activity": moment}
+    if name:
+        changes["name"] = name
+    if rows.filter(last_activity__lt=moment).update(**changes) or rows.exists():
+        return
+    try:
+        with transaction.atomic():
+            ChatState.objects.create(instance_id=instance_id, chat_id=chat_id, name=name, last_activity=moment)
+    except IntegrityError:
+        pass  # created meanwhile by another ingestion of this chat
+
+
+def _record_change(
+    instance_id: int, chat_id: str, id_message: str, kind: str, moment: datetime, actor: str = "", **values: Any
+) -> None:
+    """Upsert one change, keeping the newest when changes arrive out of order."""
+    key = {"instance_id": instance_id, "chat_id": chat_id, "id_message": id_message, "kind": kind, "actor": actor}
+    if MessageChange.objects.filter(**key, timestamp__lte=moment).update(timestamp=moment, **values):
+        return
+    if MessageChange.objects.filter(**key).exists():
+        return  # a newer change is already recorded
+    try:
+        with transaction.atomic():
+            MessageChange.objects.create(**key, timestamp=moment, **values)
+    except IntegrityError:
+        pass
+
+
+def record_journal_message(instance: Instance, event: MessageEvent) -> None:
+    """Side effects of a journalled engine message: chat activity, and for edits,
+    revokes and poll votes the change they make to their target message."""
+    data = event.message_data
+    kind = event.type_message
+    touch_chat(instance.pk, event.chat_id, event.timestamp, event.chat_name)
+    if kind == "editedMessage":
+        edited = data.get("editedMessageData") or {}
+        text = edited.get("textMessage", edited.get("caption", ""))
+        if edited.get("stanzaId"):
+            _record_change(
+                instance.pk, event.chat_id, str(edited["stanzaId"]), ChangeKind.EDITED, event.timestamp, text=str(text)
+            )
+    elif kind == "deletedMessage":
+        deleted = data.get("deletedMessageData") or {}
+        if deleted.get("stanzaId"):
+            _record_change(instance.pk, event.chat_id, str(deleted["stanzaId"]), ChangeKind.DELETED, event.timestamp)
+    elif kind == "pollUpdateMessage":
+        poll = data.get("pollMessageData") or {}
+        voter = event.sender if event.direction == Direction.INCOMING else instance.wid
+        if poll.get("stanzaId") and voter:
+            chosen = [
+                str(vote.get("optionName", ""))
+                for vote in poll.get("votes", [])
+                if isinstance(vote, dict) and voter in (vote.get("optionVoters") or [])
+            ]
+            _record_change(
+                instance.pk,
+                event.chat_id,
+                str(poll["stanzaId"]),
+                ChangeKind.VOTE,
+                event.timestamp,
+                actor=voter,
+                options=chosen,
+            )
+
+
+# --- Read marks ------------------------------------------------------------------------
+
+
+def read_chat(instance: Instance, *, chat_id: str, id_message: str = "") -> int:
+    """readChat: mark the chat's incoming messages read (all, or up to
+    ``id_message``) and send read receipts through the engine. Returns how many
+    journal messages changed."""
+    from journals.services import mark_chat_read
+
+    check_authorized(instance)
+    if not id_message:
+        return mark_chat_read(instance, chat_id)
+    unread = JournalMessage.objects.filter(
+        instance_id=instance.pk, chat_id=chat_id, direction=Direction.INCOMING, is_read=False
+    )
+    bound = (
+        JournalMessage.objects.filter(instance_id=instance.pk, chat_id=chat_id, id_message=id_message)
+        .values_list("timestamp", flat=True)
+        .first()
+    )
+    if bound is not None:
+        unread = unread.filter(timestamp__lte=bound)
+    changed = unread.update(is_read=True)
+    try:
+        get_transport(instance).read_chat_until(chat_id=chat_id, id_message=id_message)
+    except TransportError:
+        log.info("read receipts for %s in %s not sent", instance.pk, chat_id, exc_info=True)
+    return changed
+
+
+# --- The directory and the address book --------------------------------------------------
+
+
+def check_whatsapp(instance: Instance, *, phone: str) -> bool:
+    check_authorized(instance)
+    return get_transport(instance).check_whatsapp(phone=phone)
+
+
+def get_avatar(instance: Instance, *, chat_id: str) -> Avatar:
+    check_authorized(instance)
+    if chat_id == instance.wid and instance.avatar_url:
+        return Avatar(exists=True, url=instance.avatar_url)
+    return get_transport(instance).get_avatar(chat_id=chat_id)
+
+
+@dataclass(frozen=True)
+class ContactInfo:
+    """getContactInfo: the user's profile plus how this account keeps the chat."""
+
+    chat_id: str
+    peer: PeerInfo | None
+    chat: ChatState | None
+
+
+def get_contact_info(instance: Instance, *, chat_id: str) -> ContactInfo:
+    check_authorized(instance)
+    if chat_id.endswith("@g.us"):
+        raise ChatError("The method GetContactInfo does not support group chats")
+    peer = get_transport(instance).contact_info(chat_id=chat_id)
+    chat = ChatState.objects.filter(instance_id=instance.pk, chat_id=chat_id).first()
+    return ContactInfo(chat_id=chat_id, peer=peer, chat=chat)
+
+
+@dataclass(frozen=True)
+class ContactItem:
+    chat_id: str
+    name: str
+    contact_name: str
+    type: str
+
+
+def get_contacts(instance: Instance, *, group: bool | None = None, count: int | None = None) -> list[ContactItem]:
+    """getContacts: address-book users, then the groups the account is in (``group``
+    true: groups only; false: users only)."""
+    check_authorized(instance)
+    items: list[ContactItem] = []
+    if group is not True:
+        users: list[Contact] = get_transport(instance).contacts()
+        items += [ContactItem(c.chat_id, c.name, c.contact_name, "user") for c in users]
+    if group is not False:
+        groups = ChatState.objects.filter(instance_id=instance.pk, chat_id__endswith="@g.us").order_by("-last_activity")
+        items += [ContactItem(g.chat_id, g.name, "", "group") for g in groups.only("chat_id", "name")]
+    return items[:count] if count is not None else items
+
+
+def _not_on_whatsapp(chat_id: str) -> ChatError:
+    return ChatError(f"{chat_id} is not on WhatsApp", status=404)
+
+
+def save_contact(instance: Instance, *, chat_id: str, first_name: str, last_name: str = "") -> None:
+    """addContact / editContact: put the number in the address book under a name."""
+    check_authorized(instance)
+    name = " ".join(part for part in (first_name, last_name) if part)
+    if not get_transport(instance).save_contact(chat_id=chat_id, name=name):
+        raise _not_on_whatsapp(chat_id)
+
+
+def delete_contact(instance: Instance, *, chat_id: str) -> bool:
+    check_authorized(instance)
+    return get_transport(instance).delete_contact(chat_id=chat_id)
+
+
+# --- Chats --------------------------------------------------------------------------------
+
+
+def get_chats(instance: Instance, *, count: int | None = None) -> list[ChatState]:
+    """getChats: the account's chats, most recently active first."""
+    check_authorized(instance)
+    rows = ChatState.objects.filter(instance_id=instance.pk).order_by("-last_activity", "-id")
+    return list(rows[:count] if count is not None else rows)
+
+
+def _chat_row(instance: Instance, chat_id: str) -> ChatState:
+    row, _ = ChatState.objects.get_or_create(instance_id=instance.pk, chat_id=chat_id)
+    return row
+
+
+def archive_chat(instance: Instance, *, chat_id: str, archived: bool) -> None:
+    """archiveChat / unarchiveChat. WhatsApp refuses to archive a chat with no
+    messages; unarchiving one is a no-op."""
+    check_authorized(instance)
+    row = ChatState.objects.filter(instance_id=instance.pk, chat_id=chat_id).first()
+    if row is None:
+        if archived:
+            raise ChatError("ArchiveChatError: cannot archive chat cause last message not found in chat")
+        return
+    get_transport(instance).archive_chat(chat_id=chat_id, archived=archived)
+    if row.archived != archived:
+        row.archived = archived
+        row.save(update_fields=["archived"])
+
+
+def set_disappearing(instance: Instance, *, chat_id: str, expiration: int) -> ChatState:
+    """setDisappearingChat: set the chat's timer (one of EPHEMERAL_EXPIRATIONS)."""
+    check_authorized(instance)
+    get_transport(instance).set_disappearing(chat_id=chat_id, expiration=expiration)
+    row = _chat_row(instance, chat_id)
+    row.ephemeral_expiration = expiration
+    row.ephemeral_set_at = timezone.now()
+    row.save(update_fields=["ephemeral_expiration", "ephemeral_set_at"])
+    return row
+
+
+# --- Deleting and editing messages ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Found:
+    """A message of the chat as the journals know it."""
+
+    direction: str  # incoming | outgoing
+    type_message: str
+    sent_at: datetime
+    by_api: bool
+
+
+def _find(instance: Instance, chat_id: str, id_message: str) -> Found | None:
+    from messaging.models import OutgoingMessage
+
+    sent = (
+        OutgoingMessage.objects.filter(instance_id=instance.pk, chat_id=chat_id, id_message=id_message)
+        .values_list("type_message", "sent_at", "created_at", "payload")
+        .first()
+    )
+    if sent is not None:
+        type_message, sent_at, created_at, payload = sent
+        if type_message in ("textMessage", "extendedTextMessage") and (payload or {}).get("quotedMessageId"):
+            type_message = "quotedMessage"
+        return Found(Direction.OUTGOING, type_message, sent_at or created_at, True)
+    row = (
+        JournalMessage.objects.filter(instance_id=instance.pk, chat_id=chat_id, id_message=id_message)
+        .values_list("direction", "type_message", "timestamp")
+        .first()
+    )
+    if row is None:
+        return None
+    return Found(row[0], row[1], row[2], False)
+
+
+def delete_message(instance: Instance, *, chat_id: str, id_message: str, only_me: bool = False) -> None:
+    """deleteMessage. For everyone (our own messages only): the other side receives
+    a revoke (``deletedMessage``) and the journals show the message ``isDeleted``.
+    For me (``onlySenderDelete``): it leaves this instance's journals, nothing is
+    sent."""
+    check_authorized(instance)
+    found = _find(instance, chat_id, id_message)
+    if found is None:
+        raise ChatError("message not found")
+    now = timezone.now()
+    if only_me:
+        with transaction.atomic():
+            JournalMessage.objects.filter(instance_id=instance.pk, chat_id=chat_id, id_message=id_message).delete()
+            _record_change(instance.pk, chat_id, id_message, ChangeKind.HIDDEN, now)
+        return
+    if found.direction != Direction.OUTGOING:
+        raise ChatError("only your own messages can be deleted for everyone; use onlySenderDelete")
+    get_transport(instance).delete_message(chat_id=chat_id, id_message=id_message)
+    _record_change(instance.pk, chat_id, id_message, ChangeKind.DELETED, now)
+
+
+def edit_message(instance: Instance, *, chat_id: str, id_message: str, text: str) -> str:
+    """editMessage: replace the text of one of our text messages for everyone.
+    Returns the edit's idMessage. As on WhatsApp, an edit later than 15 minutes
+    after sending is answered with an id but not applied: the instance gets a
+    ``failed`` outgoingMessageStatus for it instead."""
+    from journals.notifications import StatusEvent
+    from journals.services import ingest_event
+    from messaging.models import new_id_message
+
+    check_authorized(instance)
+    found = _find(instance, chat_id, id_message)
+    if found is None or found.direction != Direction.OUTGOING:
+        raise ChatError("message not found")
+    if found.type_message not in TEXT_TYPES:
+        raise ChatError("only text messages can be edited")
+    now = timezone.now()
+    if now - found.sent_at > EDIT_WINDOW:
+        refused = new_id_message()
+        status = StatusEvent(
+            chat_id=chat_id,
+            id_message=refused,
+            status="failed",
+            timestamp=now,
+            description="The message was not edited: WhatsApp allows edits within 15 minutes of sending",
+        )
+        ingest_event(instance, status)
+        return refused
+    edit_id = get_transport(instance).edit_message(chat_id=chat_id, id_message=id_message, text=text)
+    _record_change(instance.pk, chat_id, id_message, ChangeKind.EDITED, now, text=text)
+    return edit_id

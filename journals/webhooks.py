@@ -1,0 +1,557 @@
+"""Webhook delivery: POST each notification to the instance's ``webhookUrl``.
+
+Per instance, notifications go strictly in ``receipt_id`` order: the head must be
+answered with a 2xx before the next one is sent (head-of-line, as GREEN-API does).
+The queue *is* the ``Notification`` table; Celery tasks only carry wake-ups.
+
+How notifications move (all in SQL, so a lost task or a dead worker loses nothing):
+- a run *claims* the head with a conditional UPDATE that is only true while the head
+  is due (``next_attempt_at`` empty or past) and sets ``next_attempt_at`` to a lease
+  that outlives the longest possible POST. Other runs only ever try the head, so the
+  head's lease is the instance's drain lock: duplicate wake-ups are turned away, and
+  a worker that dies mid-POST leaves a head that becomes due again when the lease ends;
+- the claimer then posts the head and the notifications behind it one by one and
+  records them in batches (at most ``FLUSH_SECONDS`` of work, one commit per batch):
+  a 2xx marks a notification ``done``; anything else (another status, a 3xx —
+  redirects are never followed —, a refused address, a connect error, a timeout)
+  ends the batch and keeps that notification queued with ``next_attempt_at`` from the
+  retry schedule, or gives up (``expired``) when the next attempt would fall outside
+  the give-up window. Every attempt is written to ``WebhookAttempt`` in the same
+  transaction. A worker killed mid-batch means its unrecorded deliveries are sent
+  again after the lease (at-least-once; receivers dedupe by ``X-Webhook-Id``).
+
+A head that is not due ends the run: the worker that recorded the failure schedules
+the retry (a task with a countdown), and ``wake_due`` (beat) catches anything else.
+Runs are bounded (``WEBHOOK_BATCH_SIZE`` / ``WEBHOOK_BATCH_SECONDS``) and never sleep,
+so a slow or dead endpoint only ever costs its own instance's attempts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+import httpx
+import redis
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.utils import timezone
+
+from instances import ssrf
+from instances.models import Instance
+from journals.models import Notification, NotificationState, WebhookAttempt, WebhookRedelivery
+
+log = logging.getLogger(__name__)
+
+CHUNK = 100  # notifications read per query while draining
+EXCERPT_BYTES = 1024
+USER_AGENT = "Relay-Webhooks/1.0"
+LEASE_MARGIN_SECONDS = 30.0
+MAX_CLIENTS = 512
+PRUNE_BATCH = 20_000
+# A run records its deliveries (one commit) at least this often, and after a failure.
+FLUSH_SECONDS = 0.5
+# A pending wake-up mark (see mark_wake_pending) outlives a lost task this long at most.
+WAKE_PENDING_TTL = 60
+
+
+# --- The request ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how an instance's notifications are posted."""
+
+    instance_id: int
+    url: str
+    token: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    status_code: int | None
+    latency_ms: int
+    error: str = ""
+    excerpt: str = ""
+
+
+def body_bytes(body: Any) -> bytes:
+    """The exact bytes posted (and signed): compact UTF-8 JSON."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """``X-Webhook-Signature``: ``sha256=`` + hex HMAC-SHA256 over ``"<ts>." + body``."""
+    digest = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def authorization(token: str) -> str:
+    """The Authorization value for a webhookUrlToken (``WEBHOOK_AUTH_SCHEME``)."""
+    if settings.WEBHOOK_AUTH_SCHEME.lower() == "raw":
+        return token
+    return f"Bearer {token}"
+
+
+def headers_for(target: Target, receipt_id: int, body: bytes, timestamp: int) -> dict[str, str]:
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": USER_AGENT,
+        "X-Webhook-Id": f"{target.instance_id}-{receipt_id}",
+        "X-Webhook-Timestamp": str(timestamp),
+        "X-Webhook-Signature": sign(target.secret, timestamp, body),
+    }
+    if target.token:
+        headers["Authorization"] = authorization(target.token)
+    return headers
+
+
+def policy() -> ssrf.Policy:
+    return ssrf.Policy.build(
+        allow_private=settings.WEBHOOK_ALLOW_PRIVATE, allowed_networks=settings.WEBHOOK_ALLOWED_NETWORKS
+    )
+
+
+_clients: dict[tuple[int, str, str, int], httpx.Client] = {}
+_clients_lock = threading.Lock()
+
+
+def _client(scheme: str, host: str, port: int) -> httpx.Client:
+    """A pooled client per origin (keep-alive across deliveries). One per *name*, not
+    per vetted IP: a TLS connection is only ever reused for the name it was made for."""
+    key = (os.getpid(), scheme, host, port)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            if len(_clients) >= MAX_CLIENTS:
+                _clients.pop(next(iter(_clients)))  # oldest; its sockets close when collected
+            client = httpx.Client(
+                trust_env=False,  # a proxy would resolve the name itself
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+            )
+            _clients[key] = client
+        return client
+
+
+class Resolver:
+    """Resolve and vet each webhook host once per run (DNS answers are pinned)."""
+
+    def __init__(self, policy: ssrf.Policy) -> None:
+        self.policy = policy
+        self._cache: dict[tuple[str, int], ssrf.IPAddress] = {}
+
+    def __call__(self, host: str, port: int) -> ssrf.IPAddress:
+        key = (host, port)
+        if key not in self._cache:
+            self._cache[key] = ssrf.resolve(host, port, self.policy)
+        return self._cache[key]
+
+
+def post(target: Target, receipt_id: int, body: Any, resolver: Resolver) -> Outcome:
+    """POST one notification; never raises. Success is a 2xx within the timeout."""
+    content = body_bytes(body)
+    started = time.monotonic()
+
+    def elapsed_ms() -> int:
+        return int((time.monotonic() - started) * 1000)
+
+    try:
+        url = httpx.URL(target.url)
+        if url.scheme not in ssrf.SCHEMES:
+            raise ssrf.Refused(f"only http and https webhook URLs are allowed, not {url.scheme or 'none'}")
+        host = url.raw_host.decode("ascii")
+        if not host:
+            raise ssrf.Refused("the webhook URL has no host")
+        port = url.port or (443 if url.scheme == "https" else 80)
+        ip = resolver(host, port)
+        headers = headers_for(target, receipt_id, content, int(time.time()))
+        headers["Host"] = url.netloc.decode("ascii")
+        client = _client(url.scheme, host, port)
+        request = client.build_request(
+            "POST",
+            url.copy_with(host=str(ip)),
+            headers=headers,
+            content=content,
+            timeout=httpx.Timeout(
+                settings.WEBHOOK_TIMEOUT_SECONDS,
+                connect=min(settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS, settings.WEBHOOK_TIMEOUT_SECONDS),
+            ),
+            extensions={"sni_hostname": host} if url.scheme == "https" else {},
+        )
+        response = client.send(request, stream=True)
+        latency = elapsed_ms()
+        try:
+            excerpt = _excerpt(response)
+        finally:
+            response.close()
+    except ssrf.Refused as exc:
+        return Outcome(False, None, elapsed_ms(), f"refused: {exc}"[:500])
+    except httpx.InvalidURL as exc:
+        return Outcome(False, None, elapsed_ms(), f"invalid URL: {exc}"[:500])
+    except httpx.TimeoutException as exc:
+        return Outcome(False, None, elapsed_ms(), f"timeout: {type(exc).__name__}"[:500])
+    except httpx.HTTPError as exc:
+        return Outcome(False, None, elapsed_ms(), f"{type(exc).__name__}: {exc}"[:500])
+    status = response.status_code
+    if 200 <= status < 300:
+        return Outcome(True, status, latency, "", excerpt)
+    if response.is_redirect:
+        error = f"redirects are not followed (Location: {response.headers.get('location', '')})"
+    else:
+        error = f"HTTP {status}"
+    return Outcome(False, status, latency, error[:500], excerpt)
+
+
+def _excerpt(response: httpx.Response) -> str:
+    """At most the first KB of the answer, for the attempt log."""
+    data = b""
+    try:
+        for chunk in response.iter_raw():
+            data += chunk
+            if len(data) >= EXCERPT_BYTES:
+                break
+    except httpx.HTTPError:
+        pass  # the status decides; a body cut short changes nothing
+    return data[:EXCERPT_BYTES].decode("utf-8", errors="replace")[:EXCERPT_BYTES]
+
+
+# --- Scheduling -----------------------------------------------------------------------
+
+
+def retry_delay(attempt: int) -> float:
+    """Seconds before attempt ``attempt + 1``: the schedule's value (last one repeats)
+    with ± ``WEBHOOK_RETRY_JITTER`` of jitter."""
+    schedule = settings.WEBHOOK_RETRY_SCHEDULE
+    base = float(schedule[min(max(attempt, 1), len(schedule)) - 1])
+    jitter = min(max(float(settings.WEBHOOK_RETRY_JITTER), 0.0), 0.9)
+    return base * (1 + random.uniform(-jitter, jitter))  # noqa: S311 - not crypto
+
+
+def lease_seconds() -> float:
+    return float(settings.WEBHOOK_TIMEOUT_SECONDS + settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS)
+
+
+def _fresh_redeliveries(instance_id: int, cutoff: datetime) -> list[tuple[int, int]]:
+    return list(
+        WebhookRedelivery.objects.filter(instance_id=instance_id, requested_at__gte=cutoff)
+        .order_by("-requested_at")
+        .values_list("receipt_from", "receipt_to")[:100]
+    )
+
+
+def window_start(instance_id: int, receipt_id: int, created_at: datetime) -> datetime:
+    """When the give-up window of a notification began: its creation, or the latest
+    redelivery that covered it."""
+    latest = (
+        WebhookRedelivery.objects.filter(
+            instance_id=instance_id, receipt_from__lte=receipt_id, receipt_to__gte=receipt_id
+        )
+        .order_by("-requested_at")
+        .values_list("requested_at", flat=True)
+        .first()
+    )
+    return max(created_at, latest) if latest else created_at
+
+
+def expire_overdue(instance_id: int, now: datetime | None = None) -> int:
+    """Give up on queued notifications whose window has passed (a long outage: they
+    are dropped without another attempt once the head before them has given up)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.WEBHOOK_GIVE_UP_SECONDS)
+    rows = Notification.objects.filter(instance_id=instance_id, state=NotificationState.QUEUED, created_at__lt=cutoff)
+    for low, high in _fresh_redeliveries(instance_id, cutoff):
+        rows = rows.exclude(receipt_id__gte=low, receipt_id__lte=high)
+    # Never the head in flight: its claimer records the outcome.
+    rows = rows.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    return rows.update(state=NotificationState.EXPIRED, done_at=now, next_attempt_at=None)
+
+
+# --- Draining -------------------------------------------------------------------------
+
+
+def _target(instance_id: int) -> Target | None:
+    row = (
+        Instance.objects.filter(pk=instance_id, is_deleted=False)
+        .values_list("settings", "webhook_secret")
+        .first()
+    )
+    if row is None:
+        return None
+    values, secret = row
+    url = str((values or {}).get("webhookUrl") or "").strip()
+    if not url:
+        return None
+    return Target(instance_id, url, str((values or {}).get("webhookUrlToken") or ""), secret)
+
+
+def deliver(instance_id: int, *, max_notifications: int | None = None, max_seconds: float | None = None) -> float | None:
+    """Deliver the instance's due notifications in receiptId order.
+
+    Returns the seconds until the head is due again after a failed attempt (the
+    caller schedules the next run), ``0.0`` when the run stopped with work left
+    (the caller re-enqueues at once), or None when there is nothing this run should
+    do: an empty queue, no webhookUrl, or a head that another run holds or that is
+    waiting for a retry someone else has scheduled."""
+    limit = max_notifications or settings.WEBHOOK_BATCH_SIZE
+    deadline = time.monotonic() + (max_seconds if max_seconds is not None else settings.WEBHOOK_BATCH_SECONDS)
+    target = _target(instance_id)
+    if target is None:
+        return None
+    resolver = Resolver(policy())
+    sent = 0
+    swept = False
+    while True:
+        # Bodies are read only once the head is ours: a duplicate wake-up stays cheap.
+        rows = [
+            Row(*values)
+            for values in Notification.objects.filter(instance_id=instance_id, state=NotificationState.QUEUED)
+            .order_by("receipt_id")
+            .values_list("id", "receipt_id", "attempts", "created_at")[:CHUNK]
+        ]
+        if not rows:
+            return None
+        head = rows[0]
+        now = timezone.now()
+        if not swept and now - head.created_at > timedelta(seconds=settings.WEBHOOK_GIVE_UP_SECONDS):
+            # A backlog older than the window (a long outage): drop it in one go.
+            swept = True
+            if expire_overdue(instance_id, now):
+                continue
+        # The head's lease is the instance's drain lock: other runs only ever try the
+        # head, so while we hold it nobody else sends for this instance. The attempts
+        # condition fails the claim if another run has moved the head since we read it.
+        claimed = (
+            Notification.objects.filter(pk=head.pk, state=NotificationState.QUEUED, attempts=head.attempts)
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+            .update(next_attempt_at=now + timedelta(seconds=lease_seconds()))
+        )
+        if claimed != 1:
+            return None  # in flight elsewhere, backing off, or taken meanwhile
+        bodies = dict(Notification.objects.filter(pk__in=[row.pk for row in rows]).values_list("pk", "body"))
+        batch: list[tuple[Row, datetime, Outcome]] = []
+        batch_started = time.monotonic()
+        for row in rows:
+            if batch and (
+                sent + len(batch) >= limit
+                or time.monotonic() >= deadline
+                or time.monotonic() - batch_started >= FLUSH_SECONDS
+            ):
+                break
+            started_at = timezone.now()
+            outcome = post(target, row.receipt_id, bodies[row.pk], resolver)
+            batch.append((row, started_at, outcome))
+            if not outcome.ok:
+                break
+        wait = _record(target, batch)
+        sent += sum(1 for _, _, outcome in batch if outcome.ok)
+        if wait is not None:
+            return wait
+        if sent >= limit or time.monotonic() >= deadline:
+            return 0.0
+        # Re-read the target: a changed or cleared webhookUrl applies from the next batch.
+        target = _target(instance_id)
+        if target is None:
+            return None
+
+
+@dataclass(frozen=True)
+class Row:
+    pk: int
+    receipt_id: int
+    attempts: int
+    created_at: datetime
+
+
+def _record(target: Target, batch: list[tuple[Row, datetime, Outcome]]) -> float | None:
+    """Write a batch's attempts and move its notifications in one transaction (one
+    commit per batch, not per notification). Only the last one can have failed.
+    Returns the retry delay when the head stays queued, else None."""
+    now = timezone.now()
+    wait: float | None = None
+    delivered = [row.pk for row, _, outcome in batch if outcome.ok]
+    with transaction.atomic():
+        if delivered:
+            Notification.objects.filter(pk__in=delivered, state=NotificationState.QUEUED).update(
+                state=NotificationState.DONE, done_at=now, next_attempt_at=None, attempts=F("attempts") + 1
+            )
+        row, _, outcome = batch[-1]
+        if not outcome.ok:
+            mine = Notification.objects.filter(pk=row.pk, state=NotificationState.QUEUED)
+            attempt = row.attempts + 1
+            delay = retry_delay(attempt)
+            start = window_start(target.instance_id, row.receipt_id, row.created_at)
+            give_up_at = start + timedelta(seconds=settings.WEBHOOK_GIVE_UP_SECONDS)
+            if now + timedelta(seconds=delay) > give_up_at:
+                mine.update(
+                    state=NotificationState.EXPIRED, done_at=now, next_attempt_at=None, attempts=F("attempts") + 1
+                )
+                log.info("webhook %s-%s given up after %s attempts", target.instance_id, row.receipt_id, attempt)
+            else:
+                mine.update(next_attempt_at=now + timedelta(seconds=delay), attempts=F("attempts") + 1)
+                wait = delay
+        WebhookAttempt.objects.bulk_create(
+            [
+                WebhookAttempt(
+                    notification_id=row.pk,
+                    instance_id=target.instance_id,
+                    receipt_id=row.receipt_id,
+                    attempt=row.attempts + 1,
+                    started_at=started_at,
+                    url=target.url,
+                    ok=outcome.ok,
+                    status_code=outcome.status_code,
+                    latency_ms=outcome.latency_ms,
+                    error=outcome.error,
+                    response_excerpt=outcome.excerpt,
+                )
+                for row, started_at, outcome in batch
+            ]
+        )
+    return wait
+
+
+# --- Wake-ups -------------------------------------------------------------------------
+
+
+def wake(instance_id: int, countdown: float = 0) -> None:
+    """Enqueue a delivery run. Never raises: with the broker down the notifications
+    stay queued in SQL and ``wake_due`` (beat) enqueues the run later."""
+    from journals.tasks import deliver_webhooks_task
+
+    try:
+        if countdown > 0:
+            if deliver_webhooks_task.app.conf.task_always_eager:
+                return  # eager mode (tests) has no clock: the test drives time
+            deliver_webhooks_task.apply_async(
+                (instance_id,), countdown=countdown, queue=settings.CELERY_TASK_DEFAULT_QUEUE
+            )
+        else:
+            deliver_webhooks_task.apply_async((instance_id,), queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+    except Exception:  # noqa: BLE001 - the database holds the work
+        log.warning("could not enqueue webhook delivery for %s; beat will recover it", instance_id, exc_info=True)
+
+
+def _wake_key(instance_id: int) -> str:
+    return f"relay:webhooks:wake:{settings.CELERY_TASK_DEFAULT_QUEUE}:{instance_id}"
+
+
+@cache
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+
+
+def mark_wake_pending(instance_id: int) -> bool:
+    """Coalesce wake-ups: True when a run should be enqueued, False when one is
+    already waiting in the broker (it will see every committed notification, since a
+    run clears the mark before it reads the queue). Without Redis, always True."""
+    if not settings.REDIS_URL:
+        return True
+    try:
+        return bool(_redis().set(_wake_key(instance_id), b"1", nx=True, ex=WAKE_PENDING_TTL))
+    except redis.RedisError:
+        return True
+
+
+def clear_wake_pending(instance_id: int) -> None:
+    if settings.REDIS_URL:
+        try:
+            _redis().delete(_wake_key(instance_id))
+        except redis.RedisError:
+            log.debug("could not clear the wake mark of %s", instance_id, exc_info=True)
+
+
+def webhook_instances() -> Any:
+    """Live instances with a non-empty webhookUrl."""
+    return (
+        Instance.objects.filter(is_deleted=False, settings__has_key="webhookUrl")
+        .exclude(settings__webhookUrl="")
+        .exclude(settings__webhookUrl=None)
+    )
+
+
+def due_instance_ids(limit: int = 10_000) -> list[int]:
+    """Instances whose queue head is due: never tried, retry time reached, or a lease
+    left behind by a dead worker."""
+    now = timezone.now()
+    queued = Notification.objects.filter(instance_id=OuterRef("pk"), state=NotificationState.QUEUED)
+    head_next = queued.order_by("receipt_id").values("next_attempt_at")[:1]
+    return list(
+        webhook_instances()
+        .annotate(has_queued=Exists(queued), head_next=Subquery(head_next))
+        .filter(has_queued=True)
+        .filter(Q(head_next__isnull=True) | Q(head_next__lte=now))
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def wake_due() -> dict[str, int]:
+    """Beat: enqueue a run for every instance with a due head."""
+    ids = due_instance_ids()
+    for instance_id in ids:
+        clear_wake_pending(instance_id)  # a mark left by a lost task must not block us
+        wake(instance_id)
+    return {"woken": len(ids)}
+
+
+def prune_attempts(limit: int = PRUNE_BATCH) -> int:
+    """Delete up to ``limit`` attempt log rows older than the retention."""
+    days = settings.WEBHOOK_ATTEMPT_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    cutoff = timezone.now() - timedelta(days=days)
+    ids = list(WebhookAttempt.objects.filter(started_at__lt=cutoff).values_list("pk", flat=True)[:limit])
+    if not ids:
+        return 0
+    deleted, _ = WebhookAttempt.objects.filter(pk__in=ids).delete()
+    return deleted
+
+
+# --- Redelivery -----------------------------------------------------------------------
+
+
+class RedeliveryError(Exception):
+    """The redelivery cannot be done (message for the caller)."""
+
+
+def redeliver(instance: Instance, receipt_from: int, receipt_to: int, *, requested_by: str) -> int:
+    """Put delivered or given-up notifications of a receiptId range back in the
+    webhook queue, with a fresh attempt count and give-up window. Notifications
+    still queued keep their place and schedule. Returns how many were re-queued."""
+    if not str(instance.setting("webhookUrl") or "").strip():
+        raise RedeliveryError("the instance has no webhookUrl")
+    if receipt_to < receipt_from:
+        raise RedeliveryError("receiptIdTo is lower than receiptIdFrom")
+    now = timezone.now()
+    with transaction.atomic():
+        count = Notification.objects.filter(
+            instance_id=instance.pk,
+            receipt_id__gte=receipt_from,
+            receipt_id__lte=receipt_to,
+            state__in=[NotificationState.DONE, NotificationState.EXPIRED],
+        ).update(state=NotificationState.QUEUED, done_at=None, attempts=0, next_attempt_at=None)
+        if count:
+            WebhookRedelivery.objects.create(
+                instance_id=instance.pk,
+                receipt_from=receipt_from,
+                receipt_to=receipt_to,
+                requested_at=now,
+                requested_by=requested_by,
+                count=count,
+            )
+            instance_id = instance.pk
+            transaction.on_commit(lambda: wake(instance_id))
+    return count

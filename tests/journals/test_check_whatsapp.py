@@ -1,0 +1,63 @@
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from instances.emulator_services import add_simulated_contact
+from instances.models import Instance
+from tests.journals.chat_helpers import PEER, PEER_WID, assert_validation, assert_wire_guards, post
+
+
+@pytest.fixture
+def directory(authorized_instance: Instance) -> None:
+    add_simulated_contact(owner_phone=authorized_instance.phone, phone=PEER, name="John")
+    add_simulated_contact(owner_phone=authorized_instance.phone, phone="79005550001", registered=False)
+
+
+def test_it_answers_from_the_emulated_directory(
+    api_client: APIClient, authorized_instance: Instance, directory: None
+) -> None:
+    r = post(api_client, authorized_instance, "checkWhatsapp", {"phoneNumber": int(PEER)})
+    assert r.status_code == 200
+    assert r.json() == {"existsWhatsapp": True, "chatId": PEER_WID}
+    assert post(api_client, authorized_instance, "checkWhatsapp", {"chatId": PEER_WID, "force": True}).json() == {
+        "existsWhatsapp": True,
+        "chatId": PEER_WID,
+    }
+    assert post(api_client, authorized_instance, "checkWhatsapp", {"phoneNumber": 79005550001}).json() == {
+        "existsWhatsapp": False
+    }
+    assert post(api_client, authorized_instance, "checkWhatsapp", {"phoneNumber": "79009999999"}).json() == {
+        "existsWhatsapp": False
+    }
+
+
+def test_it_needs_an_authorized_instance(api_client: APIClient, instance: Instance) -> None:
+    r = post(api_client, instance, "checkWhatsapp", {"phoneNumber": 79001234567})
+    assert r.status_code == 400
+    assert r.json()["message"] == "instance is starting or not authorized"
+
+
+def test_phone_number_length(api_client: APIClient, authorized_instance: Instance) -> None:
+    r = post(api_client, authorized_instance, "checkWhatsapp", {"phoneNumber": 7900123})
+    assert r.status_code == 400
+    assert r.json()["message"] == "bad phone number, valid 11 or 12 digits"
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ({}, "'value' must contain at least one of [phoneNumber, chatId]"),
+        ({"phoneNumber": "7900-123-45-67"}, "Wrong format. 'phoneNumber' must contain only digits"),
+        ({"phoneNumber": True}, "'phoneNumber' must be a number"),
+        ({"chatId": "120363043968066561@g.us"}, "'chatId' must be one of the next formats: 'phone_number@c.us' or 'chat_id@lid'"),
+        ({"chatId": PEER_WID, "force": "yes"}, "'force' must be a boolean"),
+        ({"phone": 1}, "'phone' is not allowed"),
+    ],
+)
+def test_it_validates(api_client: APIClient, authorized_instance: Instance, body: Any, detail: str) -> None:
+    assert_validation(post(api_client, authorized_instance, "checkWhatsapp", body), detail)
+
+
+def test_wire_guards(api_client: APIClient, authorized_instance: Instance) -> None:
+    assert_wire_guards(api_client, authorized_instance, "checkWhatsapp", "POST", {"phoneNumber": 79001234567})

@@ -1,0 +1,58 @@
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from instances.emulator_services import add_simulated_contact
+from instances.models import Instance
+from journals.models import ChatState
+from tests.journals.chat_helpers import PEER, PEER_WID, assert_validation, post
+
+
+def test_it_describes_the_user_and_the_chat(api_client: APIClient, authorized_instance: Instance) -> None:
+    add_simulated_contact(owner_phone=authorized_instance.phone, phone=PEER, name="Dealer")
+    ChatState.objects.create(instance=authorized_instance, chat_id=PEER_WID, archived=True, ephemeral_expiration=86400)
+    r = post(api_client, authorized_instance, "getContactInfo", {"chatId": PEER_WID})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["avatar"].endswith(f"/api/v1/emulator/avatars/{PEER}.png")
+    assert body == {
+        "avatar": body["avatar"],
+        "name": "Dealer",
+        "contactName": "Dealer",
+        "email": "",
+        "category": "",
+        "description": "",
+        "products": [],
+        "chatId": PEER_WID,
+        "lastSeen": None,
+        "isArchive": True,
+        "isDisappearing": True,
+        "isMute": False,
+        "messageExpiration": 86400,
+        "muteExpiration": None,
+        "isBusiness": False,
+    }
+
+
+def test_get_with_a_query_string_works_too(api_client: APIClient, authorized_instance: Instance) -> None:
+    add_simulated_contact(owner_phone=authorized_instance.phone, phone=PEER, name="Dealer")
+    r = api_client.get(f"/waInstance{authorized_instance.id}/getContactInfo/{authorized_instance.api_token}?chatId={PEER_WID}")
+    assert r.json()["name"] == "Dealer"
+
+
+def test_groups_are_refused(api_client: APIClient, authorized_instance: Instance) -> None:
+    r = post(api_client, authorized_instance, "getContactInfo", {"chatId": "120363043968066561@g.us"})
+    assert_validation(r, "The method GetContactInfo does not support group chats")
+
+
+@pytest.mark.parametrize(("body", "detail"), [({}, "'chatId' is required"), ({"chatId": ""}, "'chatId' is not allowed to be empty")])
+def test_it_validates(api_client: APIClient, authorized_instance: Instance, body: Any, detail: str) -> None:
+    assert_validation(post(api_client, authorized_instance, "getContactInfo", body), detail)
+
+
+def test_wire_guards(api_client: APIClient, authorized_instance: Instance) -> None:
+    url = f"/waInstance{authorized_instance.id}/getContactInfo/{'0' * 50}"
+    assert api_client.post(url, {"chatId": PEER_WID}, format="json").status_code == 401
+    assert api_client.post(f"/waInstance9999999999/getContactInfo/{authorized_instance.api_token}").status_code == 403
+    assert api_client.delete(f"/waInstance{authorized_instance.id}/getContactInfo/{authorized_instance.api_token}").status_code == 404

@@ -1,0 +1,123 @@
+"""Webhook delivery with a real Celery worker process (+ beat) on a private queue."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from config.celery import app as celery_app
+from instances.models import Instance
+from journals import tasks
+from journals.models import Notification, NotificationState, WebhookAttempt
+from tests.factories import make_instance
+from tests.journals.test_webhooks import Receiver, ingest, receipt_of, states
+from tests.processes import celery_worker_args, running, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def queue(settings: Any) -> Iterator[str]:
+    """A private broker queue (concurrent test runs never eat each other's tasks);
+    tasks go to the broker, not inline, so the real worker gets them."""
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    settings.CELERY_TASK_DEFAULT_QUEUE = name
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    try:
+        yield name
+    finally:
+        celery_app.conf.task_always_eager = eager
+
+
+def worker_env(queue: str, **extra: str) -> dict[str, str]:
+    return {
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
+        "WEBHOOK_RETRY_SCHEDULE": "0.5,1",
+        "WEBHOOK_RETRY_JITTER": "0",
+        "WEBHOOK_RECOVER_INTERVAL_SECONDS": "1",
+        **extra,
+    }
+
+
+def webhook_instance(url: str) -> Instance:
+    instance = make_instance(authorized=True)
+    instance.settings.update({"incomingWebhook": True, "webhookUrl": url})
+    instance.save(update_fields=["settings"])
+    return instance
+
+
+def done_count(instance: Instance) -> int:
+    return Notification.objects.filter(instance=instance, state=NotificationState.DONE).count()
+
+
+def test_broker_and_receiver_down_then_back_every_notification_once_in_order(
+    queue: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = Receiver()
+    receiver.stop()  # the receiver is down: connection refused
+    try:
+        instance = webhook_instance(receiver.url)
+
+        def broker_down(*args: Any, **kwargs: Any) -> None:
+            raise ConnectionError("Error 111 connecting to the broker. Connection refused.")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(tasks.deliver_webhooks_task, "apply_async", broker_down)
+            first = ingest(instance, 10, "a")  # committed; the wake-ups are lost
+        assert states(instance) == ["queued"] * 10
+
+        args = celery_worker_args(queue, schedule=tmp_path / "beat-schedule", concurrency=4)
+        with running(args, tmp_path / "worker.log", **worker_env(queue)):
+            # Beat finds the due head and the worker retries it against the dead receiver.
+            wait_for(
+                lambda: WebhookAttempt.objects.filter(instance=instance).count() >= 3,
+                timeout=60,
+                what="failed attempts against the dead receiver",
+            )
+            second = ingest(instance, 10, "b")  # the broker is back: normal wake-ups
+            time.sleep(1.0)
+            assert done_count(instance) == 0  # head-of-line: nothing passes the head
+            receiver.start()
+            wait_for(lambda: done_count(instance) == 20, timeout=60, what="all 20 notifications delivered")
+        receipts = [n.receipt_id for n in first + second]
+        assert [receipt_of(r) for r in receiver.ok()] == receipts  # in order, none twice
+        failed = WebhookAttempt.objects.filter(instance=instance, ok=False)
+        assert set(failed.values_list("receipt_id", flat=True)) == {receipts[0]}
+        assert all(a.status_code is None and a.error for a in failed)
+        assert WebhookAttempt.objects.filter(instance=instance, ok=True).count() == 20
+    finally:
+        receiver.stop()
+
+
+def test_dead_endpoint_of_one_instance_does_not_delay_another(queue: str, tmp_path: Path) -> None:
+    hanging = Receiver()
+    hanging.delay = 12.0  # accepts, never answers within the timeout
+    healthy = Receiver()
+    try:
+        dead = webhook_instance(hanging.url)
+        alive = webhook_instance(healthy.url)
+        args = celery_worker_args(queue, schedule=tmp_path / "beat-schedule", concurrency=3)
+        with running(args, tmp_path / "worker.log", **worker_env(queue, WEBHOOK_TIMEOUT_SECONDS="8")):
+            ingest(dead, 3, "a")
+            wait_for(
+                lambda: Notification.objects.filter(instance=dead, attempts__gte=1).exists(),
+                timeout=30,
+                what="the dead instance's head in flight",
+            )
+            started = time.monotonic()
+            ingest(alive, 20, "b")
+            wait_for(lambda: done_count(alive) == 20, timeout=30, what="the healthy instance delivered")
+            took = time.monotonic() - started
+            assert took < 6.0, took
+            assert done_count(dead) == 0
+            assert len(healthy.ok()) == 20
+    finally:
+        hanging.stop()
+        healthy.stop()
