@@ -23,9 +23,40 @@ def live_lease_count() -> int:
 
 
 def queue_depths() -> list[tuple[str, str, int]]:
-    """(metric name, help, value) for every queue the product keeps in SQL. Apps add
-    their queues here as they land (send queue, notifications, webhook deliveries)."""
-    return []
+    """(metric name, help, value) for every queue the product keeps: the send queue
+    and the notification queue live in SQL, Celery's broker queue in Redis."""
+    from django.conf import settings
+
+    from journals.models import Notification, NotificationState
+    from messaging.models import PENDING_STATUSES, OutgoingMessage
+
+    depths = [
+        (
+            "relay_send_queue_depth",
+            "Outgoing messages waiting to be sent (queued or being sent).",
+            OutgoingMessage.objects.filter(status__in=PENDING_STATUSES).count(),
+        ),
+        (
+            "relay_notification_queue_depth",
+            "Notifications waiting for receiveNotification or webhook delivery.",
+            Notification.objects.filter(state=NotificationState.QUEUED).count(),
+        ),
+    ]
+    if settings.REDIS_URL:
+        import redis
+
+        try:
+            client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1)
+            depths.append(
+                (
+                    "relay_broker_queue_length",
+                    "Celery tasks waiting in the broker's default queue.",
+                    int(client.llen(settings.CELERY_TASK_DEFAULT_QUEUE)),
+                )
+            )
+        except redis.RedisError:
+            pass  # the gauge is simply absent while Redis is down
+    return depths
 
 
 def state_history(instance: Instance, count: int | None) -> list[InstanceStateChange]:

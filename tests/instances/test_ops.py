@@ -127,3 +127,17 @@ def test_metrics_gauges_live_leases(authorized_instance: Instance) -> None:
     assert scrape(Client())[("relay_session_leases_live", ())] == 0
     Runner(runner_id="runner-m").acquire()
     assert scrape(Client())[("relay_session_leases_live", ())] == 1
+
+
+def test_metrics_report_queue_depths(api_client: Any, authorized_instance: Any) -> None:
+    from messaging.services import send
+
+    for n in range(3):
+        send(
+            instance=authorized_instance, method="sendMessage", chat_id="79000000001@c.us",
+            type_message="textMessage", request={}, payload={"message": str(n)},
+        )
+    body = api_client.get("/metrics").content.decode()
+    depth = [line for line in body.splitlines() if line.startswith("relay_send_queue_depth ")]
+    assert depth and float(depth[0].split()[1]) >= 3
+    assert "relay_notification_queue_depth" in body
