@@ -342,6 +342,12 @@ def main() -> None:
     finally:
         for proc in reversed(procs):
             stop(proc)
+        try:  # drop the private queue's left-over wake-ups
+            import redis
+
+            redis.Redis.from_url(redis_url).delete(queue)
+        except Exception as exc:  # noqa: BLE001 - best effort
+            print(f"could not delete the bench queue {queue}: {exc}", file=sys.stderr)
         from django.db import connections
 
         connections.close_all()
