@@ -160,12 +160,25 @@ def clear_notifications(instance_id: int) -> tuple[bool, int]:
     return True, 0
 
 
-def expire_notifications() -> int:
-    """Housekeeping: notifications past retention leave the queue."""
-    cutoff = timezone.now() - timedelta(seconds=settings.NOTIFICATION_RETENTION_SECONDS)
-    return Notification.objects.filter(state=NotificationState.QUEUED, created_at__lt=cutoff).update(
-        state=NotificationState.EXPIRED, done_at=timezone.now()
+DONE_NOTIFICATION_KEEP = timedelta(days=7)
+
+
+def expire_notifications(*, batch: int = 20_000) -> dict[str, int]:
+    """Housekeeping: notifications past retention leave the queue, and rows that left
+    it (deleted, delivered, expired) are dropped after a week (their webhook
+    attempts go with them)."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.NOTIFICATION_RETENTION_SECONDS)
+    expired = Notification.objects.filter(state=NotificationState.QUEUED, created_at__lt=cutoff).update(
+        state=NotificationState.EXPIRED, done_at=now
     )
+    old_ids = list(
+        Notification.objects.exclude(state=NotificationState.QUEUED)
+        .filter(done_at__lt=now - DONE_NOTIFICATION_KEEP)
+        .values_list("pk", flat=True)[:batch]
+    )
+    deleted, _ = Notification.objects.filter(pk__in=old_ids).delete()
+    return {"expired": expired, "deleted": deleted}
 
 
 # --- Read marks ---------------------------------------------------------------------------

@@ -46,3 +46,11 @@ def deliver_webhooks_task(instance_id: int) -> None:
 def wake_due_webhooks_task() -> dict[str, int]:
     """Beat: wake instances with a due delivery; prune the attempt log."""
     return {**webhooks.wake_due(), "pruned": webhooks.prune_attempts()}
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def expire_notifications_task() -> dict[str, int]:
+    """Notifications leave the queue after NOTIFICATION_RETENTION_SECONDS (24 h)."""
+    from journals.services import expire_notifications
+
+    return expire_notifications()

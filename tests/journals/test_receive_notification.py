@@ -156,3 +156,21 @@ def test_webhooks_count_and_clear(api_client: APIClient, db: None) -> None:
     assert api_client.get(method_url(instance, "getWebhooksCount")).json() == {"count": 0}
     again = api_client.delete(method_url(instance, "clearWebhooksQueue")).json()
     assert again["isCleared"] is False and again["reason"] == "Too many requests" and 0 < again["leftTime"] <= 60
+
+
+def test_notifications_expire_after_retention_and_are_pruned_later(db: None, settings: Any) -> None:
+    from datetime import timedelta
+
+    from journals.models import NotificationState
+    from journals.services import expire_notifications, head_notification
+
+    instance = enable(make_instance(authorized=True))
+    note = ingest_event(instance, incoming(instance))
+    assert note is not None
+    Notification.objects.filter(pk=note.pk).update(created_at=timezone.now() - timedelta(hours=25))
+    assert head_notification(instance.id) is None  # past 24 h: no longer served
+    assert expire_notifications()["expired"] == 1
+    assert Notification.objects.get(pk=note.pk).state == NotificationState.EXPIRED
+    Notification.objects.filter(pk=note.pk).update(done_at=timezone.now() - timedelta(days=8))
+    assert expire_notifications()["deleted"] == 1
+    assert not Notification.objects.filter(pk=note.pk).exists()
