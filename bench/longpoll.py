@@ -187,7 +187,8 @@ async def _client(creds: list[tuple[int, str]], waiters: int, ready_file: Path, 
         asyncio.create_task(_waiter(*creds[n % len(creds)], results, sent, gate))  # type: ignore[misc]
         for n in range(waiters)
     ]
-    while sent[0] < waiters and not all(t.done() for t in tasks):
+    # Ready once every request is out (or its task failed: counted below).
+    while sent[0] + sum(1 for t in tasks if t.done()) < waiters:
         await asyncio.sleep(0.05)
     ready_file.write_text(str(sent[0]))
     done, _ = await asyncio.wait(tasks, timeout=180)
@@ -267,6 +268,7 @@ def main() -> None:
     parser.add_argument("--waiters", type=int, default=10_000)
     parser.add_argument("--gap-ms", type=float, default=20.0)
     parser.add_argument("--settle", type=float, default=2.0, help="quiet seconds (web CPU idle) before the first event")
+    parser.add_argument("--ramp-timeout", type=float, default=120.0)
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--creds", help=argparse.SUPPRESS)
@@ -277,6 +279,8 @@ def main() -> None:
         client_main(args)
         return
 
+    # Stopped by a signal: still run the finally blocks that stop the processes.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     limit = raise_fd_limit()
     global PORT
     PORT = free_port()
@@ -310,6 +314,8 @@ def main() -> None:
         while not ready_file.exists():
             if client.poll() is not None:
                 raise RuntimeError("client process died")
+            if time.monotonic() - started > args.ramp_timeout:
+                raise RuntimeError(f"the waiters were not all sent within {args.ramp_timeout:.0f}s")
             time.sleep(0.1)
         ramp = time.monotonic() - started
         settle(web.pid, args.settle)
