@@ -92,34 +92,57 @@ def _ensure_listener() -> None:
     _listener_loop = loop
 
 
-async def wait(instance_id: int, timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds for a wake-up for ``instance_id``.
+class Subscription:
+    """A registered waiter. Register *before* reading the queue, so a commit that lands
+    between the read and the wait still wakes it (no lost wake-up)."""
 
-    True if woken. Without Redis it returns after at most a second so the caller can
-    re-check the database (other processes cannot reach this one)."""
-    if timeout <= 0:
-        return False
-    loop = asyncio.get_running_loop()
-    if settings.REDIS_URL:
-        _ensure_listener()
-    else:
-        timeout = min(timeout, FALLBACK_POLL_SECONDS)
-    event = asyncio.Event()
-    entry = (loop, event)
-    with _lock:
-        _waiters.setdefault(instance_id, set()).add(entry)
-    try:
-        await asyncio.wait_for(event.wait(), timeout)
-        return True
-    except TimeoutError:
-        return False
-    finally:
+    def __init__(self, instance_id: int) -> None:
+        self.instance_id = instance_id
+        self.loop = asyncio.get_running_loop()
+        self.event = asyncio.Event()
+        self._entry = (self.loop, self.event)
+
+    def __enter__(self) -> Subscription:
+        if settings.REDIS_URL:
+            _ensure_listener()
         with _lock:
-            bucket = _waiters.get(instance_id)
+            _waiters.setdefault(self.instance_id, set()).add(self._entry)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with _lock:
+            bucket = _waiters.get(self.instance_id)
             if bucket is not None:
-                bucket.discard(entry)
+                bucket.discard(self._entry)
                 if not bucket:
-                    del _waiters[instance_id]
+                    del _waiters[self.instance_id]
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait until woken (True) or ``timeout``; clears the flag for the next round.
+        Without Redis it returns after at most a second so the caller re-reads the
+        database (other processes cannot reach this one)."""
+        if timeout <= 0:
+            return False
+        if not settings.REDIS_URL:
+            timeout = min(timeout, FALLBACK_POLL_SECONDS)
+        try:
+            await asyncio.wait_for(self.event.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self.event.clear()
+
+
+def subscribe(instance_id: int) -> Subscription:
+    return Subscription(instance_id)
+
+
+async def wait(instance_id: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for a wake-up for ``instance_id`` (a one-shot
+    subscription; prefer ``subscribe`` around a read-then-wait loop)."""
+    with subscribe(instance_id) as subscription:
+        return await subscription.wait(timeout)
 
 
 def waiter_count() -> int:

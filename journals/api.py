@@ -72,6 +72,35 @@ def _head(instance_id: int) -> Notification | None:
     return services.head_notification(instance_id)
 
 
+_reads: dict[tuple[int, int], tuple[float, asyncio.Future[Notification | None]]] = {}
+
+
+async def _shared_head(instance_id: int, not_before: float) -> Notification | None:
+    """The head notification, read once for all waiters of the instance that ask at
+    the same moment: a wake-up of N waiters costs one query, not N.
+
+    A waiter only joins a read that started after ``not_before`` (when it arrived or
+    was last woken); an older read may predate the commit it was woken for."""
+    loop = asyncio.get_running_loop()
+    key = (id(loop), instance_id)
+    pending = _reads.get(key)
+    if pending is not None and pending[0] >= not_before:
+        return await asyncio.shield(pending[1])
+    future: asyncio.Future[Notification | None] = loop.create_future()
+    _reads[key] = (loop.time(), future)
+    try:
+        result = await _head(instance_id)
+        future.set_result(result)
+        return result
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # mark retrieved: joiners re-raise it themselves
+        raise
+    finally:
+        if _reads.get(key, (0.0, None))[1] is future:
+            del _reads[key]
+
+
 def _answer(notification: Notification | None) -> HttpResponse:
     if notification is None:
         # GREEN-API answers an empty queue with HTTP 200 and the JSON literal null.
@@ -112,12 +141,15 @@ class ReceiveNotification(View):
             # Webhook delivery owns the queue (API.md §10.1): polling sees nothing.
             await asyncio.sleep(timeout)
             return _answer(None)
-        while True:
-            head = await _head(instance_id)
-            remaining = deadline - loop.time()
-            if head is not None or remaining <= 0:
-                return _answer(head)
-            await wakeups.wait(instance_id, remaining)
+        with wakeups.subscribe(instance_id) as subscription:
+            asked_at = loop.time()
+            while True:
+                head = await _shared_head(instance_id, asked_at)
+                remaining = deadline - loop.time()
+                if head is not None or remaining <= 0:
+                    return _answer(head)
+                await subscription.wait(remaining)
+                asked_at = loop.time()
 
     async def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:  # type: ignore[override]
         return HttpResponse(status=204)

@@ -276,6 +276,7 @@ def record_status(message_id: int, status: OutgoingStatus, description: str = ""
         elif status == OutgoingStatus.READ:
             fields["read_at"] = now
             fields["delivered_at"] = message.delivered_at or now
+            fields["sent_at"] = message.sent_at or now
         OutgoingMessage.objects.filter(pk=message_id).update(**fields)
         MessageStatusChange.objects.create(message_id=message_id, status=status, description=description[:500])
         _notify_status(message, status, description, now)
@@ -288,7 +289,16 @@ def _notify_status(message: OutgoingMessage, status: OutgoingStatus, description
     from journals.services import ingest_event
 
     instance = message.instance
-    if status == OutgoingStatus.SENT:
+    left_queue = message.status in PENDING_STATUSES and status in (
+        OutgoingStatus.SENT,
+        OutgoingStatus.DELIVERED,
+        OutgoingStatus.READ,
+    )
+    statuses = [status]
+    if left_queue:
+        # The engine may report delivered before the sender recorded sent (the peer's
+        # session was faster): the message still left, and clients still get the
+        # outgoingAPIMessageReceived and the "sent" status first.
         ingest_event(
             instance,
             ApiMessageEvent(
@@ -298,16 +308,19 @@ def _notify_status(message: OutgoingMessage, status: OutgoingStatus, description
                 timestamp=now,
             ),
         )
-    ingest_event(
-        instance,
-        StatusEvent(
-            chat_id=message.chat_id,
-            id_message=message.id_message,
-            status=str(status),
-            timestamp=now,
-            description=description[:500],
-        ),
-    )
+        if status != OutgoingStatus.SENT:
+            statuses = [OutgoingStatus.SENT, status]
+    for each in statuses:
+        ingest_event(
+            instance,
+            StatusEvent(
+                chat_id=message.chat_id,
+                id_message=message.id_message,
+                status=str(each),
+                timestamp=now,
+                description=description[:500] if each == status else "",
+            ),
+        )
 
 
 def record_status_by_id_message(instance_id: int, id_message: str, status: OutgoingStatus) -> bool:

@@ -263,3 +263,28 @@ def test_an_idempotency_key_over_200_characters_is_rejected(
         == "Validation failed. Details: 'Idempotency-Key' length must be less than or equal to 200 characters long"
     )
     assert not OutgoingMessage.objects.exists()
+
+
+def test_delivered_reported_before_sent_still_announces_the_message(authorized_instance: Any) -> None:
+    """A fast peer can acknowledge before the sender records ``sent``: the client still
+    gets outgoingAPIMessageReceived, then sent, then delivered, and nothing is lost."""
+    from journals.models import Notification
+    from messaging.models import OutgoingStatus
+    from messaging.services import record_status, send
+
+    authorized_instance.settings.update({"outgoingWebhook": True, "outgoingAPIMessageWebhook": True})
+    authorized_instance.save(update_fields=["settings"])
+    message = send(
+        instance=authorized_instance, method="sendMessage", chat_id="79000000001@c.us",
+        type_message="textMessage", request={}, payload={"message": "hi"},
+    )
+    assert record_status(message.pk, OutgoingStatus.DELIVERED)
+    assert not record_status(message.pk, OutgoingStatus.SENT)  # late: never backwards
+    bodies = list(
+        Notification.objects.filter(instance=authorized_instance).exclude(type_webhook="stateInstanceChanged")
+        .order_by("receipt_id").values_list("body", flat=True)
+    )
+    assert [b["typeWebhook"] for b in bodies] == [
+        "outgoingAPIMessageReceived", "outgoingMessageStatus", "outgoingMessageStatus",
+    ]
+    assert [b.get("status") for b in bodies[1:]] == ["sent", "delivered"]
