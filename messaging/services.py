@@ -169,31 +169,50 @@ def drain_queue(instance_id: int, worker: str, *, max_messages: int = 1000) -> f
     Returns seconds to wait before the next message is due (the caller re-schedules)
     or None when the queue is empty or cannot move now (not authorized)."""
     if not _acquire_drain_lock(instance_id, worker):
-        return None  # another worker is draining; it will see our rows
+        return None  # another worker is draining; it re-checks after releasing
     try:
-        for _ in range(max_messages):
-            instance = Instance.objects.filter(pk=instance_id, is_deleted=False).first()
-            if instance is None or instance.state != State.AUTHORIZED:
-                return None  # messages wait; change_state wakes us on authorization
-            message = (
-                OutgoingMessage.objects.filter(instance_id=instance_id, status=OutgoingStatus.QUEUED)
-                .order_by("id")
-                .first()
-            )
-            if message is None:
-                return None
-            cursor = SendCursor.objects.get(instance_id=instance_id)
-            due = _next_send_at(cursor, instance, message.is_file)
-            if due is not None:
-                wait = (due - timezone.now()).total_seconds()
-                if wait > MAX_INLINE_WAIT_SECONDS:
-                    return wait
-                if wait > 0:
-                    time.sleep(wait)
-            _send_one(instance, message, worker)
-        return 0.0  # more work left: let the caller re-enqueue (fairness)
+        result = _drain_locked(instance_id, worker, max_messages)
     finally:
         _release_drain_lock(instance_id, worker)
+    if result is None and _has_sendable(instance_id):
+        # A wake-up that arrived while we held the lock was dropped (see above);
+        # its row may have committed after our last look. Go round once more.
+        return 0.0
+    return result
+
+
+def _has_sendable(instance_id: int) -> bool:
+    return OutgoingMessage.objects.filter(
+        instance_id=instance_id,
+        status=OutgoingStatus.QUEUED,
+        instance__state=State.AUTHORIZED,
+        instance__is_deleted=False,
+    ).exists()
+
+
+def _drain_locked(instance_id: int, worker: str, max_messages: int) -> float | None:
+    """drain_queue's loop; the caller holds the instance's drain lock."""
+    for _ in range(max_messages):
+        instance = Instance.objects.filter(pk=instance_id, is_deleted=False).first()
+        if instance is None or instance.state != State.AUTHORIZED:
+            return None  # messages wait; change_state wakes us on authorization
+        message = (
+            OutgoingMessage.objects.filter(instance_id=instance_id, status=OutgoingStatus.QUEUED)
+            .order_by("id")
+            .first()
+        )
+        if message is None:
+            return None
+        cursor = SendCursor.objects.get(instance_id=instance_id)
+        due = _next_send_at(cursor, instance, message.is_file)
+        if due is not None:
+            wait = (due - timezone.now()).total_seconds()
+            if wait > MAX_INLINE_WAIT_SECONDS:
+                return wait
+            if wait > 0:
+                time.sleep(wait)
+        _send_one(instance, message, worker)
+    return 0.0  # more work left: let the caller re-enqueue (fairness)
 
 
 def _send_one(instance: Instance, message: OutgoingMessage, worker: str) -> None:
