@@ -51,9 +51,18 @@ class IdMessageOutput(serializers.Serializer[Any]):
 
 
 class SendView(InstanceMethodView):
-    """Common shape of a send method: validate, queue, answer ``{"idMessage"}``."""
+    """Common shape of a send method: validate, queue, answer ``{"idMessage"}``.
+
+    Methods whose payload is simply their validated body (minus the address) only set
+    ``type_message``; the others override ``post``."""
 
     Output = IdMessageOutput
+    type_message = ""
+
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        data = self.validate(request.data)
+        payload = {k: v for k, v in data.items() if k != "chatId"}
+        return self.queue(request, chat_id=data["chatId"], type_message=self.type_message, echo=data, payload=payload)
 
     def validate(self, data: Any) -> dict[str, Any]:
         validated = super().validate(data)
@@ -365,10 +374,6 @@ class SendInteractiveButtons(SendView):
 
     type_message = "interactiveButtons"
 
-    def post(self, request: Request, **kwargs: Any) -> Response:
-        data = self.validate(request.data)
-        payload = {k: v for k, v in data.items() if k != "chatId"}
-        return self.queue(request, chat_id=data["chatId"], type_message=self.type_message, echo=data, payload=payload)
 
 
 class SendInteractiveButtonsReply(SendInteractiveButtons):
@@ -416,10 +421,7 @@ class SendButtons(SendView):
         quotedMessageId = quoted_message_id()
         archiveChat = Bool(required=False)
 
-    def post(self, request: Request, **kwargs: Any) -> Response:
-        data = self.validate(request.data)
-        payload = {k: v for k, v in data.items() if k != "chatId"}
-        return self.queue(request, chat_id=data["chatId"], type_message="buttonsMessage", echo=data, payload=payload)
+    type_message = "buttonsMessage"
 
 
 class SendTemplateButtons(SendView):
@@ -437,10 +439,7 @@ class SendTemplateButtons(SendView):
             check_items("templateButtons", value, 1, 3)
             return value
 
-    def post(self, request: Request, **kwargs: Any) -> Response:
-        data = self.validate(request.data)
-        payload = {k: v for k, v in data.items() if k != "chatId"}
-        return self.queue(request, chat_id=data["chatId"], type_message="templateMessage", echo=data, payload=payload)
+    type_message = "templateMessage"
 
 
 class ListRow(serializers.Serializer[Any]):
@@ -467,10 +466,7 @@ class SendListMessage(SendView):
         quotedMessageId = quoted_message_id()
         archiveChat = Bool(required=False)
 
-    def post(self, request: Request, **kwargs: Any) -> Response:
-        data = self.validate(request.data)
-        payload = {k: v for k, v in data.items() if k != "chatId"}
-        return self.queue(request, chat_id=data["chatId"], type_message="listMessage", echo=data, payload=payload)
+    type_message = "listMessage"
 
 
 class SendLink(SendView):
