@@ -375,7 +375,6 @@ class SendInteractiveButtons(SendView):
     type_message = "interactiveButtons"
 
 
-
 class SendInteractiveButtonsReply(SendInteractiveButtons):
     wire_name = "sendInteractiveButtonsReply"
     Input = interactive_input(ReplyButton)  # type: ignore[assignment]
