@@ -363,26 +363,25 @@ def emulate_receipts(runner_id: str, *, delivered_after: float, read_after: floa
     now = timezone.now()
     changed = 0
     linked = Instance.objects.filter(engine=Engine.EMULATOR, is_deleted=False).exclude(wid="").values("wid")
-    sent = (
-        OutgoingMessage.objects.filter(
-            instance__lease__runner_id=runner_id,
-            instance__engine=Engine.EMULATOR,
-            status__in=[OutgoingStatus.SENT, OutgoingStatus.DELIVERED],
-            sent_at__lte=now - timedelta(seconds=delivered_after),
-        )
-        .exclude(chat_id__in=linked)
-        .values_list("pk", "status", "sent_at", "instance__phone", "id_message")[:1000]
+    mine = OutgoingMessage.objects.filter(
+        instance__lease__runner_id=runner_id, instance__engine=Engine.EMULATOR
+    ).exclude(chat_id__in=linked)
+    # Two queries, each only over rows that are due, so a backlog of one kind (say
+    # thousands of delivered messages waiting to be read) never starves the other.
+    steps = (
+        (OutgoingStatus.SENT, OutgoingStatus.DELIVERED, "delivered_at", delivered_after),
+        (OutgoingStatus.DELIVERED, OutgoingStatus.READ, "read_at", read_after),
     )
-    for pk, status, sent_at, phone, id_message in sent:
-        if status == OutgoingStatus.SENT:
-            target, stamp = OutgoingStatus.DELIVERED, "delivered_at"
-        elif sent_at is not None and sent_at <= now - timedelta(seconds=read_after):
-            target, stamp = OutgoingStatus.READ, "read_at"
-        else:
-            continue
-        if record_status(pk, target):
-            EmuMessage.objects.filter(sender=phone, id_message=id_message).update(**{stamp: now})
-            changed += 1
+    for current, target, stamp, after in steps:
+        due = (
+            mine.filter(status=current, sent_at__lte=now - timedelta(seconds=after))
+            .order_by("sent_at")
+            .values_list("pk", "instance__phone", "id_message")[:1000]
+        )
+        for pk, phone, id_message in due:
+            if record_status(pk, target):
+                EmuMessage.objects.filter(sender=phone, id_message=id_message).update(**{stamp: now})
+                changed += 1
     return changed
 
 

@@ -288,3 +288,34 @@ def test_delivered_reported_before_sent_still_announces_the_message(authorized_i
         "outgoingAPIMessageReceived", "outgoingMessageStatus", "outgoingMessageStatus",
     ]
     assert [b.get("status") for b in bodies[1:]] == ["sent", "delivered"]
+
+
+def test_a_backlog_waiting_to_be_read_never_starves_delivery_receipts(authorized_instance: Any) -> None:
+    """Found by bench/send_throughput.py: with more than a page of delivered messages
+    waiting for their read receipt, new sent messages were never marked delivered."""
+    from django.utils import timezone
+
+    from instances.runner import Runner
+    from instances.transport.emulator import ensure_phone
+    from messaging.models import OutgoingMessage, OutgoingStatus
+    from messaging.services import emulate_receipts
+
+    ensure_phone("79000000002", "Contact")
+    runner = Runner()
+    runner.tick()  # lease the instance
+    now = timezone.now()
+    OutgoingMessage.objects.bulk_create(
+        OutgoingMessage(
+            instance=authorized_instance, id_message=f"OLD{n:05d}", chat_id="79000000002@c.us",
+            method="sendMessage", type_message="textMessage", status=OutgoingStatus.DELIVERED,
+            sent_at=now, delivered_at=now,
+        )
+        for n in range(1100)
+    )
+    fresh = OutgoingMessage.objects.create(
+        instance=authorized_instance, id_message="NEW00001", chat_id="79000000002@c.us",
+        method="sendMessage", type_message="textMessage", status=OutgoingStatus.SENT, sent_at=now,
+    )
+    emulate_receipts(runner.runner_id, delivered_after=0, read_after=3600)
+    fresh.refresh_from_db()
+    assert fresh.status == OutgoingStatus.DELIVERED
