@@ -72,10 +72,10 @@ def _head(instance_id: int) -> Notification | None:
     return services.head_notification(instance_id)
 
 
-_reads: dict[tuple[int, int], tuple[float, asyncio.Future[Notification | None]]] = {}
+_reads: dict[tuple[int, int], tuple[float, asyncio.Future[Any]]] = {}
 
 
-async def _shared_head(instance_id: int, not_before: float) -> Notification | None:
+async def _shared_head(instance_id: int, not_before: float, reader: Any = None) -> Any:
     """The head notification, read once for all waiters of the instance that ask at
     the same moment: a wake-up of N waiters costs one query, not N.
 
@@ -86,10 +86,10 @@ async def _shared_head(instance_id: int, not_before: float) -> Notification | No
     pending = _reads.get(key)
     if pending is not None and pending[0] >= not_before:
         return await asyncio.shield(pending[1])
-    future: asyncio.Future[Notification | None] = loop.create_future()
+    future: asyncio.Future[Any] = loop.create_future()
     _reads[key] = (loop.time(), future)
     try:
-        result = await _head(instance_id)
+        result = await (reader or _head)(instance_id)
         future.set_result(result)
         return result
     except BaseException as exc:

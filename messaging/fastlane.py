@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 PATH = re.compile(r"^/waInstance(?P<id>\d{1,19})/(?P<method>sendmessage)/(?P<token>[^/]+)/?$", re.IGNORECASE)
 SPEC = registry.BY_NAME["sendMessage"]
+RECEIVE_PATH = re.compile(r"^/waInstance(?P<id>\d{1,19})/receivenotification/(?P<token>[^/]+)/?$", re.IGNORECASE)
 UPLOAD_PATH = re.compile(
     r"^/waInstance\d{1,19}/(sendfilebyupload|uploadfile|setprofilepicture|setgrouppicture)/", re.IGNORECASE
 )
@@ -128,6 +129,14 @@ class FastLane:
         if (
             self.enabled
             and scope["type"] == "http"
+            and scope["method"] == "GET"
+            and (poll := RECEIVE_PATH.match(scope["path"]))
+        ):
+            await self.handle_receive(scope, send, poll)
+            return
+        if (
+            self.enabled
+            and scope["type"] == "http"
             and scope["method"] == "POST"
             and (match := PATH.match(scope["path"]))
             and not _has_header(scope, b"idempotency-key")
@@ -135,6 +144,22 @@ class FastLane:
             await self.handle(scope, receive, send, match)
             return
         await self.app(scope, receive, send)
+
+    async def handle_receive(self, scope: Scope, send: Any, match: re.Match[str]) -> None:
+        """receiveNotification long-polls (journals/longpoll_edge.py)."""
+        from journals.longpoll_edge import receive_notification
+
+        started = time.perf_counter()
+        try:
+            status, body = await receive_notification(
+                await self._pool(), scope, int(match["id"]), match["token"]
+            )
+            content_type = "application/json"
+        except WireError as exc:
+            response = exc.response(_Request(scope["path"]))  # type: ignore[arg-type]
+            status, body, content_type = response.status_code, response.content, response["Content-Type"]
+        await _respond(send, status, body, content_type)
+        metrics.observe_request("receiveNotification", status, time.perf_counter() - started)
 
     async def guard_upload(self, scope: Scope, receive: Any, send: Any) -> None:
         """Django's ASGI handler spools a whole request body to a temp file before any
