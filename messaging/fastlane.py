@@ -90,8 +90,18 @@ class WakePublisher:
         self._queue: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._busy = 0  # ids queued or being published
+        self._idle = threading.Condition()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until every wake-up handed in so far has been published (tests and
+        shutdown: with eager Celery the publish *is* the drain)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
 
     def wake(self, instance_id: int) -> None:
+        with self._idle:
+            self._busy += 1
         self._queue.put(instance_id)
         if self._thread is None or not self._thread.is_alive():
             with self._lock:
@@ -103,14 +113,19 @@ class WakePublisher:
         from messaging.services import wake_queue
 
         while True:
-            pending = {self._queue.get()}
+            taken = [self._queue.get()]
             while True:
                 try:
-                    pending.add(self._queue.get_nowait())
+                    taken.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            for instance_id in pending:
-                wake_queue(instance_id)
+            try:
+                for instance_id in set(taken):
+                    wake_queue(instance_id)
+            finally:
+                with self._idle:
+                    self._busy -= len(taken)
+                    self._idle.notify_all()
 
 
 class FastLane:

@@ -100,6 +100,11 @@ def _live_asgi_server(django_db_setup: None, django_db_blocker: Any) -> Iterator
 
 
 @pytest.fixture
-def live_asgi(_live_asgi_server: LiveServer, transactional_db: None) -> LiveServer:
+def live_asgi(_live_asgi_server: LiveServer, transactional_db: None) -> Iterator[LiveServer]:
     """A real ASGI server (HTTP + WebSocket) on a free loopback port."""
-    return _live_asgi_server
+    yield _live_asgi_server
+    # With eager Celery, the sendMessage fast lane's wake-up thread drains queues in
+    # this process; let it finish before the test database is flushed under it.
+    from config.asgi import application
+
+    assert application.application_mapping["http"].publisher.wait_idle(30)
