@@ -357,6 +357,24 @@ def authenticate_instance(id_instance: int, token: str) -> Instance:
     return instance
 
 
+ASYNC_AUTH_SQL = "SELECT api_token, is_deleted, is_suspended, settings FROM instances_instance WHERE id = %s"
+
+
+async def authenticate_instance_async(conn: Any, id_instance: int, token: str) -> dict[str, Any]:
+    """``authenticate_instance`` for the ASGI edge (an async psycopg connection): the
+    same answers (403 unknown/deleted/suspended, 401 wrong token); returns the
+    instance's stored settings."""
+    row = await (await conn.execute(ASYNC_AUTH_SQL, (id_instance,))).fetchone()
+    if row is None or row[1]:
+        raise Forbidden()
+    api_token, _, suspended, stored_settings = row
+    if not hmac.compare_digest(api_token.encode(), token.encode()):
+        raise Unauthorized()
+    if suspended:
+        raise Forbidden()
+    return dict(stored_settings)
+
+
 class InstanceMethodView(APIView):
     """Base view for ``/waInstance{id}/{method}/{token}``.
 

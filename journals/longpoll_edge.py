@@ -12,7 +12,6 @@ code the view uses.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 from datetime import timedelta
 from typing import Any
@@ -22,11 +21,10 @@ from django.conf import settings
 from django.utils import timezone
 
 from instances import ratelimit, registry, wakeups
-from instances.http import Forbidden, TooManyRequests, Unauthorized, validate
+from instances.http import TooManyRequests, authenticate_instance_async, validate
 from journals.api import DEFAULT_TIMEOUT, ReceiveQuery, _shared_head
 
 SPEC = registry.BY_NAME["receiveNotification"]
-AUTH_SQL = "SELECT api_token, is_deleted, is_suspended, settings FROM instances_instance WHERE id = %s"
 HEAD_SQL = (
     "SELECT receipt_id, body FROM journals_notification"
     " WHERE instance_id = %s AND state = 'queued' AND created_at >= %s"
@@ -39,14 +37,7 @@ async def receive_notification(pool: Any, scope: dict[str, Any], instance_id: in
     query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
     options = validate(ReceiveQuery, query)
     async with pool.connection() as conn:
-        row = await (await conn.execute(AUTH_SQL, (instance_id,))).fetchone()
-    if row is None or row[1]:
-        raise Forbidden()
-    api_token, _, suspended, stored_settings = row
-    if not hmac.compare_digest(api_token.encode(), token.encode()):
-        raise Unauthorized()
-    if suspended:
-        raise Forbidden()
+        stored_settings = await authenticate_instance_async(conn, instance_id, token)
     if not await ratelimit.allow_async(instance_id, SPEC):
         raise TooManyRequests()
     timeout = float(options.get("receiveTimeout", DEFAULT_TIMEOUT))

@@ -18,7 +18,6 @@ one drain task per instance per round, so the event loop never blocks on the bro
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import queue
 import re
@@ -33,11 +32,10 @@ from django.utils import timezone
 from instances import metrics, ratelimit, registry
 from instances.http import (
     BadRequest,
-    Forbidden,
     PayloadTooLarge,
     TooManyRequests,
-    Unauthorized,
     WireError,
+    authenticate_instance_async,
     parse_json_body,
 )
 from messaging.models import OutgoingMessage, OutgoingStatus, new_id_message
@@ -69,9 +67,6 @@ def _insert_statement() -> tuple[str, list[Any]]:
 
 
 INSERT_SQL, INSERT_FIELDS = _insert_statement()
-SELECT_SQL = (
-    "SELECT api_token, is_deleted, is_suspended, settings FROM instances_instance WHERE id = %s"
-)
 
 
 def row_values(values: dict[str, Any]) -> list[Any]:
@@ -263,14 +258,7 @@ class FastLane:
         instance_id, token = int(match["id"]), match["token"]
         pool = await self._pool()
         async with pool.connection() as conn:
-            row = await (await conn.execute(SELECT_SQL, (instance_id,))).fetchone()
-            if row is None or row[1]:
-                raise Forbidden()
-            api_token, _, suspended, stored_settings = row
-            if not hmac.compare_digest(api_token.encode(), token.encode()):
-                raise Unauthorized()
-            if suspended:
-                raise Forbidden()
+            stored_settings = await authenticate_instance_async(conn, instance_id, token)
             if stored_settings.get("markIncomingMessagesReadedOnReply"):
                 return 0, raw, True  # needs the journal write: the Django path does it
             if not await ratelimit.allow_async(instance_id, SPEC):
