@@ -13,6 +13,7 @@ import shlex
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -69,10 +70,12 @@ class ConsoleMethod:
     host: str
     fields: tuple[ConsoleField, ...]
     path_extra: str = ""  # name of a trailing path segment (deleteNotification's receiptId)
+    query: tuple[ConsoleField, ...] = ()  # query-string parameters (the view's ``Query``)
+    body: str = "json"  # json | multipart | binary (uploadFile: the raw file is the body)
 
     @property
     def has_files(self) -> bool:
-        return any(f.kind == "file" for f in self.fields)
+        return self.body in ("multipart", "binary")
 
 
 def _field_kind(f: serializers.Field[Any, Any, Any, Any]) -> tuple[str, tuple[str, ...]]:
@@ -103,12 +106,34 @@ EXAMPLES = {
 }
 
 
-def _fields_of(view: Any) -> tuple[ConsoleField, ...]:
-    input_class = getattr(view, "Input", None)
-    if input_class is None:
-        return ()
+def _documented_body(view: Any) -> tuple[str, Any]:
+    """How the OpenAPI schema documents the body of a view without ``Input``: asks
+    the view's own schema class (``instances.openapi.WireAutoSchema``, or the one
+    ``@extend_schema`` made), so the console and /api/schema/ cannot disagree."""
+    from instances.openapi import WireAutoSchema
+
+    post = getattr(view, "post", None)
+    schema_class = getattr(post, "kwargs", {}).get("schema") or WireAutoSchema
+    try:
+        schema = schema_class()
+        view_instance = view()
+        view_instance.request, view_instance.args, view_instance.kwargs = None, (), {}
+        schema.view = view_instance
+        schema.method = "POST"
+        documented = schema.get_request_serializer()
+    except Exception:  # noqa: BLE001 - a view the schema cannot describe gets no form
+        return "json", None
+    if isinstance(documented, dict):
+        if "multipart/form-data" in documented:
+            return "multipart", documented["multipart/form-data"]
+        if "application/octet-stream" in documented:
+            return "binary", None
+    return "json", None
+
+
+def _serializer_fields(serializer_class: Any) -> tuple[ConsoleField, ...]:
     result = []
-    for name, f in input_class().fields.items():
+    for name, f in serializer_class().fields.items():
         if f.read_only:
             continue
         kind, choices = _field_kind(f)
@@ -121,6 +146,25 @@ def _fields_of(view: Any) -> tuple[ConsoleField, ...]:
         )
     # Required fields first, keeping the serializer's order inside each group.
     return tuple(sorted(result, key=lambda cf: not cf.required))
+
+
+def _body_of(view: Any, verb: str) -> tuple[str, tuple[ConsoleField, ...]]:
+    input_class = getattr(view, "Input", None)
+    if input_class is not None:
+        return "json", _serializer_fields(input_class)
+    if verb != "POST":
+        return "json", ()
+    body, serializer_class = _documented_body(view)
+    if body == "binary":
+        return body, (ConsoleField(name="file", kind="file", required=True, help="Sent as the raw request body."),)
+    if serializer_class is not None:
+        return body, _serializer_fields(serializer_class)
+    return body, ()
+
+
+def _query_of(view: Any) -> tuple[ConsoleField, ...]:
+    query_class = getattr(view, "Query", None)
+    return _serializer_fields(query_class) if query_class is not None else ()
 
 
 def _path_extra(name: str) -> str:
@@ -140,10 +184,11 @@ def methods() -> tuple[ConsoleMethod, ...]:
     for spec, view in registry.implemented():
         if spec.host == "ws":
             continue
+        body, fields = _body_of(view, spec.verb)
         result.append(
             ConsoleMethod(
                 name=spec.name, verb=spec.verb, section=spec.section, status=spec.status, host=spec.host,
-                fields=_fields_of(view), path_extra=_path_extra(spec.name),
+                fields=fields, path_extra=_path_extra(spec.name), query=_query_of(view), body=body,
             )
         )
     return tuple(result)
@@ -169,6 +214,12 @@ class BuiltRequest:
     body: dict[str, Any]
     files: dict[str, UploadedFile[bytes]] = field(default_factory=dict)
     extra: str = ""
+    query: dict[str, str] = field(default_factory=dict)  # inputs named ``q-<name>``
+    binary: bool = False  # the one file is the whole body (uploadFile)
+
+    @property
+    def query_string(self) -> str:
+        return ("?" + urlencode(self.query)) if self.query else ""
 
 
 def build_request(method: ConsoleMethod, data: Any, files: Any) -> BuiltRequest:
@@ -190,11 +241,18 @@ def build_request(method: ConsoleMethod, data: Any, files: Any) -> BuiltRequest:
                 errors["__raw"] = "The raw body must be a JSON object, like {\"chatId\": \"…\"}."
             else:
                 built.body = body
+    built.binary = method.body == "binary"
+    for q in method.query:
+        value = str(data.get(f"q-{q.name}", "")).strip()
+        if value:
+            built.query[q.name] = value  # the server judges it, in its own words
     for f in method.fields:
         if f.kind == "file":
             upload = files.get(f.name)
             if upload is not None:
                 built.files[f.name] = upload
+            elif f.required:
+                errors[f.name] = "Choose a file to upload."
             continue
         if raw:
             continue
@@ -286,11 +344,20 @@ def _response_text(response: HttpResponseBase) -> str:
 
 def execute(instance: Instance, method: ConsoleMethod, built: BuiltRequest) -> ConsoleResult:
     """Send the request through the server's own handler and time it."""
-    path = wire_path(instance, method, built.extra)
+    path = wire_path(instance, method, built.extra) + built.query_string
     factory = RequestFactory()
     meta: dict[str, Any] = {"REMOTE_ADDR": "127.0.0.1", "HTTP_USER_AGENT": "Relay-Console/1.0"}
     body_text = ""
-    if built.files:
+    if built.binary and built.files:
+        upload = next(iter(built.files.values()))
+        upload.seek(0)
+        content = upload.read()
+        request = factory.generic(
+            "POST", path, data=content, content_type=upload.content_type or "application/octet-stream",
+            HTTP_GA_FILENAME=upload.name or "", **meta,
+        )
+        body_text = f"<{len(content)} bytes of {upload.name}>"
+    elif built.files:
         form = {k: (json.dumps(v) if isinstance(v, dict | list) else v) for k, v in built.body.items()}
         for name, upload in built.files.items():
             upload.seek(0)
@@ -327,9 +394,14 @@ def execute(instance: Instance, method: ConsoleMethod, built: BuiltRequest) -> C
 
 
 def curl_line(instance: Instance, method: ConsoleMethod, built: BuiltRequest) -> str:
-    url = base_url(method) + wire_path(instance, method, built.extra)
+    url = base_url(method) + wire_path(instance, method, built.extra) + built.query_string
     parts = ["curl", "-X", method.verb, shlex.quote(url)]
-    if built.files:
+    if built.binary and built.files:
+        upload = next(iter(built.files.values()))
+        parts += ["-H", shlex.quote(f"Content-Type: {upload.content_type or 'application/octet-stream'}")]
+        parts += ["-H", shlex.quote(f"GA-Filename: {upload.name}")]
+        parts += ["--data-binary", shlex.quote(f"@{upload.name}")]
+    elif built.files:
         for k, v in built.body.items():
             parts += ["-F", shlex.quote(f"{k}={json.dumps(v) if isinstance(v, dict | list) else v}")]
         for k, upload in built.files.items():
@@ -342,6 +414,16 @@ def curl_line(instance: Instance, method: ConsoleMethod, built: BuiltRequest) ->
 
 def _py(value: Any) -> str:
     return repr(value)
+
+
+def _query_value(method: ConsoleMethod, name: str, value: str) -> Any:
+    """A query value as the SDK helper's argument: numbers as numbers."""
+    field_kind = next((q.kind for q in method.query if q.name == name), "text")
+    if field_kind == "number" and value.lstrip("-").isdigit():
+        return int(value)
+    if field_kind == "bool" and value in ("true", "false"):
+        return value == "true"
+    return value
 
 
 def python_snippet(instance: Instance, method: ConsoleMethod, built: BuiltRequest) -> str:
@@ -365,14 +447,18 @@ def python_snippet(instance: Instance, method: ConsoleMethod, built: BuiltReques
         ")",
     ]
     group = SDK_GROUPS.get(method.section)
-    if group and method.name not in SDK_GENERIC and not built.files and not method.path_extra:
-        args = ", ".join(f"{k}={_py(v)}" for k, v in built.body.items())
-        call = f"greenAPI.{group}.{method.name}({args})"
+    if group and method.name not in SDK_GENERIC and not method.path_extra and len(built.files) <= 1:
+        # The SDK's helpers take query parameters as arguments and a file as ``path``.
+        kwargs: dict[str, Any] = {**built.body, **{k: _query_value(method, k, v) for k, v in built.query.items()}}
+        args = [f"{k}={_py(v)}" for k, v in kwargs.items()]
+        args += [f"path={_py(upload.name)}" for upload in built.files.values()]
+        call = f"greenAPI.{group}.{method.name}({', '.join(args)})"
     else:
         host = "{{media}}" if method.host == "media" else "{{host}}"
         url = f"{host}/waInstance{{{{idInstance}}}}/{method.name}/{{{{apiTokenInstance}}}}"
         if built.extra:
             url += f"/{built.extra}"
+        url += built.query_string
         call = f"greenAPI.request({_py(method.verb)}, {_py(url)}"
         if built.body:
             call += f", {_py(built.body)}"

@@ -1,6 +1,8 @@
 """Live cabinet: ``ws/dashboard/`` pushes the signed-in user's instance states (list
 badges); ``ws/dashboard/instances/<id>/`` pushes one instance's state and, while it
-is unpaired, its rotating QR code.
+is unpaired, its rotating QR code, plus "journal" hints (a message, a status, a
+notification or a webhook attempt was committed) that make chat, queue and log pages
+re-read themselves.
 
 Session-authenticated (the cabinet's cookie) and same-origin only: a foreign page
 must not read a user's QR codes through their cookies. Consumers re-read the
@@ -64,6 +66,10 @@ def state_frame(instance_id: int, state: str, wid: str = "") -> dict[str, Any]:
     return {"type": "state", "id": instance_id, "state": state, "label": label, "tone": tone, "wid": wid}
 
 
+def journal_frame(event: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "journal", "topic": str(event.get("topic", "")), "chat_id": str(event.get("chat_id", ""))}
+
+
 class DashboardConsumer(AsyncJsonWebsocketConsumer):
     account_id: int = 0
     instance_id: int = 0
@@ -124,6 +130,13 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
 
     async def account_changed(self, event: dict[str, Any]) -> None:
         self._wake.set()
+
+    async def journal_changed(self, event: dict[str, Any]) -> None:
+        """Forward the hint to an instance page, which re-reads the part it shows
+        (chat, notification queue, webhook log). The list socket joins instance
+        groups too, for states; journal hints mean nothing there."""
+        if self.instance_id and event.get("instance_id") == self.instance_id:
+            await self.send_json(journal_frame(event))
 
     async def _run(self) -> None:
         try:

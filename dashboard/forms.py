@@ -260,56 +260,6 @@ class ContactForm(forms.Form):
         return clean_phone(str(self.cleaned_data["phone"]))
 
 
-SEND_KINDS = (
-    ("textMessage", "Text"),
-    ("imageMessage", "Picture (sample image)"),
-    ("documentMessage", "Document (sample file)"),
-    ("pollMessage", "Poll"),
-)
-
-
-class SendAsContactForm(forms.Form):
-    phone = forms.CharField(max_length=20, label="From (contact's number)")
-    name = forms.CharField(max_length=100, required=False, label="Contact name")
-    kind = forms.ChoiceField(choices=SEND_KINDS, label="Message type")
-    message = forms.CharField(
-        max_length=4096, required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Text, caption or poll question"
-    )
-    options = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        label="Poll options",
-        help_text="One option per line (2 to 12).",
-    )
-
-    def clean_phone(self) -> str:
-        return clean_phone(str(self.cleaned_data["phone"]))
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        kind = cleaned.get("kind")
-        message = str(cleaned.get("message") or "").strip()
-        if kind in ("textMessage", "pollMessage") and not message:
-            self.add_error("message", "Write the text of the message." if kind == "textMessage" else "Write the poll question.")
-        if kind == "pollMessage":
-            options = [line.strip() for line in str(cleaned.get("options") or "").splitlines() if line.strip()]
-            if not 2 <= len(options) <= 12:
-                self.add_error("options", "A poll needs between 2 and 12 options, one per line.")
-            elif len(set(options)) != len(options):
-                self.add_error("options", "Poll options must be different from each other.")
-            cleaned["option_list"] = options
-        return cleaned
-
-    def fields_for_event(self) -> dict[str, Any]:
-        kind = self.cleaned_data["kind"]
-        message = str(self.cleaned_data.get("message") or "").strip()
-        if kind == "textMessage":
-            return {"message": message}
-        if kind == "pollMessage":
-            return {"message": message, "options": self.cleaned_data["option_list"]}
-        return {"caption": message}
-
-
 class CallForm(forms.Form):
     phone = forms.CharField(max_length=20, label="Caller's number")
     outcome = forms.ChoiceField(
@@ -323,3 +273,35 @@ class CallForm(forms.Form):
 
 class ForceStateForm(forms.Form):
     state = forms.ChoiceField(choices=[(s.value, s.label if s.label != s.value else s.value) for s in FORCEABLE_STATES])
+
+
+# --- Webhook redelivery ------------------------------------------------------------------
+
+
+class RedeliverForm(forms.Form):
+    """One receiptId (both ends equal) or an inclusive range."""
+
+    receipt_from = forms.IntegerField(min_value=1, label="From receiptId")
+    receipt_to = forms.IntegerField(
+        min_value=1, required=False, label="To receiptId", help_text="Inclusive. Leave empty for just one notification."
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        low = cleaned.get("receipt_from")
+        high = cleaned.get("receipt_to")
+        if low is not None and high is None and "receipt_to" not in self.errors:
+            cleaned["receipt_to"] = high = low
+        if low is not None and high is not None and high < low:
+            self.add_error("receipt_to", "The range ends before it starts: “To” must not be lower than “From”.")
+        return cleaned
+
+
+# --- Account -------------------------------------------------------------------------------
+
+
+class RotatePartnerTokenForm(forms.Form):
+    confirm = forms.BooleanField(
+        label="I understand: the current partner token stops working at once",
+        error_messages={"required": "Tick the box to confirm: scripts using the old token will get 401 errors."},
+    )

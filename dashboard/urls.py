@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse_lazy
 
-from dashboard import forms, views
+from dashboard import forms, journal_views, sandbox_views, views
 
 app_name = "dashboard"
 
@@ -51,23 +51,28 @@ instance_urlpatterns = [
     path("settings/test-webhook/", views.instance_test_webhook, name="test_webhook"),
     path("console/", views.api_console, name="console"),
     path("console/send/", views.api_console_send, name="console_send"),
-    path("chats/", views.chat_list, name="chats"),
-    path("chats/<str:chat_id>/", views.chat_view, name="chat"),
-    path("notifications/", views.notifications, name="notifications"),
-    path("webhooks/", views.webhook_log, name="webhooks"),
+    path("chats/", journal_views.chat_list, name="chats"),
+    path("chats/<str:chat_id>/", journal_views.chat_view, name="chat"),
+    path("notifications/", journal_views.notifications, name="notifications"),
+    path("webhooks/", journal_views.webhook_log, name="webhooks"),
+    path("webhooks/redeliver/", journal_views.webhook_redeliver, name="webhook_redeliver"),
     path("usage/", views.usage_page, name="usage"),
-    path("sandbox/", views.sandbox, name="sandbox"),
-    path("sandbox/contacts/", views.sandbox_contact, name="sandbox_contact"),
-    path("sandbox/send/", views.sandbox_send, name="sandbox_send"),
-    path("sandbox/call/", views.sandbox_call, name="sandbox_call"),
-    path("sandbox/block/", views.sandbox_block, name="sandbox_block"),
-    path("sandbox/state/", views.sandbox_state, name="sandbox_state"),
+    path("sandbox/", sandbox_views.sandbox_page, name="sandbox"),
+    path("sandbox/contacts/", sandbox_views.sandbox_contact, name="sandbox_contact"),
+    path("sandbox/send/", sandbox_views.sandbox_send, name="sandbox_send"),
+    path("sandbox/call/", sandbox_views.sandbox_call, name="sandbox_call"),
+    path("sandbox/call/end/", sandbox_views.sandbox_call_end, name="sandbox_call_end"),
+    path("sandbox/vote/", sandbox_views.sandbox_vote, name="sandbox_vote"),
+    path("sandbox/read/", sandbox_views.sandbox_read, name="sandbox_read"),
+    path("sandbox/block/", sandbox_views.sandbox_block, name="sandbox_block"),
+    path("sandbox/state/", sandbox_views.sandbox_state, name="sandbox_state"),
 ]
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("dashboard/", views.instance_list, name="instances"),
     path("dashboard/account/", views.account, name="account"),
+    path("dashboard/account/rotate-token/", views.account_rotate_token, name="rotate_partner_token"),
     path("dashboard/instances/new/", views.instance_create, name="create"),
     path("dashboard/instances/<int:instance_id>/", include(instance_urlpatterns)),
     path("dashboard/", include(auth_urlpatterns)),

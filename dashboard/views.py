@@ -9,26 +9,22 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django import forms as django_forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from dashboard import chats, console, forms, usage, webhook_check
+from dashboard import console, forms, usage, webhook_check
 from dashboard.access import access_instance, account_of, owned_instances
-from instances import emulator_events, events, services
-from instances.emulator_services import add_simulated_contact
-from instances.models import EmuContact, Engine, Instance, State
-from journals.models import Notification, NotificationState, WebhookAttempt
+from instances import accounts, events, services
+from instances.models import Engine, Instance
 
 View = Callable[..., HttpResponse]
-LOG_LIMIT = 100
 
 
 def is_htmx(request: HttpRequest) -> bool:
@@ -84,13 +80,27 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def account(request: HttpRequest) -> HttpResponse:
+def account(request: HttpRequest, rotate_form: forms.RotatePartnerTokenForm | None = None) -> HttpResponse:
     acc = account_of(request.user)
-    return render(
-        request,
-        "dashboard/account.html",
-        {"account": acc, "api_url": settings.RELAY_API_URL, "tab": "account", "instances": owned_instances(request.user)},
-    )
+    context = {
+        "account": acc, "api_url": settings.RELAY_API_URL, "tab": "account", "instances": owned_instances(request.user),
+        "rotate_form": rotate_form or forms.RotatePartnerTokenForm(prefix="rotate"),
+    }
+    response = render(request, "dashboard/account.html", context)
+    if rotate_form is not None and rotate_form.errors:
+        response.status_code = 422
+    return response
+
+
+@login_required
+@require_POST
+def account_rotate_token(request: HttpRequest) -> HttpResponse:
+    form = forms.RotatePartnerTokenForm(request.POST, prefix="rotate")
+    if not form.is_valid():
+        return account(request, rotate_form=form)
+    accounts.rotate_partner_token(account_of(request.user))
+    messages.success(request, "New partner token issued. The old one stopped working; update your scripts.")
+    return redirect("dashboard:account")
 
 
 # --- Instances ----------------------------------------------------------------------------------
@@ -331,152 +341,9 @@ def api_console_send(request: HttpRequest, instance: Instance) -> HttpResponse:
     )
 
 
-# --- Chats and journals ------------------------------------------------------------------------------
-
-
-@instance_view
-def chat_list(request: HttpRequest, instance: Instance) -> HttpResponse:
-    return page(request, "dashboard/chats.html", instance, "chats", chats=chats.chat_list(instance))
-
-
-@instance_view
-def chat_view(request: HttpRequest, instance: Instance, chat_id: str) -> HttpResponse:
-    bubbles = chats.chat_messages(instance, chat_id)
-    context = {"chat_id": chat_id, "bubbles": bubbles}
-    if is_htmx(request):
-        return render(request, "dashboard/_bubbles.html", {"instance": instance, **context})
-    return page(request, "dashboard/chat.html", instance, "chats", **context)
-
-
-@instance_view
-def notifications(request: HttpRequest, instance: Instance) -> HttpResponse:
-    state = request.GET.get("state", "queued")
-    if state not in NotificationState.values:
-        state = "queued"
-    rows = Notification.objects.filter(instance=instance, state=state).order_by("-receipt_id")[:LOG_LIMIT]
-    counts = {s: Notification.objects.filter(instance=instance, state=s).count() for s in NotificationState.values}
-    return page(
-        request, "dashboard/notifications.html", instance, "notifications",
-        rows=list(rows), state=state, counts=counts, states=NotificationState.values,
-    )
-
-
-@instance_view
-def webhook_log(request: HttpRequest, instance: Instance) -> HttpResponse:
-    rows = WebhookAttempt.objects.filter(instance=instance).order_by("-started_at", "-id")[:LOG_LIMIT]
-    return page(request, "dashboard/webhooks.html", instance, "webhooks", rows=list(rows))
+# --- Usage ------------------------------------------------------------------------------------------
 
 
 @instance_view
 def usage_page(request: HttpRequest, instance: Instance) -> HttpResponse:
     return page(request, "dashboard/usage.html", instance, "usage", series=usage.usage(instance), days=usage.DAYS)
-
-
-# --- Emulator sandbox --------------------------------------------------------------------------------
-
-
-def _sandbox(request: HttpRequest, instance: Instance, **context: Any) -> HttpResponse:
-    contacts: list[EmuContact] = []
-    if instance.phone:
-        contacts = list(
-            EmuContact.objects.filter(owner__phone=instance.phone).select_related("contact").order_by("contact__phone")
-        )
-    base: dict[str, Any] = {
-        "contacts": contacts,
-        "contact_form": forms.ContactForm(initial={"registered": True}, prefix="contact"),
-        "send_form": forms.SendAsContactForm(initial={"kind": "textMessage"}, prefix="send"),
-        "call_form": forms.CallForm(prefix="call"),
-        "state_form": forms.ForceStateForm(prefix="state"),
-        "paired": instance.state == State.AUTHORIZED and bool(instance.phone),
-    }
-    base.update(context)
-    response = page(request, "dashboard/sandbox.html", instance, "sandbox", **base)
-    if any(f.errors for f in base.values() if isinstance(f, django_forms.Form)):
-        response.status_code = 422
-    return response
-
-
-def _sandbox_done(request: HttpRequest, instance: Instance, text: str) -> HttpResponseRedirect:
-    messages.success(request, text)
-    return redirect("dashboard:sandbox", instance.id)
-
-
-@instance_view
-def sandbox(request: HttpRequest, instance: Instance) -> HttpResponse:
-    emulator_only(instance)
-    return _sandbox(request, instance)
-
-
-@instance_view
-@require_POST
-def sandbox_contact(request: HttpRequest, instance: Instance) -> HttpResponse:
-    emulator_only(instance)
-    form = forms.ContactForm(request.POST, prefix="contact")
-    if not instance.phone:
-        return _sandbox(request, instance, error="Pair the instance first: contacts belong to its phone.")
-    if not form.is_valid():
-        return _sandbox(request, instance, contact_form=form)
-    add_simulated_contact(
-        owner_phone=instance.phone, phone=form.cleaned_data["phone"], name=form.cleaned_data["name"],
-        registered=form.cleaned_data["registered"], script=form.cleaned_data["script"],
-    )
-    return _sandbox_done(request, instance, f"Contact +{form.cleaned_data['phone']} saved.")
-
-
-@instance_view
-@require_POST
-def sandbox_send(request: HttpRequest, instance: Instance) -> HttpResponse:
-    emulator_only(instance)
-    form = forms.SendAsContactForm(request.POST, prefix="send")
-    if not form.is_valid():
-        return _sandbox(request, instance, send_form=form)
-    try:
-        emulator_events.contact_sends(
-            instance, phone=form.cleaned_data["phone"], kind=form.cleaned_data["kind"],
-            fields=form.fields_for_event(), name=form.cleaned_data["name"],
-        )
-    except emulator_events.EventError as exc:
-        return _sandbox(request, instance, send_form=form, error=str(exc).capitalize() + ".")
-    return _sandbox_done(request, instance, f"+{form.cleaned_data['phone']} sent a message. It arrives in a moment.")
-
-
-@instance_view
-@require_POST
-def sandbox_call(request: HttpRequest, instance: Instance) -> HttpResponse:
-    emulator_only(instance)
-    form = forms.CallForm(request.POST, prefix="call")
-    if not form.is_valid():
-        return _sandbox(request, instance, call_form=form)
-    try:
-        emulator_events.contact_calls(instance, phone=form.cleaned_data["phone"], outcome=form.cleaned_data["outcome"])
-    except emulator_events.EventError as exc:
-        return _sandbox(request, instance, call_form=form, error=str(exc).capitalize() + ".")
-    return _sandbox_done(request, instance, f"+{form.cleaned_data['phone']} is calling.")
-
-
-@instance_view
-@require_POST
-def sandbox_block(request: HttpRequest, instance: Instance) -> HttpResponse:
-    emulator_only(instance)
-    try:
-        phone = forms.clean_phone(str(request.POST.get("phone", "")))
-        emulator_events.contact_blocks(instance, phone=phone)
-    except django_forms.ValidationError as exc:
-        return _sandbox(request, instance, error=" ".join(exc.messages))
-    except emulator_events.EventError as exc:
-        return _sandbox(request, instance, error=str(exc).capitalize() + ".")
-    return _sandbox_done(request, instance, f"+{phone} blocked this number.")
-
-
-@instance_view
-@require_POST
-def sandbox_state(request: HttpRequest, instance: Instance) -> HttpResponse:
-    emulator_only(instance)
-    form = forms.ForceStateForm(request.POST, prefix="state")
-    if not form.is_valid():
-        return _sandbox(request, instance, state_form=form)
-    try:
-        services.set_state_for_testing(instance, form.cleaned_data["state"])
-    except services.ServiceError as exc:
-        return _sandbox(request, instance, state_form=form, error=str(exc).capitalize() + ".")
-    return _sandbox_done(request, instance, f"State forced to {form.cleaned_data['state']}.")

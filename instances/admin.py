@@ -9,7 +9,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from instances import services
+from instances import accounts, services
 from instances.models import Account, EmuPhone, Instance, InstanceStateChange, LeaseGrant, SessionLease
 from instances.transport import TransportError
 
@@ -37,7 +37,15 @@ class AccountAdmin(ModelAdmin):
     search_fields = ("user__username", "user__email", "name")
     readonly_fields = ("partner_token", "created_at")
     list_select_related = ("user",)
+    list_filter = ("created_at", "user__is_active")
     inlines = [InstanceInline]
+    actions = ["rotate_partner_token"]
+
+    @admin.action(description="Rotate partner token")
+    def rotate_partner_token(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
+        for acc in queryset:
+            accounts.rotate_partner_token(acc)
+        messages.success(request, f"New partner tokens for {len(queryset)} account(s); old ones stopped working.")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:
         live = Count("instances", filter=Q(instances__is_deleted=False))

@@ -182,6 +182,7 @@ class HistoryItem(serializers.Serializer[Any]):
 
 class GetStateInstanceHistory(InstanceMethodView):
     wire_name = "getStateInstanceHistory"
+    Query = HistoryQuery  # query-string parameters (the cabinet's API console reads this)
     Output = HistoryItem
 
     def get(self, request: Request, **kwargs: Any) -> Response:

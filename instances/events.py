@@ -28,6 +28,18 @@ class AccountChanged(TypedDict):
     account_id: int
 
 
+class JournalChanged(TypedDict):
+    type: str  # "journal.changed" → consumer method journal_changed
+    instance_id: int
+    topic: str  # one of JOURNAL_TOPICS
+    chat_id: str  # the chat concerned ("" when unknown or not a chat)
+
+
+# What a journal push is about: the chat view (messages and their statuses), the
+# notification queue, the webhook delivery log.
+JOURNAL_TOPICS = ("chat", "notifications", "webhooks")
+
+
 def instance_group(instance_id: int) -> str:
     return f"instance.{instance_id}"
 
@@ -37,7 +49,7 @@ def account_group(account_id: int) -> str:
     return f"account.{account_id}"
 
 
-def _send(group: str, payload: StateChanged | AccountChanged) -> None:
+def _send(group: str, payload: StateChanged | AccountChanged | JournalChanged) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
@@ -63,3 +75,20 @@ def notification_added(instance_id: int) -> None:
     from instances import wakeups
 
     transaction.on_commit(lambda: wakeups.publish(instance_id))
+
+
+def journal_changed(instance_id: int, topic: str, chat_id: str = "") -> None:
+    """Something a cabinet page lists changed (a message or its status, a
+    notification, a webhook attempt): open pages re-read it once committed. A hint
+    only: the pages also re-read on a slow timer, so a push lost (or never sent, by
+    a bulk write) only delays them."""
+    if topic not in JOURNAL_TOPICS:
+        raise ValueError(f"unknown journal topic {topic!r}")
+    payload = JournalChanged(type="journal.changed", instance_id=instance_id, topic=topic, chat_id=chat_id)
+    transaction.on_commit(lambda: _send(instance_group(instance_id), payload))
+
+
+def webhook_attempts_logged(instance_id: int) -> None:
+    """Webhook attempts of the instance were recorded (``journals.webhooks`` logs
+    them with bulk_create, which fires no model signal, so the writer calls this)."""
+    journal_changed(instance_id, "webhooks")

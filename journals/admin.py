@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from instances.admin import ReadOnlyAdmin
-from journals.models import Notification, WebhookAttempt
+from journals.models import Notification, WebhookAttempt, WebhookRedelivery
 
 
 @admin.register(Notification)
@@ -26,3 +26,12 @@ class WebhookAttemptAdmin(ReadOnlyAdmin):
     list_select_related = ("instance",)
     date_hierarchy = "started_at"
     show_full_result_count = False
+
+
+@admin.register(WebhookRedelivery)
+class WebhookRedeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("instance", "receipt_from", "receipt_to", "count", "requested_by", "requested_at")
+    list_filter = ("requested_by",)
+    search_fields = ("=instance__id",)
+    list_select_related = ("instance",)
+    date_hierarchy = "requested_at"

@@ -188,6 +188,7 @@ class ContactsQuery(serializers.Serializer[Any]):
 
 class GetContacts(InstanceMethodView):
     wire_name = "getContacts"
+    Query = ContactsQuery  # query-string parameters (the cabinet's API console reads this)
     Output = ContactOutput
 
     def get(self, request: Request, **kwargs: Any) -> Response:
@@ -373,6 +374,7 @@ class CountQuery(serializers.Serializer[Any]):
 
 class GetChats(InstanceMethodView):
     wire_name = "getChats"
+    Query = CountQuery  # query-string parameters (the cabinet's API console reads this)
     Output = ChatOutput
 
     def get(self, request: Request, **kwargs: Any) -> Response:

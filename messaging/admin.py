@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from instances.admin import ReadOnlyAdmin
-from messaging.models import MediaFile, OutgoingMessage
+from messaging.models import MediaFile, OutgoingMessage, SendCursor
 
 
 @admin.register(OutgoingMessage)
@@ -22,4 +22,13 @@ class OutgoingMessageAdmin(ReadOnlyAdmin):
 class MediaFileAdmin(ReadOnlyAdmin):
     list_display = ("id", "instance", "file_name", "mime_type", "size", "created_at", "expires_at")
     search_fields = ("=instance__id", "file_name")
+    list_select_related = ("instance",)
+
+
+@admin.register(SendCursor)
+class SendCursorAdmin(ReadOnlyAdmin):
+    """Per-instance drain lock and pacing clock: who is draining which queue."""
+
+    list_display = ("instance", "locked_by", "locked_until", "last_sent_at", "last_was_file")
+    search_fields = ("=instance__id",)
     list_select_related = ("instance",)

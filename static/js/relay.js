@@ -67,17 +67,50 @@
     if (caption) caption.textContent = "Refreshes itself — updated " + new Date().toLocaleTimeString();
   }
 
+  // --- Journal hints: a page part re-reads itself --------------------------------
+  // The server says "the chat / notification queue / webhook log of this instance
+  // changed"; elements listen with hx-trigger="relay:journal-<topic> from:body".
+  // Bursts (a status per message of a bulk send) are folded into one re-read.
+  var pendingJournal = {};
+  function applyJournal(frame) {
+    var topic = frame.topic;
+    if (!topic) return;
+    var entry = pendingJournal[topic];
+    if (!entry) {
+      entry = pendingJournal[topic] = { chats: {}, timer: null };
+    }
+    entry.chats[frame.chat_id || ""] = true;
+    if (entry.timer) return;
+    entry.timer = setTimeout(function () {
+      delete pendingJournal[topic];
+      var shown = document.querySelector("[data-live-chat]");
+      if (topic === "chat" && shown) {
+        var chat = shown.getAttribute("data-live-chat");
+        if (!entry.chats[chat] && !entry.chats[""]) return; // another chat changed
+      }
+      document.body.dispatchEvent(new CustomEvent("relay:journal-" + topic, { detail: { chats: Object.keys(entry.chats) } }));
+    }, 250);
+  }
+
   function connect(path) {
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     var delay = 1000;
     var socket;
     function open() {
       socket = new WebSocket(scheme + location.host + path);
-      socket.onopen = function () { delay = 1000; document.body.classList.remove("is-offline"); };
+      socket.onopen = function () {
+        delay = 1000;
+        if (document.body.classList.contains("is-offline")) {
+          // Hints sent while we were away are lost: re-read what the page shows.
+          ["chat", "notifications", "webhooks"].forEach(function (topic) { applyJournal({ topic: topic, chat_id: "" }); });
+        }
+        document.body.classList.remove("is-offline");
+      };
       socket.onmessage = function (message) {
         var frame = JSON.parse(message.data);
         if (frame.type === "state") applyState(frame);
         else if (frame.type === "qr") applyQr(frame);
+        else if (frame.type === "journal") applyJournal(frame);
         else if (frame.type === "list_changed") document.body.dispatchEvent(new CustomEvent("relay:list-changed"));
         else if (frame.type === "deleted") location.href = "/dashboard/";
       };

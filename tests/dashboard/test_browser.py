@@ -15,9 +15,12 @@ from typing import Any
 import pytest
 from django.db import close_old_connections, connections
 
+from dashboard.journal_views import LIVE_FALLBACK_SECONDS
+from instances import services
 from instances.models import Instance, State
 from instances.runner import Runner
 from instances.transport.emulator import ensure_phone
+from journals.models import Notification, WebhookAttempt, WebhookRedelivery
 from messaging.models import OutgoingMessage
 from tests.conftest import LiveServer
 
@@ -175,6 +178,41 @@ def test_signup_pair_send_and_see_ticks(
     expect(bubble.locator("[data-status]")).to_have_attribute("data-status", "read", timeout=TIMEOUT_MS)
     shots(page, "10-chat")
 
+    # Live chat: a contact writes (sandbox, in a second tab) and the open chat view
+    # shows it without a reload, well before its slow fallback re-read would.
+    page.evaluate("window.__sameDocument = 'chat'")
+    sandbox_tab = page.context.new_page()
+    sandbox_tab.goto(base + f"/dashboard/instances/{instance.id}/sandbox/?kind=textMessage")
+    sandbox_tab.locator("#send-phone").fill("79005550101")
+    sandbox_tab.locator("#send-name").fill("Bob")
+    sandbox_tab.locator("#ev-message").fill("Hi from Bob, live")
+    sandbox_tab.get_by_role("button", name="Send", exact=True).click()
+    expect(sandbox_tab.get_by_text("+79005550101 sent a text")).to_be_visible()
+    shots(sandbox_tab, "13-sandbox")
+    live_bubble = page.locator(".bubble-in", has_text="Hi from Bob, live")
+    expect(live_bubble).to_be_visible(timeout=(LIVE_FALLBACK_SECONDS - 5) * 1000)
+    assert page.evaluate("window.__sameDocument") == "chat", "the chat view reloaded"
+    shots(page, "17-chat-live")
+    # The generated forms follow the message type picked.
+    sandbox_tab.locator("#send-kind").select_option("locationMessage")
+    expect(sandbox_tab.locator("#ev-latitude")).to_be_visible()
+    sandbox_tab.close()
+
+    # Webhook log: a delivered notification is sent again with one click.
+    services.update_settings(instance, {"webhookUrl": "https://hooks.invalid/relay"})
+    note = Notification.objects.create(
+        instance=instance, receipt_id=9001, type_webhook="incomingMessageReceived", body={}, state="done", attempts=1
+    )
+    WebhookAttempt.objects.create(notification=note, instance=instance, receipt_id=9001, attempt=1,
+                                  url="https://hooks.invalid/relay", ok=True, status_code=200, latency_ms=38)
+    page.goto(base + f"/dashboard/instances/{instance.id}/webhooks/")
+    page.get_by_role("button", name="Redeliver receiptId 9001").click()
+    expect(page.get_by_text("1 notification (receiptId 9001) queued again")).to_be_visible()
+    shots(page, "15-webhooks")
+    assert WebhookRedelivery.objects.filter(instance=instance, receipt_from=9001, requested_by="dashboard").exists()
+    page.get_by_role("link", name="Failed").click()
+    expect(page.locator("nav.segmented [aria-current=page]")).to_have_text("Failed")
+
     # A bad input shows a clear error: first the form's own check, then the server's.
     page.goto(base + f"/dashboard/instances/{instance.id}/console/?method=sendMessage")
     page.locator("summary", has_text="Raw JSON body").click()
@@ -196,13 +234,27 @@ def test_signup_pair_send_and_see_ticks(
     expect(page.get_by_text("'delaySendMessagesMilliseconds' must be larger than or equal to 500")).to_be_visible()
     shots(page, "11-settings-error")
 
-    for name, path in (
-        ("12-usage", "usage/"), ("13-sandbox", "sandbox/"), ("14-notifications", "notifications/"),
-        ("15-webhooks", "webhooks/"),
-    ):
+    for name, path in (("12-usage", "usage/"), ("14-notifications", "notifications/")):
         page.goto(base + f"/dashboard/instances/{instance.id}/{path}")
         expect(page.locator("main")).to_be_visible()
         shots(page, name)
+
+    # The API console: a multipart upload method has a file input.
+    page.goto(base + f"/dashboard/instances/{instance.id}/console/?method=sendFileByUpload")
+    expect(page.locator("#f-file")).to_have_attribute("type", "file")
+    page.goto(base + f"/dashboard/instances/{instance.id}/console/?method=lastIncomingMessages")
+    page.locator("#q-minutes").fill("60")
+    page.get_by_role("button", name="Send request").click()
+    expect(page.locator("[data-status-code]")).to_have_text("200 OK")
+    expect(page.locator("#snippet-curl")).to_contain_text("?minutes=60")
+    shots(page, "18-console-query")
+
+    # Partner token rotation asks for confirmation first.
+    page.goto(base + "/dashboard/account/")
+    page.locator("summary", has_text="Rotate the partner token").click()
+    page.get_by_role("button", name="Issue a new partner token").click()
+    expect(page.get_by_text("Tick the box to confirm")).to_be_visible()
+    shots(page, "19-account-rotate")
 
     # Narrow screens get the same pages, stacked.
     page.set_viewport_size({"width": 390, "height": 844})

@@ -1,0 +1,235 @@
+"""The sandbox's "send as contact" forms, generated from the emulator control API.
+
+One list: ``instances.emulator_events_api.KIND_FIELDS`` is what
+``POST /api/v1/emulator/instances/{id}/incoming/{typeMessage}`` (and ``phone-sent/…``)
+accept; every typeMessage there gets a form here, and a submitted form is validated
+by that very serializer (same rules, same words) before the same service
+(``instances.emulator_events``) puts the event on the emulated network."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db.models import Q
+from rest_framework import serializers
+
+from dashboard import chats
+from instances import emulator_events
+from instances.emulator_events_api import KIND_FIELDS
+from instances.emulator_session import read_receipts
+from instances.http import ValidationFailed, validate
+from instances.models import EmuMessage, Instance, State
+
+# Friendlier names for the picker; a kind missing here still works under its wire name.
+LABELS = {
+    "textMessage": "Text",
+    "extendedTextMessage": "Text with link preview",
+    "quotedMessage": "Reply (quote)",
+    "imageMessage": "Picture",
+    "videoMessage": "Video",
+    "audioMessage": "Voice / audio",
+    "documentMessage": "Document",
+    "stickerMessage": "Sticker",
+    "locationMessage": "Location",
+    "contactMessage": "Contact card",
+    "contactsArrayMessage": "Several contact cards",
+    "reactionMessage": "Reaction",
+    "groupInviteMessage": "Group invite",
+    "pollMessage": "Poll",
+    "pollUpdateMessage": "Poll vote",
+    "editedMessage": "Edit a message",
+    "deletedMessage": "Delete a message",
+    "buttonsResponseMessage": "Button reply",
+    "listResponseMessage": "List reply",
+    "templateButtonsReplyMessage": "Template button reply",
+    "interactiveButtonsReply": "Interactive buttons",
+}
+# Fields that name another message of the chat: the form offers recent ones.
+MESSAGE_REFS = ("stanzaId", "quotedMessageId")
+WIRE_NAME_RE = re.compile(r"'([A-Za-z][A-Za-z0-9]*)(?:\[\d+\])?(?:\.[A-Za-z]+)?'")
+WHO = (("contact", "A contact writes to my number"), ("phone", "My phone writes to a contact"))
+RECENT_MESSAGES = 30
+
+
+@dataclass(frozen=True)
+class EventField:
+    """One input of an event form; ``kind`` picks the widget and how to parse it."""
+
+    name: str
+    kind: str  # text | textarea | number | bool | choice | lines | json | file
+    required: bool
+    help: str = ""
+    choices: tuple[str, ...] = ()
+
+    @property
+    def refers_to_message(self) -> bool:
+        return self.name in MESSAGE_REFS
+
+
+@dataclass(frozen=True)
+class EventKind:
+    name: str
+    label: str
+    fields: tuple[EventField, ...]
+
+
+def _field_kind(name: str, f: serializers.Field[Any, Any, Any, Any]) -> tuple[str, tuple[str, ...]]:
+    if name == "file":
+        return "file", ()  # base64 on the wire; an upload here
+    if isinstance(f, serializers.ListField) and isinstance(f.child, serializers.CharField):
+        return "lines", ()
+    if isinstance(f, serializers.BooleanField):
+        return "bool", ()
+    if isinstance(f, serializers.ChoiceField):
+        return "choice", tuple(str(c) for c in f.choices)
+    if isinstance(f, serializers.IntegerField | serializers.FloatField):
+        return "number", ()
+    if isinstance(f, serializers.CharField):
+        return ("textarea" if f.max_length is None or f.max_length > 1000 else "text"), ()
+    return "json", ()  # nested objects: contacts, buttons
+
+
+def _kind(name: str, serializer: type[serializers.Serializer[Any]]) -> EventKind:
+    fields = []
+    for field_name, f in serializer().fields.items():
+        kind, choices = _field_kind(field_name, f)
+        fields.append(EventField(field_name, kind, bool(f.required), str(f.help_text or ""), choices))
+    fields.sort(key=lambda ef: not ef.required)  # required first, serializer order kept
+    return EventKind(name=name, label=LABELS.get(name, name), fields=tuple(fields))
+
+
+def kinds() -> list[EventKind]:
+    """Every typeMessage the emulator can send, in the emulator's own order."""
+    return [_kind(name, KIND_FIELDS[name]) for name in emulator_events.MESSAGE_KINDS]
+
+
+def kind_by_name(name: str) -> EventKind | None:
+    return next((k for k in kinds() if k.name == name), None)
+
+
+class EventInputError(Exception):
+    """The form cannot become an event: ``errors`` maps form field names (or "")
+    to messages."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+def _parse(field: EventField, raw: str, files: Any, errors: dict[str, str]) -> Any:
+    if field.kind == "file":
+        upload = files.get(f"f-{field.name}")
+        if isinstance(upload, UploadedFile):
+            return base64.b64encode(upload.read()).decode()
+        return None
+    if field.kind == "lines":
+        lines = [line.strip() for line in raw.splitlines() if line.strip()]
+        # An empty list means something for some fields (a retracted vote).
+        return lines if lines or field.required else None
+    if raw.strip() == "":
+        return None
+    if field.kind == "number":
+        try:
+            return int(raw) if raw.strip().lstrip("-").isdigit() else float(raw)
+        except ValueError:
+            errors[field.name] = "Enter a number."
+            return None
+    if field.kind == "bool":
+        return raw == "true"
+    if field.kind == "json":
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            errors[field.name] = f"This is not valid JSON: {exc.msg} (column {exc.colno})."
+            return None
+    return raw
+
+
+def event_fields(kind: EventKind, data: Any, files: Any) -> dict[str, Any]:
+    """The submitted form (inputs named ``f-<wireName>``) as the control API's body
+    for ``kind``, validated by the control API's serializer."""
+    errors: dict[str, str] = {}
+    body: dict[str, Any] = {}
+    for field in kind.fields:
+        value = _parse(field, str(data.get(f"f-{field.name}", "")), files, errors)
+        if value is not None:
+            body[field.name] = value
+    if errors:
+        raise EventInputError(errors)
+    try:
+        return validate(KIND_FIELDS[kind.name], body)
+    except ValidationFailed as exc:
+        names = [n for n in WIRE_NAME_RE.findall(exc.detail) if any(f.name == n for f in kind.fields)]
+        raise EventInputError({names[0] if names else "": exc.detail}) from exc
+
+
+def send_event(instance: Instance, *, who: str, phone: str, name: str, kind: EventKind, fields: dict[str, Any]) -> EmuMessage:
+    """A contact writes to the instance's phone, or the phone writes to a contact."""
+    if who == "phone":
+        return emulator_events.phone_sends(instance, phone=phone, kind=kind.name, fields=fields)
+    return emulator_events.contact_sends(instance, phone=phone, kind=kind.name, fields=fields, name=name)
+
+
+# --- What the forms offer -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecentMessage:
+    id_message: str
+    label: str
+
+
+def recent_messages(instance: Instance) -> list[RecentMessage]:
+    """Messages of the instance's phone on the network, newest first, for the
+    "which message" fields (replies, reactions, edits, deletes, votes)."""
+    phone = instance.phone
+    if not phone:
+        return []
+    rows = (
+        EmuMessage.objects.filter(Q(sender=phone) | Q(recipient=phone))
+        .order_by("-id")
+        .only("id_message", "sender", "recipient", "type_message", "message_data")[:RECENT_MESSAGES]
+    )
+    result = []
+    for m in rows:
+        arrow = f"me → +{m.recipient}" if m.sender == phone else f"+{m.sender} → me"
+        text = chats.describe(m.type_message, m.message_data or {})
+        result.append(RecentMessage(m.id_message, f"{arrow}: {text[:60]}"))
+    return result
+
+
+@dataclass(frozen=True)
+class SentPoll:
+    id_message: str
+    voter: str  # the contact the poll went to
+    question: str
+    options: tuple[str, ...]
+    multiple: bool
+
+
+def sent_polls(instance: Instance, limit: int = 5) -> list[SentPoll]:
+    """Polls the instance's phone sent (through the API or the phone) that their
+    recipient can vote in."""
+    if not instance.phone:
+        return []
+    rows = EmuMessage.objects.filter(sender=instance.phone, type_message="pollMessage").order_by("-id")[:limit]
+    polls = []
+    for m in rows:
+        data = (m.message_data or {}).get("pollMessageData") or {}
+        options = tuple(str(o.get("optionName", "")) for o in data.get("options", []) if isinstance(o, dict))
+        polls.append(SentPoll(m.id_message, m.recipient, str(data.get("name", "")), options, bool(data.get("multipleAnswers"))))
+    return polls
+
+
+def contact_reads(instance: Instance, phone: str) -> int:
+    """The contact opens the chat now: what the instance sent it becomes delivered
+    and read (instead of after EMULATOR_READ_AFTER_SECONDS). Returns how many
+    messages it read."""
+    if not instance.phone or instance.state != State.AUTHORIZED:
+        raise emulator_events.EventError("the instance must be authorized on the emulator (pair it first)")
+    return len(read_receipts(phone, instance.phone))

@@ -1,0 +1,232 @@
+"""The emulator sandbox panel: simulated contacts, "send as contact" for every
+typeMessage the emulator supports, calls (offer, then how they end), poll votes,
+read receipts, blocks and forced states. Emulator instances only (404 otherwise)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms as django_forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from dashboard import forms, sandbox
+from dashboard.views import emulator_only, instance_view, is_htmx, page
+from instances import emulator_events, services
+from instances.emulator_services import add_simulated_contact
+from instances.models import EmuContact, Instance, State
+from journals.models import Call, Direction
+
+DEFAULT_KIND = "textMessage"
+RINGING_LIMIT = 5
+
+
+def _kind_param(request: HttpRequest) -> str:
+    # ?kind= from links; send-kind= from the picker (HTMX, or the no-JS button).
+    return str(request.GET.get("kind") or request.GET.get("send-kind") or DEFAULT_KIND)
+
+
+def _event_context(kind_name: str, **extra: Any) -> dict[str, Any]:
+    kind = sandbox.kind_by_name(kind_name) or sandbox.kind_by_name(DEFAULT_KIND)
+    return {"kind": kind, "values": {}, "errors": {}, **extra}
+
+
+def _sandbox(request: HttpRequest, instance: Instance, status: int = 200, **context: Any) -> HttpResponse:
+    contacts: list[EmuContact] = []
+    if instance.phone:
+        contacts = list(
+            EmuContact.objects.filter(owner__phone=instance.phone).select_related("contact").order_by("contact__phone")
+        )
+    ringing = list(
+        Call.objects.filter(instance=instance, direction=Direction.INCOMING, status="offer").order_by("-timestamp")[
+            :RINGING_LIMIT
+        ]
+    )
+    base: dict[str, Any] = {
+        "contacts": contacts,
+        "contact_form": forms.ContactForm(initial={"registered": True}, prefix="contact"),
+        "call_form": forms.CallForm(prefix="call"),
+        "state_form": forms.ForceStateForm(prefix="state"),
+        "paired": instance.state == State.AUTHORIZED and bool(instance.phone),
+        "kinds": sandbox.kinds(),
+        "who_choices": sandbox.WHO,
+        "who": "contact",
+        "send": {"phone": "", "name": ""},
+        "recent": sandbox.recent_messages(instance),
+        "polls": sandbox.sent_polls(instance),
+        "ringing": ringing,
+        "call_outcomes": (("pickUp", "Pick up"), ("hungUp", "Caller hangs up"), ("declined", "Decline")),
+        **_event_context(_kind_param(request)),
+    }
+    base.update(context)
+    response = page(request, "dashboard/sandbox.html", instance, "sandbox", **base)
+    if status != 200 or any(f.errors for f in base.values() if isinstance(f, django_forms.Form)):
+        response.status_code = status if status != 200 else 422
+    return response
+
+
+def _done(request: HttpRequest, instance: Instance, text: str, kind: str = "") -> HttpResponseRedirect:
+    messages.success(request, text)
+    response = redirect("dashboard:sandbox", instance.id)
+    if kind and kind != DEFAULT_KIND:
+        response["Location"] += f"?kind={kind}"
+    return response
+
+
+@instance_view
+def sandbox_page(request: HttpRequest, instance: Instance) -> HttpResponse:
+    emulator_only(instance)
+    if is_htmx(request) and request.GET.get("partial") == "fields":
+        context = _event_context(_kind_param(request), instance=instance)
+        return render(request, "dashboard/_sandbox_fields.html", {"recent": sandbox.recent_messages(instance), **context})
+    return _sandbox(request, instance)
+
+
+@instance_view
+@require_POST
+def sandbox_contact(request: HttpRequest, instance: Instance) -> HttpResponse:
+    emulator_only(instance)
+    form = forms.ContactForm(request.POST, prefix="contact")
+    if not instance.phone:
+        return _sandbox(request, instance, status=409, error="Pair the instance first: contacts belong to its phone.")
+    if not form.is_valid():
+        return _sandbox(request, instance, contact_form=form)
+    add_simulated_contact(
+        owner_phone=instance.phone, phone=form.cleaned_data["phone"], name=form.cleaned_data["name"],
+        registered=form.cleaned_data["registered"], script=form.cleaned_data["script"],
+    )
+    return _done(request, instance, f"Contact +{form.cleaned_data['phone']} saved.")
+
+
+@instance_view
+@require_POST
+def sandbox_send(request: HttpRequest, instance: Instance) -> HttpResponse:
+    """Send as contact (or as the linked phone): any typeMessage of the control API."""
+    emulator_only(instance)
+    post = request.POST
+    kind = sandbox.kind_by_name(str(post.get("send-kind", "")))
+    who = "phone" if post.get("send-who") == "phone" else "contact"
+    send = {"phone": str(post.get("send-phone", "")), "name": str(post.get("send-name", ""))}
+    values = {k[2:]: v for k, v in post.items() if k.startswith("f-")}
+    errors: dict[str, str] = {}
+    if kind is None:
+        errors["kind"] = "Pick a message type from the list."
+        kind = sandbox.kind_by_name(DEFAULT_KIND)
+    assert kind is not None
+    try:
+        phone = forms.clean_phone(send["phone"])
+    except django_forms.ValidationError as exc:
+        errors["phone"] = " ".join(exc.messages)
+        phone = ""
+    fields: dict[str, Any] = {}
+    try:
+        fields = sandbox.event_fields(kind, post, request.FILES)
+    except sandbox.EventInputError as exc:
+        errors.update({k or "kind": v for k, v in exc.errors.items()})
+    context = {"kind": kind, "values": values, "errors": errors, "who": who, "send": send}
+    if errors:
+        return _sandbox(request, instance, status=422, **context)
+    try:
+        message = sandbox.send_event(instance, who=who, phone=phone, name=send["name"], kind=kind, fields=fields)
+    except emulator_events.EventError as exc:
+        return _sandbox(request, instance, status=409, error=str(exc).capitalize() + ".", **context)
+    sender = f"+{phone}" if who == "contact" else "Your phone"
+    return _done(
+        request, instance,
+        f"{sender} sent a {kind.label.lower()} ({message.id_message}). It arrives in a moment.", kind.name,
+    )
+
+
+@instance_view
+@require_POST
+def sandbox_call(request: HttpRequest, instance: Instance) -> HttpResponse:
+    emulator_only(instance)
+    form = forms.CallForm(request.POST, prefix="call")
+    if not form.is_valid():
+        return _sandbox(request, instance, call_form=form)
+    try:
+        emulator_events.contact_calls(instance, phone=form.cleaned_data["phone"], outcome=form.cleaned_data["outcome"])
+    except emulator_events.EventError as exc:
+        return _sandbox(request, instance, status=409, call_form=form, error=str(exc).capitalize() + ".")
+    ends = "" if form.cleaned_data["outcome"] else " It keeps ringing until you end it below."
+    return _done(request, instance, f"+{form.cleaned_data['phone']} is calling.{ends}")
+
+
+@instance_view
+@require_POST
+def sandbox_call_end(request: HttpRequest, instance: Instance) -> HttpResponse:
+    """A ringing call ends: picked up, hung up by the caller, or declined."""
+    emulator_only(instance)
+    outcome = str(request.POST.get("outcome", ""))
+    try:
+        emulator_events.call_ends(instance, id_call=str(request.POST.get("id_call", "")), outcome=outcome)
+    except emulator_events.EventError as exc:
+        return _sandbox(request, instance, status=409, error=str(exc).capitalize() + ".")
+    return _done(request, instance, f"The call ended ({outcome}).")
+
+
+@instance_view
+@require_POST
+def sandbox_vote(request: HttpRequest, instance: Instance) -> HttpResponse:
+    """The poll's recipient votes (pollUpdateMessage): the chosen options, or none
+    to retract."""
+    emulator_only(instance)
+    poll = next((p for p in sandbox.sent_polls(instance, limit=50) if p.id_message == request.POST.get("poll")), None)
+    if poll is None:
+        return _sandbox(request, instance, status=409, error="That poll is not one of this instance's recent polls.")
+    votes = [v for v in request.POST.getlist("votes") if v in poll.options]
+    try:
+        emulator_events.contact_sends(
+            instance, phone=poll.voter, kind="pollUpdateMessage", fields={"stanzaId": poll.id_message, "votes": votes}
+        )
+    except emulator_events.EventError as exc:
+        return _sandbox(request, instance, status=409, error=str(exc).capitalize() + ".")
+    chosen = ", ".join(votes) if votes else "nothing (vote retracted)"
+    return _done(request, instance, f"+{poll.voter} voted for {chosen}.")
+
+
+@instance_view
+@require_POST
+def sandbox_read(request: HttpRequest, instance: Instance) -> HttpResponse:
+    """Receipts now: the contact reads what the instance sent it (delivered + read)."""
+    emulator_only(instance)
+    try:
+        phone = forms.clean_phone(str(request.POST.get("phone", "")))
+        count = sandbox.contact_reads(instance, phone)
+    except django_forms.ValidationError as exc:
+        return _sandbox(request, instance, status=422, error=" ".join(exc.messages))
+    except emulator_events.EventError as exc:
+        return _sandbox(request, instance, status=409, error=str(exc).capitalize() + ".")
+    if not count:
+        return _done(request, instance, f"+{phone} has nothing unread from you.")
+    return _done(request, instance, f"+{phone} read {count} message{'s' if count != 1 else ''}: the ticks turn blue.")
+
+
+@instance_view
+@require_POST
+def sandbox_block(request: HttpRequest, instance: Instance) -> HttpResponse:
+    emulator_only(instance)
+    try:
+        phone = forms.clean_phone(str(request.POST.get("phone", "")))
+        emulator_events.contact_blocks(instance, phone=phone)
+    except django_forms.ValidationError as exc:
+        return _sandbox(request, instance, status=422, error=" ".join(exc.messages))
+    except emulator_events.EventError as exc:
+        return _sandbox(request, instance, status=409, error=str(exc).capitalize() + ".")
+    return _done(request, instance, f"+{phone} blocked this number.")
+
+
+@instance_view
+@require_POST
+def sandbox_state(request: HttpRequest, instance: Instance) -> HttpResponse:
+    emulator_only(instance)
+    form = forms.ForceStateForm(request.POST, prefix="state")
+    if not form.is_valid():
+        return _sandbox(request, instance, state_form=form)
+    try:
+        services.set_state_for_testing(instance, form.cleaned_data["state"])
+    except services.ServiceError as exc:
+        return _sandbox(request, instance, status=409, state_form=form, error=str(exc).capitalize() + ".")
+    return _done(request, instance, f"State forced to {form.cleaned_data['state']}.")
