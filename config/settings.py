@@ -338,6 +338,9 @@ RATE_LIMIT_OVERRIDES = env.dict("RATE_LIMIT_OVERRIDES", cast={"value": float}, d
 # every RELAY_RECOVER_INTERVAL_SECONDS.
 SEND_STUCK_AFTER_SECONDS = env.float("SEND_STUCK_AFTER_SECONDS", default=120.0)
 SEND_DRAIN_LOCK_SECONDS = env.float("SEND_DRAIN_LOCK_SECONDS", default=60.0)
+# Unpaced messages (delay 0, no files) leave the queue in batches of up to this many:
+# one claim, one engine call and one status write per batch.
+SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=200)
 RELAY_RECOVER_INTERVAL_SECONDS = env.float("RELAY_RECOVER_INTERVAL_SECONDS", default=30.0)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 

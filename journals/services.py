@@ -9,6 +9,7 @@ is enqueued when the instance has a webhookUrl).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -48,26 +49,71 @@ def ingest_event(instance: Instance, event: EngineEvent) -> Notification | None:
     Safe to call twice for the same message event: the journal's unique key makes the
     second call a no-op that produces no second notification. Returns the notification
     or None when the settings switch it off (or it was a duplicate)."""
+    created = ingest_events(instance, [event])
+    return created[0] if created else None
+
+
+def ingest_events(instance: Instance, batch: Sequence[EngineEvent]) -> list[Notification]:
+    """``ingest_event`` for many events of one instance in one transaction: the
+    cursor row is locked once, receiptIds are allocated as one consecutive range in
+    the order given, the notifications are written with one INSERT, and waiters and
+    webhook delivery are woken once. The send queue's drain and the emulated receipts
+    record hundreds of statuses a second through here."""
+    if not batch:
+        return []
     with transaction.atomic():
-        cursor, _ = NotificationCursor.objects.get_or_create(instance_id=instance.pk)
-        cursor = NotificationCursor.objects.select_for_update().get(pk=cursor.pk)
-        if not _journal(instance, event):
-            return None
-        if not is_enabled(instance, event):
-            return None
-        cursor.last_receipt_id += 1
+        cursor = _locked_cursor(instance.pk)
+        wanted = [event for event in _journal_many(instance, batch) if is_enabled(instance, event)]
+        if not wanted:
+            return []
+        first = cursor.last_receipt_id + 1
+        cursor.last_receipt_id += len(wanted)
         cursor.save(update_fields=["last_receipt_id"])
-        notification = Notification.objects.create(
-            instance_id=instance.pk,
-            receipt_id=cursor.last_receipt_id,
-            type_webhook=type_webhook(event),
-            body=build_body(instance, event),
+        now = timezone.now()
+        notifications = Notification.objects.bulk_create(
+            [
+                Notification(
+                    instance_id=instance.pk,
+                    receipt_id=first + offset,
+                    type_webhook=type_webhook(event),
+                    body=build_body(instance, event),
+                    created_at=now,
+                )
+                for offset, event in enumerate(wanted)
+            ]
         )
         instance_id = instance.pk
         events.notification_added(instance_id)
         if instance.setting("webhookUrl"):
             transaction.on_commit(lambda: _wake_webhooks(instance_id))
-    return notification
+    return notifications
+
+
+def _locked_cursor(instance_id: int) -> NotificationCursor:
+    """The instance's cursor row, locked for this transaction (created on first use)."""
+    cursor = NotificationCursor.objects.select_for_update().filter(pk=instance_id).first()
+    if cursor is None:
+        NotificationCursor.objects.get_or_create(instance_id=instance_id)
+        cursor = NotificationCursor.objects.select_for_update().get(pk=instance_id)
+    return cursor
+
+
+def _journal_many(instance: Instance, batch: Sequence[EngineEvent]) -> list[EngineEvent]:
+    """The events of ``batch`` that were not recorded before, journal side written.
+    API sends only move their chat up in getChats: one touch per chat, not per message."""
+    fresh: list[EngineEvent] = []
+    touched: dict[str, ApiMessageEvent] = {}
+    for event in batch:
+        if isinstance(event, ApiMessageEvent):
+            latest = touched.get(event.chat_id)
+            if latest is None or event.timestamp > latest.timestamp or (event.chat_name and not latest.chat_name):
+                touched[event.chat_id] = event
+            fresh.append(event)
+        elif _journal(instance, event):
+            fresh.append(event)
+    for event in touched.values():
+        _journal(instance, event)
+    return fresh
 
 
 def _journal(instance: Instance, event: EngineEvent) -> bool:

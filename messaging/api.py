@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from instances.http import Bool, InstanceMethodView, InstanceRequest, Str, ValidationFailed
+from instances.http import Bool, InstanceMethodView, InstanceRequest, Str, ValidationFailed, fresh
 from messaging import services
 from messaging.fields import (
     ChatId,
@@ -67,7 +67,7 @@ class SendView(InstanceMethodView):
     def validate(self, data: Any) -> dict[str, Any]:
         validated = super().validate(data)
         assert self.Input is not None
-        reject_unknown_keys(self.Input(), data)
+        reject_unknown_keys(fresh(self.Input), data)
         return validated
 
     def queue(

@@ -18,6 +18,7 @@ one drain task per instance per round, so the event loop never blocks on the bro
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import queue
 import re
@@ -26,7 +27,7 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.db import connection as django_connection
+from django.db import connections, models
 from django.utils import timezone
 
 from instances import metrics, ratelimit, registry
@@ -69,12 +70,32 @@ def _insert_statement() -> tuple[str, list[Any]]:
 INSERT_SQL, INSERT_FIELDS = _insert_statement()
 
 
+# Fields whose database value is the Python value itself when that value is a plain
+# str/int/bool/None: asking Django to adapt them cost ~10 % of a fast-lane request.
+# JSON (and anything else) still goes through the field's own adaptation.
+_PLAIN_FIELDS = (models.CharField, models.TextField, models.IntegerField, models.BooleanField, models.ForeignKey)
+_PLAIN_VALUES = (str, int, bool, type(None))
+_INSERT_PLAIN = [isinstance(f, _PLAIN_FIELDS) and not isinstance(f, models.JSONField) for f in INSERT_FIELDS]
+
+
+@functools.cache
+def _adapting_connection() -> Any:
+    """The Django connection whose ``ops`` adapt values (JSON, dates). Adapting never
+    touches the socket, so one object serves every request; looking it up through
+    ``connections`` (an asgiref Local) per request was measurable."""
+    return connections["default"]
+
+
 def row_values(values: dict[str, Any]) -> list[Any]:
     """Column values in INSERT order, adapted exactly as the ORM adapts them."""
     out = []
-    for field in INSERT_FIELDS:
+    connection = _adapting_connection()
+    for field, plain in zip(INSERT_FIELDS, _INSERT_PLAIN, strict=True):
         value = values[field.attname] if field.attname in values else field.get_default()
-        out.append(field.get_db_prep_save(value, django_connection))
+        if plain and isinstance(value, _PLAIN_VALUES):
+            out.append(value)
+        else:
+            out.append(field.get_db_prep_save(value, connection))
     return out
 
 
@@ -105,7 +126,7 @@ class WakePublisher:
                     self._thread.start()
 
     def _run(self) -> None:
-        from messaging.services import wake_queue
+        from messaging.services import wake_queues
 
         while True:
             taken = [self._queue.get()]
@@ -115,8 +136,7 @@ class WakePublisher:
                 except queue.Empty:
                     break
             try:
-                for instance_id in set(taken):
-                    wake_queue(instance_id)
+                wake_queues(taken)
             finally:
                 with self._idle:
                     self._busy -= len(taken)

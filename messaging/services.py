@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from itertools import takewhile, zip_longest
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import DateTimeField, F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from instances import coalesce
 from instances.models import EmuMessage, Engine, Instance, State
 from instances.transport import TransportError, get_transport
 from instances.transport.base import OutgoingPayload
@@ -33,6 +37,9 @@ from messaging.models import (
     OutgoingStatus,
     SendCursor,
 )
+
+if TYPE_CHECKING:
+    from journals.notifications import EngineEvent
 
 log = logging.getLogger(__name__)
 
@@ -94,22 +101,40 @@ def send(
     return message
 
 
-def wake_queue(instance_id: int, countdown: float = 0) -> None:
-    """Ask a worker to drain the instance's queue. Never raises: if the broker is
-    down the rows stay queued and ``recover_queues`` wakes them later."""
+def wake_queue(instance_id: int, countdown: float = 0, *, force: bool = False) -> None:
+    """Ask a worker to drain the instance's queue (see ``wake_queues``); with a
+    countdown, a delayed drain (pacing, retries), never coalesced."""
     from messaging.tasks import drain_queue_task
 
+    if countdown <= 0:
+        wake_queues([instance_id], force=force)
+        return
+    if drain_queue_task.app.conf.task_always_eager:
+        return  # eager mode (tests) has no clock: the caller drives time
     try:
-        if countdown > 0:
-            if drain_queue_task.app.conf.task_always_eager:
-                return  # eager mode (tests) has no clock: the caller drives time
-            drain_queue_task.apply_async(
-                (instance_id,), countdown=countdown, queue=settings.CELERY_TASK_DEFAULT_QUEUE
-            )
-        else:
-            drain_queue_task.apply_async((instance_id,), queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+        drain_queue_task.apply_async((instance_id,), countdown=countdown, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
     except Exception:  # noqa: BLE001 - the database already holds the work
         log.warning("could not enqueue drain for instance %s; beat will recover it", instance_id, exc_info=True)
+
+
+def wake_queues(instance_ids: Iterable[int], *, force: bool = False) -> None:
+    """Ask workers to drain these instances' queues now. Never raises: if the broker
+    is down the rows stay queued and ``recover_queues`` wakes them later.
+
+    Coalesced (instances.coalesce): while a drain task for an instance waits in the
+    broker, asking again publishes nothing, since that task reads the queue after it
+    starts. ``force`` (beat) publishes regardless, in case a mark outlived its task."""
+    from messaging.tasks import DRAIN_WAKE, drain_queue_task
+
+    ids = list(dict.fromkeys(instance_ids))
+    if not force and not drain_queue_task.app.conf.task_always_eager:
+        ids = coalesce.mark_pending(DRAIN_WAKE, ids)
+    for instance_id in ids:
+        try:
+            drain_queue_task.apply_async((instance_id,), queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+        except Exception:  # noqa: BLE001 - the database already holds the work
+            coalesce.clear_pending(DRAIN_WAKE, instance_id)
+            log.warning("could not enqueue drain for instance %s; beat will recover it", instance_id, exc_info=True)
 
 
 # --- Queue methods ---------------------------------------------------------------------
@@ -138,15 +163,16 @@ def messages_count(instance: Instance) -> int:
 
 def _acquire_drain_lock(instance_id: int, worker: str) -> bool:
     now = timezone.now()
+    free = Q(locked_by="") | Q(locked_until__lt=now) | Q(locked_until__isnull=True) | Q(locked_by=worker)
+    lock = {"locked_by": worker, "locked_until": now + timedelta(seconds=settings.SEND_DRAIN_LOCK_SECONDS)}
+    if SendCursor.objects.filter(instance_id=instance_id).filter(free).update(**lock) == 1:
+        return True  # the common case: one statement
+    if SendCursor.objects.filter(instance_id=instance_id).exists():
+        return False  # another worker is draining; it re-checks after releasing
     if not Instance.objects.filter(pk=instance_id, is_deleted=False).exists():
         return False  # a wake-up for an instance that is gone
     SendCursor.objects.get_or_create(instance_id=instance_id)
-    return (
-        SendCursor.objects.filter(instance_id=instance_id)
-        .filter(Q(locked_by="") | Q(locked_until__lt=now) | Q(locked_until__isnull=True) | Q(locked_by=worker))
-        .update(locked_by=worker, locked_until=now + timedelta(seconds=settings.SEND_DRAIN_LOCK_SECONDS))
-        == 1
-    )
+    return SendCursor.objects.filter(instance_id=instance_id).filter(free).update(**lock) == 1
 
 
 def _release_drain_lock(instance_id: int, worker: str) -> None:
@@ -191,19 +217,32 @@ def _has_sendable(instance_id: int) -> bool:
 
 
 def _drain_locked(instance_id: int, worker: str, max_messages: int) -> float | None:
-    """drain_queue's loop; the caller holds the instance's drain lock."""
-    for _ in range(max_messages):
+    """drain_queue's loop; the caller holds the instance's drain lock.
+
+    With no delay to honour (``delaySendMessagesMilliseconds`` 0 and no file involved)
+    the head of the queue goes out as one batch: one claim, one engine call, one
+    status write for up to ``SEND_BATCH_SIZE`` messages, in order. Otherwise messages
+    go one at a time, each waiting for its turn."""
+    done = 0
+    while done < max_messages:
+        head = list(
+            OutgoingMessage.objects.filter(instance_id=instance_id, status=OutgoingStatus.QUEUED).order_by("id")[
+                : min(settings.SEND_BATCH_SIZE, max_messages - done)
+            ]
+        )
+        if not head:
+            return None
         instance = Instance.objects.filter(pk=instance_id, is_deleted=False).first()
         if instance is None or instance.state != State.AUTHORIZED:
             return None  # messages wait; change_state wakes us on authorization
-        message = (
-            OutgoingMessage.objects.filter(instance_id=instance_id, status=OutgoingStatus.QUEUED)
-            .order_by("id")
-            .first()
-        )
-        if message is None:
-            return None
         cursor = SendCursor.objects.get(instance_id=instance_id)
+        unpaced = int(instance.setting("delaySendMessagesMilliseconds")) <= 0 and not cursor.last_was_file
+        batch = list(takewhile(lambda m: not m.is_file, head)) if unpaced else []
+        if batch:
+            _send_batch(instance, batch, worker)
+            done += len(batch)
+            continue
+        message = head[0]
         due = _next_send_at(cursor, instance, message.is_file)
         if due is not None:
             wait = (due - timezone.now()).total_seconds()
@@ -211,47 +250,92 @@ def _drain_locked(instance_id: int, worker: str, max_messages: int) -> float | N
                 return wait
             if wait > 0:
                 time.sleep(wait)
-        _send_one(instance, message, worker)
+        _send_batch(instance, [message], worker)
+        done += 1
     return 0.0  # more work left: let the caller re-enqueue (fairness)
 
 
-def _send_one(instance: Instance, message: OutgoingMessage, worker: str) -> None:
+def _claim(messages: list[OutgoingMessage]) -> list[OutgoingMessage]:
+    """queued → sending for the messages still queued (a clearMessagesQueue may have
+    removed some meanwhile). Only what this call claimed reaches the engine."""
     now = timezone.now()
-    claimed = OutgoingMessage.objects.filter(pk=message.pk, status=OutgoingStatus.QUEUED).update(
-        status=OutgoingStatus.SENDING, claimed_at=now, attempts=message.attempts + 1
+    pks = [m.pk for m in messages]
+    claimed = OutgoingMessage.objects.filter(pk__in=pks, status=OutgoingStatus.QUEUED).update(
+        status=OutgoingStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1
     )
-    if claimed != 1:
-        return  # cleared or taken meanwhile
-    try:
-        data = media.prepare_payload(message)
-    except media.MediaError as exc:
-        record_status(message.pk, OutgoingStatus.FAILED, str(exc))
+    if claimed == len(pks):
+        return messages
+    mine = set(
+        OutgoingMessage.objects.filter(pk__in=pks, status=OutgoingStatus.SENDING, claimed_at=now).values_list(
+            "pk", flat=True
+        )
+    )
+    return [m for m in messages if m.pk in mine]
+
+
+def _send_batch(instance: Instance, messages: list[OutgoingMessage], worker: str) -> None:
+    """Claim, hand to the engine in order, record every outcome in one transaction.
+
+    A transient engine error puts the failed message and those after it back at the
+    queue head (order kept) after recording the ones that went out, then re-raises
+    so the task backs off. Engines are idempotent per idMessage, so a crash between
+    the engine call and the status write re-sends nothing twice."""
+    claimed = _claim(messages)
+    if not claimed:
         return
-    payload = OutgoingPayload(
-        id_message=message.id_message,
-        chat_id=message.chat_id,
-        type_message=message.type_message,
-        data=data,
-    )
-    try:
-        result = get_transport(instance).send_message(payload)
-    except TransportError as exc:
-        if exc.permanent:
-            record_status(message.pk, OutgoingStatus.FAILED, str(exc))
-        else:
-            # Back to the queue head: order is kept, the beat or next wake retries.
-            OutgoingMessage.objects.filter(pk=message.pk, status=OutgoingStatus.SENDING).update(
+    outcomes: list[tuple[int, OutgoingStatus, str]] = []
+    ready: list[tuple[OutgoingMessage, OutgoingPayload]] = []
+    for message in claimed:
+        try:
+            data = media.prepare_payload(message)
+        except media.MediaError as exc:
+            outcomes.append((message.pk, OutgoingStatus.FAILED, str(exc)))
+            continue
+        ready.append(
+            (
+                message,
+                OutgoingPayload(
+                    id_message=message.id_message,
+                    chat_id=message.chat_id,
+                    type_message=message.type_message,
+                    data=data,
+                ),
+            )
+        )
+    transport = get_transport(instance)
+    results = transport.send_messages([payload for _, payload in ready])
+    transient: TransportError | None = None
+    for (message, _), result in zip_longest(ready, results):
+        if transient is not None or result is None:
+            break
+        if isinstance(result, TransportError):
+            if result.permanent:
+                outcomes.append((message.pk, OutgoingStatus.FAILED, str(result)))
+                continue
+            transient = result
+            break
+        outcomes.append((message.pk, OutgoingStatus(result.status), result.description))
+    decided = {pk for pk, _, _ in outcomes}
+    handed = [message for message, _ in ready if message.pk in decided]  # the engine took these
+    unsent = [message.pk for message, _ in ready if message.pk not in decided]
+    with transaction.atomic():
+        record_statuses(outcomes, instances={instance.pk: instance})
+        if unsent:
+            # Back to the queue head: order is kept, the retry or the beat sends them.
+            OutgoingMessage.objects.filter(pk__in=unsent, status=OutgoingStatus.SENDING).update(
                 status=OutgoingStatus.QUEUED
             )
-            raise
-        return
-    with transaction.atomic():
-        record_status(message.pk, OutgoingStatus(result.status), result.description)
-        SendCursor.objects.filter(instance_id=instance.pk).update(
-            last_sent_at=timezone.now(),
-            last_was_file=message.is_file,
-            locked_until=timezone.now() + timedelta(seconds=settings.SEND_DRAIN_LOCK_SECONDS),
-        )
+        if handed:
+            # Pacing counts what reached the engine: a file whose fetch failed never
+            # left, so it imposes no file interval on the next message.
+            now = timezone.now()
+            SendCursor.objects.filter(instance_id=instance.pk).update(
+                last_sent_at=now,
+                last_was_file=handed[-1].is_file,
+                locked_until=now + timedelta(seconds=settings.SEND_DRAIN_LOCK_SECONDS),
+            )
+    if transient is not None:
+        raise transient
 
 
 # --- Statuses -----------------------------------------------------------------------------
@@ -265,81 +349,117 @@ _ORDER = {
 }
 
 
+_STAMPS = {
+    OutgoingStatus.SENT: ("sent_at",),
+    OutgoingStatus.DELIVERED: ("delivered_at", "sent_at"),
+    OutgoingStatus.READ: ("read_at", "delivered_at", "sent_at"),
+}
+
+
 def record_status(message_id: int, status: OutgoingStatus, description: str = "") -> bool:
     """Move a message forward (sent → delivered → read, or to a failure) and log the
     change. Receipts arriving out of order never move a message backwards."""
+    return bool(record_statuses([(message_id, status, description)]))
+
+
+def record_statuses(
+    changes: Sequence[tuple[int, OutgoingStatus, str]], *, instances: Mapping[int, Instance] | None = None
+) -> list[int]:
+    """``record_status`` for many messages in one transaction: the rows are locked in
+    one statement, updated with one UPDATE per target status, their changes logged
+    with one INSERT, and their notifications written per instance with one INSERT
+    (journals.services.ingest_events). Changes apply in the order given; the ones
+    that would move a message backwards (or out of a failure) are skipped. Returns
+    the ids of the messages that changed. ``instances`` may hold the messages'
+    instances when the caller has them loaded already."""
+    if not changes:
+        return []
     with transaction.atomic():
-        message = (
-            OutgoingMessage.objects.select_for_update(no_key=True, of=("self",))
-            .select_related("instance")
-            .filter(pk=message_id)
-            .first()
-        )
-        if message is None:
-            return False
-        current = OutgoingStatus(message.status)
-        if current == status:
-            return False
-        if status in _ORDER and current in _ORDER and _ORDER[status] < _ORDER[current]:
-            return False
-        if current not in _ORDER:
-            return False  # already failed: final
+        rows = {
+            m.pk: m
+            for m in OutgoingMessage.objects.select_for_update(no_key=True)
+            .filter(pk__in={pk for pk, _, _ in changes})
+            .order_by("pk")
+            .only("pk", "instance_id", "status", "chat_id", "id_message", "type_message", "payload")
+        }
         now = timezone.now()
-        fields: dict[str, Any] = {"status": status, "description": description[:500]}
-        if status == OutgoingStatus.SENT:
-            fields["sent_at"] = now
-        elif status == OutgoingStatus.DELIVERED:
-            fields["delivered_at"] = now
-            if message.sent_at is None:
-                fields["sent_at"] = now
-        elif status == OutgoingStatus.READ:
-            fields["read_at"] = now
-            fields["delivered_at"] = message.delivered_at or now
-            fields["sent_at"] = message.sent_at or now
-        OutgoingMessage.objects.filter(pk=message_id).update(**fields)
-        MessageStatusChange.objects.create(message_id=message_id, status=status, description=description[:500])
-        _notify_status(message, status, description, now)
-    return True
+        final: dict[int, tuple[OutgoingStatus, str]] = {}
+        logged: list[MessageStatusChange] = []
+        per_instance: dict[int, list[EngineEvent]] = {}
+        for pk, status, description in changes:
+            message = rows.get(pk)
+            if message is None:
+                continue
+            current = OutgoingStatus(message.status)
+            if current == status or current not in _ORDER:
+                continue  # unchanged, or already failed: final
+            if status in _ORDER and _ORDER[status] < _ORDER[current]:
+                continue
+            description = description[:500]
+            per_instance.setdefault(message.instance_id, []).extend(
+                _status_events(message, current, status, description, now)
+            )
+            message.status = status
+            final[pk] = (status, description)
+            logged.append(MessageStatusChange(message_id=pk, status=status, description=description, created_at=now))
+        groups: dict[tuple[OutgoingStatus, str], list[int]] = {}
+        for pk, key in final.items():
+            groups.setdefault(key, []).append(pk)
+        for (status, description), pks in groups.items():
+            fields: dict[str, Any] = {"status": status, "description": description}
+            stamps = _STAMPS.get(status, ())
+            for index, stamp in enumerate(stamps):
+                # The status's own stamp is now; the earlier ones keep their value
+                # (a message read before we saw it delivered is delivered now too).
+                fields[stamp] = now if index == 0 else Coalesce(F(stamp), Value(now, output_field=DateTimeField()))
+            OutgoingMessage.objects.filter(pk__in=pks).update(**fields)
+        MessageStatusChange.objects.bulk_create(logged)
+        if per_instance:
+            from journals.services import ingest_events
+
+            known = dict(instances or {})
+            missing = [pk for pk in per_instance if pk not in known]
+            if missing:
+                known.update({i.pk: i for i in Instance.objects.filter(pk__in=missing)})
+            for instance_id in sorted(per_instance):  # cursor locks in one order: no deadlock
+                ingest_events(known[instance_id], per_instance[instance_id])
+    return list(final)
 
 
-def _notify_status(message: OutgoingMessage, status: OutgoingStatus, description: str, now: Any) -> None:
-    """outgoingAPIMessageReceived when the message left, then outgoingMessageStatus."""
+def _status_events(
+    message: OutgoingMessage, current: OutgoingStatus, status: OutgoingStatus, description: str, now: Any
+) -> list[EngineEvent]:
+    """outgoingAPIMessageReceived when the message left the queue, then
+    outgoingMessageStatus."""
     from journals.notifications import ApiMessageEvent, StatusEvent, message_data_from_payload
-    from journals.services import ingest_event
 
-    instance = message.instance
-    left_queue = message.status in PENDING_STATUSES and status in (
-        OutgoingStatus.SENT,
-        OutgoingStatus.DELIVERED,
-        OutgoingStatus.READ,
-    )
+    out: list[EngineEvent] = []
     statuses = [status]
-    if left_queue:
+    if current in PENDING_STATUSES and status in (OutgoingStatus.SENT, OutgoingStatus.DELIVERED, OutgoingStatus.READ):
         # The engine may report delivered before the sender recorded sent (the peer's
         # session was faster): the message still left, and clients still get the
         # outgoingAPIMessageReceived and the "sent" status first.
-        ingest_event(
-            instance,
+        out.append(
             ApiMessageEvent(
                 chat_id=message.chat_id,
                 id_message=message.id_message,
                 message_data=message_data_from_payload(message.type_message, message.payload),
                 timestamp=now,
-            ),
+            )
         )
         if status != OutgoingStatus.SENT:
             statuses = [OutgoingStatus.SENT, status]
     for each in statuses:
-        ingest_event(
-            instance,
+        out.append(
             StatusEvent(
                 chat_id=message.chat_id,
                 id_message=message.id_message,
                 status=str(each),
                 timestamp=now,
-                description=description[:500] if each == status else "",
-            ),
+                description=description if each == status else "",
+            )
         )
+    return out
 
 
 def record_status_by_id_message(instance_id: int, id_message: str, status: OutgoingStatus) -> bool:
@@ -373,15 +493,21 @@ def emulate_receipts(runner_id: str, *, delivered_after: float, read_after: floa
         (OutgoingStatus.DELIVERED, OutgoingStatus.READ, "read_at", read_after),
     )
     for current, target, stamp, after in steps:
-        due = (
+        due = list(
             mine.filter(status=current, sent_at__lte=now - timedelta(seconds=after))
-            .order_by("sent_at")
+            .order_by("sent_at", "pk")
             .values_list("pk", "instance__phone", "id_message")[:1000]
         )
+        if not due:
+            continue
+        recorded = set(record_statuses([(pk, target, "") for pk, _, _ in due]))
+        by_sender: dict[str, list[str]] = {}
         for pk, phone, id_message in due:
-            if record_status(pk, target):
-                EmuMessage.objects.filter(sender=phone, id_message=id_message).update(**{stamp: now})
-                changed += 1
+            if pk in recorded:
+                by_sender.setdefault(phone, []).append(id_message)
+        for phone, id_messages in by_sender.items():
+            EmuMessage.objects.filter(sender=phone, id_message__in=id_messages).update(**{stamp: now})
+        changed += len(recorded)
     return changed
 
 
@@ -401,8 +527,9 @@ def recover_queues() -> dict[str, int]:
             status=OutgoingStatus.QUEUED, created_at__lt=now - QUEUE_RETENTION
         ).values_list("pk", flat=True)[:10_000]
     )
-    for pk in expired_ids:
-        record_status(pk, OutgoingStatus.FAILED, "Message expired: the instance was not authorized for 24 hours")
+    expiry = "Message expired: the instance was not authorized for 24 hours"
+    for start in range(0, len(expired_ids), 500):
+        record_statuses([(pk, OutgoingStatus.FAILED, expiry) for pk in expired_ids[start : start + 500]])
     OutgoingMessage.objects.filter(created_at__lt=now - IDEMPOTENCY_WINDOW).exclude(idempotency_key="").update(
         idempotency_key=""
     )
@@ -415,7 +542,7 @@ def recover_queues() -> dict[str, int]:
     )
     woken = 0
     for instance_id in waiting:
-        wake_queue(instance_id)
+        wake_queue(instance_id, force=True)
         woken += 1
     return {"requeued": requeued, "expired": len(expired_ids), "woken": woken}
 

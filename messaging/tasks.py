@@ -10,8 +10,11 @@ from typing import Any
 
 from celery import Task, shared_task
 
+from instances import coalesce
 from instances.transport import TransportError
 from messaging import services
+
+DRAIN_WAKE = "drain"  # instances.coalesce kind of drain_queue_task
 
 
 def _worker_id() -> str:
@@ -20,6 +23,7 @@ def _worker_id() -> str:
 
 @shared_task(bind=True, acks_late=True, max_retries=None, ignore_result=True)
 def drain_queue_task(self: Task[Any, Any], instance_id: int) -> None:
+    coalesce.clear_pending(DRAIN_WAKE, instance_id)  # before reading the queue: no lost wake-up
     try:
         wait = services.drain_queue(instance_id, _worker_id())
     except TransportError as exc:

@@ -7,6 +7,7 @@ is bound to one instance (``registry.get_transport(instance)``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -94,6 +95,13 @@ class Transport(Protocol):
         ``TransportError`` when the engine cannot be reached."""
         ...
 
+    def send_messages(self, payloads: Sequence[OutgoingPayload]) -> list[SendResult | TransportError]:
+        """Send messages in order (the drain's batches). One result per payload, up
+        to the first transient ``TransportError``, which is returned as the last item
+        (the rest were not attempted). A permanent error is that message's result and
+        the rest go on. Idempotent per ``id_message`` like ``send_message``."""
+        ...
+
     # --- Chats, contacts and message changes (journals.chats) ----------------------
 
     def read_chat_until(self, *, chat_id: str, id_message: str) -> None:
@@ -142,6 +150,19 @@ class Transport(Protocol):
     def set_disappearing(self, *, chat_id: str, expiration: int) -> None:
         """Set a chat's disappearing-messages timer (seconds, 0 = off)."""
         ...
+
+
+def send_each(transport: Transport, payloads: Sequence[OutgoingPayload]) -> list[SendResult | TransportError]:
+    """``send_messages`` for engines without a batch call: one ``send_message`` each."""
+    results: list[SendResult | TransportError] = []
+    for payload in payloads:
+        try:
+            results.append(transport.send_message(payload))
+        except TransportError as exc:
+            results.append(exc)
+            if not exc.permanent:
+                break
+    return results
 
 
 SendStatus = Literal["sent", "noAccount", "notInGroup", "failed"]

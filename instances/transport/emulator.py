@@ -14,6 +14,7 @@ import hmac
 import io
 import secrets
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import segno
@@ -22,7 +23,16 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image, ImageDraw
 
-from instances.transport.base import Avatar, Contact, OutgoingPayload, PeerInfo, Profile, QrCode, SendResult
+from instances.transport.base import (
+    Avatar,
+    Contact,
+    OutgoingPayload,
+    PeerInfo,
+    Profile,
+    QrCode,
+    SendResult,
+    TransportError,
+)
 
 if TYPE_CHECKING:
     from instances.models import EmuPhone, Instance
@@ -160,6 +170,11 @@ class EmulatorTransport:
         from instances.transport.emulator_messages import emulator_send
 
         return emulator_send(sender_phone=self.instance.phone, via_instance=self.instance.id, payload=payload)
+
+    def send_messages(self, payloads: Sequence[OutgoingPayload]) -> list[SendResult | TransportError]:
+        from instances.transport.emulator_messages import emulator_send_many
+
+        return list(emulator_send_many(sender_phone=self.instance.phone, via_instance=self.instance.id, payloads=payloads))
 
     def profile(self, *, phone: str) -> Profile | None:
         from instances.models import EmuPhone

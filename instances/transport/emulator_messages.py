@@ -3,37 +3,62 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from instances.models import EmuMessage, EmuPhone
 from instances.transport.base import OutgoingPayload, SendResult
 
 
 def emulator_send(*, sender_phone: str, via_instance: int | None, payload: OutgoingPayload) -> SendResult:
-    """Put a message on the emulated network. Idempotent per (sender, id_message):
-    a retry after a crash delivers nothing twice. Scripted recipients answer."""
+    """Put one message on the emulated network (see ``emulator_send_many``)."""
+    return emulator_send_many(sender_phone=sender_phone, via_instance=via_instance, payloads=[payload])[0]
+
+
+def emulator_send_many(
+    *, sender_phone: str, via_instance: int | None, payloads: Sequence[OutgoingPayload]
+) -> list[SendResult]:
+    """Put messages on the emulated network, in order, with one directory read and
+    one INSERT. Idempotent per (sender, id_message): a retry after a crash delivers
+    nothing twice (rows already on the network are skipped, and the unique key
+    drops a racing duplicate). Scripted recipients answer once the batch has landed."""
     from journals.notifications import message_data_from_payload
 
-    chat_id = payload.chat_id
-    recipient = ""
-    if chat_id.endswith("@c.us"):
-        recipient = chat_id.split("@", 1)[0]
-        contact = EmuPhone.objects.filter(phone=recipient, registered=True).first()
-        if contact is None:
-            return SendResult("noAccount", "The number has no WhatsApp account")
-    elif chat_id.endswith("@g.us"):
-        # Groups are not on the emulated network yet: the instance is in none.
-        return SendResult("notInGroup", "The instance is not a member of this group")
-    else:
-        contact = None  # @lid chats: accepted, not resolvable on the emulated network yet
-    message_data = message_data_from_payload(payload.type_message, dict(payload.data))
-    quoted_id = payload.data.get("quotedMessageId")
-    if quoted_id and recipient:
-        message_data = with_quote(message_data, sender_phone, recipient, str(quoted_id))
-    try:
-        with transaction.atomic():
-            EmuMessage.objects.create(
+    numbers = {p.chat_id.split("@", 1)[0] for p in payloads if p.chat_id.endswith("@c.us")}
+    directory = {c.phone: c for c in EmuPhone.objects.filter(phone__in=numbers, registered=True)}
+    on_network = set(
+        EmuMessage.objects.filter(sender=sender_phone, id_message__in=[p.id_message for p in payloads]).values_list(
+            "id_message", flat=True
+        )
+    )
+    results: list[SendResult] = []
+    rows: list[EmuMessage] = []
+    answers: list[tuple[EmuPhone, dict[str, object]]] = []
+    for payload in payloads:
+        chat_id = payload.chat_id
+        recipient = ""
+        contact: EmuPhone | None = None
+        if chat_id.endswith("@c.us"):
+            recipient = chat_id.split("@", 1)[0]
+            contact = directory.get(recipient)
+            if contact is None:
+                results.append(SendResult("noAccount", "The number has no WhatsApp account"))
+                continue
+        elif chat_id.endswith("@g.us"):
+            # Groups are not on the emulated network yet: the instance is in none.
+            results.append(SendResult("notInGroup", "The instance is not a member of this group"))
+            continue
+        # @lid chats: accepted, not resolvable on the emulated network yet.
+        results.append(SendResult("sent"))
+        if payload.id_message in on_network:
+            continue  # already on the network: a retry after a crash
+        message_data = message_data_from_payload(payload.type_message, dict(payload.data))
+        quoted_id = payload.data.get("quotedMessageId")
+        if quoted_id and recipient:
+            message_data = with_quote(message_data, sender_phone, recipient, str(quoted_id))
+        rows.append(
+            EmuMessage(
                 sender=sender_phone,
                 chat_id=chat_id,
                 recipient=recipient,
@@ -43,11 +68,15 @@ def emulator_send(*, sender_phone: str, via_instance: int | None, payload: Outgo
                 message_data=message_data,
                 via_instance=via_instance,
             )
-    except IntegrityError:
-        return SendResult("sent")  # already on the network: a retry after a crash
-    if contact is not None and contact.script == "echo":
+        )
+        if contact is not None and contact.script == "echo":
+            answers.append((contact, message_data))
+    if rows:
+        with transaction.atomic():
+            EmuMessage.objects.bulk_create(rows, ignore_conflicts=True)
+    for contact, message_data in answers:
         echo_reply(contact, sender_phone, message_data)
-    return SendResult("sent")
+    return results
 
 
 def with_quote(message_data: dict[str, object], sender: str, recipient: str, quoted_id: str) -> dict[str, object]:

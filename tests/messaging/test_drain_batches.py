@@ -1,0 +1,213 @@
+"""The drain's batches: with no delay to honour, the queue head leaves as one batch
+(one claim, one engine call, one status write), in FIFO order, with the same
+notifications, the same statuses and the same crash and error behaviour as one
+message at a time. Also the batched status writes of the emulated receipts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from instances import services as instance_services
+from instances.models import EmuMessage, Instance
+from instances.transport import TransportError
+from instances.transport.base import OutgoingPayload, SendResult
+from instances.transport.emulator import ensure_phone
+from journals.models import Notification
+from messaging import services
+from messaging.models import MessageStatusChange, OutgoingMessage, OutgoingStatus, SendCursor
+
+RECIPIENT = "79001112244"
+CHAT = f"{RECIPIENT}@c.us"
+NOBODY = "79009999999@c.us"
+
+
+@pytest.fixture
+def unpaced(authorized_instance: Instance) -> Instance:
+    ensure_phone(RECIPIENT, "Recipient")
+    instance_services.update_settings(
+        authorized_instance,
+        {"delaySendMessagesMilliseconds": 0, "outgoingWebhook": True, "outgoingAPIMessageWebhook": True},
+    )
+    authorized_instance.refresh_from_db()
+    return authorized_instance
+
+
+def queue(instance: Instance, texts: list[str], chat_id: str = CHAT) -> list[OutgoingMessage]:
+    return [
+        services.send(
+            instance=instance, method="sendMessage", chat_id=chat_id, type_message="textMessage",
+            request={"chatId": chat_id, "message": text}, payload={"message": text},
+        )
+        for text in texts
+    ]
+
+
+def drain_count_queries(instance: Instance) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert services.drain_queue(instance.id, "test") is None
+    return len(captured.captured_queries)
+
+
+def test_a_batch_leaves_in_order_with_every_notification(unpaced: Instance) -> None:
+    messages = queue(unpaced, [str(n) for n in range(30)])
+    services.drain_queue(unpaced.id, "test")
+    on_network = list(EmuMessage.objects.filter(sender=unpaced.phone).order_by("id").values_list("id_message", flat=True))
+    assert on_network == [m.id_message for m in messages]
+    assert set(OutgoingMessage.objects.filter(instance=unpaced).values_list("status", flat=True)) == {"sent"}
+    bodies = list(
+        Notification.objects.filter(instance=unpaced).exclude(type_webhook="stateInstanceChanged")
+        .order_by("receipt_id").values_list("body", flat=True)
+    )
+    # Per message, in queue order: outgoingAPIMessageReceived, then its "sent" status.
+    expected = []
+    for m in messages:
+        expected += [("outgoingAPIMessageReceived", m.id_message), ("outgoingMessageStatus", m.id_message)]
+    assert [(b["typeWebhook"], b.get("idMessage")) for b in bodies] == expected
+    receipt_ids = list(Notification.objects.filter(instance=unpaced).order_by("receipt_id").values_list("receipt_id", flat=True))
+    assert receipt_ids == list(range(receipt_ids[0], receipt_ids[0] + len(receipt_ids)))
+    assert MessageStatusChange.objects.filter(message__instance=unpaced, status="sent").count() == 30
+    sent_at = {m.sent_at for m in OutgoingMessage.objects.filter(instance=unpaced)}
+    assert None not in sent_at
+
+
+def test_a_batch_costs_a_fixed_number_of_queries_not_one_set_per_message(unpaced: Instance) -> None:
+    queue(unpaced, ["warm-up"])
+    drain_count_queries(unpaced)  # the first drain creates the instance's cursor rows
+    queue(unpaced, ["a", "b"])
+    few = drain_count_queries(unpaced)
+    queue(unpaced, [str(n) for n in range(60)])
+    many = drain_count_queries(unpaced)
+    # Equal on PostgreSQL; SQLite splits a long INSERT at 999 parameters.
+    assert few <= many <= few + 2, (few, many)
+
+
+def test_failures_inside_a_batch_fail_only_their_message(unpaced: Instance) -> None:
+    good1, bad, good2 = queue(unpaced, ["1"]) + queue(unpaced, ["2"], chat_id=NOBODY) + queue(unpaced, ["3"])
+    services.drain_queue(unpaced.id, "test")
+    status = dict(OutgoingMessage.objects.filter(instance=unpaced).values_list("id_message", "status"))
+    assert [status[m.id_message] for m in (good1, bad, good2)] == ["sent", "noAccount", "sent"]
+
+
+def test_a_transient_engine_error_puts_the_rest_back_at_the_head(
+    unpaced: Instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine took two, then went away: those two are recorded, the failing one
+    and everything after it wait at the head in order, nothing is sent twice."""
+    messages = queue(unpaced, [str(n) for n in range(5)])
+    from instances.transport.emulator import EmulatorTransport
+
+    real = EmulatorTransport.send_messages
+
+    def flaky(self: Any, payloads: list[OutgoingPayload]) -> list[SendResult | TransportError]:
+        results = real(self, payloads[:2])
+        return [*results, TransportError("engine unreachable")]
+
+    monkeypatch.setattr(EmulatorTransport, "send_messages", flaky)
+    with pytest.raises(TransportError):
+        services.drain_queue(unpaced.id, "test")
+    status = [OutgoingMessage.objects.get(pk=m.pk).status for m in messages]
+    assert status == ["sent", "sent", "queued", "queued", "queued"]
+    monkeypatch.setattr(EmulatorTransport, "send_messages", real)
+    services.drain_queue(unpaced.id, "test")
+    assert {OutgoingMessage.objects.get(pk=m.pk).status for m in messages} == {"sent"}
+    on_network = list(EmuMessage.objects.filter(sender=unpaced.phone).order_by("id").values_list("id_message", flat=True))
+    assert on_network == [m.id_message for m in messages]
+
+
+def test_a_batch_retried_after_a_crash_sends_nothing_twice(unpaced: Instance) -> None:
+    """A worker died after the engine took the batch and before the statuses were
+    written: recover_queues re-queues the rows and the retry puts nothing on the
+    network twice."""
+    messages = queue(unpaced, [str(n) for n in range(4)])
+    from instances.transport import get_transport
+
+    get_transport(unpaced).send_messages(
+        [OutgoingPayload(m.id_message, m.chat_id, m.type_message, {"message": m.payload["message"]}) for m in messages]
+    )
+    services.drain_queue(unpaced.id, "test")
+    assert EmuMessage.objects.filter(sender=unpaced.phone).count() == 4
+    assert {OutgoingMessage.objects.get(pk=m.pk).status for m in messages} == {"sent"}
+
+
+def test_a_file_in_the_queue_ends_the_batch_and_is_paced(unpaced: Instance) -> None:
+    texts = queue(unpaced, ["1", "2"])
+    doc = services.send(
+        instance=unpaced, method="sendFileByUrl", chat_id=CHAT, type_message="documentMessage",
+        request={}, payload={"urlFile": "https://example.test/a.pdf", "fileName": "a.pdf"}, is_file=True,
+    )
+    after = queue(unpaced, ["3"])[0]
+    wait = services.drain_queue(unpaced.id, "test")
+    # The texts left as one batch; the file is next, one at a time, and waits for the
+    # 5 s file interval (API.md §6); the text after it waits behind it (FIFO).
+    states = {m.pk: OutgoingMessage.objects.get(pk=m.pk).status for m in (*texts, doc, after)}
+    assert [states[m.pk] for m in texts] == ["sent", "sent"]
+    assert (states[doc.pk], states[after.pk]) == ("queued", "queued")
+    assert wait is not None and 4.5 < wait <= 5.0
+
+
+def test_emulated_receipts_are_recorded_in_one_batch_per_instance(unpaced: Instance) -> None:
+    from instances.runner import Runner
+
+    runner = Runner()
+    runner.tick()  # lease the instance
+    now = timezone.now()
+    OutgoingMessage.objects.bulk_create(
+        OutgoingMessage(
+            instance=unpaced, id_message=f"R{n:05d}", chat_id=CHAT, method="sendMessage",
+            type_message="textMessage", status=OutgoingStatus.SENT, sent_at=now,
+        )
+        for n in range(50)
+    )
+    Notification.objects.filter(instance=unpaced).delete()
+    with CaptureQueriesContext(connection) as captured:
+        changed = services.emulate_receipts(runner.runner_id, delivered_after=0, read_after=3600)
+    assert changed == 50
+    assert len(captured.captured_queries) < 40
+    assert set(OutgoingMessage.objects.filter(instance=unpaced).values_list("status", flat=True)) == {"delivered"}
+    statuses = list(
+        Notification.objects.filter(instance=unpaced, type_webhook="outgoingMessageStatus")
+        .order_by("receipt_id").values_list("body__idMessage", "body__status")
+    )
+    assert statuses == [(f"R{n:05d}", "delivered") for n in range(50)]
+
+
+def test_record_statuses_applies_changes_in_order_and_skips_backwards_ones(unpaced: Instance) -> None:
+    first, second = queue(unpaced, ["1", "2"])
+    changed = services.record_statuses(
+        [
+            (first.pk, OutgoingStatus.SENT, ""),
+            (first.pk, OutgoingStatus.READ, ""),
+            (second.pk, OutgoingStatus.DELIVERED, ""),
+            (second.pk, OutgoingStatus.SENT, ""),  # late: never backwards
+        ]
+    )
+    assert sorted(changed) == sorted([first.pk, second.pk])
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == ("read", "delivered")
+    assert first.sent_at and first.delivered_at and first.read_at
+    assert second.sent_at and second.delivered_at and second.read_at is None
+    logged = list(MessageStatusChange.objects.filter(message=first).order_by("id").values_list("status", flat=True))
+    assert logged == ["sent", "read"]
+    kinds = list(
+        Notification.objects.filter(body__idMessage=second.id_message).order_by("receipt_id")
+        .values_list("type_webhook", "body__status")
+    )
+    assert kinds == [
+        ("outgoingAPIMessageReceived", None), ("outgoingMessageStatus", "sent"), ("outgoingMessageStatus", "delivered"),
+    ]
+
+
+def test_the_send_cursor_records_the_batch(unpaced: Instance) -> None:
+    queue(unpaced, ["1", "2", "3"])
+    before = timezone.now()
+    services.drain_queue(unpaced.id, "test")
+    cursor = SendCursor.objects.get(instance=unpaced)
+    assert cursor.last_sent_at is not None and cursor.last_sent_at >= before
+    assert cursor.last_was_file is False
+    assert cursor.locked_by == ""
