@@ -1,6 +1,15 @@
 from django.apps import AppConfig
+from django.db.models.signals import pre_save
 
 
 class JournalsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "journals"
+
+    def ready(self) -> None:
+        # Here rather than in journals.rendering: every process that writes journal
+        # rows (web, worker, session runner) loads the apps, not the URL conf.
+        from journals.models import JournalMessage
+        from journals.rendering import fill_journal_json
+
+        pre_save.connect(fill_journal_json, sender=JournalMessage, dispatch_uid="journals.fill_journal_json")

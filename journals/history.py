@@ -4,15 +4,25 @@ and outgoing messages and calls, as GREEN-API's flattened message objects.
 The journal is two tables: ``messaging.OutgoingMessage`` (sent through the API) and
 ``journals.JournalMessage`` (what an engine reported: received, or sent from the
 phone). Every method reads each table once, newest first on an index, merges them
-in Python and applies ``MessageChange`` rows (edits, deletes, poll votes) with one
-more query: a fixed number of queries whatever the page size.
+in Python and applies ``MessageChange`` rows (edits, deletes, poll votes) with at
+most one more query (getChatHistory's rows say whether any change points at them,
+so it runs only when one does): a fixed number of queries whatever the page size.
+The two hot reads (getChatHistory, lastIncomingMessages) are hand-written SQL in
+``journals.history_sql``; the others go through the ORM.
+
+Journal rows carry their object already encoded (``journal_json``, see
+``journals.rendering``), so a row nothing has changed goes to the wire as stored:
+no messageData is decoded and no model or dict is built for it. Rows with changes,
+polls (their tally is live) and rows stored without an object are rendered here, and
+API-sent messages always are (their status moves). The methods return the encoded
+JSON body, byte for byte what DRF's renderer writes for the same objects.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,102 +30,59 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from instances.models import Instance
+from journals import history_sql
 from journals.chats import CHANGE_TYPES
 from journals.models import Call, ChangeKind, Direction, JournalMessage, MessageChange
-from journals.notifications import DATA_KEYS, FILE_TYPES, message_data_from_payload
-from messaging.models import OutgoingMessage, OutgoingStatus
+from journals.notifications import FILE_TYPES, message_data_from_payload
+from journals.rendering import (
+    JOURNAL_JSON_VERSION,
+    decode,
+    encode,
+    encode_array,
+    flatten,
+    forwarded,
+    journal_object,
+    timestamp,
+    untyped,
+    wire_status,
+    with_type,
+)
+from messaging.models import OutgoingMessage
 
 DEFAULT_COUNT = 100
 DEFAULT_MINUTES = 1440
 CALLS_LIMIT = 10_000
 TEXT_TYPES = ("textMessage", "extendedTextMessage")
-FILE_FIELDS = ("downloadUrl", "caption", "fileName", "mimeType", "jpegThumbnail")
-LOCATION_FIELDS = ("nameLocation", "address", "latitude", "longitude", "jpegThumbnail")
-EXTENDED_FIELDS = ("text", "description", "title", "previewType", "jpegThumbnail")
-
-
-def wire_status(status: str) -> str:
-    """statusMessage of an API-sent message: still in the queue reads ``pending``."""
-    if status in (OutgoingStatus.QUEUED, OutgoingStatus.SENDING):
-        return "pending"
-    return status
-
-
-def _ts(moment: datetime) -> int:
-    return int(moment.timestamp())
-
-
-# --- Flattening a messageData object ------------------------------------------------------
-
-
-def flatten(data: dict[str, Any]) -> dict[str, Any]:
-    """The payload fields of a journal object for a webhook ``messageData``: text as
-    ``textMessage``, file fields at the top level, ``location``, ``contact``…"""
-    kind = str(data.get("typeMessage", ""))
-    key = DATA_KEYS.get(kind, kind)
-    inner = data.get(key)
-    inner = inner if isinstance(inner, dict) else {}
-    out: dict[str, Any] = {}
-    if kind == "textMessage":
-        out["textMessage"] = inner.get("textMessage", "")
-    elif key == "extendedTextMessageData":
-        out["textMessage"] = inner.get("text", "")
-        if kind == "extendedTextMessage":
-            out["extendedTextMessage"] = {k: inner.get(k, "") for k in EXTENDED_FIELDS}
-        else:
-            out["extendedTextMessage"] = {
-                k: v for k, v in inner.items() if k not in ("isForwarded", "forwardingScore")
-            }
-    elif kind in FILE_TYPES:
-        out.update({k: inner[k] for k in FILE_FIELDS if k in inner})
-        if kind == "stickerMessage":
-            out["isAnimated"] = bool(inner.get("isAnimated", False))
-    elif kind == "locationMessage":
-        out["location"] = {k: inner.get(k) for k in LOCATION_FIELDS}
-    elif kind == "contactMessage":
-        out["contact"] = {"displayName": inner.get("displayName", ""), "vcard": inner.get("vcard", "")}
-    elif kind == "contactsArrayMessage":
-        out["contacts"] = inner.get("contacts", [])
-    elif kind == "pollMessage":
-        out["pollMessageData"] = {
-            "name": inner.get("name", ""),
-            "options": inner.get("options", []),
-            "multipleAnswers": bool(inner.get("multipleAnswers", False)),
-        }
-    elif inner:
-        out[key] = inner
-    if isinstance(data.get("quotedMessage"), dict):
-        out["quotedMessage"] = data["quotedMessage"]
-    return out
-
-
-def _forwarded(data: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    inner = data.get(DATA_KEYS.get(str(data.get("typeMessage", "")), ""))
-    source = extra if extra is not None else (inner if isinstance(inner, dict) else {})
-    return {
-        "isForwarded": bool(source.get("isForwarded", False)),
-        "forwardingScore": int(source.get("forwardingScore", 0) or 0),
-    }
 
 
 # --- Entries ------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
-    """One message on its way to the wire; ``body`` is the journal object."""
+    """One message on its way to the wire: its object as a dict (``body``), or for a
+    journal row that stores it, encoded without ``type`` (``stored``)."""
 
     chat_id: str
     id_message: str
-    moment: datetime
+    direction: str  # the object's "type"
+    type_message: str
+    moment: datetime | None  # for merging the two tables; None when nothing is merged
     rank: int  # tie-break between the two tables at equal timestamps (newest row first)
-    body: dict[str, Any]
+    body: dict[str, Any] | None = None
+    stored: str = ""
     sender: str = ""
     quoted_id: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
+    changed: bool = True  # may have MessageChange rows (True when not known)
+
+    def object(self) -> dict[str, Any]:
+        """The object as a dict (decoded from its stored form on first use)."""
+        if self.body is None:
+            self.body = decode(self.direction, self.stored)
+        return self.body
 
 
-# Rows are read as dicts of these columns: no model instances on the hot path.
+# Rows rendered here are read as dicts of these columns: no model instances.
 JOURNAL_FIELDS = (
     "id",
     "direction",
@@ -128,29 +95,37 @@ JOURNAL_FIELDS = (
     "message_data",
     "timestamp",
 )
+# Rows that store their object need only these (no messageData, no timestamp to
+# convert unless the rows are merged with the API-sent ones).
+STORED_FIELDS = ("id", "direction", "chat_id", "id_message", "type_message", "journal_json", "journal_json_version")
 OUTGOING_FIELDS = ("id", "chat_id", "id_message", "type_message", "payload", "status", "created_at")
 Row = dict[str, Any]
 
 
 def journal_entry(row: Row, *, own_wid: str) -> Entry:
-    """A message an engine reported, received or sent from the phone."""
-    data = row["message_data"] if isinstance(row["message_data"], dict) else {}
+    """A message an engine reported, received or sent from the phone, rendered here."""
     incoming = row["direction"] == Direction.INCOMING
-    body: dict[str, Any] = {
-        "type": row["direction"],
-        "timestamp": _ts(row["timestamp"]),
-        "idMessage": row["id_message"],
-    }
-    if not incoming:
-        # Receipts of phone-sent messages are not tracked: they are at least sent.
-        body.update(statusMessage="sent", sendByApi=False)
-    body.update(typeMessage=row["type_message"], chatId=row["chat_id"])
-    if incoming:
-        body.update(senderId=row["sender"], senderName=row["sender_name"], senderContactName=row["sender_contact_name"])
-    body.update(_forwarded(data))
-    body.update(flatten(data))
-    sender = row["sender"] if incoming else own_wid
-    return Entry(row["chat_id"], row["id_message"], row["timestamp"], row["id"], body, sender=sender, data=data)
+    body = journal_object(
+        direction=row["direction"],
+        moment=row["timestamp"],
+        id_message=row["id_message"],
+        type_message=row["type_message"],
+        chat_id=row["chat_id"],
+        sender=row["sender"],
+        sender_name=row["sender_name"],
+        sender_contact_name=row["sender_contact_name"],
+        message_data=row["message_data"],
+    )
+    return Entry(
+        row["chat_id"],
+        row["id_message"],
+        row["direction"],
+        row["type_message"],
+        row["timestamp"],
+        row["id"],
+        body=body,
+        sender=row["sender"] if incoming else own_wid,
+    )
 
 
 def outgoing_entry(row: Row, *, own_wid: str) -> Entry:
@@ -163,23 +138,78 @@ def outgoing_entry(row: Row, *, own_wid: str) -> Entry:
         type_message = "quotedMessage"  # a reply, as the other side receives it
     body: dict[str, Any] = {
         "type": "outgoing",
-        "timestamp": _ts(row["created_at"]),
+        "timestamp": timestamp(row["created_at"]),
         "idMessage": row["id_message"],
         "statusMessage": wire_status(row["status"]),
         "sendByApi": True,
         "typeMessage": type_message,
         "chatId": row["chat_id"],
     }
-    body.update(_forwarded(data, payload))
+    body.update(forwarded(data, payload))
     body.update(flatten(data))
     return Entry(
-        row["chat_id"], row["id_message"], row["created_at"], row["id"], body, sender=own_wid, quoted_id=quoted_id, data=data
+        row["chat_id"],
+        row["id_message"],
+        "outgoing",
+        type_message,
+        row["created_at"],
+        row["id"],
+        body=body,
+        sender=own_wid,
+        quoted_id=quoted_id,
+        changed=row.get("changed", True),
     )
+
+
+def journal_entries(
+    found: Iterable[Sequence[Any]],
+    candidates: Callable[[], QuerySet[JournalMessage]],
+    *,
+    own_wid: str,
+    merged: bool = False,
+    flagged: bool = False,
+) -> list[Entry]:
+    """Entries of journal rows read as STORED_FIELDS tuples, followed by the
+    timestamp if ``merged`` (the entries will be merged with API-sent ones) and by
+    whether a change points at the row if ``flagged``. Rows stored without their
+    object are rendered with one more query, over ``candidates()``: rows of the same
+    filter that include them (a chat, a time window, one message), so that no list
+    of ids is sent however many there are."""
+    entries: list[Entry] = []
+    unrendered: list[Entry] = []
+    for row in found:
+        pk, direction, chat_id, id_message, type_message, stored, version = row[:7]
+        entry = Entry(chat_id, id_message, direction, type_message, row[7] if merged else None, pk)
+        if flagged:
+            entry.changed = bool(row[-1])
+        if version == JOURNAL_JSON_VERSION and stored:
+            entry.stored = stored
+        else:
+            unrendered.append(entry)
+        entries.append(entry)
+    if unrendered:
+        _render(candidates(), unrendered, own_wid=own_wid)
+    return entries
+
+
+def _render(candidates: QuerySet[JournalMessage], unrendered: Sequence[Entry], *, own_wid: str) -> None:
+    """Render the entries whose rows store no object from their full columns. A row
+    deleted in the meantime keeps no body and is left out of the answer."""
+    missing = candidates.exclude(journal_json_version=JOURNAL_JSON_VERSION)
+    moments = [e.moment for e in unrendered if e.moment is not None]
+    if moments:
+        # Everything newer than the oldest of them is on the page already.
+        missing = missing.filter(timestamp__gte=min(moments))
+    wanted = {entry.rank: entry for entry in unrendered}
+    for row in missing.values(*JOURNAL_FIELDS):
+        entry = wanted.get(row["id"])
+        if entry is not None:
+            entry.body = journal_entry(row, own_wid=own_wid).body
 
 
 def _quoted_object(entry: Entry) -> dict[str, Any]:
     """The ``quotedMessage`` object of a reply to ``entry`` (API.md §10.4)."""
-    body = entry.body
+    body = entry.object()
     kind = body["typeMessage"]
     quoted: dict[str, Any] = {"stanzaId": entry.id_message, "participant": entry.sender, "typeMessage": kind}
     if kind == "extendedTextMessage":
@@ -198,31 +228,38 @@ def _quoted_object(entry: Entry) -> dict[str, Any]:
 # --- Applying changes (edits, deletes, votes) and quotes ------------------------------
 
 
-def _changes(
-    instance_id: int, entries: list[Entry], since: datetime | None = None
-) -> dict[tuple[str, str], list[MessageChange]]:
-    """Changes of the entries' messages. For a time window (``since``) they are the
-    instance's changes from then on (a change never predates its message), which
-    spares a long IN list."""
+Changes = dict[tuple[str, str], list[MessageChange]]
+
+
+def _grouped(rows: QuerySet[MessageChange]) -> Changes:
+    found: Changes = {}
+    for change in rows.order_by("timestamp", "id"):
+        found.setdefault((change.chat_id, change.id_message), []).append(change)
+    return found
+
+
+def _changes_of(instance_id: int, entries: Sequence[Entry]) -> Changes:
+    """Changes of the entries' messages that may have some (one query, none when
+    no entry may have any)."""
+    entries = [entry for entry in entries if entry.changed]
     if not entries:
         return {}
-    if since is not None:
-        rows = MessageChange.objects.filter(instance_id=instance_id, timestamp__gte=since)
-    else:
-        rows = MessageChange.objects.filter(
+    return _grouped(
+        MessageChange.objects.filter(
             instance_id=instance_id,
             chat_id__in={e.chat_id for e in entries},
             id_message__in={e.id_message for e in entries},
         )
-    rows = rows.order_by("timestamp", "id")
-    found: dict[tuple[str, str], list[MessageChange]] = defaultdict(list)
-    for change in rows:
-        found[(change.chat_id, change.id_message)].append(change)
-    return found
+    )
 
 
-def _apply(entry: Entry, changes: list[MessageChange]) -> None:
-    body = entry.body
+def _changes_since(instance_id: int, since: datetime) -> Changes:
+    """Changes of the messages of a time window: the instance's changes from its
+    start on (a change never predates its message), which spares a long IN list."""
+    return _grouped(MessageChange.objects.filter(instance_id=instance_id, timestamp__gte=since))
+
+
+def _apply(body: dict[str, Any], changes: Sequence[MessageChange]) -> None:
     if body["typeMessage"] == "pollMessage" and "pollMessageData" in body:
         chosen: dict[str, list[str]] = defaultdict(list)
         for change in changes:
@@ -247,14 +284,14 @@ def _apply(entry: Entry, changes: list[MessageChange]) -> None:
             body["isDeleted"] = True
 
 
-def _hidden(changes: list[MessageChange]) -> bool:
+def _hidden(changes: Sequence[MessageChange]) -> bool:
     return any(c.kind == ChangeKind.HIDDEN for c in changes)
 
 
 def _attach_quotes(instance: Instance, entries: list[Entry]) -> None:
     """Replies sent through the API carry the object of the message they quote,
     looked up in one query per table (only when the page has such replies)."""
-    wanted = {(e.chat_id, e.quoted_id) for e in entries if e.quoted_id and "quotedMessage" not in e.body}
+    wanted = {(e.chat_id, e.quoted_id) for e in entries if e.quoted_id and "quotedMessage" not in e.object()}
     if not wanted:
         return
     chats = {chat for chat, _ in wanted}
@@ -267,36 +304,83 @@ def _attach_quotes(instance: Instance, entries: list[Entry]) -> None:
     for row in sent.values(*OUTGOING_FIELDS):
         known.setdefault((row["chat_id"], row["id_message"]), outgoing_entry(row, own_wid=instance.wid))
     for entry in entries:
-        quoted = known.get((entry.chat_id, entry.quoted_id))
-        if not entry.quoted_id or "quotedMessage" in entry.body:
+        if not entry.quoted_id or "quotedMessage" in entry.object():
             continue
+        quoted = known.get((entry.chat_id, entry.quoted_id))
+        body = entry.object()
         participant = quoted.sender if quoted else ""
-        if entry.body["typeMessage"] == "quotedMessage":
-            entry.body["extendedTextMessage"] = {
-                "text": entry.body.get("textMessage", ""),
+        if body["typeMessage"] == "quotedMessage":
+            body["extendedTextMessage"] = {
+                "text": body.get("textMessage", ""),
                 "stanzaId": entry.quoted_id,
                 "participant": participant,
             }
-        entry.body["quotedMessage"] = (
+        body["quotedMessage"] = (
             _quoted_object(quoted) if quoted else {"stanzaId": entry.quoted_id, "participant": participant}
         )
 
 
-def _finish(
-    instance: Instance, entries: list[Entry], *, with_type: bool = True, since: datetime | None = None
-) -> list[dict[str, Any]]:
-    changes = _changes(instance.pk, entries, since)
+def _encoded(entry: Entry, changes: Changes, *, typed: bool) -> str | None:
+    """The entry's object, encoded, with its changes applied; None when it is hidden
+    (deleted for this instance only) or its row is gone. ``typed``: with the
+    ``type`` key (getChatHistory, getMessage)."""
+    if entry.body is None and not entry.stored:
+        return None  # stored no object and was deleted before it could be rendered
+    mine = changes.get((entry.chat_id, entry.id_message), [])
+    if mine and _hidden(mine):
+        return None
+    if entry.body is None and not mine and entry.type_message != "pollMessage":
+        # The common case, and the reason objects are stored: nothing to apply.
+        return with_type(entry.direction, entry.stored) if typed else entry.stored
+    body = entry.object()
+    _apply(body, mine)
+    return encode(body if typed else untyped(body))
+
+
+def _finish(instance: Instance, entries: list[Entry], changes: Changes, *, typed: bool = True) -> list[str]:
+    """The entries' objects, encoded, with changes applied and hidden ones left out."""
     _attach_quotes(instance, entries)
-    out = []
-    for entry in entries:
-        mine = changes.get((entry.chat_id, entry.id_message), [])
-        if _hidden(mine):
+    found = (_encoded(entry, changes, typed=typed) for entry in entries)
+    return [item for item in found if item is not None]
+
+
+def _window(
+    instance: Instance,
+    found: Iterable[Sequence[Any]],
+    candidates: Callable[[], QuerySet[JournalMessage]],
+    changes: Changes,
+) -> list[str]:
+    """The objects (without ``type``) of a time window's journal rows (STORED_FIELDS
+    tuples), in their order.
+
+    This loop is lastIncomingMessages' hot path: a busy instance receives thousands
+    of messages a day, and GREEN-API returns them all. A row that stores its object
+    and has nothing to apply costs a comparison and an append; the others become
+    entries rendered as everywhere else, and take their places afterwards."""
+    out: list[str] = []
+    others: list[tuple[int, Entry]] = []
+    for pk, direction, chat_id, id_message, type_message, stored, version in found:
+        if (
+            version == JOURNAL_JSON_VERSION
+            and stored
+            and type_message != "pollMessage"
+            and (not changes or (chat_id, id_message) not in changes)
+        ):
+            out.append(stored)
             continue
-        _apply(entry, mine)
-        if not with_type:
-            entry.body.pop("type", None)
-        out.append(entry.body)
-    return out
+        entry = Entry(chat_id, id_message, direction, type_message, None, pk)
+        if version == JOURNAL_JSON_VERSION and stored:
+            entry.stored = stored
+        others.append((len(out), entry))
+        out.append("")
+    if not others:
+        return out
+    unrendered = [entry for _, entry in others if not entry.stored]
+    if unrendered:
+        _render(candidates(), unrendered, own_wid=instance.wid)
+    for place, entry in others:
+        out[place] = _encoded(entry, changes, typed=False) or ""
+    return [item for item in out if item]
 
 
 def _newest_first(*groups: Iterable[Entry]) -> list[Entry]:
@@ -323,53 +407,58 @@ def _listed(rows: QuerySet[JournalMessage]) -> QuerySet[JournalMessage]:
 # --- The methods -------------------------------------------------------------------------
 
 
-def chat_history(instance: Instance, *, chat_id: str, count: int = DEFAULT_COUNT) -> list[dict[str, Any]]:
-    """getChatHistory: the chat's last ``count`` messages, newest first."""
-    received = _listed(JournalMessage.objects.filter(instance_id=instance.pk, chat_id=chat_id)).order_by(
-        "-timestamp", "-id"
+def chat_history(instance: Instance, *, chat_id: str, count: int = DEFAULT_COUNT) -> bytes:
+    """getChatHistory: the chat's last ``count`` messages, newest first (a JSON array).
+    Its two reads are history_sql's (the ORM costs more than the queries here)."""
+    journal = journal_entries(
+        history_sql.chat_journal_rows(instance.pk, chat_id, count),
+        lambda: JournalMessage.objects.filter(instance_id=instance.pk, chat_id=chat_id),
+        own_wid=instance.wid,
+        merged=True,
+        flagged=True,
     )
-    sent = _not_hidden(OutgoingMessage.objects.filter(instance_id=instance.pk, chat_id=chat_id)).order_by(
-        "-created_at", "-id"
-    )
-    entries = _newest_first(
-        (journal_entry(row, own_wid=instance.wid) for row in received.values(*JOURNAL_FIELDS)[:count]),
-        (outgoing_entry(row, own_wid=instance.wid) for row in sent.values(*OUTGOING_FIELDS)[:count]),
-    )[:count]
-    return _finish(instance, entries)
+    # API-sent messages older than a full page of the journal cannot be on it.
+    since = journal[-1].moment if len(journal) == count else None
+    sent = history_sql.chat_sent_rows(instance.pk, chat_id, count, since)
+    entries = _newest_first(journal, (outgoing_entry(row, own_wid=instance.wid) for row in sent))[:count]
+    return encode_array(_finish(instance, entries, _changes_of(instance.pk, entries)))
 
 
-def get_message(instance: Instance, *, chat_id: str, id_message: str) -> dict[str, Any] | None:
-    """getMessage: one message of the chat, or None."""
+def get_message(instance: Instance, *, chat_id: str, id_message: str) -> bytes | None:
+    """getMessage: one message of the chat (a JSON object), or None."""
     key = {"instance_id": instance.pk, "chat_id": chat_id, "id_message": id_message}
-    row = JournalMessage.objects.filter(**key).values(*JOURNAL_FIELDS).first()
-    if row is not None:
-        entry = journal_entry(row, own_wid=instance.wid)
-    else:
+    rows = JournalMessage.objects.filter(**key)
+    entries = journal_entries(rows.values_list(*STORED_FIELDS)[:1], lambda: rows, own_wid=instance.wid)
+    if not entries:
         sent = OutgoingMessage.objects.filter(**key).values(*OUTGOING_FIELDS).first()
         if sent is None:
             return None
-        entry = outgoing_entry(sent, own_wid=instance.wid)
-    found = _finish(instance, [entry])
-    return found[0] if found else None
+        entries = [outgoing_entry(sent, own_wid=instance.wid)]
+    found = _finish(instance, entries, _changes_of(instance.pk, entries))
+    return found[0].encode() if found else None
 
 
 def _since(minutes: int) -> datetime:
     return timezone.now() - timedelta(minutes=minutes)
 
 
-def last_incoming_messages(instance: Instance, *, minutes: int = DEFAULT_MINUTES) -> list[dict[str, Any]]:
-    """lastIncomingMessages: messages received in the last ``minutes``, newest first."""
+def last_incoming_messages(instance: Instance, *, minutes: int = DEFAULT_MINUTES) -> bytes:
+    """lastIncomingMessages: every message received in the last ``minutes``, newest
+    first (a JSON array). GREEN-API sets no limit on the count, nor do we. The
+    window's read is history_sql's."""
     since = _since(minutes)
-    rows = _listed(
-        JournalMessage.objects.filter(instance_id=instance.pk, direction=Direction.INCOMING, timestamp__gte=since)
-    ).order_by("-timestamp", "-id")
-    entries = [journal_entry(row, own_wid=instance.wid) for row in rows.values(*JOURNAL_FIELDS)]
-    return _finish(instance, entries, with_type=False, since=since)
+    changes = _changes_since(instance.pk, since)
+    found = history_sql.window_rows(instance.pk, Direction.INCOMING.value, since)
+
+    def candidates() -> QuerySet[JournalMessage]:
+        return JournalMessage.objects.filter(instance_id=instance.pk, direction=Direction.INCOMING, timestamp__gte=since)
+
+    return encode_array(_window(instance, found, candidates, changes))
 
 
-def last_outgoing_messages(instance: Instance, *, minutes: int = DEFAULT_MINUTES) -> list[dict[str, Any]]:
+def last_outgoing_messages(instance: Instance, *, minutes: int = DEFAULT_MINUTES) -> bytes:
     """lastOutgoingMessages: messages sent (through the API or from the phone) in
-    the last ``minutes``, newest first."""
+    the last ``minutes``, newest first (a JSON array)."""
     since = _since(minutes)
     sent = _not_hidden(OutgoingMessage.objects.filter(instance_id=instance.pk, created_at__gte=since)).order_by(
         "-created_at", "-id"
@@ -379,16 +468,17 @@ def last_outgoing_messages(instance: Instance, *, minutes: int = DEFAULT_MINUTES
     ).order_by("-timestamp", "-id")
     entries = _newest_first(
         (outgoing_entry(row, own_wid=instance.wid) for row in sent.values(*OUTGOING_FIELDS)),
-        (journal_entry(row, own_wid=instance.wid) for row in typed.values(*JOURNAL_FIELDS)),
+        journal_entries(typed.values_list(*STORED_FIELDS, "timestamp"), lambda: typed, own_wid=instance.wid, merged=True),
     )
-    return _finish(instance, entries, with_type=False, since=since)
+    changes = _changes_since(instance.pk, since) if entries else {}
+    return encode_array(_finish(instance, entries, changes, typed=False))
 
 
 def _call_entry(call: Call) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": call.direction,
         "idMessage": call.id_call,
-        "timestamp": _ts(call.timestamp),
+        "timestamp": timestamp(call.timestamp),
         "typeMessage": "incomingCall" if call.direction == Direction.INCOMING else "outgoingCall",
         "chatId": call.chat_id,
     }

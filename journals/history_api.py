@@ -1,9 +1,14 @@
-"""Journal methods (API.md §9.4): one thin view per wire method."""
+"""Journal methods (API.md §9.4): one thin view per wire method.
+
+The message journals answer with the JSON ``journals.history`` encodes (mostly
+objects stored encoded with their rows), sent as is: the bytes DRF's renderer would
+write for the same objects, without decoding them into dicts to encode them again."""
 
 from __future__ import annotations
 
 from typing import Any, cast
 
+from django.http import HttpResponse
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,6 +21,11 @@ from messaging.fields import ChatId
 
 def _instance(request: Request) -> Any:
     return cast(InstanceRequest, request).instance
+
+
+def json_body(content: bytes) -> HttpResponse:
+    """An encoded JSON body, with the Content-Type DRF's JSONRenderer sets."""
+    return HttpResponse(content, content_type="application/json")
 
 
 class MessageOutput(serializers.Serializer[Any]):
@@ -58,10 +68,10 @@ class GetChatHistory(InstanceMethodView):
         chatId = ChatId()
         count = Int(required=False, min_value=1)
 
-    def post(self, request: Request, **kwargs: Any) -> Response:
+    def post(self, request: Request, **kwargs: Any) -> HttpResponse:
         data = self.validate(request.data)
         count = data.get("count", history.DEFAULT_COUNT)
-        return Response(history.chat_history(_instance(request), chat_id=data["chatId"], count=count))
+        return json_body(history.chat_history(_instance(request), chat_id=data["chatId"], count=count))
 
 
 class GetMessage(InstanceMethodView):
@@ -72,12 +82,12 @@ class GetMessage(InstanceMethodView):
         chatId = ChatId()
         idMessage = Str(max_length=64)
 
-    def post(self, request: Request, **kwargs: Any) -> Response:
+    def post(self, request: Request, **kwargs: Any) -> HttpResponse:
         data = self.validate(request.data)
         found = history.get_message(_instance(request), chat_id=data["chatId"], id_message=data["idMessage"])
         if found is None:
             raise BadRequest("message not found")
-        return Response(found)
+        return json_body(found)
 
 
 class LastIncomingMessages(InstanceMethodView):
@@ -85,10 +95,10 @@ class LastIncomingMessages(InstanceMethodView):
     Query = MinutesQuery
     Output = MessageOutput
 
-    def get(self, request: Request, **kwargs: Any) -> Response:
+    def get(self, request: Request, **kwargs: Any) -> HttpResponse:
         query = validate(MinutesQuery, request.query_params)
         minutes = query.get("minutes", history.DEFAULT_MINUTES)
-        return Response(history.last_incoming_messages(_instance(request), minutes=minutes))
+        return json_body(history.last_incoming_messages(_instance(request), minutes=minutes))
 
 
 class LastOutgoingMessages(InstanceMethodView):
@@ -96,10 +106,10 @@ class LastOutgoingMessages(InstanceMethodView):
     Query = MinutesQuery
     Output = MessageOutput
 
-    def get(self, request: Request, **kwargs: Any) -> Response:
+    def get(self, request: Request, **kwargs: Any) -> HttpResponse:
         query = validate(MinutesQuery, request.query_params)
         minutes = query.get("minutes", history.DEFAULT_MINUTES)
-        return Response(history.last_outgoing_messages(_instance(request), minutes=minutes))
+        return json_body(history.last_outgoing_messages(_instance(request), minutes=minutes))
 
 
 class LastIncomingCalls(InstanceMethodView):

@@ -38,6 +38,13 @@ class JournalMessage(models.Model):
     timestamp = models.DateTimeField(default=timezone.now)
     is_read = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+    # The row's journal object (API.md §12, without "type"), encoded once when the row
+    # is written (journals.rendering); the columns it is made of never change. Rows
+    # written without it (bulk or raw inserts) or by an older renderer
+    # (journal_json_version below the current one) are rendered when read. The
+    # database defaults make raw INSERT/COPY writers produce such rows.
+    journal_json = models.TextField(blank=True, default="", db_default="")
+    journal_json_version = models.SmallIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [
@@ -45,7 +52,9 @@ class JournalMessage(models.Model):
         ]
         indexes = [
             models.Index(fields=["instance", "chat_id", "-timestamp"], name="journal_chat_idx"),
-            models.Index(fields=["instance", "direction", "-timestamp"], name="journal_recent_idx"),
+            # lastIncomingMessages / lastOutgoingMessages read a whole time window in
+            # this order: with the tie-break in the index PostgreSQL needs no sort.
+            models.Index(fields=["instance", "direction", "-timestamp", "-id"], name="journal_recent_idx"),
         ]
 
 
