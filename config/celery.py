@@ -1,10 +1,41 @@
 """The Celery app. Tasks live in each app's tasks.py and take ids only."""
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+
+def _survive_broker_loss_with_unacked_messages() -> None:
+    """Keep the worker alive when Redis goes away while it holds unacked messages.
+
+    After a lost broker connection, kombu's Redis channel still tries to use the
+    connection it has already dropped: to put the unacked (prefetched, or running
+    acks_late) messages back when Celery closes the channel, and to ack a task that
+    finishes afterwards. Both failed with an AttributeError that Celery treats as
+    unrecoverable, so a Redis restart stopped the whole worker, and ``runstack``
+    with it (found by tests/journals/test_redis_restart.py; kombu #582, #970).
+    Raised as the connection error it is, Celery logs it and reconnects; the
+    messages stay in Redis' unacked set for ``restore_visible`` (or are gone with a
+    Redis that restarted empty: every task here is recovered by a beat job)."""
+    import redis
+    from kombu.transport import redis as kombu_redis
+
+    connparams: Callable[..., dict[str, Any]] = kombu_redis.Channel._connparams  # type: ignore[attr-defined]  # noqa: SLF001
+
+    def checked_connparams(self: kombu_redis.Channel, asynchronous: bool = False) -> dict[str, Any]:
+        transport = self.connection
+        if transport is None or transport.client is None:
+            raise redis.ConnectionError("the broker connection is closed")
+        return connparams(self, asynchronous)
+
+    kombu_redis.Channel._connparams = checked_connparams  # type: ignore[attr-defined]  # noqa: SLF001
+
+
+_survive_broker_loss_with_unacked_messages()
 
 app = Celery("relay")
 app.config_from_object("django.conf:settings", namespace="CELERY")

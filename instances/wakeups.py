@@ -21,12 +21,18 @@ from django.conf import settings
 log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "relay:notify:"
+# Without a working subscription (no Redis configured, or Redis away) waiters
+# re-check the database this often.
 FALLBACK_POLL_SECONDS = 1.0
+PING_SECONDS = 5.0
+BACKOFF_MIN_SECONDS = 0.25
+BACKOFF_MAX_SECONDS = 2.0
 
 _lock = threading.Lock()
 _waiters: dict[int, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
 _listener: asyncio.Task[None] | None = None
 _listener_loop: asyncio.AbstractEventLoop | None = None
+_subscribed = False  # the listener holds a live subscription
 
 
 @cache
@@ -54,33 +60,59 @@ def wake_local(instance_id: int) -> None:
 
 
 async def _listen() -> None:
-    """One subscriber per process; reconnects with backoff if Redis goes away."""
-    backoff = 0.5
+    """One subscriber per process; reconnects with backoff if Redis goes away.
+
+    While it is not subscribed, publishes are lost: waiters then re-check the
+    database every ``FALLBACK_POLL_SECONDS`` (see ``Subscription.wait``), and every
+    waiter is woken to re-check once the subscription is back, so a notification
+    committed during a Redis outage waits about a second, not a whole receiveTimeout.
+    A connection that stops answering (a half-open TCP connection after a network
+    failure: no error, no messages) is detected by pinging every ``PING_SECONDS``."""
+    global _subscribed
+    backoff = BACKOFF_MIN_SECONDS
+    loop = asyncio.get_running_loop()
     while True:
-        client = aioredis.Redis.from_url(settings.REDIS_URL)
+        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
         try:
             async with client.pubsub() as pubsub:
                 await pubsub.psubscribe(f"{CHANNEL_PREFIX}*")
-                backoff = 0.5
-                async for message in pubsub.listen():
-                    if message.get("type") != "pmessage":
+                _subscribed = True
+                backoff = BACKOFF_MIN_SECONDS
+                _wake_all()  # commits made while we were away published to nobody
+                last_heard = last_ping = loop.time()
+                while True:
+                    message = await pubsub.get_message(timeout=PING_SECONDS)
+                    now = loop.time()
+                    if message is not None:
+                        last_heard = now
+                        if message.get("type") == "pmessage":
+                            channel = message["channel"].decode()
+                            with contextlib.suppress(ValueError):
+                                wake_local(int(channel[len(CHANNEL_PREFIX) :]))
                         continue
-                    channel = message["channel"].decode()
-                    with contextlib.suppress(ValueError):
-                        wake_local(int(channel[len(CHANNEL_PREFIX):]))
+                    if now - last_heard > 3 * PING_SECONDS:
+                        raise redis.ConnectionError("Redis stopped answering the wake-up subscription")
+                    if now - last_ping >= PING_SECONDS:
+                        await pubsub.ping()  # answered as a "pong" message
+                        last_ping = now
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - keep listening through Redis restarts
             log.warning("wake-up listener lost Redis; retrying in %.1fs", backoff, exc_info=True)
-            # Waiters re-check the database after a reconnect, so nothing is missed.
-            with _lock:
-                ids = list(_waiters)
-            for instance_id in ids:
-                wake_local(instance_id)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10)
         finally:
+            _subscribed = False
             await client.aclose()
+        # Waiters re-check the database now and then poll until we are back.
+        _wake_all()
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
+
+
+def _wake_all() -> None:
+    with _lock:
+        ids = list(_waiters)
+    for instance_id in ids:
+        wake_local(instance_id)
 
 
 def _ensure_listener() -> None:
@@ -119,11 +151,12 @@ class Subscription:
 
     async def wait(self, timeout: float) -> bool:
         """Wait until woken (True) or ``timeout``; clears the flag for the next round.
-        Without Redis it returns after at most a second so the caller re-reads the
-        database (other processes cannot reach this one)."""
+        Without a live subscription (no Redis, or Redis away) it returns after at
+        most a second so the caller re-reads the database: other processes cannot
+        reach this one then."""
         if timeout <= 0:
             return False
-        if not settings.REDIS_URL:
+        if not settings.REDIS_URL or not _subscribed:
             timeout = min(timeout, FALLBACK_POLL_SECONDS)
         try:
             await asyncio.wait_for(self.event.wait(), timeout)
