@@ -341,6 +341,9 @@ SEND_DRAIN_LOCK_SECONDS = env.float("SEND_DRAIN_LOCK_SECONDS", default=60.0)
 # Unpaced messages (delay 0, no files) leave the queue in batches of up to this many:
 # one claim, one engine call and one status write per batch.
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=200)
+# Immediate wake-ups are published as sweeps over up to this many instances (one
+# task drains them together; several tasks let several worker threads share them).
+SEND_SWEEP_SIZE = env.int("SEND_SWEEP_SIZE", default=50)
 RELAY_RECOVER_INTERVAL_SECONDS = env.float("RELAY_RECOVER_INTERVAL_SECONDS", default=30.0)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 

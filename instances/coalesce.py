@@ -51,11 +51,12 @@ def mark_pending(kind: str, instance_ids: Iterable[int]) -> list[int]:
         return ids
 
 
-def clear_pending(kind: str, instance_id: int) -> None:
+def clear_pending(kind: str, instance_ids: Iterable[int]) -> None:
     """Called by the task before it reads its queue (see the module docstring)."""
-    if not settings.REDIS_URL:
+    keys = [_key(kind, instance_id) for instance_id in instance_ids]
+    if not settings.REDIS_URL or not keys:
         return
     try:
-        _redis().delete(_key(kind, instance_id))
+        _redis().delete(*keys)
     except redis.RedisError:
-        log.debug("could not clear the %s wake mark of %s", kind, instance_id, exc_info=True)
+        log.debug("could not clear %s wake marks", kind, exc_info=True)

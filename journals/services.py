@@ -84,6 +84,8 @@ def ingest_events(instance: Instance, batch: Sequence[EngineEvent]) -> list[Noti
         )
         instance_id = instance.pk
         events.notification_added(instance_id)
+        # bulk_create fires no post_save: open cabinet pages get their hint here.
+        events.journal_changed(instance_id, "notifications")
         if instance.setting("webhookUrl"):
             transaction.on_commit(lambda: _wake_webhooks(instance_id))
     return notifications

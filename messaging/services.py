@@ -16,16 +16,16 @@ import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
-from itertools import takewhile, zip_longest
-from typing import TYPE_CHECKING, Any
+from itertools import takewhile
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import DateTimeField, F, Q, Value
-from django.db.models.functions import Coalesce
+from django.db.models import DateTimeField, F, Q, Value, Window
+from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
-from instances import coalesce
+from instances import coalesce, events
 from instances.models import EmuMessage, Engine, Instance, State
 from instances.transport import TransportError, get_transport
 from instances.transport.base import OutgoingPayload
@@ -124,17 +124,19 @@ def wake_queues(instance_ids: Iterable[int], *, force: bool = False) -> None:
     Coalesced (instances.coalesce): while a drain task for an instance waits in the
     broker, asking again publishes nothing, since that task reads the queue after it
     starts. ``force`` (beat) publishes regardless, in case a mark outlived its task."""
-    from messaging.tasks import DRAIN_WAKE, drain_queue_task
+    from messaging.tasks import DRAIN_WAKE, drain_queues_task
 
     ids = list(dict.fromkeys(instance_ids))
-    if not force and not drain_queue_task.app.conf.task_always_eager:
+    if not force and not drain_queues_task.app.conf.task_always_eager:
         ids = coalesce.mark_pending(DRAIN_WAKE, ids)
-    for instance_id in ids:
+    size = max(1, settings.SEND_SWEEP_SIZE)
+    for start in range(0, len(ids), size):
+        chunk = ids[start : start + size]
         try:
-            drain_queue_task.apply_async((instance_id,), queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+            drain_queues_task.apply_async((chunk,), queue=settings.CELERY_TASK_DEFAULT_QUEUE)
         except Exception:  # noqa: BLE001 - the database already holds the work
-            coalesce.clear_pending(DRAIN_WAKE, instance_id)
-            log.warning("could not enqueue drain for instance %s; beat will recover it", instance_id, exc_info=True)
+            coalesce.clear_pending(DRAIN_WAKE, chunk)
+            log.warning("could not enqueue drain for instances %s; beat will recover them", chunk, exc_info=True)
 
 
 # --- Queue methods ---------------------------------------------------------------------
@@ -188,32 +190,132 @@ def _next_send_at(cursor: SendCursor, instance: Instance, is_file: bool) -> Any:
     return cursor.last_sent_at + timedelta(milliseconds=delay_ms)
 
 
+class DrainReport(NamedTuple):
+    """What ``drain_queues`` left: per instance, seconds until its next message is
+    due (0.0: more is ready now) or None (empty, or cannot move now); and the
+    instances whose engine failed transiently (their messages wait at the head)."""
+
+    waits: dict[int, float | None]
+    errors: dict[int, TransportError]
+
+
 def drain_queue(instance_id: int, worker: str, *, max_messages: int = 1000) -> float | None:
     """Send the instance's queued messages oldest first, paced by its delay.
 
     Holds the instance's drain lock so two workers never send for one instance.
     Returns seconds to wait before the next message is due (the caller re-schedules)
-    or None when the queue is empty or cannot move now (not authorized)."""
-    if not _acquire_drain_lock(instance_id, worker):
-        return None  # another worker is draining; it re-checks after releasing
+    or None when the queue is empty or cannot move now (not authorized). A transient
+    engine error is raised (after recording what went out) so the caller backs off."""
+    report = drain_queues([instance_id], worker, max_messages=max_messages)
+    if instance_id in report.errors:
+        raise report.errors[instance_id]
+    return report.waits[instance_id]
+
+
+def drain_queues(instance_ids: Sequence[int], worker: str, *, max_messages: int = 1000) -> DrainReport:
+    """``drain_queue`` for many instances in one sweep (the send benchmark's shape:
+    many instances, a few messages each). Their locks are taken and released with
+    one statement each, their queue heads read with one query, and their unpaced
+    batches claimed, recorded and counted in shared statements; per instance only
+    the engine call and the notification write remain. Paced instances (a delay, or
+    a file) go one message at a time as before. Instances another worker is
+    draining are skipped: that worker re-checks after releasing."""
+    ids = list(dict.fromkeys(instance_ids))
+    waits: dict[int, float | None] = dict.fromkeys(ids)
+    errors: dict[int, TransportError] = {}
+    locked = _acquire_drain_locks(ids, worker)
+    if not locked:
+        return DrainReport(waits, errors)
+    cap = max(1, min(settings.SEND_BATCH_SIZE, max_messages))
     try:
-        result = _drain_locked(instance_id, worker, max_messages)
+        remaining = list(locked)
+        for _ in range(max(1, max_messages // cap)):
+            round_waits, round_errors = _sweep_locked(remaining, worker, cap)
+            waits.update(round_waits)
+            errors.update(round_errors)
+            remaining = [i for i in remaining if round_waits.get(i) == 0.0 and i not in errors]
+            if not remaining:
+                break
     finally:
-        _release_drain_lock(instance_id, worker)
-    if result is None and _has_sendable(instance_id):
-        # A wake-up that arrived while we held the lock was dropped (see above);
+        SendCursor.objects.filter(instance_id__in=locked, locked_by=worker).update(locked_by="", locked_until=None)
+    idle = [i for i in locked if waits[i] is None and i not in errors]
+    if idle:
+        # A wake-up that arrived while we held a lock was dropped (see wake_queues);
         # its row may have committed after our last look. Go round once more.
-        return 0.0
-    return result
+        for instance_id in _with_sendable(idle):
+            waits[instance_id] = 0.0
+    return DrainReport(waits, errors)
 
 
-def _has_sendable(instance_id: int) -> bool:
-    return OutgoingMessage.objects.filter(
-        instance_id=instance_id,
-        status=OutgoingStatus.QUEUED,
-        instance__state=State.AUTHORIZED,
-        instance__is_deleted=False,
-    ).exists()
+def _acquire_drain_locks(ids: list[int], worker: str) -> list[int]:
+    """The ids whose drain lock this worker now holds: one UPDATE and one read for
+    all, then the slow path (missing cursor row, contention) one by one."""
+    if not ids:
+        return []
+    now = timezone.now()
+    free = Q(locked_by="") | Q(locked_until__lt=now) | Q(locked_until__isnull=True) | Q(locked_by=worker)
+    until = now + timedelta(seconds=settings.SEND_DRAIN_LOCK_SECONDS)
+    updated = SendCursor.objects.filter(instance_id__in=ids).filter(free).update(locked_by=worker, locked_until=until)
+    if updated == len(ids):
+        return ids
+    held = set(SendCursor.objects.filter(instance_id__in=ids, locked_by=worker).values_list("instance_id", flat=True))
+    return [i for i in ids if i in held or _acquire_drain_lock(i, worker)]
+
+
+def _with_sendable(instance_ids: list[int]) -> set[int]:
+    return set(
+        OutgoingMessage.objects.filter(
+            instance_id__in=instance_ids,
+            status=OutgoingStatus.QUEUED,
+            instance__state=State.AUTHORIZED,
+            instance__is_deleted=False,
+        )
+        .values_list("instance_id", flat=True)
+        .distinct()
+    )
+
+
+def _sweep_locked(
+    ids: list[int], worker: str, cap: int
+) -> tuple[dict[int, float | None], dict[int, TransportError]]:
+    """One round of ``drain_queues`` over instances whose locks we hold."""
+    waits: dict[int, float | None] = dict.fromkeys(ids)
+    errors: dict[int, TransportError] = {}
+    heads: dict[int, list[OutgoingMessage]] = {}
+    ranked = (
+        OutgoingMessage.objects.filter(instance_id__in=ids, status=OutgoingStatus.QUEUED)
+        .annotate(rank=Window(RowNumber(), partition_by=[F("instance_id")], order_by=F("id").asc()))
+        .filter(rank__lte=cap)
+        .order_by("id")
+    )
+    for message in ranked:
+        heads.setdefault(message.instance_id, []).append(message)
+    if not heads:
+        return waits, errors
+    instances = {
+        i.pk: i for i in Instance.objects.filter(pk__in=list(heads), is_deleted=False, state=State.AUTHORIZED)
+    }
+    cursors = {c.instance_id: c for c in SendCursor.objects.filter(instance_id__in=list(instances))}
+    batches: dict[int, list[OutgoingMessage]] = {}
+    paced: list[int] = []
+    for instance_id in sorted(instances):  # others wait: change_state wakes them on authorization
+        head, cursor = heads[instance_id], cursors.get(instance_id)
+        delay = int(instances[instance_id].setting("delaySendMessagesMilliseconds"))
+        batch = list(takewhile(lambda m: not m.is_file, head)) if cursor and delay <= 0 and not cursor.last_was_file else []
+        if batch:
+            batches[instance_id] = batch
+            if len(batch) < len(head) or len(head) == cap:
+                waits[instance_id] = 0.0  # a file next, or more than one batch waiting
+        else:
+            paced.append(instance_id)
+    if batches:
+        errors.update(_send_batches(batches, instances))
+    for instance_id in paced:
+        try:
+            waits[instance_id] = _drain_locked(instance_id, worker, cap)
+        except TransportError as exc:
+            errors[instance_id] = exc
+    return waits, errors
 
 
 def _drain_locked(instance_id: int, worker: str, max_messages: int) -> float | None:
@@ -274,68 +376,81 @@ def _claim(messages: list[OutgoingMessage]) -> list[OutgoingMessage]:
 
 
 def _send_batch(instance: Instance, messages: list[OutgoingMessage], worker: str) -> None:
-    """Claim, hand to the engine in order, record every outcome in one transaction.
+    """``_send_batches`` for one instance; a transient engine error is raised."""
+    errors = _send_batches({instance.pk: messages}, {instance.pk: instance})
+    if instance.pk in errors:
+        raise errors[instance.pk]
 
-    A transient engine error puts the failed message and those after it back at the
-    queue head (order kept) after recording the ones that went out, then re-raises
-    so the task backs off. Engines are idempotent per idMessage, so a crash between
-    the engine call and the status write re-sends nothing twice."""
-    claimed = _claim(messages)
-    if not claimed:
-        return
-    outcomes: list[tuple[int, OutgoingStatus, str]] = []
-    ready: list[tuple[OutgoingMessage, OutgoingPayload]] = []
+
+def _send_batches(
+    batches: Mapping[int, list[OutgoingMessage]], instances: Mapping[int, Instance]
+) -> dict[int, TransportError]:
+    """Claim, hand each instance's messages to its engine in order, record every
+    outcome in one transaction. Returns the instances whose engine failed
+    transiently: their failed message and those after it are back at the queue head
+    (order kept), after the ones that went out were recorded. Engines are idempotent
+    per idMessage, so a crash between the engine call and the status write re-sends
+    nothing twice."""
+    claimed = _claim([m for batch in batches.values() for m in batch])
+    by_instance: dict[int, list[OutgoingMessage]] = {}
     for message in claimed:
-        try:
-            data = media.prepare_payload(message)
-        except media.MediaError as exc:
-            outcomes.append((message.pk, OutgoingStatus.FAILED, str(exc)))
-            continue
-        ready.append(
-            (
-                message,
-                OutgoingPayload(
-                    id_message=message.id_message,
-                    chat_id=message.chat_id,
-                    type_message=message.type_message,
-                    data=data,
-                ),
-            )
-        )
-    transport = get_transport(instance)
-    results = transport.send_messages([payload for _, payload in ready])
-    transient: TransportError | None = None
-    for (message, _), result in zip_longest(ready, results):
-        if transient is not None or result is None:
-            break
-        if isinstance(result, TransportError):
-            if result.permanent:
-                outcomes.append((message.pk, OutgoingStatus.FAILED, str(result)))
+        by_instance.setdefault(message.instance_id, []).append(message)
+    outcomes: list[tuple[int, OutgoingStatus, str]] = []
+    unsent: list[int] = []
+    last_handed: dict[int, bool] = {}  # instance → whether the last message that left was a file
+    errors: dict[int, TransportError] = {}
+    for instance_id, messages in by_instance.items():
+        ready: list[tuple[OutgoingMessage, OutgoingPayload]] = []
+        for message in messages:
+            try:
+                data = media.prepare_payload(message)
+            except media.MediaError as exc:
+                outcomes.append((message.pk, OutgoingStatus.FAILED, str(exc)))
                 continue
-            transient = result
-            break
-        outcomes.append((message.pk, OutgoingStatus(result.status), result.description))
-    decided = {pk for pk, _, _ in outcomes}
-    handed = [message for message, _ in ready if message.pk in decided]  # the engine took these
-    unsent = [message.pk for message, _ in ready if message.pk not in decided]
+            ready.append(
+                (
+                    message,
+                    OutgoingPayload(
+                        id_message=message.id_message,
+                        chat_id=message.chat_id,
+                        type_message=message.type_message,
+                        data=data,
+                    ),
+                )
+            )
+        if not ready:
+            continue
+        results = get_transport(instances[instance_id]).send_messages([payload for _, payload in ready])
+        for index, (message, _) in enumerate(ready):
+            result = results[index] if index < len(results) else None
+            if result is None or (isinstance(result, TransportError) and not result.permanent):
+                if isinstance(result, TransportError):
+                    errors[instance_id] = result
+                unsent.extend(m.pk for m, _ in ready[index:])
+                break
+            if isinstance(result, TransportError):
+                outcomes.append((message.pk, OutgoingStatus.FAILED, str(result)))
+            else:
+                outcomes.append((message.pk, OutgoingStatus(result.status), result.description))
+            # Pacing counts what reached the engine: a file whose fetch failed never
+            # left, so it imposes no file interval on the next message.
+            last_handed[instance_id] = message.is_file
     with transaction.atomic():
-        record_statuses(outcomes, instances={instance.pk: instance})
+        record_statuses(outcomes, instances=instances)
         if unsent:
             # Back to the queue head: order is kept, the retry or the beat sends them.
             OutgoingMessage.objects.filter(pk__in=unsent, status=OutgoingStatus.SENDING).update(
                 status=OutgoingStatus.QUEUED
             )
-        if handed:
-            # Pacing counts what reached the engine: a file whose fetch failed never
-            # left, so it imposes no file interval on the next message.
-            now = timezone.now()
-            SendCursor.objects.filter(instance_id=instance.pk).update(
-                last_sent_at=now,
-                last_was_file=handed[-1].is_file,
-                locked_until=now + timedelta(seconds=settings.SEND_DRAIN_LOCK_SECONDS),
-            )
-    if transient is not None:
-        raise transient
+        now = timezone.now()
+        until = now + timedelta(seconds=settings.SEND_DRAIN_LOCK_SECONDS)
+        for was_file in (False, True):
+            handed = [i for i, last in last_handed.items() if last is was_file]
+            if handed:
+                SendCursor.objects.filter(instance_id__in=handed).update(
+                    last_sent_at=now, last_was_file=was_file, locked_until=until
+                )
+    return errors
 
 
 # --- Statuses -----------------------------------------------------------------------------
@@ -414,6 +529,13 @@ def record_statuses(
                 fields[stamp] = now if index == 0 else Coalesce(F(stamp), Value(now, output_field=DateTimeField()))
             OutgoingMessage.objects.filter(pk__in=pks).update(**fields)
         MessageStatusChange.objects.bulk_create(logged)
+        # bulk_create and update() fire no post_save: open chat pages get their hint
+        # here, one per instance (naming the chat when the batch touched only one).
+        chats: dict[int, set[str]] = {}
+        for pk in final:
+            chats.setdefault(rows[pk].instance_id, set()).add(rows[pk].chat_id)
+        for instance_id, touched in chats.items():
+            events.journal_changed(instance_id, "chat", next(iter(touched)) if len(touched) == 1 else "")
         if per_instance:
             from journals.services import ingest_events
 

@@ -211,3 +211,99 @@ def test_the_send_cursor_records_the_batch(unpaced: Instance) -> None:
     assert cursor.last_sent_at is not None and cursor.last_sent_at >= before
     assert cursor.last_was_file is False
     assert cursor.locked_by == ""
+
+
+# --- Sweeps over several instances (drain_queues) ------------------------------------
+
+
+def make_unpaced(account: Any, n: int) -> list[Instance]:
+    from tests.factories import make_instance
+
+    ensure_phone(RECIPIENT, "Recipient")
+    out = []
+    for _ in range(n):
+        instance = make_instance(account, authorized=True)
+        instance_services.update_settings(instance, {"delaySendMessagesMilliseconds": 0})
+        instance.refresh_from_db()
+        out.append(instance)
+    return out
+
+
+def test_a_sweep_drains_every_instance_in_its_own_order(account: Any) -> None:
+    instances = make_unpaced(account, 3)
+    queued = {i.pk: queue(i, [f"{i.pk}-{n}" for n in range(5)]) for i in instances}
+    report = services.drain_queues([i.pk for i in instances], "test")
+    assert report.errors == {}
+    assert report.waits == {i.pk: None for i in instances}
+    for instance in instances:
+        on_network = list(
+            EmuMessage.objects.filter(sender=instance.phone).order_by("id").values_list("id_message", flat=True)
+        )
+        assert on_network == [m.id_message for m in queued[instance.pk]]
+        assert set(OutgoingMessage.objects.filter(instance=instance).values_list("status", flat=True)) == {"sent"}
+        assert SendCursor.objects.get(instance=instance).locked_by == ""
+
+
+def test_each_more_instance_in_a_sweep_costs_a_few_queries(account: Any) -> None:
+    """Per instance only its engine call and its notification write remain; the
+    claim, the status write and the locks are shared by the sweep."""
+    instances = make_unpaced(account, 6)
+    for instance in instances:  # first drains create the cursor rows
+        queue(instance, ["warm-up"])
+    services.drain_queues([i.pk for i in instances], "test")
+
+    def cost(group: list[Instance]) -> int:
+        for instance in group:
+            queue(instance, ["a", "b"])
+        with CaptureQueriesContext(connection) as captured:
+            services.drain_queues([i.pk for i in group], "test")
+        return len(captured.captured_queries)
+
+    two, six = cost(instances[:2]), cost(instances)
+    assert (six - two) / 4 <= 10, (two, six)  # one instance drained alone costs ~30
+
+
+def test_a_sweep_skips_an_instance_another_worker_is_draining(account: Any) -> None:
+    mine, busy = make_unpaced(account, 2)
+    queue(mine, ["1"])
+    queue(busy, ["2"])
+    SendCursor.objects.get_or_create(instance=busy)
+    SendCursor.objects.filter(instance=busy).update(
+        locked_by="other", locked_until=timezone.now() + timezone.timedelta(seconds=30)
+    )
+    report = services.drain_queues([mine.pk, busy.pk], "test")
+    assert report.waits[busy.pk] is None  # the other worker re-checks after releasing
+    assert OutgoingMessage.objects.get(instance=busy).status == "queued"
+    assert OutgoingMessage.objects.get(instance=mine).status == "sent"
+    assert SendCursor.objects.get(instance=busy).locked_by == "other"
+
+
+def test_one_engine_failing_never_holds_back_the_others(account: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from instances.transport.emulator import EmulatorTransport
+
+    broken, fine = make_unpaced(account, 2)
+    queue(broken, ["1", "2"])
+    queue(fine, ["3", "4"])
+    real = EmulatorTransport.send_messages
+
+    def flaky(self: Any, payloads: list[OutgoingPayload]) -> list[SendResult | TransportError]:
+        if self.instance.pk == broken.pk:
+            return [TransportError("engine unreachable")]
+        return real(self, payloads)
+
+    monkeypatch.setattr(EmulatorTransport, "send_messages", flaky)
+    report = services.drain_queues([broken.pk, fine.pk], "test")
+    assert set(report.errors) == {broken.pk}
+    assert list(OutgoingMessage.objects.filter(instance=broken).values_list("status", flat=True)) == ["queued"] * 2
+    assert list(OutgoingMessage.objects.filter(instance=fine).values_list("status", flat=True)) == ["sent"] * 2
+
+
+def test_more_than_a_batch_is_reported_as_ready_again(account: Any, settings: Any) -> None:
+    settings.SEND_BATCH_SIZE = 3
+    (instance,) = make_unpaced(account, 1)
+    queue(instance, [str(n) for n in range(7)])
+    report = services.drain_queues([instance.pk], "test", max_messages=3)
+    assert report.waits[instance.pk] == 0.0
+    assert OutgoingMessage.objects.filter(instance=instance, status="sent").count() == 3
+    assert services.drain_queue(instance.pk, "test") is None  # the default budget takes the rest
+    assert OutgoingMessage.objects.filter(instance=instance, status="sent").count() == 7
