@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -174,7 +175,12 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
     async def _stream_instance(self) -> None:
         last_state = ""
         last_window: int | None = None
+        watched_at = 0.0
         while True:
+            if time.monotonic() - watched_at > events.WATCH_SECONDS / 3:
+                # Writers send journal hints only for watched instances (instances.events).
+                await asyncio.to_thread(events.watch, self.instance_id)
+                watched_at = time.monotonic()
             instance = await _instance(self.account_id, self.instance_id)
             if instance is None:
                 await self.send_json({"type": "deleted", "id": self.instance_id})

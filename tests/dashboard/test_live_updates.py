@@ -24,9 +24,31 @@ Pushed = list[tuple[str, dict[str, Any]]]
 
 @pytest.fixture
 def pushed(monkeypatch: pytest.MonkeyPatch) -> Pushed:
+    """Pushes sent, with every instance watched (an instance page open)."""
     sent: Pushed = []
     monkeypatch.setattr(events, "_send", lambda group, payload: sent.append((group, dict(payload))))
+    monkeypatch.setattr(events, "watched", lambda instance_id: True)
     return sent
+
+
+@pytest.mark.skipif(not __import__("django.conf").conf.settings.REDIS_URL, reason="watch marks live in Redis")
+def test_hints_go_only_to_instances_an_open_page_watches(
+    instance: Instance, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A worker's push costs a fresh event loop and connection: writers skip it for
+    instances no page watches, and send it once the page's socket marked it."""
+    sent: Pushed = []
+    monkeypatch.setattr(events, "_send", lambda group, payload: sent.append((group, dict(payload))))
+    events._redis().delete(events._watch_key(instance.id))
+    events._watched.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        incoming(instance, "UNWATCHED")
+    assert journal_pushes(sent) == []
+    events.watch(instance.id)
+    with django_capture_on_commit_callbacks(execute=True):
+        incoming(instance, "WATCHED")
+    assert journal_pushes(sent) == [("chat", "79005550301@c.us")]
+    events._redis().delete(events._watch_key(instance.id))
 
 
 def journal_pushes(sent: Pushed) -> list[tuple[str, str]]:
