@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -54,26 +55,43 @@ def ingest_event(instance: Instance, event: EngineEvent) -> Notification | None:
 
 
 def ingest_events(instance: Instance, batch: Sequence[EngineEvent]) -> list[Notification]:
-    """``ingest_event`` for many events of one instance in one transaction: the
-    cursor row is locked once, receiptIds are allocated as one consecutive range in
-    the order given, the notifications are written with one INSERT, and waiters and
-    webhook delivery are woken once. The send queue's drain and the emulated receipts
-    record hundreds of statuses a second through here."""
-    if not batch:
-        return []
+    """``ingest_event`` for many events of one instance in one transaction (see
+    ``ingest_events_many``)."""
+    return ingest_events_many([(instance, batch)]).get(instance.pk, [])
+
+
+def ingest_events_many(batches: Sequence[tuple[Instance, Sequence[EngineEvent]]]) -> dict[int, list[Notification]]:
+    """``ingest_event`` for many events of many instances in one transaction: the
+    instances' cursor rows are locked with one statement (in id order, like every
+    other writer, so two batches never deadlock), each instance's receiptIds are
+    one consecutive range in the order given, the cursors move with one UPDATE and
+    all notifications are written with one INSERT. Waiters and webhook delivery are
+    woken once per instance. The send queue's drain and the emulated receipts record
+    hundreds of statuses a second through here."""
+    by_instance: dict[int, tuple[Instance, list[EngineEvent]]] = {}
+    for instance, batch in batches:
+        if batch:
+            by_instance.setdefault(instance.pk, (instance, []))[1].extend(batch)
+    if not by_instance:
+        return {}
+    created: dict[int, list[Notification]] = {}
     with transaction.atomic():
-        cursor = _locked_cursor(instance.pk)
-        wanted = [event for event in _journal_many(instance, batch) if is_enabled(instance, event)]
-        if not wanted:
-            return []
-        first = cursor.last_receipt_id + 1
-        cursor.last_receipt_id += len(wanted)
-        cursor.save(update_fields=["last_receipt_id"])
+        cursors = _locked_cursors(sorted(by_instance))
         now = timezone.now()
-        notifications = Notification.objects.bulk_create(
-            [
+        rows: list[Notification] = []
+        moved: list[NotificationCursor] = []
+        for instance_id in sorted(by_instance):
+            instance, batch = by_instance[instance_id]
+            wanted = [event for event in _journal_many(instance, batch) if is_enabled(instance, event)]
+            if not wanted:
+                continue
+            cursor = cursors[instance_id]
+            first = cursor.last_receipt_id + 1
+            cursor.last_receipt_id += len(wanted)
+            moved.append(cursor)
+            created[instance_id] = [
                 Notification(
-                    instance_id=instance.pk,
+                    instance_id=instance_id,
                     receipt_id=first + offset,
                     type_webhook=type_webhook(event),
                     body=build_body(instance, event),
@@ -81,23 +99,32 @@ def ingest_events(instance: Instance, batch: Sequence[EngineEvent]) -> list[Noti
                 )
                 for offset, event in enumerate(wanted)
             ]
+            rows.extend(created[instance_id])
+            events.notification_added(instance_id)
+            # bulk_create fires no post_save: open cabinet pages get their hint here.
+            events.journal_changed(instance_id, "notifications")
+            if instance.setting("webhookUrl"):
+                transaction.on_commit(partial(_wake_webhooks, instance_id))
+        if moved:
+            NotificationCursor.objects.bulk_update(moved, ["last_receipt_id"])
+            Notification.objects.bulk_create(rows)
+    return created
+
+
+def _locked_cursors(instance_ids: list[int]) -> dict[int, NotificationCursor]:
+    """The instances' cursor rows, locked for this transaction in id order (created
+    on first use)."""
+    def lock() -> dict[int, NotificationCursor]:
+        rows = NotificationCursor.objects.select_for_update().filter(pk__in=instance_ids).order_by("pk")
+        return {c.pk: c for c in rows}
+
+    found = lock()
+    if len(found) < len(instance_ids):
+        NotificationCursor.objects.bulk_create(
+            [NotificationCursor(instance_id=pk) for pk in instance_ids if pk not in found], ignore_conflicts=True
         )
-        instance_id = instance.pk
-        events.notification_added(instance_id)
-        # bulk_create fires no post_save: open cabinet pages get their hint here.
-        events.journal_changed(instance_id, "notifications")
-        if instance.setting("webhookUrl"):
-            transaction.on_commit(lambda: _wake_webhooks(instance_id))
-    return notifications
-
-
-def _locked_cursor(instance_id: int) -> NotificationCursor:
-    """The instance's cursor row, locked for this transaction (created on first use)."""
-    cursor = NotificationCursor.objects.select_for_update().filter(pk=instance_id).first()
-    if cursor is None:
-        NotificationCursor.objects.get_or_create(instance_id=instance_id)
-        cursor = NotificationCursor.objects.select_for_update().get(pk=instance_id)
-    return cursor
+        found = lock()  # all of them again, in order
+    return found
 
 
 def _journal_many(instance: Instance, batch: Sequence[EngineEvent]) -> list[EngineEvent]:

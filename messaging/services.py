@@ -415,6 +415,7 @@ def _send_batches(
                         chat_id=message.chat_id,
                         type_message=message.type_message,
                         data=data,
+                        first_attempt=message.attempts == 0,  # read before our claim counted it
                     ),
                 )
             )
@@ -537,14 +538,13 @@ def record_statuses(
         for instance_id, touched in chats.items():
             events.journal_changed(instance_id, "chat", next(iter(touched)) if len(touched) == 1 else "")
         if per_instance:
-            from journals.services import ingest_events
+            from journals.services import ingest_events_many
 
             known = dict(instances or {})
             missing = [pk for pk in per_instance if pk not in known]
             if missing:
                 known.update({i.pk: i for i in Instance.objects.filter(pk__in=missing)})
-            for instance_id in sorted(per_instance):  # cursor locks in one order: no deadlock
-                ingest_events(known[instance_id], per_instance[instance_id])
+            ingest_events_many([(known[pk], per_instance[pk]) for pk in per_instance])
     return list(final)
 
 

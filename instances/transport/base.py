@@ -180,6 +180,9 @@ class OutgoingPayload:
     chat_id: str
     type_message: str
     data: dict[str, object]
+    # True when no earlier attempt can have reached the engine (the row's first
+    # claim): an engine may then skip looking for an earlier copy.
+    first_attempt: bool = False
 
 
 @dataclass(frozen=True)

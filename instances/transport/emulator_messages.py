@@ -27,10 +27,11 @@ def emulator_send_many(
 
     numbers = {p.chat_id.split("@", 1)[0] for p in payloads if p.chat_id.endswith("@c.us")}
     directory = {c.phone: c for c in EmuPhone.objects.filter(phone__in=numbers, registered=True)}
-    on_network = set(
-        EmuMessage.objects.filter(sender=sender_phone, id_message__in=[p.id_message for p in payloads]).values_list(
-            "id_message", flat=True
-        )
+    retried = [p.id_message for p in payloads if not p.first_attempt]
+    on_network = (
+        set(EmuMessage.objects.filter(sender=sender_phone, id_message__in=retried).values_list("id_message", flat=True))
+        if retried
+        else set()
     )
     results: list[SendResult] = []
     rows: list[EmuMessage] = []
