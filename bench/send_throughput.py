@@ -14,6 +14,9 @@ What it does (PostgreSQL + Redis from DATABASE_URL / REDIS_URL, defaults: this m
 4. Prints accepted req/s, p50/p99, seconds until all delivered, lost and duplicated
    counts, and Relay's throughput as a ratio of the floor. Writes var/bench/*.json.
 
+``--web-only`` starts only the web processes (no drain, no runner) to measure the
+accept path alone against the same floor.
+
 Only loopback traffic; every process it starts is stopped at the end.
 """
 
@@ -200,6 +203,9 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--celery-concurrency", type=int, default=4)
     parser.add_argument("--skip-floor", action="store_true")
+    parser.add_argument("--web-only", action="store_true",
+                        help="start only the web processes (no worker, no runner): the accept path alone; "
+                             "nothing is delivered, so delivery is not measured")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
@@ -231,8 +237,23 @@ def main() -> None:
         truncate(db_url)
         print(f"floor: {result['floor']}", flush=True)
 
-    procs = [
-        start(uvicorn_cmd("config.asgi:application", args.web_workers), env, out_dir / "web.log"),
+    procs = [start(uvicorn_cmd("config.asgi:application", args.web_workers), env, out_dir / "web.log")]
+    if args.web_only:
+        try:
+            wait_http(f"http://127.0.0.1:{PORT}/healthz")
+            wrk(script, args.warmup, args.connections)
+            truncate(db_url)
+            result["relay_web_only"] = wrk(script, args.duration, args.connections)
+            print(f"relay web only: {result['relay_web_only']}", flush=True)
+        finally:
+            for proc in procs:
+                stop(proc)
+        if "floor" in result:
+            result["web_only_ratio_to_floor"] = round(result["relay_web_only"]["rps"] / result["floor"]["rps"], 3)
+        (out_dir / "send_throughput_web_only.json").write_text(json.dumps(result, indent=2))
+        print(json.dumps(result, indent=2))
+        return
+    procs += [
         start([PY, "-m", "celery", "-A", "config", "worker", "--pool", "threads", "--concurrency",
                str(args.celery_concurrency), "--loglevel", "WARNING", "-B", "--schedule",
                str(out_dir / "beat-schedule")], env, out_dir / "worker.log"),
