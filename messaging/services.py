@@ -311,8 +311,11 @@ def _sweep_locked(
     if batches:
         errors.update(_send_batches(batches, instances))
     for instance_id in paced:
+        # One message per round: a paced instance must not hold the sweep (and the
+        # other instances' locks) through a long run of short delays. The rounds of
+        # drain_queues, then a fresh sweep, carry on with the rest.
         try:
-            waits[instance_id] = _drain_locked(instance_id, worker, cap)
+            waits[instance_id] = _drain_locked(instance_id, worker, 1)
         except TransportError as exc:
             errors[instance_id] = exc
     return waits, errors

@@ -307,3 +307,22 @@ def test_more_than_a_batch_is_reported_as_ready_again(account: Any, settings: An
     assert OutgoingMessage.objects.filter(instance=instance, status="sent").count() == 3
     assert services.drain_queue(instance.pk, "test") is None  # the default budget takes the rest
     assert OutgoingMessage.objects.filter(instance=instance, status="sent").count() == 7
+
+
+def test_a_paced_instance_never_holds_a_sweep_for_long(account: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Short delays are slept inline; a sweep sends at most a few paced messages per
+    instance (one per round) and leaves the rest to the next sweep, so the other
+    instances of the sweep are not kept waiting behind a long paced backlog."""
+    from tests.factories import make_instance
+
+    ensure_phone(RECIPIENT, "Recipient")
+    paced = make_instance(account, authorized=True)
+    instance_services.update_settings(paced, {"delaySendMessagesMilliseconds": 100})
+    queue(paced, [str(n) for n in range(20)])
+    slept: list[float] = []
+    monkeypatch.setattr(services.time, "sleep", slept.append)
+    report = services.drain_queues([paced.pk], "test")
+    sent = OutgoingMessage.objects.filter(instance=paced, status="sent").count()
+    assert 1 <= sent <= 5
+    assert report.waits[paced.pk] == 0.0  # more is ready: the task wakes a new sweep
+    assert all(0 < s <= services.MAX_INLINE_WAIT_SECONDS for s in slept)
