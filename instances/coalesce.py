@@ -32,7 +32,9 @@ def _redis() -> redis.Redis:
 
 
 def _key(kind: str, instance_id: int) -> str:
-    return f"relay:wake:{kind}:{instance_id}"
+    # Per broker queue: deployments (and parallel test workers) sharing one Redis
+    # with different queues never swallow each other's wake-ups.
+    return f"relay:wake:{settings.CELERY_TASK_DEFAULT_QUEUE}:{kind}:{instance_id}"
 
 
 def mark_pending(kind: str, instance_ids: Iterable[int]) -> list[int]:

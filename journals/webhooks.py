@@ -37,16 +37,15 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from instances import events, ssrf
+from instances import coalesce, events, ssrf
 from instances.models import Instance
 from journals import webhook_client
 from journals.models import Notification, NotificationState, WebhookAttempt, WebhookRedelivery
@@ -60,7 +59,8 @@ PRUNE_BATCH = 20_000
 # A run records its deliveries (one commit) at least this often, and after a failure.
 FLUSH_SECONDS = 0.5
 # A pending wake-up mark (see mark_wake_pending) outlives a lost task this long at most.
-WAKE_PENDING_TTL = 60
+WAKE_PENDING_TTL = coalesce.PENDING_TTL_SECONDS
+WEBHOOK_WAKE = "webhooks"  # instances.coalesce kind of deliver_webhooks_task
 
 
 # --- The request ----------------------------------------------------------------------
@@ -420,33 +420,16 @@ def wake(instance_id: int, countdown: float = 0) -> None:
         log.warning("could not enqueue webhook delivery for %s; beat will recover it", instance_id, exc_info=True)
 
 
-def _wake_key(instance_id: int) -> str:
-    return f"relay:webhooks:wake:{settings.CELERY_TASK_DEFAULT_QUEUE}:{instance_id}"
-
-
-@cache
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-
-
 def mark_wake_pending(instance_id: int) -> bool:
-    """Coalesce wake-ups: True when a run should be enqueued, False when one is
-    already waiting in the broker (it will see every committed notification, since a
-    run clears the mark before it reads the queue). Without Redis, always True."""
-    if not settings.REDIS_URL:
-        return True
-    try:
-        return bool(_redis().set(_wake_key(instance_id), b"1", nx=True, ex=WAKE_PENDING_TTL))
-    except redis.RedisError:
-        return True
+    """Coalesce wake-ups (instances.coalesce): True when a run should be enqueued,
+    False when one is already waiting in the broker (it will see every committed
+    notification, since a run clears the mark before it reads the queue). Without
+    Redis, always True."""
+    return bool(coalesce.mark_pending(WEBHOOK_WAKE, [instance_id]))
 
 
 def clear_wake_pending(instance_id: int) -> None:
-    if settings.REDIS_URL:
-        try:
-            _redis().delete(_wake_key(instance_id))
-        except redis.RedisError:
-            log.debug("could not clear the wake mark of %s", instance_id, exc_info=True)
+    coalesce.clear_pending(WEBHOOK_WAKE, [instance_id])
 
 
 def webhook_instances() -> Any:

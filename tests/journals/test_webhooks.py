@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from instances import coalesce
 from instances.models import Instance
 from journals import services, tasks, webhooks
 from journals.models import Notification, NotificationState, WebhookAttempt
@@ -642,4 +643,4 @@ def test_wake_ups_are_coalesced_while_one_is_waiting(db: None, settings: Any) ->
         celery_app.conf.task_always_eager = eager
         webhooks.clear_wake_pending(42)
         webhooks.clear_wake_pending(43)
-        webhooks._redis().delete(queue)
+        coalesce._redis().delete(queue)
