@@ -177,10 +177,6 @@ def _acquire_drain_lock(instance_id: int, worker: str) -> bool:
     return SendCursor.objects.filter(instance_id=instance_id).filter(free).update(**lock) == 1
 
 
-def _release_drain_lock(instance_id: int, worker: str) -> None:
-    SendCursor.objects.filter(instance_id=instance_id, locked_by=worker).update(locked_by="", locked_until=None)
-
-
 def _next_send_at(cursor: SendCursor, instance: Instance, is_file: bool) -> Any:
     if cursor.last_sent_at is None:
         return None
@@ -230,7 +226,7 @@ def drain_queues(instance_ids: Sequence[int], worker: str, *, max_messages: int 
     try:
         remaining = list(locked)
         for _ in range(max(1, max_messages // cap)):
-            round_waits, round_errors = _sweep_locked(remaining, worker, cap)
+            round_waits, round_errors = _sweep_locked(remaining, cap)
             waits.update(round_waits)
             errors.update(round_errors)
             remaining = [i for i in remaining if round_waits.get(i) == 0.0 and i not in errors]
@@ -275,9 +271,7 @@ def _with_sendable(instance_ids: list[int]) -> set[int]:
     )
 
 
-def _sweep_locked(
-    ids: list[int], worker: str, cap: int
-) -> tuple[dict[int, float | None], dict[int, TransportError]]:
+def _sweep_locked(ids: list[int], cap: int) -> tuple[dict[int, float | None], dict[int, TransportError]]:
     """One round of ``drain_queues`` over instances whose locks we hold."""
     waits: dict[int, float | None] = dict.fromkeys(ids)
     errors: dict[int, TransportError] = {}
@@ -306,7 +300,7 @@ def _sweep_locked(
             batches[instance_id] = batch
             if len(batch) < len(head) or len(head) == cap:
                 waits[instance_id] = 0.0  # a file next, or more than one batch waiting
-        else:
+        elif cursor is not None:
             paced.append(instance_id)
     if batches:
         errors.update(_send_batches(batches, instances))
@@ -315,49 +309,26 @@ def _sweep_locked(
         # other instances' locks) through a long run of short delays. The rounds of
         # drain_queues, then a fresh sweep, carry on with the rest.
         try:
-            waits[instance_id] = _drain_locked(instance_id, worker, 1)
+            waits[instance_id] = _send_paced(instances[instance_id], cursors[instance_id], heads[instance_id][0])
         except TransportError as exc:
             errors[instance_id] = exc
     return waits, errors
 
 
-def _drain_locked(instance_id: int, worker: str, max_messages: int) -> float | None:
-    """drain_queue's loop; the caller holds the instance's drain lock.
-
-    With no delay to honour (``delaySendMessagesMilliseconds`` 0 and no file involved)
-    the head of the queue goes out as one batch: one claim, one engine call, one
-    status write for up to ``SEND_BATCH_SIZE`` messages, in order. Otherwise messages
-    go one at a time, each waiting for its turn."""
-    done = 0
-    while done < max_messages:
-        head = list(
-            OutgoingMessage.objects.filter(instance_id=instance_id, status=OutgoingStatus.QUEUED).order_by("id")[
-                : min(settings.SEND_BATCH_SIZE, max_messages - done)
-            ]
-        )
-        if not head:
-            return None
-        instance = Instance.objects.filter(pk=instance_id, is_deleted=False).first()
-        if instance is None or instance.state != State.AUTHORIZED:
-            return None  # messages wait; change_state wakes us on authorization
-        cursor = SendCursor.objects.get(instance_id=instance_id)
-        unpaced = int(instance.setting("delaySendMessagesMilliseconds")) <= 0 and not cursor.last_was_file
-        batch = list(takewhile(lambda m: not m.is_file, head)) if unpaced else []
-        if batch:
-            _send_batch(instance, batch, worker)
-            done += len(batch)
-            continue
-        message = head[0]
-        due = _next_send_at(cursor, instance, message.is_file)
-        if due is not None:
-            wait = (due - timezone.now()).total_seconds()
-            if wait > MAX_INLINE_WAIT_SECONDS:
-                return wait
-            if wait > 0:
-                time.sleep(wait)
-        _send_batch(instance, [message], worker)
-        done += 1
-    return 0.0  # more work left: let the caller re-enqueue (fairness)
+def _send_paced(instance: Instance, cursor: SendCursor, message: OutgoingMessage) -> float:
+    """Send the head of a paced queue (a delay, or a file) when its turn comes.
+    Returns the seconds until it is due (not sent), or 0.0 once sent (the next one
+    may be ready). Short waits are slept here; longer ones go back to the caller,
+    which re-schedules instead of holding the worker."""
+    due = _next_send_at(cursor, instance, message.is_file)
+    if due is not None:
+        wait = (due - timezone.now()).total_seconds()
+        if wait > MAX_INLINE_WAIT_SECONDS:
+            return wait
+        if wait > 0:
+            time.sleep(wait)
+    _send_batch(instance, [message])
+    return 0.0
 
 
 def _claim(messages: list[OutgoingMessage]) -> list[OutgoingMessage]:
@@ -378,7 +349,7 @@ def _claim(messages: list[OutgoingMessage]) -> list[OutgoingMessage]:
     return [m for m in messages if m.pk in mine]
 
 
-def _send_batch(instance: Instance, messages: list[OutgoingMessage], worker: str) -> None:
+def _send_batch(instance: Instance, messages: list[OutgoingMessage]) -> None:
     """``_send_batches`` for one instance; a transient engine error is raised."""
     errors = _send_batches({instance.pk: messages}, {instance.pk: instance})
     if instance.pk in errors:
