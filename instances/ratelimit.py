@@ -1,8 +1,9 @@
 """Per-instance, per-method rate limits (API.md §4): fixed one-second windows.
 
 With ``REDIS_URL`` the counters live in Redis (one script call: INCR, and EXPIRE
-on a window's first request) so every web process shares them; otherwise they are kept in this process. A limit
-below 1/s (e.g. 0.1) becomes one request per ``ceil(1/rate)`` seconds.
+on a window's first request) so every web process shares them; otherwise they are
+kept in this process. A limit below 1/s (e.g. 0.1) becomes one request per
+``ceil(1/rate)`` seconds.
 Operators change limits with ``RATE_LIMIT_OVERRIDES`` or turn them off with
 ``RATE_LIMITS_ENABLED=false``.
 """

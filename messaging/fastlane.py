@@ -11,8 +11,9 @@ error bodies and the same row as ``messaging.services.send`` writes. Anything it
 not handle (SQLite, Idempotency-Key, markIncomingMessagesReadedOnReply, bad paths)
 falls through to Django unchanged.
 
-Wake-ups are handed to a background thread that coalesces instance ids and publishes
-one drain task per instance per round, so the event loop never blocks on the broker.
+Wake-ups are handed to a background thread that coalesces instance ids and hands
+each round to ``messaging.services.wake_queues`` (Redis-coalesced sweeps), so the
+event loop never blocks on the broker.
 """
 
 from __future__ import annotations
