@@ -23,6 +23,11 @@ def _instance(request: Request) -> Any:
     return cast(InstanceRequest, request).instance
 
 
+def _minutes(request: Request) -> int:
+    """The time-window methods' ``minutes`` query parameter (default 24 h)."""
+    return int(validate(MinutesQuery, request.query_params).get("minutes", history.DEFAULT_MINUTES))
+
+
 def json_body(content: bytes) -> HttpResponse:
     """An encoded JSON body, with the Content-Type DRF's JSONRenderer sets."""
     return HttpResponse(content, content_type="application/json")
@@ -96,8 +101,7 @@ class LastIncomingMessages(InstanceMethodView):
     Output = MessageOutput
 
     def get(self, request: Request, **kwargs: Any) -> HttpResponse:
-        query = validate(MinutesQuery, request.query_params)
-        minutes = query.get("minutes", history.DEFAULT_MINUTES)
+        minutes = _minutes(request)
         return json_body(history.last_incoming_messages(_instance(request), minutes=minutes))
 
 
@@ -107,8 +111,7 @@ class LastOutgoingMessages(InstanceMethodView):
     Output = MessageOutput
 
     def get(self, request: Request, **kwargs: Any) -> HttpResponse:
-        query = validate(MinutesQuery, request.query_params)
-        minutes = query.get("minutes", history.DEFAULT_MINUTES)
+        minutes = _minutes(request)
         return json_body(history.last_outgoing_messages(_instance(request), minutes=minutes))
 
 
@@ -118,8 +121,7 @@ class LastIncomingCalls(InstanceMethodView):
     Output = CallOutput
 
     def get(self, request: Request, **kwargs: Any) -> Response:
-        query = validate(MinutesQuery, request.query_params)
-        minutes = query.get("minutes", history.DEFAULT_MINUTES)
+        minutes = _minutes(request)
         return Response(history.last_calls(_instance(request), direction=Direction.INCOMING, minutes=minutes))
 
 
@@ -129,6 +131,5 @@ class LastOutgoingCalls(InstanceMethodView):
     Output = CallOutput
 
     def get(self, request: Request, **kwargs: Any) -> Response:
-        query = validate(MinutesQuery, request.query_params)
-        minutes = query.get("minutes", history.DEFAULT_MINUTES)
+        minutes = _minutes(request)
         return Response(history.last_calls(_instance(request), direction=Direction.OUTGOING, minutes=minutes))
