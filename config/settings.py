@@ -344,6 +344,10 @@ SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=200)
 # Immediate wake-ups are published as sweeps over up to this many instances (one
 # task drains them together; several tasks let several worker threads share them).
 SEND_SWEEP_SIZE = env.int("SEND_SWEEP_SIZE", default=50)
+# While a drain leader keeps finding work (sustained load), it waits this long before
+# each further sweep so the sweep carries more messages; an idle system's first
+# sweep never waits.
+SEND_SWEEP_LINGER_MS = env.float("SEND_SWEEP_LINGER_MS", default=20.0)
 RELAY_RECOVER_INTERVAL_SECONDS = env.float("RELAY_RECOVER_INTERVAL_SECONDS", default=30.0)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 

@@ -11,6 +11,13 @@ queue, so a row committed after the clear asks again and gets a new task.
 The mark expires by itself (``PENDING_TTL_SECONDS``), so a task lost with its broker
 costs a delay, never the work: beat jobs re-wake anything left (and publish without
 coalescing). Without Redis (the embedded default) nothing is coalesced.
+
+The send drain goes one step further (``offer`` / ``take`` / ``keep_leading``): ids
+wait in one Redis set per kind, and one *leader* task at a time takes them in sweeps.
+Under load a per-instance mark still let every few requests start a task that swept
+one or two instances; with a leader, each sweep takes every instance that became
+ready while the previous sweep ran, so its fixed cost (locks, reads, one status
+transaction, the task itself) is shared by many more messages.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from functools import cache
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -25,6 +33,21 @@ from django.conf import settings
 log = logging.getLogger(__name__)
 
 PENDING_TTL_SECONDS = 60
+# A leader refreshes its mark on every take; if its worker dies, the mark lapses
+# after this long and the next offer starts a new leader (beat is the net meanwhile).
+LEADER_TTL_SECONDS = 10
+
+# Atomic: a producer's SADD either lands before this runs (the leader sees it and
+# keeps leading) or after (the mark is gone, so the producer's SET NX succeeds and it
+# starts a leader). No id is ever left in the set without a leader to take it.
+KEEP_LEADING_SCRIPT = """
+if redis.call('SCARD', KEYS[1]) > 0 then
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+  return 1
+end
+redis.call('DEL', KEYS[2])
+return 0
+"""
 
 @cache
 def _redis() -> redis.Redis:
@@ -62,3 +85,82 @@ def clear_pending(kind: str, instance_ids: Iterable[int]) -> None:
         _redis().delete(*keys)
     except redis.RedisError:
         log.debug("could not clear %s wake marks", kind, exc_info=True)
+
+
+def _ready_key(kind: str) -> str:
+    return f"relay:wake:{settings.CELERY_TASK_DEFAULT_QUEUE}:{kind}:ready"
+
+
+def _leader_key(kind: str) -> str:
+    return f"relay:wake:{settings.CELERY_TASK_DEFAULT_QUEUE}:{kind}:leader"
+
+
+def offer(kind: str, instance_ids: Iterable[int]) -> bool | None:
+    """Add ids to the kind's ready set (one round trip). True: no leader was running
+    and the caller is now to start one (publish the leader task); False: a leader
+    will take them; None: Redis failed, the caller must wake the ids itself."""
+    ids = list(dict.fromkeys(instance_ids))
+    if not ids:
+        return False
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        pipe.sadd(_ready_key(kind), *ids)
+        pipe.set(_leader_key(kind), b"1", nx=True, ex=LEADER_TTL_SECONDS)
+        return bool(pipe.execute()[1])
+    except redis.RedisError:
+        log.warning("could not offer %s wake-ups to Redis", kind, exc_info=True)
+        return None
+
+
+def take(kind: str, count: int) -> list[int]:
+    """The leader: pop up to ``count`` ready ids and refresh its mark. Empty when
+    Redis fails (the rows stay queued; beat wakes them)."""
+    if count <= 0:
+        return []
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        pipe.spop(_ready_key(kind), count)
+        pipe.expire(_leader_key(kind), LEADER_TTL_SECONDS)
+        popped = pipe.execute()[0] or []
+    except redis.RedisError:
+        log.warning("could not take %s wake-ups from Redis", kind, exc_info=True)
+        return []
+    return sorted(int(raw) for raw in popped)
+
+
+def keep_leading(kind: str) -> bool:
+    """The leader found nothing to take: True when ids arrived meanwhile (it keeps
+    the mark and takes them), False when it stepped down (see KEEP_LEADING_SCRIPT)."""
+    try:
+        return bool(_keep_leading(_redis())(keys=[_ready_key(kind), _leader_key(kind)], args=[LEADER_TTL_SECONDS]))
+    except redis.RedisError:
+        log.warning("could not check %s wake-ups in Redis", kind, exc_info=True)
+        return False
+
+
+def resign(kind: str) -> None:
+    """Drop the leader mark without checking the set: the next offer starts a leader
+    (after a failed publish of the leader task)."""
+    try:
+        _redis().delete(_leader_key(kind))
+    except redis.RedisError:
+        log.debug("could not drop the %s leader mark", kind, exc_info=True)
+
+
+@cache
+def _keep_leading(client: redis.Redis) -> Any:
+    return client.register_script(KEEP_LEADING_SCRIPT)
+
+
+def give_back(kind: str, instance_ids: Iterable[int]) -> bool:
+    """The leader handing over: return ids it took but will not sweep itself (it
+    still holds the mark, so its successor takes them). False when Redis failed."""
+    ids = list(dict.fromkeys(instance_ids))
+    if not ids:
+        return True
+    try:
+        _redis().sadd(_ready_key(kind), *ids)
+    except redis.RedisError:
+        log.warning("could not give %s wake-ups back to Redis", kind, exc_info=True)
+        return False
+    return True

@@ -121,21 +121,34 @@ def wake_queues(instance_ids: Iterable[int], *, force: bool = False) -> None:
     """Ask workers to drain these instances' queues now. Never raises: if the broker
     is down the rows stay queued and ``recover_queues`` wakes them later.
 
-    Coalesced (instances.coalesce): while a drain task for an instance waits in the
-    broker, asking again publishes nothing, since that task reads the queue after it
-    starts. ``force`` (beat) publishes regardless, in case a mark outlived its task."""
-    from messaging.tasks import DRAIN_WAKE, drain_queues_task
+    With Redis the ids go to the drain's ready set (instances.coalesce ``offer``),
+    and a leader task is published only when none is running: under load that is
+    one Redis round trip per wake-up and no publish at all (messaging.tasks
+    ``drain_ready_task``). Without Redis, in eager mode (tests), when Redis fails,
+    and with ``force`` (beat), the ids are published directly in sweeps of up to
+    SEND_SWEEP_SIZE."""
+    from messaging.tasks import DRAIN_WAKE, drain_queues_task, drain_ready_task
 
     ids = list(dict.fromkeys(instance_ids))
-    if not force and not drain_queues_task.app.conf.task_always_eager:
-        ids = coalesce.mark_pending(DRAIN_WAKE, ids)
+    if not ids:
+        return
+    if not force and settings.REDIS_URL and not drain_queues_task.app.conf.task_always_eager:
+        lead = coalesce.offer(DRAIN_WAKE, ids)
+        if lead is False:
+            return  # the running leader takes them
+        if lead is True:
+            try:
+                drain_ready_task.apply_async(queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+                return
+            except Exception:  # noqa: BLE001 - the database already holds the work
+                coalesce.resign(DRAIN_WAKE)
+                log.warning("could not start a drain leader; waking instances %s directly", ids, exc_info=True)
     size = max(1, settings.SEND_SWEEP_SIZE)
     for start in range(0, len(ids), size):
         chunk = ids[start : start + size]
         try:
             drain_queues_task.apply_async((chunk,), queue=settings.CELERY_TASK_DEFAULT_QUEUE)
         except Exception:  # noqa: BLE001 - the database already holds the work
-            coalesce.clear_pending(DRAIN_WAKE, chunk)
             log.warning("could not enqueue drain for instances %s; beat will recover them", chunk, exc_info=True)
 
 

@@ -3,19 +3,27 @@ twice (the drain lock and row claims make duplicates no-ops)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
+import time
 from typing import Any
 
 from celery import Task, shared_task
+from django.conf import settings
 
 from instances import coalesce
 from instances.transport import TransportError
 from messaging import services
 
+log = logging.getLogger(__name__)
+
 DRAIN_WAKE = "drain"  # instances.coalesce kind of the drain tasks
 TRANSIENT_RETRY_SECONDS = 10.0
+# A leader hands over to a fresh task after this long, so one task never holds a
+# worker thread (or its broker ack) for the whole of a long burst.
+LEADER_RUN_SECONDS = 2.0
 
 
 def _worker_id() -> str:
@@ -24,7 +32,7 @@ def _worker_id() -> str:
 
 @shared_task(bind=True, acks_late=True, max_retries=None, ignore_result=True)
 def drain_queue_task(self: Task[Any, Any], instance_id: int) -> None:
-    coalesce.clear_pending(DRAIN_WAKE, [instance_id])  # before reading the queue: no lost wake-up
+    """A delayed drain of one instance (pacing, transient-error retries)."""
     try:
         wait = services.drain_queue(instance_id, _worker_id())
     except TransportError as exc:
@@ -39,19 +47,73 @@ def drain_queue_task(self: Task[Any, Any], instance_id: int) -> None:
 
 @shared_task(acks_late=True, ignore_result=True)
 def drain_queues_task(instance_ids: list[int]) -> None:
-    """A sweep over several instances (services.drain_queues). Each instance's
-    leftovers are re-woken: more ready now, a paced next message, or a transient
-    engine error (retried after TRANSIENT_RETRY_SECONDS; beat's recovery is the net)."""
-    coalesce.clear_pending(DRAIN_WAKE, instance_ids)  # before reading the queues: no lost wake-up
-    report = services.drain_queues(instance_ids, _worker_id())
-    again = [i for i, wait in report.waits.items() if wait == 0.0 and i not in report.errors]
+    """A sweep over the given instances (services.drain_queues): without Redis, when
+    Redis failed, beat's recovery, and a leader's helpers. Leftovers are re-woken."""
+    again = _sweep(instance_ids, _worker_id())
+    if again:
+        services.wake_queues(again)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def drain_ready_task() -> None:
+    """The sweep leader (instances.coalesce ``offer``/``take``): while instances are
+    ready, take up to SEND_SWEEP_SIZE of them and sweep them together. Its caller set
+    the leader mark, so producers only add ids to the ready set meanwhile.
+
+    The first sweep goes at once (an idle system sends with no added latency); while
+    it keeps leading, it waits SEND_SWEEP_LINGER_MS before each further take, so
+    under load each sweep carries what arrived meanwhile instead of one or two
+    instances. More ready than one sweep holds: a helper task gets the next chunk,
+    so other worker threads share a backlog. Safe to run twice: two leaders only
+    take disjoint ids, and drain locks keep each instance to one sender."""
+    worker = _worker_id()
+    size = max(1, settings.SEND_SWEEP_SIZE)
+    linger = max(0.0, settings.SEND_SWEEP_LINGER_MS / 1000)
+    deadline = time.monotonic() + LEADER_RUN_SECONDS
+    carry: list[int] = []
+    first = True
+    while True:
+        if not first and linger:
+            time.sleep(linger)
+        first = False
+        ids = carry + coalesce.take(DRAIN_WAKE, size - len(carry))
+        if not ids:
+            if coalesce.keep_leading(DRAIN_WAKE):
+                continue
+            return
+        if len(ids) >= size:
+            helper = coalesce.take(DRAIN_WAKE, size)
+            if helper:
+                _publish(drain_queues_task, (helper,))
+        carry = _sweep(ids, worker)
+        if time.monotonic() >= deadline:
+            # Hand over, still holding the mark: a successor takes the rest.
+            if not coalesce.give_back(DRAIN_WAKE, carry):
+                _publish(drain_queues_task, (carry,))
+            if coalesce.keep_leading(DRAIN_WAKE) and not _publish(drain_ready_task, ()):
+                coalesce.resign(DRAIN_WAKE)  # the next offer starts a leader; beat is the net
+            return
+
+
+def _sweep(instance_ids: list[int], worker: str) -> list[int]:
+    """One sweep; schedules each instance's delayed or failed leftovers and returns
+    the ones with more ready now."""
+    report = services.drain_queues(instance_ids, worker)
     for instance_id, wait in report.waits.items():
         if wait and instance_id not in report.errors:
             services.wake_queue(instance_id, countdown=wait)
     for instance_id in report.errors:
         services.wake_queue(instance_id, countdown=TRANSIENT_RETRY_SECONDS)
-    if again:
-        services.wake_queues(again)
+    return [i for i, wait in report.waits.items() if wait == 0.0 and i not in report.errors]
+
+
+def _publish(task: Any, args: tuple[Any, ...]) -> bool:
+    try:
+        task.apply_async(args, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+    except Exception:  # noqa: BLE001 - the database holds the work; beat recovers it
+        log.warning("could not publish %s; beat will recover", task.name, exc_info=True)
+        return False
+    return True
 
 
 @shared_task(acks_late=True, ignore_result=True)

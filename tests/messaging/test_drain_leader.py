@@ -1,0 +1,234 @@
+"""The drain's wake-ups with Redis: ids wait in one ready set and one leader task at a
+time sweeps them (instances.coalesce offer/take/keep_leading, messaging.tasks
+drain_ready_task). No wake-up may be lost, and under load a sweep carries every
+instance that became ready meanwhile."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from config.celery import app as celery_app
+from instances import coalesce
+from instances import services as instance_services
+from instances.models import Instance
+from instances.transport.emulator import ensure_phone
+from messaging import services, tasks
+from messaging.models import OutgoingMessage, OutgoingStatus
+from tests.factories import make_instance
+
+RECIPIENT = "79001112255"
+CHAT = f"{RECIPIENT}@c.us"
+KIND = tasks.DRAIN_WAKE
+
+
+@pytest.fixture
+def private_queue(settings: Any) -> Iterator[str]:
+    """Redis keys and broker queue of our own; tasks are published, not run inline
+    (the tests capture what is published)."""
+    if not settings.REDIS_URL:
+        pytest.skip("the drain leader needs Redis (REDIS_URL)")
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    settings.CELERY_TASK_DEFAULT_QUEUE = name
+    client = coalesce._redis()  # tests may replace coalesce._redis with a failing one
+    keys = (coalesce._ready_key(KIND), coalesce._leader_key(KIND), name)
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    try:
+        yield name
+    finally:
+        celery_app.conf.task_always_eager = eager
+        client.delete(*keys)
+
+
+class Published:
+    """apply_async of the drain tasks, captured instead of sent to the broker."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        for task in (tasks.drain_ready_task, tasks.drain_queues_task):
+            monkeypatch.setattr(task, "apply_async", self._recorder(task.name))
+
+    def _recorder(self, name: str) -> Any:
+        def apply_async(args: tuple[Any, ...] = (), **_: Any) -> None:
+            self.calls.append((name.rsplit(".", 1)[-1], tuple(args)))
+
+        return apply_async
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch, private_queue: str) -> Published:
+    return Published(monkeypatch)
+
+
+def ready_ids() -> set[int]:
+    return {int(raw) for raw in coalesce._redis().smembers(coalesce._ready_key(KIND))}
+
+
+def leader_held() -> bool:
+    return bool(coalesce._redis().exists(coalesce._leader_key(KIND)))
+
+
+def unpaced_sender() -> Instance:
+    instance = make_instance(authorized=True)
+    instance_services.update_settings(instance, {"delaySendMessagesMilliseconds": 0})
+    instance.refresh_from_db()
+    return instance
+
+
+def queue_one(instance: Instance, text: str) -> OutgoingMessage:
+    # Queued without its on-commit wake-up: the tests wake explicitly.
+    return OutgoingMessage.objects.create(
+        instance=instance, id_message=uuid.uuid4().hex[:20].upper(), chat_id=CHAT, method="sendMessage",
+        type_message="textMessage", request={"chatId": CHAT, "message": text}, payload={"message": text},
+        status=OutgoingStatus.QUEUED,
+    )
+
+
+def test_offer_starts_one_leader_and_later_offers_only_add_ids(private_queue: str) -> None:
+    assert coalesce.offer(KIND, [3, 1]) is True  # no leader: the caller starts one
+    assert coalesce.offer(KIND, [2, 3]) is False  # a leader will take them
+    assert ready_ids() == {1, 2, 3}
+    assert leader_held()
+
+
+def test_the_leader_takes_then_steps_down_only_when_nothing_is_left(private_queue: str) -> None:
+    coalesce.offer(KIND, [5, 4, 6])
+    assert coalesce.take(KIND, 2) in ([4, 5], [4, 6], [5, 6])
+    assert len(coalesce.take(KIND, 10)) == 1
+    assert coalesce.take(KIND, 10) == []
+    coalesce.offer(KIND, [7])  # arrives while the leader is about to step down
+    assert coalesce.keep_leading(KIND) is True  # it keeps the mark and takes it
+    assert coalesce.take(KIND, 10) == [7]
+    assert coalesce.keep_leading(KIND) is False
+    assert not leader_held()
+    assert coalesce.offer(KIND, [8]) is True  # the next producer starts a new leader
+
+
+def test_the_leader_mark_lapses_if_its_worker_dies(private_queue: str) -> None:
+    coalesce.offer(KIND, [1])
+    ttl = coalesce._redis().ttl(coalesce._leader_key(KIND))
+    assert 0 < ttl <= coalesce.LEADER_TTL_SECONDS
+
+
+def test_wake_queues_publishes_one_leader_for_many_wake_ups(db: None, published: Published) -> None:
+    services.wake_queues([11, 12])
+    services.wake_queues([12, 13])
+    services.wake_queue(14)
+    assert published.calls == [("drain_ready_task", ())]
+    assert ready_ids() == {11, 12, 13, 14}
+
+
+def test_beat_and_eager_mode_publish_the_ids_themselves(db: None, published: Published, settings: Any) -> None:
+    services.wake_queues([21, 22], force=True)
+    assert published.calls == [("drain_queues_task", ([21, 22],))]
+    assert ready_ids() == set()
+
+
+def test_without_redis_the_ids_are_published_directly(
+    db: None, published: Published, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Down:
+        def pipeline(self, **_: Any) -> Any:
+            raise redis.ConnectionError("down")
+
+    monkeypatch.setattr(coalesce, "_redis", lambda: Down())
+    services.wake_queues([31, 32, 33])
+    assert published.calls == [("drain_queues_task", ([31, 32, 33],))]
+
+
+def test_a_failed_leader_publish_drops_the_mark_and_wakes_directly(
+    db: None, published: Published, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broker_down(*_: Any, **__: Any) -> None:
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(tasks.drain_ready_task, "apply_async", broker_down)
+    services.wake_queues([41])
+    assert published.calls == [("drain_queues_task", ([41],))]
+    assert not leader_held()  # so the next wake-up tries to start a leader again
+
+
+def test_a_leader_sweeps_every_ready_instance_together_and_steps_down(
+    db: None, published: Published, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    ensure_phone(RECIPIENT, "Recipient")
+    senders = [unpaced_sender() for _ in range(4)]
+    for n, sender in enumerate(senders):
+        queue_one(sender, f"first {n}")
+        queue_one(sender, f"second {n}")
+    sweeps: list[list[int]] = []
+    real = services.drain_queues
+
+    def recording(ids: list[int], worker: str, **kw: Any) -> services.DrainReport:
+        sweeps.append(sorted(ids))
+        return real(ids, worker, **kw)
+
+    monkeypatch.setattr(services, "drain_queues", recording)
+    assert coalesce.offer(KIND, [s.id for s in senders]) is True
+    tasks.drain_ready_task()
+    assert sweeps == [sorted(s.id for s in senders)]  # one sweep for all four
+    assert OutgoingMessage.objects.filter(status=OutgoingStatus.SENT).count() == 8
+    assert not leader_held() and ready_ids() == set()
+    assert published.calls == []
+
+
+def test_a_backlog_larger_than_a_sweep_gets_a_helper(
+    db: None, published: Published, settings: Any
+) -> None:
+    ensure_phone(RECIPIENT, "Recipient")
+    settings.SEND_SWEEP_SIZE = 2
+    settings.SEND_SWEEP_LINGER_MS = 0
+    senders = [unpaced_sender() for _ in range(5)]
+    for sender in senders:
+        queue_one(sender, "hello")
+    coalesce.offer(KIND, [s.id for s in senders])
+    tasks.drain_ready_task()
+    helpers = [args[0] for name, args in published.calls if name == "drain_queues_task"]
+    assert len(helpers) == 1 and len(helpers[0]) == 2  # the chunk after the leader's first
+    helped = set(helpers[0])
+    sent = set(
+        OutgoingMessage.objects.filter(status=OutgoingStatus.SENT).values_list("instance_id", flat=True)
+    )
+    assert sent == {s.id for s in senders} - helped  # the leader swept everything else
+    assert not leader_held()
+
+
+def test_the_leader_hands_over_after_its_run_keeping_the_mark(
+    db: None, published: Published, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    ensure_phone(RECIPIENT, "Recipient")
+    settings.SEND_SWEEP_SIZE = 1
+    monkeypatch.setattr(tasks, "LEADER_RUN_SECONDS", 0.0)
+    senders = [unpaced_sender() for _ in range(3)]
+    for sender in senders:
+        queue_one(sender, "hello")
+    coalesce.offer(KIND, [s.id for s in senders])
+    tasks.drain_ready_task()
+    names = published.names()
+    assert names == ["drain_queues_task", "drain_ready_task"]  # a helper, then the successor
+    assert leader_held()  # handed over, not dropped: producers keep adding to the set
+    helped = set(published.calls[0][1][0])
+    sent = set(OutgoingMessage.objects.filter(status=OutgoingStatus.SENT).values_list("instance_id", flat=True))
+    assert len(sent) == 1 and len(helped) == 1
+    assert ready_ids() == {s.id for s in senders} - sent - helped  # the successor's to take
+
+
+def test_a_leader_with_nothing_left_at_hand_over_just_steps_down(
+    db: None, published: Published, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ensure_phone(RECIPIENT, "Recipient")
+    monkeypatch.setattr(tasks, "LEADER_RUN_SECONDS", 0.0)
+    sender = unpaced_sender()
+    queue_one(sender, "hello")
+    coalesce.offer(KIND, [sender.id])
+    tasks.drain_ready_task()
+    assert published.calls == []
+    assert not leader_held()
