@@ -124,19 +124,59 @@ def _aio_count() -> Any:
 
 async def allow_async(instance_id: int, spec: MethodSpec) -> bool:
     """``allow`` for async code paths (the send fast lane): same windows and keys."""
+    return (await count_async(instance_id, spec))[0]
+
+
+async def count_async(instance_id: int, spec: MethodSpec) -> tuple[bool, int | None]:
+    """Count one request: (allowed, the window it was counted in, for ``refund_async``;
+    None when nothing was counted)."""
     if not settings.RATE_LIMITS_ENABLED:
-        return True
+        return True, None
     rate = limit_for(spec)
     if not rate:
-        return True
+        return True, None
     seconds, limit = _window(rate)
     bucket = int(time.time()) // seconds
     if not settings.REDIS_URL:
-        return _allow_local(instance_id, spec.name, bucket, limit)
+        return _allow_local(instance_id, spec.name, bucket, limit), bucket
     key = f"rl:{instance_id}:{spec.name}:{bucket}"
     try:
         count = int(await _aio_count()(keys=[key], args=[seconds + 1]))
     except redis.RedisError:
         log.warning("rate limiter: Redis unavailable, using local counters")
-        return _allow_local(instance_id, spec.name, bucket, limit)
-    return count <= limit
+        return _allow_local(instance_id, spec.name, bucket, limit), bucket
+    return count <= limit, bucket
+
+
+# Only while the window's key lives: a refund arriving after it expired must not
+# leave a negative counter behind without an expiry.
+REFUND_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
+return 0
+"""
+_aio_refunds: dict[int, Any] = {}
+
+
+async def refund_async(instance_id: int, spec: MethodSpec, bucket: int | None) -> None:
+    """Take back one request counted by ``count_async`` in window ``bucket``: the
+    fast lane counts before it knows the request will be served by it, and hands
+    the request to the exact path (which counts again) when it is not."""
+    if bucket is None:
+        return
+    if settings.REDIS_URL:
+        import asyncio
+
+        key = id(asyncio.get_running_loop())
+        refund = _aio_refunds.get(key)
+        if refund is None:
+            client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5)
+            refund = _aio_refunds[key] = client.register_script(REFUND_SCRIPT)
+        try:
+            await refund(keys=[f"rl:{instance_id}:{spec.name}:{bucket}"])
+            return
+        except redis.RedisError:
+            log.warning("rate limiter: Redis unavailable, refunding the local counter")
+    with _lock:
+        seen_bucket, count = _local.get((instance_id, spec.name), (bucket, 0))
+        if seen_bucket == bucket and count > 0:
+            _local[(instance_id, spec.name)] = (bucket, count - 1)

@@ -114,3 +114,138 @@ def test_every_required_column_gets_a_value() -> None:
     names = {f.attname for f in INSERT_FIELDS}
     model_fields = {f.attname for f in OutgoingMessage._meta.concrete_fields if not f.primary_key}
     assert names == model_fields
+
+
+# --- The one-statement path (an instance this process has served before) ---------------
+
+
+def lane() -> Any:
+    from config.asgi import application
+
+    return application.application_mapping["http"]
+
+
+def test_a_known_instance_takes_one_statement_and_writes_the_same_row(
+    live_asgi: LiveServer, sender: Instance
+) -> None:
+    body = {"chatId": f"{RECIPIENT}@c.us", "message": "see https://example.org", "linkPreview": False}
+    assert post(live_asgi, sender, body).status_code == 200  # the exact path: learns the instance
+    assert lane()._known[sender.id] == (sender.api_token, True)
+    fast = post(live_asgi, sender, body)
+    slow = APIClient().post(method_url(sender, "sendMessage"), body, format="json")
+    a = OutgoingMessage.objects.get(id_message=fast.json()["idMessage"])
+    b = OutgoingMessage.objects.get(id_message=slow.json()["idMessage"])
+    for field in COMPARED:
+        assert getattr(a, field) == getattr(b, field), field
+    assert a.status == OutgoingStatus.QUEUED or a.status in {OutgoingStatus.SENT, OutgoingStatus.DELIVERED}
+
+
+def test_a_rotated_token_is_refused_at_once_and_not_counted(
+    live_asgi: LiveServer, sender: Instance, settings: Any
+) -> None:
+    from instances import ratelimit
+
+    settings.RATE_LIMITS_ENABLED = True
+    settings.REDIS_URL = ""  # this process's counters, so the test can read them
+    ratelimit.reset()
+    body = {"chatId": f"{RECIPIENT}@c.us", "message": "hi"}
+    assert post(live_asgi, sender, body).status_code == 200
+    old = sender.api_token
+    sender.api_token = "f" * 50
+    sender.save(update_fields=["api_token"])
+    r = post(live_asgi, sender, body, token=old)
+    assert r.status_code == 401 and r.json() == {"code": 401, "description": "Unauthorized"}
+    assert OutgoingMessage.objects.filter(instance=sender).count() == 1
+    assert ratelimit._local[(sender.id, "sendMessage")][1] <= 1  # the refused request was refunded
+    assert post(live_asgi, sender, body, token=sender.api_token).status_code == 200
+
+
+def test_changed_settings_after_the_first_request_are_honoured(live_asgi: LiveServer, sender: Instance) -> None:
+    body = {"chatId": f"{RECIPIENT}@c.us", "message": "see https://example.org"}
+    first = OutgoingMessage.objects.get(id_message=post(live_asgi, sender, body).json()["idMessage"])
+    assert first.type_message == "extendedTextMessage"
+    sender.settings["linkPreview"] = False
+    sender.save(update_fields=["settings"])
+    second = OutgoingMessage.objects.get(id_message=post(live_asgi, sender, body).json()["idMessage"])
+    assert second.type_message == "textMessage" and second.request["linkPreview"] is False
+    assert lane()._known[sender.id] == (sender.api_token, False)
+    sender.settings["markIncomingMessagesReadedOnReply"] = True
+    sender.save(update_fields=["settings"])
+    third = post(live_asgi, sender, body)  # now the Django path serves it
+    assert third.status_code == 200
+    assert OutgoingMessage.objects.filter(instance=sender).count() == 3
+
+
+def test_a_deleted_or_suspended_known_instance_is_refused(live_asgi: LiveServer, sender: Instance) -> None:
+    body = {"chatId": f"{RECIPIENT}@c.us", "message": "hi"}
+    assert post(live_asgi, sender, body).status_code == 200
+    Instance.objects.filter(pk=sender.pk).update(is_suspended=True)
+    assert post(live_asgi, sender, body).status_code == 403
+    Instance.objects.filter(pk=sender.pk).update(is_suspended=False, is_deleted=True)
+    assert post(live_asgi, sender, body).status_code == 403
+    assert OutgoingMessage.objects.filter(instance=sender).count() == 1
+
+
+def test_a_known_instance_answers_errors_in_the_django_order(live_asgi: LiveServer, sender: Instance) -> None:
+    good = {"chatId": f"{RECIPIENT}@c.us", "message": "hi"}
+    assert post(live_asgi, sender, good).status_code == 200
+    bad = {"chatId": "bad", "message": "x"}
+    fast = post(live_asgi, sender, bad)
+    slow = APIClient().post(method_url(sender, "sendMessage"), bad, format="json")
+    assert fast.status_code == slow.status_code == 400
+    assert fast.json()["message"] == slow.json()["message"]
+    assert post(live_asgi, sender, bad, token="0" * 50).status_code == 401  # auth before the body
+    assert OutgoingMessage.objects.filter(instance=sender).count() == 1
+
+
+def test_the_limit_counts_each_request_once(live_asgi: LiveServer, sender: Instance, settings: Any) -> None:
+    import time
+
+    from instances import ratelimit
+
+    settings.RATE_LIMITS_ENABLED = True
+    settings.REDIS_URL = ""
+    settings.RATE_LIMIT_OVERRIDES = {"sendMessage": 3}
+    ratelimit.reset()
+    body = {"chatId": f"{RECIPIENT}@c.us", "message": "hi"}
+    while time.time() % 1 > 0.3:  # a fresh one-second window, with room for the loop
+        time.sleep(0.05)
+    codes = [post(live_asgi, sender, body).status_code for _ in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+    assert post(live_asgi, sender, body, token="0" * 50).status_code == 401  # auth before the limit
+    assert OutgoingMessage.objects.filter(instance=sender).count() == 3
+
+
+def test_refund_takes_back_one_count_and_never_leaves_a_negative_key(settings: Any) -> None:
+    import asyncio
+    import random
+
+    import redis
+
+    from instances import ratelimit, registry
+
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis")
+    settings.RATE_LIMITS_ENABLED = True
+    spec = registry.BY_NAME["sendMessage"]
+    instance_id = random.randrange(10**12, 10**13)  # no test instance has it
+    client = redis.Redis.from_url(settings.REDIS_URL)
+
+    async def scenario() -> tuple[int, int | None]:
+        ratelimit._aio_counters.clear()
+        ratelimit._aio_refunds.clear()
+        allowed, bucket = await ratelimit.count_async(instance_id, spec)
+        assert allowed and bucket is not None
+        await ratelimit.count_async(instance_id, spec)
+        await ratelimit.refund_async(instance_id, spec, bucket)
+        key = f"rl:{instance_id}:sendMessage:{bucket}"
+        value = int(client.get(key) or 0)
+        client.delete(key)
+        await ratelimit.refund_async(instance_id, spec, bucket)  # after the window's key is gone
+        return value, client.get(key)
+
+    try:
+        assert asyncio.run(scenario()) == (1, None)
+    finally:
+        ratelimit._aio_counters.clear()
+        ratelimit._aio_refunds.clear()

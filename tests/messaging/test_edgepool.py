@@ -1,0 +1,79 @@
+"""The ASGI edge's connection set (messaging/edgepool.py): connections are reused,
+a broken one is replaced, and waiting for a free one is bounded."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from messaging import edgepool
+from messaging.edgepool import EdgePool, PoolTimeout
+
+pytestmark = [
+    pytest.mark.skipif(not settings.IS_POSTGRES, reason="the edge serves PostgreSQL only"),
+    pytest.mark.django_db,
+]
+
+
+def connect_kwargs() -> dict[str, Any]:
+    db = connection.settings_dict
+    return {"dbname": db["NAME"], "user": db["USER"] or None, "host": db["HOST"] or None, "port": db["PORT"] or None}
+
+
+def test_connections_are_reused_and_a_broken_one_is_replaced() -> None:
+    async def scenario() -> None:
+        pool = EdgePool(2, connect_kwargs())
+        conn = await pool.acquire()
+        pid = conn.pgconn.backend_pid
+        pool.release(conn)
+        again = await pool.acquire()
+        assert again is conn  # reused
+        async with await psycopg.AsyncConnection.connect(**connect_kwargs(), autocommit=True) as killer:
+            await killer.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(psycopg.OperationalError):
+            await again.execute("SELECT 1")
+        pool.release(again)  # broken: dropped, not handed out again
+        fresh = await pool.acquire()
+        assert fresh is not again
+        assert (await (await fresh.execute("SELECT 1")).fetchone()) == (1,)
+        pool.release(fresh)
+        await pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_connection_left_in_a_transaction_is_not_reused() -> None:
+    async def scenario() -> None:
+        pool = EdgePool(1, connect_kwargs())
+        conn = await pool.acquire()
+        await conn.execute("BEGIN")
+        pool.release(conn)
+        fresh = await pool.acquire()
+        assert fresh is not conn and conn.closed
+        pool.release(fresh)
+        await pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_waiting_for_a_free_connection_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(edgepool, "ACQUIRE_TIMEOUT_SECONDS", 0.2)
+
+    async def scenario() -> None:
+        pool = EdgePool(1, connect_kwargs())
+        held = await pool.acquire()
+        with pytest.raises(PoolTimeout):
+            await pool.acquire()
+        waiter = asyncio.ensure_future(pool.acquire())
+        await asyncio.sleep(0.05)
+        pool.release(held)  # a waiter gets it as soon as it is back
+        assert await waiter is held
+        pool.release(held)
+        await pool.close()
+
+    asyncio.run(scenario())
