@@ -249,3 +249,47 @@ def test_refund_takes_back_one_count_and_never_leaves_a_negative_key(settings: A
     finally:
         ratelimit._aio_counters.clear()
         ratelimit._aio_refunds.clear()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"chatId": f"{RECIPIENT}@c.us", "message": "hi"},
+        {"chatId": "120363043968066561@g.us", "message": "group"},
+        {"chatId": "79001234567-1581234048@g.us", "message": "old group"},
+        {"chatId": "123456789012345@lid", "message": "lid"},
+        {"chatId": f"{RECIPIENT}@c.us", "message": " "},
+        {"chatId": f"{RECIPIENT}@c.us", "message": "x" * 20_000},
+        {"chatId": f"{RECIPIENT}@c.us", "message": "x" * 20_001},
+        {"chatId": f"{RECIPIENT}@c.us", "message": ""},
+        {"chatId": f"{RECIPIENT}@c.us", "message": "nul\x00"},
+        {"chatId": f"{RECIPIENT}@c.us", "message": "half \ud800 pair"},
+        {"chatId": f"{RECIPIENT}@c.us", "message": "emoji 😀 and ünïcode"},
+        {"chatId": f"{RECIPIENT}@c.us", "message": 5},
+        {"chatId": f"{RECIPIENT}@c.us", "message": None},
+        {"chatId": int(RECIPIENT), "message": "x"},
+        {"chatId": "1234@c.us", "message": "x"},
+        {"chatId": f"{RECIPIENT}@s.whatsapp.net", "message": "x"},
+        {"chatId": f"{RECIPIENT}@c.us\n", "message": "x"},
+        {"chatId": "1" * 101 + "@c.us", "message": "x"},
+        {"chatId": f"{RECIPIENT}@c.us"},
+        {"chatId": f"{RECIPIENT}@c.us", "text": "x"},
+        {"chatId": f"{RECIPIENT}@c.us", "message": "x", "linkPreview": False},
+        [{"chatId": f"{RECIPIENT}@c.us", "message": "x"}],
+        "chatId",
+    ],
+)
+def test_quick_validation_agrees_with_the_serializer(body: Any) -> None:
+    from instances.http import WireError
+    from messaging.api import SendMessage
+    from messaging.fastlane import quick_validate
+
+    quick = quick_validate(body)
+    try:
+        full: Any = SendMessage().validate(body)
+    except WireError:
+        full = None
+    if quick is not None:  # when it answers, it answers what the serializer does
+        assert full is not None and dict(full) == quick
+    elif isinstance(body, dict) and set(body) == {"chatId", "message"} and full is not None:
+        pytest.fail(f"a plain valid body was left to the serializer: {body!r}")
