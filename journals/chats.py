@@ -13,11 +13,12 @@ revokes and edits on the network) goes through the instance's transport.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from instances.models import Instance, State
@@ -76,6 +77,43 @@ def touch_chat(instance_id: int, chat_id: str, moment: datetime, name: str = "")
             ChatState.objects.create(instance_id=instance_id, chat_id=chat_id, name=name, last_activity=moment)
     except IntegrityError:
         pass  # created meanwhile by another ingestion of this chat
+
+
+def touch_chats(touches: Sequence[tuple[int, str, datetime, str]]) -> None:
+    """``touch_chat`` for many chats (instance id, chat id, moment, name): the drain
+    touches one chat per instance per sweep, a statement each cost an eighth of its
+    CPU. On PostgreSQL every chat that exists and is older moves with one UPDATE;
+    the rest (a first message, or a chat already newer) go one by one as before.
+    Callers hold the instances' notification cursor locks (journals.services), so
+    two such UPDATEs never lock the same chat rows in opposite orders."""
+    latest: dict[tuple[int, str], tuple[datetime, str]] = {}
+    for instance_id, chat_id, moment, name in touches:
+        seen = latest.get((instance_id, chat_id))
+        if seen is None or moment > seen[0]:
+            latest[(instance_id, chat_id)] = (moment, name or (seen[1] if seen else ""))
+        elif name and not seen[1]:
+            latest[(instance_id, chat_id)] = (seen[0], name)
+    rest = list(latest)
+    if connection.vendor == "postgresql" and len(latest) > 1:
+        table = ChatState._meta.db_table
+        rows = ", ".join(["(%s, %s, %s::timestamptz, %s)"] * len(latest))
+        params: list[Any] = []
+        for (instance_id, chat_id), (moment, name) in latest.items():
+            params += [instance_id, chat_id, moment, name]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS c SET last_activity = v.moment,"
+                " name = CASE WHEN v.name <> '' THEN v.name ELSE c.name END"
+                f" FROM (VALUES {rows}) AS v(instance_id, chat_id, moment, name)"
+                " WHERE c.instance_id = v.instance_id AND c.chat_id = v.chat_id AND c.last_activity < v.moment"
+                " RETURNING c.instance_id, c.chat_id",
+                params,
+            )
+            moved = set(cursor.fetchall())
+        rest = [key for key in latest if key not in moved]
+    for instance_id, chat_id in rest:
+        moment, name = latest[(instance_id, chat_id)]
+        touch_chat(instance_id, chat_id, moment, name)
 
 
 def _record_change(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -80,9 +80,10 @@ def ingest_events_many(batches: Sequence[tuple[Instance, Sequence[EngineEvent]]]
         now = timezone.now()
         rows: list[Notification] = []
         moved: list[NotificationCursor] = []
+        touches: list[tuple[int, str, datetime, str]] = []
         for instance_id in sorted(by_instance):
             instance, batch = by_instance[instance_id]
-            wanted = [event for event in _journal_many(instance, batch) if is_enabled(instance, event)]
+            wanted = [event for event in _journal_many(instance, batch, touches) if is_enabled(instance, event)]
             if not wanted:
                 continue
             cursor = cursors[instance_id]
@@ -105,6 +106,7 @@ def ingest_events_many(batches: Sequence[tuple[Instance, Sequence[EngineEvent]]]
             events.journal_changed(instance_id, "notifications")
             if instance.setting("webhookUrl"):
                 transaction.on_commit(partial(_wake_webhooks, instance_id))
+        chats.touch_chats(touches)
         if moved:
             NotificationCursor.objects.bulk_update(moved, ["last_receipt_id"])
             Notification.objects.bulk_create(rows)
@@ -127,21 +129,19 @@ def _locked_cursors(instance_ids: list[int]) -> dict[int, NotificationCursor]:
     return found
 
 
-def _journal_many(instance: Instance, batch: Sequence[EngineEvent]) -> list[EngineEvent]:
+def _journal_many(
+    instance: Instance, batch: Sequence[EngineEvent], touches: list[tuple[int, str, datetime, str]]
+) -> list[EngineEvent]:
     """The events of ``batch`` that were not recorded before, journal side written.
-    API sends only move their chat up in getChats: one touch per chat, not per message."""
+    API sends only move their chat up in getChats: they are added to ``touches``,
+    which the caller applies for all instances at once (journals.chats.touch_chats)."""
     fresh: list[EngineEvent] = []
-    touched: dict[str, ApiMessageEvent] = {}
     for event in batch:
         if isinstance(event, ApiMessageEvent):
-            latest = touched.get(event.chat_id)
-            if latest is None or event.timestamp > latest.timestamp or (event.chat_name and not latest.chat_name):
-                touched[event.chat_id] = event
+            touches.append((instance.pk, event.chat_id, event.timestamp, event.chat_name))
             fresh.append(event)
         elif _journal(instance, event):
             fresh.append(event)
-    for event in touched.values():
-        _journal(instance, event)
     return fresh
 
 

@@ -28,7 +28,7 @@ from django.utils import timezone
 from instances import coalesce, events
 from instances.models import EmuMessage, Engine, Instance, State
 from instances.transport import TransportError, get_transport
-from instances.transport.base import OutgoingPayload
+from instances.transport.base import OutgoingPayload, send_for_instances
 from messaging import media
 from messaging.models import (
     PENDING_STATUSES,
@@ -386,8 +386,9 @@ def _send_batches(
     unsent: list[int] = []
     last_handed: dict[int, bool] = {}  # instance → whether the last message that left was a file
     errors: dict[int, TransportError] = {}
+    prepared: dict[int, list[tuple[OutgoingMessage, OutgoingPayload]]] = {}
     for instance_id, messages in by_instance.items():
-        ready: list[tuple[OutgoingMessage, OutgoingPayload]] = []
+        ready = prepared[instance_id] = []
         for message in messages:
             try:
                 data = media.prepare_payload(message)
@@ -406,9 +407,15 @@ def _send_batches(
                     ),
                 )
             )
-        if not ready:
-            continue
-        results = get_transport(instances[instance_id]).send_messages([payload for _, payload in ready])
+    sent = send_for_instances(
+        {
+            instance_id: (get_transport(instances[instance_id]), [payload for _, payload in ready])
+            for instance_id, ready in prepared.items()
+            if ready
+        }
+    )
+    for instance_id, results in sent.items():
+        ready = prepared[instance_id]
         for index, (message, _) in enumerate(ready):
             result = results[index] if index < len(results) else None
             if result is None or (isinstance(result, TransportError) and not result.permanent):

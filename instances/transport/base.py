@@ -7,7 +7,7 @@ is bound to one instance (``registry.get_transport(instance)``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -223,3 +223,27 @@ class Contact:
     name: str
     contact_name: str
 
+
+
+def send_for_instances(
+    batches: Mapping[int, tuple[Transport, Sequence[OutgoingPayload]]],
+) -> dict[int, list[SendResult | TransportError]]:
+    """``send_messages`` for several instances' batches (a drain sweep): engines whose
+    transport class offers ``send_messages_of_many`` get all their instances' batches
+    in one call (the emulator: one directory read and one INSERT for the sweep);
+    the others one ``send_messages`` per instance. Results are per instance id, with
+    ``send_messages``'s meaning."""
+    results: dict[int, list[SendResult | TransportError]] = {}
+    grouped: dict[type, list[int]] = {}
+    for instance_id, (transport, _) in batches.items():
+        grouped.setdefault(type(transport), []).append(instance_id)
+    for cls, ids in grouped.items():
+        many = getattr(cls, "send_messages_of_many", None)
+        if many is not None and len(ids) > 1:
+            answers = many([batches[i] for i in ids])
+            results.update(zip(ids, answers, strict=True))
+        else:
+            for instance_id in ids:
+                transport, payloads = batches[instance_id]
+                results[instance_id] = transport.send_messages(payloads)
+    return results

@@ -176,6 +176,16 @@ class EmulatorTransport:
 
         return list(emulator_send_many(sender_phone=self.instance.phone, via_instance=self.instance.id, payloads=payloads))
 
+    @classmethod
+    def send_messages_of_many(
+        cls, batches: Sequence[tuple[EmulatorTransport, Sequence[OutgoingPayload]]]
+    ) -> list[list[SendResult | TransportError]]:
+        """``send_messages`` for several instances at once (base.send_for_instances)."""
+        from instances.transport.emulator_messages import emulator_send_senders
+
+        sent = emulator_send_senders([(t.instance.phone, t.instance.id, payloads) for t, payloads in batches])
+        return [list(results) for results in sent]
+
     def profile(self, *, phone: str) -> Profile | None:
         from instances.models import EmuPhone
 

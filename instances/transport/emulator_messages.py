@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Sequence
 
 from django.db import transaction
+from django.db.models import Q
 
 from instances.models import EmuMessage, EmuPhone
 from instances.transport.base import OutgoingPayload, SendResult
@@ -19,73 +20,91 @@ def emulator_send(*, sender_phone: str, via_instance: int | None, payload: Outgo
 def emulator_send_many(
     *, sender_phone: str, via_instance: int | None, payloads: Sequence[OutgoingPayload]
 ) -> list[SendResult]:
-    """Put messages on the emulated network, in order, with one directory read and
-    one INSERT. Idempotent per (sender, id_message): a retry after a crash delivers
-    nothing twice (rows already on the network are skipped, and the unique key
-    drops a racing duplicate). Scripted recipients answer once the batch has landed."""
+    """Put one sender's messages on the emulated network (see ``emulator_send_senders``)."""
+    return emulator_send_senders([(sender_phone, via_instance, payloads)])[0]
+
+
+def emulator_send_senders(
+    batches: Sequence[tuple[str, int | None, Sequence[OutgoingPayload]]],
+) -> list[list[SendResult]]:
+    """Put several senders' messages on the emulated network (sender phone, sending
+    instance, payloads), each sender's in order, with one directory read and one
+    INSERT for all of them (a drain sweep). Idempotent per (sender, id_message): a
+    retry after a crash delivers nothing twice (rows already on the network are
+    skipped, and the unique key drops a racing duplicate). Scripted recipients
+    answer once the batch has landed."""
     from journals.notifications import message_data_from_payload
 
-    numbers = {p.chat_id.split("@", 1)[0] for p in payloads if p.chat_id.endswith("@c.us")}
+    numbers = {
+        p.chat_id.split("@", 1)[0] for _, _, payloads in batches for p in payloads if p.chat_id.endswith("@c.us")
+    }
     directory = {c.phone: c for c in EmuPhone.objects.filter(phone__in=numbers, registered=True)}
-    retried = [p.id_message for p in payloads if not p.first_attempt]
-    on_network = (
-        set(EmuMessage.objects.filter(sender=sender_phone, id_message__in=retried).values_list("id_message", flat=True))
-        if retried
-        else set()
-    )
-    results: list[SendResult] = []
+    retried: dict[str, list[str]] = {}
+    for sender_phone, _, payloads in batches:
+        ids = [p.id_message for p in payloads if not p.first_attempt]
+        if ids:
+            retried.setdefault(sender_phone, []).extend(ids)
+    on_network: set[tuple[str, str]] = set()
+    if retried:
+        # Per sender: the network's unique key (sender, id_message) serves each part.
+        either = Q()
+        for sender_phone, ids in retried.items():
+            either |= Q(sender=sender_phone, id_message__in=ids)
+        on_network = set(EmuMessage.objects.filter(either).values_list("sender", "id_message"))
+    answers_all: list[list[SendResult]] = []
     rows: list[EmuMessage] = []
-    answers: list[tuple[EmuPhone, dict[str, object]]] = []
-    for payload in payloads:
-        chat_id = payload.chat_id
-        recipient = ""
-        contact: EmuPhone | None = None
-        if chat_id.endswith("@c.us"):
-            recipient = chat_id.split("@", 1)[0]
-            contact = directory.get(recipient)
-            if contact is None:
-                results.append(SendResult("noAccount", "The number has no WhatsApp account"))
+    answers: list[tuple[EmuPhone, str, dict[str, object]]] = []
+    for sender_phone, via_instance, payloads in batches:
+        results: list[SendResult] = []
+        answers_all.append(results)
+        for payload in payloads:
+            chat_id = payload.chat_id
+            recipient = ""
+            contact: EmuPhone | None = None
+            if chat_id.endswith("@c.us"):
+                recipient = chat_id.split("@", 1)[0]
+                contact = directory.get(recipient)
+                if contact is None:
+                    results.append(SendResult("noAccount", "The number has no WhatsApp account"))
+                    continue
+            elif chat_id.endswith("@g.us"):
+                # Groups are not on the emulated network yet: the instance is in none.
+                results.append(SendResult("notInGroup", "The instance is not a member of this group"))
                 continue
-        elif chat_id.endswith("@g.us"):
-            # Groups are not on the emulated network yet: the instance is in none.
-            results.append(SendResult("notInGroup", "The instance is not a member of this group"))
-            continue
-        # @lid chats: accepted, not resolvable on the emulated network yet.
-        results.append(SendResult("sent"))
-        if payload.id_message in on_network:
-            continue  # already on the network: a retry after a crash
-        message_data = message_data_from_payload(payload.type_message, dict(payload.data))
-        quoted_id = payload.data.get("quotedMessageId")
-        if quoted_id and recipient:
-            message_data = with_quote(message_data, sender_phone, recipient, str(quoted_id))
-        rows.append(
-            EmuMessage(
-                sender=sender_phone,
-                chat_id=chat_id,
-                recipient=recipient,
-                id_message=payload.id_message,
-                type_message=payload.type_message,
-                payload=dict(payload.data),
-                message_data=message_data,
-                via_instance=via_instance,
+            # @lid chats: accepted, not resolvable on the emulated network yet.
+            results.append(SendResult("sent"))
+            if (sender_phone, payload.id_message) in on_network:
+                continue  # already on the network: a retry after a crash
+            message_data = message_data_from_payload(payload.type_message, dict(payload.data))
+            quoted_id = payload.data.get("quotedMessageId")
+            if quoted_id and recipient:
+                message_data = with_quote(message_data, sender_phone, recipient, str(quoted_id))
+            rows.append(
+                EmuMessage(
+                    sender=sender_phone,
+                    chat_id=chat_id,
+                    recipient=recipient,
+                    id_message=payload.id_message,
+                    type_message=payload.type_message,
+                    payload=dict(payload.data),
+                    message_data=message_data,
+                    via_instance=via_instance,
+                )
             )
-        )
-        if contact is not None and contact.script == "echo":
-            answers.append((contact, message_data))
+            if contact is not None and contact.script == "echo":
+                answers.append((contact, sender_phone, message_data))
     if rows:
         with transaction.atomic():
             EmuMessage.objects.bulk_create(rows, ignore_conflicts=True)
-    for contact, message_data in answers:
+    for contact, sender_phone, message_data in answers:
         echo_reply(contact, sender_phone, message_data)
-    return results
+    return answers_all
 
 
 def with_quote(message_data: dict[str, object], sender: str, recipient: str, quoted_id: str) -> dict[str, object]:
     """A reply as the other side receives it (API.md §10.4): texts become
     ``quotedMessage``, other kinds carry a ``quotedMessage`` object. Unknown quoted
     ids (not in this chat) leave the message as it is."""
-    from django.db.models import Q
-
     from instances.emulator_events import quoted_object
 
     quoted = (

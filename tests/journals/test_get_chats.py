@@ -69,3 +69,35 @@ def test_it_validates(api_client: APIClient, authorized_instance: Instance, quer
 
 def test_wire_guards(api_client: APIClient, authorized_instance: Instance) -> None:
     assert_wire_guards(api_client, authorized_instance, "getChats", "GET")
+
+
+def test_touch_chats_moves_many_chats_at_once_and_keeps_the_newest(db: None) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from journals.chats import touch_chats
+    from journals.models import ChatState
+    from tests.factories import make_instance
+
+    a, b = make_instance(authorized=True), make_instance(authorized=True)
+    t0 = timezone.now() - timedelta(hours=1)
+    ChatState.objects.create(instance=a, chat_id="111111@c.us", name="Old name", last_activity=t0)
+    ChatState.objects.create(instance=b, chat_id="222222@c.us", last_activity=t0 + timedelta(hours=2))  # newer
+    later = t0 + timedelta(minutes=5)
+    touch_chats(
+        [
+            (a.pk, "111111@c.us", later, ""),
+            (a.pk, "111111@c.us", later - timedelta(minutes=1), ""),  # older: the newest moment wins
+            (b.pk, "222222@c.us", later, "Not newer"),
+            (b.pk, "333333@c.us", later, "New chat"),
+        ]
+    )
+    first = ChatState.objects.get(instance=a, chat_id="111111@c.us")
+    assert first.last_activity == later and first.name == "Old name"  # a blank name keeps the old one
+    kept = ChatState.objects.get(instance=b, chat_id="222222@c.us")
+    assert kept.last_activity == t0 + timedelta(hours=2) and kept.name == ""  # already newer: untouched
+    created = ChatState.objects.get(instance=b, chat_id="333333@c.us")
+    assert created.last_activity == later and created.name == "New chat"
+    touch_chats([(a.pk, "111111@c.us", later + timedelta(minutes=1), "Renamed"), (b.pk, "333333@c.us", later, "")])
+    assert ChatState.objects.get(instance=a, chat_id="111111@c.us").name == "Renamed"

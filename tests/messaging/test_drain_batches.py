@@ -292,6 +292,7 @@ def test_one_engine_failing_never_holds_back_the_others(account: Any, monkeypatc
         return real(self, payloads)
 
     monkeypatch.setattr(EmulatorTransport, "send_messages", flaky)
+    monkeypatch.setattr(EmulatorTransport, "send_messages_of_many", None)  # an engine without a sweep call
     report = services.drain_queues([broken.pk, fine.pk], "test")
     assert set(report.errors) == {broken.pk}
     assert list(OutgoingMessage.objects.filter(instance=broken).values_list("status", flat=True)) == ["queued"] * 2
@@ -326,3 +327,20 @@ def test_a_paced_instance_never_holds_a_sweep_for_long(account: Any, monkeypatch
     assert 1 <= sent <= 5
     assert report.waits[paced.pk] == 0.0  # more is ready: the task wakes a new sweep
     assert all(0 < s <= services.MAX_INLINE_WAIT_SECONDS for s in slept)
+
+
+def test_a_sweep_puts_every_instance_s_batch_on_the_network_with_one_insert(authorized_instance: Instance) -> None:
+    senders = make_unpaced(authorized_instance.account, 3)
+    queued = {s.id: queue(s, [f"{s.id} a", f"{s.id} b"]) for s in senders}
+    queue(senders[1], ["nobody"], chat_id=NOBODY)
+    with CaptureQueriesContext(connection) as captured:
+        report = services.drain_queues([s.id for s in senders], "test")
+    assert all(wait is None for wait in report.waits.values()) and not report.errors
+    inserts = [q["sql"] for q in captured.captured_queries if q["sql"].startswith('INSERT INTO "instances_emumessage"')]
+    assert len(inserts) == 1
+    for sender in senders:
+        on_network = list(
+            EmuMessage.objects.filter(sender=sender.phone).order_by("id").values_list("id_message", flat=True)
+        )
+        assert on_network == [m.id_message for m in queued[sender.id]]  # each sender's order kept
+    assert OutgoingMessage.objects.get(chat_id=NOBODY).status == OutgoingStatus.NO_ACCOUNT
