@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from instances import events
+from instances.bulk import insert_rows
 from instances.models import Instance
 from journals import chats
 from journals.models import (
@@ -109,7 +110,7 @@ def ingest_events_many(batches: Sequence[tuple[Instance, Sequence[EngineEvent]]]
         chats.touch_chats(touches)
         if moved:
             NotificationCursor.objects.bulk_update(moved, ["last_receipt_id"])
-            Notification.objects.bulk_create(rows)
+            insert_rows(Notification, rows)
     return created
 
 

@@ -26,6 +26,7 @@ from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from instances import coalesce, events
+from instances.bulk import insert_rows
 from instances.models import EmuMessage, Engine, Instance, State
 from instances.transport import TransportError, get_transport
 from instances.transport.base import OutgoingPayload, send_for_instances
@@ -523,7 +524,7 @@ def record_statuses(
                 # (a message read before we saw it delivered is delivered now too).
                 fields[stamp] = now if index == 0 else Coalesce(F(stamp), Value(now, output_field=DateTimeField()))
             OutgoingMessage.objects.filter(pk__in=pks).update(**fields)
-        MessageStatusChange.objects.bulk_create(logged)
+        insert_rows(MessageStatusChange, logged)
         # bulk_create and update() fire no post_save: open chat pages get their hint
         # here, one per instance (naming the chat when the batch touched only one).
         chats: dict[int, set[str]] = {}

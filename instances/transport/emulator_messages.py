@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from django.db import transaction
 from django.db.models import Q
 
+from instances.bulk import insert_rows
 from instances.models import EmuMessage, EmuPhone
 from instances.transport.base import OutgoingPayload, SendResult
 
@@ -95,7 +96,7 @@ def emulator_send_senders(
                 answers.append((contact, sender_phone, message_data))
     if rows:
         with transaction.atomic():
-            EmuMessage.objects.bulk_create(rows, ignore_conflicts=True)
+            insert_rows(EmuMessage, rows, ignore_conflicts=True)
     for contact, sender_phone, message_data in answers:
         echo_reply(contact, sender_phone, message_data)
     return answers_all
