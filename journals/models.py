@@ -86,7 +86,8 @@ class Notification(models.Model):
     ``receipt_id`` increases per instance in commit order (allocated under the
     instance's ``NotificationCursor`` row lock)."""
 
-    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="notifications")
+    # No index of its own: both of this table's indexes lead with the instance.
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="notifications", db_index=False)
     receipt_id = models.BigIntegerField()
     type_webhook = models.CharField(max_length=40)
     body = models.JSONField()

@@ -39,7 +39,9 @@ class OutgoingMessage(models.Model):
     """One message sent through the API. ``method`` and ``request`` keep the original
     call (showMessagesQueue echoes them); ``payload`` is what the transport sends."""
 
-    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="outgoing_messages")
+    # No index of its own: every index of this table leads with the instance already,
+    # and each one more is written on every insert and status change.
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="outgoing_messages", db_index=False)
     id_message = models.CharField(max_length=64, default=new_id_message)
     chat_id = models.CharField(max_length=100)
     method = models.CharField(max_length=40)
