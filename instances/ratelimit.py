@@ -21,6 +21,7 @@ import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from instances.rediscount import ScriptClient
 from instances.registry import MethodSpec
 
 log = logging.getLogger(__name__)
@@ -117,8 +118,12 @@ def _aio_count() -> Any:
     key = id(asyncio.get_running_loop())
     counter = _aio_counters.get(key)
     if counter is None:
-        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5)
-        counter = _aio_counters[key] = client.register_script(COUNT_SCRIPT)
+        # The lean client where it can (plain redis:// URLs), redis-py otherwise.
+        counter = ScriptClient.for_url(settings.REDIS_URL, script=COUNT_SCRIPT, timeout=0.5)
+        if counter is None:
+            client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5)
+            counter = client.register_script(COUNT_SCRIPT)
+        _aio_counters[key] = counter
     return counter
 
 
