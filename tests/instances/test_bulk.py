@@ -32,7 +32,7 @@ def test_rows_match_bulk_create_and_get_their_keys() -> None:
     theirs = [notification(instance.pk, n, body) for n in (4, 5, 6)]
     with CaptureQueriesContext(connection) as captured:
         insert_rows(Notification, ours)
-    assert len(captured.captured_queries) == 1  # one pipelined round, and Django saw it
+    assert len(captured.captured_queries) == 1  # one statement, and Django saw it
     Notification.objects.bulk_create(theirs)
     assert all(n.pk is not None and not n._state.adding for n in ours)
     stored = {n.receipt_id: n for n in Notification.objects.filter(instance=instance)}
