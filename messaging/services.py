@@ -20,7 +20,7 @@ from itertools import takewhile
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import DateTimeField, F, Q, Value, Window
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
@@ -268,8 +268,13 @@ def _acquire_drain_locks(ids: list[int], worker: str) -> list[int]:
     updated = SendCursor.objects.filter(instance_id__in=ids).filter(free).update(locked_by=worker, locked_until=until)
     if updated == len(ids):
         return ids
-    held = set(SendCursor.objects.filter(instance_id__in=ids, locked_by=worker).values_list("instance_id", flat=True))
-    return [i for i in ids if i in held or _acquire_drain_lock(i, worker)]
+    # One read for the rest: a cursor row that exists and was not ours to take is
+    # another worker's (it re-checks after releasing); only instances without a
+    # cursor row yet take the one-by-one path that creates it.
+    cursors = dict(SendCursor.objects.filter(instance_id__in=ids).values_list("instance_id", "locked_by"))
+    return [
+        i for i in ids if cursors.get(i) == worker or (i not in cursors and _acquire_drain_lock(i, worker))
+    ]
 
 
 def _with_sendable(instance_ids: list[int]) -> set[int]:
@@ -618,14 +623,32 @@ def emulate_receipts(runner_id: str, *, delivered_after: float, read_after: floa
         if not due:
             continue
         recorded = set(record_statuses([(pk, target, "") for pk, _, _ in due]))
-        by_sender: dict[str, list[str]] = {}
-        for pk, phone, id_message in due:
-            if pk in recorded:
-                by_sender.setdefault(phone, []).append(id_message)
-        for phone, id_messages in by_sender.items():
-            EmuMessage.objects.filter(sender=phone, id_message__in=id_messages).update(**{stamp: now})
+        _stamp_network([(phone, id_message) for pk, phone, id_message in due if pk in recorded], stamp, now)
         changed += len(recorded)
     return changed
+
+
+def _stamp_network(messages: list[tuple[str, str]], stamp: str, now: Any) -> None:
+    """Set ``stamp`` (delivered_at / read_at) on these (sender, id_message) rows of
+    the emulated network: on PostgreSQL one UPDATE for all senders (a runner's tick
+    covers every instance it leases), elsewhere one per sender."""
+    if not messages:
+        return
+    if connection.vendor == "postgresql":
+        table = EmuMessage._meta.db_table
+        column = {"delivered_at": "delivered_at", "read_at": "read_at"}[stamp]  # the two stamp columns
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET {column} = %s WHERE (sender, id_message) IN"  # noqa: S608 - names from the model
+                " (SELECT * FROM unnest(%s::varchar[], %s::varchar[]))",
+                [now, [sender for sender, _ in messages], [id_message for _, id_message in messages]],
+            )
+        return
+    by_sender: dict[str, list[str]] = {}
+    for sender, id_message in messages:
+        by_sender.setdefault(sender, []).append(id_message)
+    for sender, id_messages in by_sender.items():
+        EmuMessage.objects.filter(sender=sender, id_message__in=id_messages).update(**{stamp: now})
 
 
 # --- Housekeeping (beat) ------------------------------------------------------------------

@@ -344,3 +344,23 @@ def test_a_sweep_puts_every_instance_s_batch_on_the_network_with_one_insert(auth
         )
         assert on_network == [m.id_message for m in queued[sender.id]]  # each sender's order kept
     assert OutgoingMessage.objects.get(chat_id=NOBODY).status == OutgoingStatus.NO_ACCOUNT
+
+
+def test_receipts_stamp_the_network_rows_of_every_sender_and_only_theirs(account: Any) -> None:
+    from instances.runner import Runner
+
+    a, b = make_unpaced(account, 2)
+    Runner().tick()  # a runner leases both
+    sent = {s.pk: queue(s, [f"{s.pk} one", f"{s.pk} two"]) for s in (a, b)}
+    services.drain_queues([a.pk, b.pk], "test")
+    bystander = EmuMessage.objects.create(  # same id, other sender: not one of ours
+        sender="79005550000", chat_id=CHAT, recipient=RECIPIENT, id_message=sent[a.pk][0].id_message,
+        type_message="textMessage",
+    )
+    runner_id = Instance.objects.get(pk=a.pk).lease.runner_id
+    assert services.emulate_receipts(runner_id, delivered_after=0, read_after=3600) == 4
+    for sender in (a, b):
+        rows = EmuMessage.objects.filter(sender=sender.phone)
+        assert rows.count() == 2 and all(row.delivered_at is not None and row.read_at is None for row in rows)
+    bystander.refresh_from_db()
+    assert bystander.delivered_at is None
