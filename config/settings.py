@@ -343,11 +343,11 @@ SEND_DRAIN_LOCK_SECONDS = env.float("SEND_DRAIN_LOCK_SECONDS", default=60.0)
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=200)
 # Immediate wake-ups are published as sweeps over up to this many instances (one
 # task drains them together; several tasks let several worker threads share them).
-SEND_SWEEP_SIZE = env.int("SEND_SWEEP_SIZE", default=50)
+SEND_SWEEP_SIZE = env.int("SEND_SWEEP_SIZE", default=100)
 # While a drain leader keeps finding work (sustained load), it waits this long before
 # each further sweep so the sweep carries more messages; an idle system's first
 # sweep never waits.
-SEND_SWEEP_LINGER_MS = env.float("SEND_SWEEP_LINGER_MS", default=20.0)
+SEND_SWEEP_LINGER_MS = env.float("SEND_SWEEP_LINGER_MS", default=50.0)
 RELAY_RECOVER_INTERVAL_SECONDS = env.float("RELAY_RECOVER_INTERVAL_SECONDS", default=30.0)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 

@@ -19,10 +19,26 @@ part of the caller's transaction, and it is logged where Django logs queries
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, cast
 
 import psycopg
-from django.db import connection, models
+from django.conf import settings
+from django.db import connection, connections, models
+
+_PLAIN, _MOMENT, _OTHER = "plain", "moment", "other"
+_PLAIN_FIELDS = (models.CharField, models.TextField, models.IntegerField, models.BooleanField, models.ForeignKey)
+_PLAIN_VALUES = (str, int, bool, type(None))
+
+
+def _kind(field: models.Field[Any, Any]) -> str:
+    if isinstance(field, models.JSONField):
+        return _OTHER
+    if isinstance(field, _PLAIN_FIELDS):
+        return _PLAIN
+    if isinstance(field, models.DateTimeField) and settings.USE_TZ:
+        return _MOMENT  # an aware datetime goes to PostgreSQL as it is
+    return _OTHER
 
 
 def insert_rows(model: type[models.Model], objs: Sequence[models.Model], *, ignore_conflicts: bool = False) -> None:
@@ -48,10 +64,20 @@ def insert_rows(model: type[models.Model], objs: Sequence[models.Model], *, igno
         f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns})"
         f" SELECT {aliases} FROM unnest({arrays}) WITH ORDINALITY AS v({aliases}, n) ORDER BY n{tail}"
     )
+    db = connections[connection.alias]  # the wrapper itself: the proxy costs a lookup per use
+    kinds = [_kind(f) for f in fields]
     values: list[list[Any]] = [[] for _ in fields]
     for obj in objs:
-        for column, field in zip(values, fields, strict=True):
-            column.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
+        for column, field, kind in zip(values, fields, kinds, strict=True):
+            value = field.pre_save(obj, True)
+            # Plain values are their own database value (what get_db_prep_save
+            # would return after several calls); anything else goes through it.
+            if (kind is _PLAIN and isinstance(value, _PLAIN_VALUES)) or (
+                kind is _MOMENT and isinstance(value, datetime) and value.tzinfo is not None
+            ):
+                column.append(value)
+            else:
+                column.append(field.get_db_prep_save(value, db))
     connection.ensure_connection()
     raw = psycopg.Cursor(connection.connection)  # server-side binding, unlike Django's own cursors
     try:
