@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from psycopg import AsyncConnection, pq
+from psycopg import AsyncConnection, AsyncCursor, pq
 
 ACQUIRE_TIMEOUT_SECONDS = 10.0
 
@@ -31,6 +31,7 @@ class EdgePool:
         self._kwargs = dict(connect_kwargs, autocommit=True)
         self._idle: asyncio.Queue[AsyncConnection[Any]] = asyncio.Queue()
         self._open = 0  # connections made and not dropped (idle or handed out)
+        self._cursors: dict[int, AsyncCursor[Any]] = {}
 
     async def acquire(self) -> AsyncConnection[Any]:
         if self._idle.empty() and self._open < self.size:
@@ -55,11 +56,20 @@ class EdgePool:
         and the next ``acquire`` makes a fresh one."""
         if conn.closed or conn.broken or conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
             self._open -= 1
+            self._cursors.pop(id(conn), None)
             if not conn.closed:
                 # Close without awaiting: the socket goes with it either way.
                 conn.pgconn.finish()
             return
         self._idle.put_nowait(conn)
+
+    def cursor(self, conn: AsyncConnection[Any]) -> AsyncCursor[Any]:
+        """The connection's one reusable cursor: a cursor per statement (what
+        ``conn.execute`` makes) was a few percent of a fast-lane request."""
+        cursor = self._cursors.get(id(conn))
+        if cursor is None:
+            cursor = self._cursors[id(conn)] = conn.cursor()
+        return cursor
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
@@ -73,4 +83,5 @@ class EdgePool:
         while not self._idle.empty():
             conn = self._idle.get_nowait()
             self._open -= 1
+            self._cursors.pop(id(conn), None)
             await conn.close()

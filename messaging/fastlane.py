@@ -336,7 +336,8 @@ class FastLane:
             pool = await self._pool()
             conn = await pool.acquire()
             try:
-                cursor = await conn.execute(FAST_INSERT_SQL, [*values, instance_id, token, _JSON_BOOL[link_default]])
+                cursor = pool.cursor(conn)
+                await cursor.execute(FAST_INSERT_SQL, [*values, instance_id, token, _JSON_BOOL[link_default]])
                 inserted = cursor.rowcount == 1
             finally:
                 pool.release(conn)

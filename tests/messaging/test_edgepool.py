@@ -77,3 +77,23 @@ def test_waiting_for_a_free_connection_is_bounded(monkeypatch: pytest.MonkeyPatc
         await pool.close()
 
     asyncio.run(scenario())
+
+
+def test_each_connection_keeps_one_cursor_and_a_replacement_gets_its_own() -> None:
+    async def scenario() -> None:
+        pool = EdgePool(1, connect_kwargs())
+        conn = await pool.acquire()
+        cursor = pool.cursor(conn)
+        await cursor.execute("SELECT 1")
+        assert pool.cursor(conn) is cursor
+        await conn.execute("BEGIN")  # left in a transaction: dropped on release
+        pool.release(conn)
+        fresh = await pool.acquire()
+        other = pool.cursor(fresh)
+        assert other is not cursor and other.connection is fresh
+        await other.execute("SELECT 2")
+        assert await other.fetchone() == (2,)
+        pool.release(fresh)
+        await pool.close()
+
+    asyncio.run(scenario())
