@@ -49,35 +49,71 @@ def insert_rows(model: type[models.Model], objs: Sequence[models.Model], *, igno
     if connection.vendor != "postgresql":
         model._default_manager.bulk_create(objs, ignore_conflicts=ignore_conflicts)
         return
+    fields = _insert_fields(model)
+    columns: list[list[Any]] = [[field.pre_save(obj, True) for obj in objs] for field in fields]
+    keys = _insert(model, fields, columns, returning=not ignore_conflicts)
+    pk = model._meta.pk
+    assert pk is not None
+    for obj, key in zip(objs, keys, strict=False):  # no keys back when conflicts are ignored
+        setattr(obj, pk.attname, key)
+        # What bulk_create does: the objects are now saved rows.
+        obj._state.adding = False  # noqa: SLF001
+        obj._state.db = connection.alias  # noqa: SLF001
+
+
+def insert_values(model: type[models.Model], rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows given as {attname: value} (fields left out take their default),
+    without building a model instance per row: for append-only logs written in
+    bulk, where nothing reads the new rows' keys back."""
+    if not rows:
+        return
+    fields = _insert_fields(model)
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create([model(**row) for row in rows])
+        return
+    columns = [
+        [row[field.attname] if field.attname in row else field.get_default() for row in rows] for field in fields
+    ]
+    _insert(model, fields, columns, returning=False)
+
+
+def _insert_fields(model: type[models.Model]) -> list[models.Field[Any, Any]]:
+    return [f for f in model._meta.concrete_fields if not (f.primary_key and isinstance(f, models.AutoField))]
+
+
+def _insert(
+    model: type[models.Model], fields: list[models.Field[Any, Any]], columns: list[list[Any]], *, returning: bool
+) -> list[Any]:
+    """One INSERT … SELECT FROM unnest(one array per column); returns the new keys
+    in row order when ``returning``, else conflicts are ignored."""
     meta = model._meta
     pk = meta.pk
     assert pk is not None
-    fields = [f for f in meta.concrete_fields if not (f.primary_key and isinstance(f, models.AutoField))]
-    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+    names = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
     # One array per column, each cast to its column's type: the statement text and
     # its parameter count are fixed, so psycopg and PostgreSQL prepare it once.
     arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
-    returning = not ignore_conflicts
-    tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else f" RETURNING {connection.ops.quote_name(str(pk.column))}"
+    tail = f" RETURNING {connection.ops.quote_name(str(pk.column))}" if returning else " ON CONFLICT DO NOTHING"
     aliases = ", ".join(f"c{index}" for index in range(len(fields)))
     sql = (
-        f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns})"
+        f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({names})"
         f" SELECT {aliases} FROM unnest({arrays}) WITH ORDINALITY AS v({aliases}, n) ORDER BY n{tail}"
     )
     db = connections[connection.alias]  # the wrapper itself: the proxy costs a lookup per use
-    kinds = [_kind(f) for f in fields]
-    values: list[list[Any]] = [[] for _ in fields]
-    for obj in objs:
-        for column, field, kind in zip(values, fields, kinds, strict=True):
-            value = field.pre_save(obj, True)
+    values: list[list[Any]] = []
+    for field, column in zip(fields, columns, strict=True):
+        kind = _kind(field)
+        prepared = []
+        for value in column:
             # Plain values are their own database value (what get_db_prep_save
             # would return after several calls); anything else goes through it.
             if (kind is _PLAIN and isinstance(value, _PLAIN_VALUES)) or (
                 kind is _MOMENT and isinstance(value, datetime) and value.tzinfo is not None
             ):
-                column.append(value)
+                prepared.append(value)
             else:
-                column.append(field.get_db_prep_save(value, db))
+                prepared.append(field.get_db_prep_save(value, db))
+        values.append(prepared)
     connection.ensure_connection()
     raw = psycopg.Cursor(connection.connection)  # server-side binding, unlike Django's own cursors
     try:
@@ -86,11 +122,6 @@ def insert_rows(model: type[models.Model], objs: Sequence[models.Model], *, igno
                 raw.execute(sql, values)
         else:
             raw.execute(sql, values)
-        if returning:
-            for obj, (value,) in zip(objs, raw.fetchall(), strict=True):
-                setattr(obj, pk.attname, value)
-                # What bulk_create does: the objects are now saved rows.
-                obj._state.adding = False  # noqa: SLF001
-                obj._state.db = connection.alias  # noqa: SLF001
+        return [key for (key,) in raw.fetchall()] if returning else []
     finally:
         raw.close()

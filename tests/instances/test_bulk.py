@@ -60,3 +60,23 @@ def test_a_rolled_back_transaction_takes_the_rows_with_it() -> None:
         insert_rows(Notification, [notification(instance.pk, 1, {})])
         raise RuntimeError("abort")
     assert not Notification.objects.filter(instance=instance).exists()
+
+
+def test_insert_values_writes_plain_rows_with_defaults() -> None:
+    from messaging.models import MessageStatusChange, OutgoingMessage
+
+    instance = make_instance(authorized=True)
+    message = OutgoingMessage.objects.create(
+        instance=instance, id_message="BULK1", chat_id="79001110001@c.us", method="sendMessage",
+        type_message="textMessage", request={}, payload={},
+    )
+    moment = timezone.now()
+    from instances.bulk import insert_values
+
+    insert_values(
+        MessageStatusChange,
+        [{"message_id": message.pk, "status": "sent", "created_at": moment},
+         {"message_id": message.pk, "status": "failed", "description": "it's ünïcode", "created_at": moment}],
+    )
+    rows = list(MessageStatusChange.objects.filter(message=message).order_by("id").values_list("status", "description"))
+    assert rows == [("sent", ""), ("failed", "it's ünïcode")]
