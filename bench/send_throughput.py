@@ -179,7 +179,8 @@ def uvicorn_cmd(app: str, workers: int) -> list[str]:
 
 
 def truncate(db_url: str) -> None:
-    sh(["psql", db_url, "-qc", "TRUNCATE messaging_outgoingmessage CASCADE; TRUNCATE instances_emumessage; CHECKPOINT"])
+    tables = "messaging_outgoingmessage, messaging_messagestatuschange, instances_emumessage"
+    sh(["psql", db_url, "-qc", f"TRUNCATE {tables} CASCADE; CHECKPOINT"])
 
 
 def counts(db_url: str) -> dict[str, int]:
