@@ -142,7 +142,8 @@ class ScriptClient:
         protocol = self._protocol
         if protocol is not None and not protocol.lost:
             return protocol
-        if self._connecting is None:
+        if self._connecting is None or self._connecting.done():
+            # (A done one is left over when its waiters were all cancelled.)
             self._connecting = asyncio.ensure_future(self._connect())
         connecting = self._connecting
         try:
