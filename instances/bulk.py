@@ -18,6 +18,7 @@ part of the caller's transaction, and it is logged where Django logs queries
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -31,6 +32,7 @@ _PLAIN_FIELDS = (models.CharField, models.TextField, models.IntegerField, models
 _PLAIN_VALUES = (str, int, bool, type(None))
 
 
+@functools.cache
 def _kind(field: models.Field[Any, Any]) -> str:
     if isinstance(field, models.JSONField):
         return _OTHER
@@ -39,6 +41,20 @@ def _kind(field: models.Field[Any, Any]) -> str:
     if isinstance(field, models.DateTimeField) and settings.USE_TZ:
         return _MOMENT  # an aware datetime goes to PostgreSQL as it is
     return _OTHER
+
+
+def db_value(field: models.Field[Any, Any], value: Any, db: Any) -> Any:
+    """``field.get_db_prep_save(value, db)``, short-cut for plain values, which are
+    their own database value: a str/int/bool/None in a text, integer, boolean or
+    foreign-key column, an aware datetime in a datetime column. Django's call chain
+    for them cost ~10 % of a sendMessage fast-lane request and of a bulk write.
+    JSON and everything else go through the field's own adaptation."""
+    kind = _kind(field)
+    if (kind is _PLAIN and isinstance(value, _PLAIN_VALUES)) or (
+        kind is _MOMENT and isinstance(value, datetime) and value.tzinfo is not None
+    ):
+        return value
+    return field.get_db_prep_save(value, db)
 
 
 def insert_rows(model: type[models.Model], objs: Sequence[models.Model], *, ignore_conflicts: bool = False) -> None:
@@ -100,20 +116,7 @@ def _insert(
         f" SELECT {aliases} FROM unnest({arrays}) WITH ORDINALITY AS v({aliases}, n) ORDER BY n{tail}"
     )
     db = connections[connection.alias]  # the wrapper itself: the proxy costs a lookup per use
-    values: list[list[Any]] = []
-    for field, column in zip(fields, columns, strict=True):
-        kind = _kind(field)
-        prepared = []
-        for value in column:
-            # Plain values are their own database value (what get_db_prep_save
-            # would return after several calls); anything else goes through it.
-            if (kind is _PLAIN and isinstance(value, _PLAIN_VALUES)) or (
-                kind is _MOMENT and isinstance(value, datetime) and value.tzinfo is not None
-            ):
-                prepared.append(value)
-            else:
-                prepared.append(field.get_db_prep_save(value, db))
-        values.append(prepared)
+    values = [[db_value(field, value, db) for value in column] for field, column in zip(fields, columns, strict=True)]
     connection.ensure_connection()
     raw = psycopg.Cursor(connection.connection)  # server-side binding, unlike Django's own cursors
     try:

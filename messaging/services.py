@@ -129,7 +129,7 @@ def wake_queues(instance_ids: Iterable[int], *, force: bool = False) -> None:
     ``drain_ready_task``). Without Redis, in eager mode (tests), when Redis fails,
     and with ``force`` (beat), the ids are published directly in sweeps of up to
     SEND_SWEEP_SIZE."""
-    from messaging.tasks import DRAIN_WAKE, drain_queues_task, drain_ready_task
+    from messaging.tasks import DRAIN_WAKE, drain_queues_task, drain_ready_task, publish
 
     ids = list(dict.fromkeys(instance_ids))
     if not ids:
@@ -139,19 +139,12 @@ def wake_queues(instance_ids: Iterable[int], *, force: bool = False) -> None:
         if lead is False:
             return  # the running leader takes them
         if lead is True:
-            try:
-                drain_ready_task.apply_async(queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+            if publish(drain_ready_task, ()):
                 return
-            except Exception:  # noqa: BLE001 - the database already holds the work
-                coalesce.resign(DRAIN_WAKE)
-                log.warning("could not start a drain leader; waking instances %s directly", ids, exc_info=True)
+            coalesce.resign(DRAIN_WAKE)  # and wake these directly below
     size = max(1, settings.SEND_SWEEP_SIZE)
     for start in range(0, len(ids), size):
-        chunk = ids[start : start + size]
-        try:
-            drain_queues_task.apply_async((chunk,), queue=settings.CELERY_TASK_DEFAULT_QUEUE)
-        except Exception:  # noqa: BLE001 - the database already holds the work
-            log.warning("could not enqueue drain for instances %s; beat will recover them", chunk, exc_info=True)
+        publish(drain_queues_task, (ids[start : start + size],))
 
 
 # --- Queue methods ---------------------------------------------------------------------

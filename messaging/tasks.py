@@ -84,13 +84,13 @@ def drain_ready_task() -> None:
         if len(ids) >= size:
             helper = coalesce.take(DRAIN_WAKE, size)
             if helper:
-                _publish(drain_queues_task, (helper,))
+                publish(drain_queues_task, (helper,))
         carry = _sweep(ids, worker)
         if time.monotonic() >= deadline:
             # Hand over, still holding the mark: a successor takes the rest.
             if not coalesce.give_back(DRAIN_WAKE, carry):
-                _publish(drain_queues_task, (carry,))
-            if coalesce.keep_leading(DRAIN_WAKE) and not _publish(drain_ready_task, ()):
+                publish(drain_queues_task, (carry,))
+            if coalesce.keep_leading(DRAIN_WAKE) and not publish(drain_ready_task, ()):
                 coalesce.resign(DRAIN_WAKE)  # the next offer starts a leader; beat is the net
             return
 
@@ -107,7 +107,9 @@ def _sweep(instance_ids: list[int], worker: str) -> list[int]:
     return [i for i, wait in report.waits.items() if wait == 0.0 and i not in report.errors]
 
 
-def _publish(task: Any, args: tuple[Any, ...]) -> bool:
+def publish(task: Any, args: tuple[Any, ...]) -> bool:
+    """Send a drain task to the broker; False (logged) when the broker refused it:
+    the database holds the work and beat's recovery wakes it."""
     try:
         task.apply_async(args, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
     except Exception:  # noqa: BLE001 - the database holds the work; beat recovers it
