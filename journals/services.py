@@ -147,7 +147,8 @@ def _journal_many(
 
 
 def _journal(instance: Instance, event: EngineEvent) -> bool:
-    """Write the journal side of an event; False if it was already recorded."""
+    """Write the journal side of an event; False if it was already recorded. (API
+    sends only touch their chat: ``_journal_many`` collects those.)"""
     if isinstance(event, MessageEvent):
         try:
             with transaction.atomic():
@@ -167,8 +168,6 @@ def _journal(instance: Instance, event: EngineEvent) -> bool:
         except IntegrityError:
             return False
         chats.record_journal_message(instance, event)
-    elif isinstance(event, ApiMessageEvent):
-        chats.touch_chat(instance.pk, event.chat_id, event.timestamp, event.chat_name)
     elif isinstance(event, CallEvent):
         updated = Call.objects.filter(instance_id=instance.pk, id_call=event.id_call).update(
             status=event.status, updated_at=event.timestamp

@@ -5,15 +5,17 @@ without Django's request cycle.
 
 sendMessage is the hot path (bench/send_throughput.py). Under ASGI, a sync Django view
 costs a thread hop and the ORM per request; here the same request is served by one
-async psycopg round trip for the token and one INSERT, with the *same* validation
-(``SendMessage.validate``), the same composition (``compose_send_message``), the same
-error bodies and the same row as ``messaging.services.send`` writes. Anything it does
-not handle (SQLite, Idempotency-Key, markIncomingMessagesReadedOnReply, bad paths)
-falls through to Django unchanged.
+async psycopg statement (an INSERT … SELECT that checks the token) for instances this
+process has served before, else by a token SELECT and the INSERT, with the *same*
+validation (``SendMessage``, or ``quick_validate`` for plain bodies), the same
+composition (``compose_send_message``), the same error bodies in the same order and
+the same row as ``messaging.services.send`` writes. Anything it does not handle
+(SQLite, Idempotency-Key, markIncomingMessagesReadedOnReply, bad paths) falls through
+to Django unchanged.
 
-Wake-ups are handed to a background thread that coalesces instance ids and hands
-each round to ``messaging.services.wake_queues`` (Redis-coalesced sweeps), so the
-event loop never blocks on the broker.
+Wake-ups are handed to a background thread that gathers instance ids for a few
+milliseconds and hands each round to ``messaging.services.wake_queues`` (the drain
+leader's ready set), so the event loop never blocks on the broker.
 """
 
 from __future__ import annotations
