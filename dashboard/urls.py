@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse_lazy
 
-from dashboard import forms, journal_views, sandbox_views, views
+from dashboard import devtools, forms, journal_views, sandbox_views, views
 
 app_name = "dashboard"
 
@@ -57,6 +57,8 @@ instance_urlpatterns = [
     path("webhooks/", journal_views.webhook_log, name="webhooks"),
     path("webhooks/redeliver/", journal_views.webhook_redeliver, name="webhook_redeliver"),
     path("usage/", views.usage_page, name="usage"),
+    path("postman.json", devtools.postman_download, name="postman"),
+    path("examples/<str:name>", devtools.receiver_download, name="receiver_example"),
     path("sandbox/", sandbox_views.sandbox_page, name="sandbox"),
     path("sandbox/contacts/", sandbox_views.sandbox_contact, name="sandbox_contact"),
     path("sandbox/send/", sandbox_views.sandbox_send, name="sandbox_send"),
