@@ -3,6 +3,11 @@
 import os
 
 from django.core.asgi import get_asgi_application
+from twisted.web import http as twisted_http
+
+# Daphne writes the status line from Twisted's table, which lacks 429: clients saw
+# "429 Unknown Status". GREEN-API answers "429 Too Many Requests".
+twisted_http.RESPONSES.setdefault(429, b"Too Many Requests")
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()

@@ -55,6 +55,8 @@ class WireAutoSchema(AutoSchema):
         extra = getattr(self.view, "extra_routes", ())
         if extra and any(f"{{{segment}}}" in self.path for segment in extra):
             return f"{name}WithPathParameter"
+        if extra and self.path.endswith("/"):
+            return f"{name}WithTrailingSlash"  # the async SDK's body form
         return name
 
     def get_tags(self) -> list[str]:

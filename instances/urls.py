@@ -10,11 +10,13 @@ from django.views.decorators.csrf import csrf_exempt
 from instances import api, emulator_api, emulator_events_api, emulator_seed, partner_api, registry
 
 
-def method(view: Any, *, extra: str = "") -> URLPattern:
+def method(view: Any, *, extra: str = "", trailing_slash: bool = False) -> URLPattern:
     """Route a method view at its canonical name. ``extra`` adds a trailing segment
-    (deleteNotification/{token}/{receiptId})."""
+    (deleteNotification/{token}/{receiptId}); ``trailing_slash`` routes
+    ``{token}/`` (the Python SDK's async deleteNotification sends that, with the
+    receiptId as the body)."""
     spec = registry.bind(view.wire_name, view)
-    suffix = f"/<str:{extra}>" if extra else ""
+    suffix = f"/<str:{extra}>" if extra else ("/" if trailing_slash else "")
     # Credentials are in the path, never in cookies: CSRF does not apply to the wire.
     handler = csrf_exempt(view.as_view())
     if spec.host == "partner":
@@ -22,7 +24,7 @@ def method(view: Any, *, extra: str = "") -> URLPattern:
     return path(
         f"waInstance<int:id_instance>/{spec.name}/<str:token>{suffix}",
         handler,
-        name=spec.name + ("-extra" if extra else ""),
+        name=spec.name + ("-extra" if extra else "-slash" if trailing_slash else ""),
     )
 
 

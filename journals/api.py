@@ -167,8 +167,9 @@ class ResultOutput(serializers.Serializer[Any]):
 
 
 class DeleteNotification(InstanceMethodView):
-    """``DELETE …/deleteNotification/{token}/{receiptId}``; the official async SDK
-    sends the receiptId in a JSON body instead, which is accepted too."""
+    """``DELETE …/deleteNotification/{token}/{receiptId}``. The body forms work the
+    same: ``{"receiptId": N}``, and the official Python SDK's async client's bare
+    number sent to ``…/deleteNotification/{token}/``."""
 
     wire_name = "deleteNotification"
     Output = ResultOutput
@@ -178,8 +179,10 @@ class DeleteNotification(InstanceMethodView):
     def delete(self, request: Request, receipt_id: str | None = None, **kwargs: Any) -> Response:
         raw: Any = receipt_id
         if raw is None:
-            body = request.data if isinstance(request.data, dict) else {}
-            raw = body.get("receiptId")
+            body = request.data
+            raw = body.get("receiptId") if isinstance(body, dict) else body
+        if isinstance(raw, bool):
+            raw = None  # json true is not a receipt number
         try:
             number = int(str(raw))
         except (TypeError, ValueError):

@@ -25,7 +25,7 @@ from instances.http import (
     validate,
 )
 from journals import chats
-from messaging.fields import ChatId
+from messaging.fields import ChatId, legacy_phone_number
 
 T = TypeVar("T")
 PERSONAL_RE = re.compile(r"^(\d{5,20}@c\.us|\d{5,25}@lid)$")
@@ -169,7 +169,7 @@ class GetAvatar(InstanceMethodView):
         chatId = ChatId()
 
     def post(self, request: Request, **kwargs: Any) -> Response:
-        data = self.validate(request.data)
+        data = self.validate(legacy_phone_number(request.data))
         avatar = call(chats.get_avatar, request, chat_id=data["chatId"])
         return Response({"existsWhatsapp": avatar.exists, "urlAvatar": avatar.url, "available": bool(avatar.url)})
 

@@ -43,7 +43,6 @@ from journals.rendering import (
     forwarded,
     journal_object,
     timestamp,
-    untyped,
     wire_status,
     with_type,
 )
@@ -320,10 +319,9 @@ def _attach_quotes(instance: Instance, entries: list[Entry]) -> None:
         )
 
 
-def _encoded(entry: Entry, changes: Changes, *, typed: bool) -> str | None:
-    """The entry's object, encoded, with its changes applied; None when it is hidden
-    (deleted for this instance only) or its row is gone. ``typed``: with the
-    ``type`` key (getChatHistory, getMessage)."""
+def _encoded(entry: Entry, changes: Changes) -> str | None:
+    """The entry's object, encoded with ``type`` first, with its changes applied;
+    None when it is hidden (deleted for this instance only) or its row is gone."""
     if entry.body is None and not entry.stored:
         return None  # stored no object and was deleted before it could be rendered
     mine = changes.get((entry.chat_id, entry.id_message), [])
@@ -331,16 +329,16 @@ def _encoded(entry: Entry, changes: Changes, *, typed: bool) -> str | None:
         return None
     if entry.body is None and not mine and entry.type_message != "pollMessage":
         # The common case, and the reason objects are stored: nothing to apply.
-        return with_type(entry.direction, entry.stored) if typed else entry.stored
+        return with_type(entry.direction, entry.stored)
     body = entry.object()
     _apply(body, mine)
-    return encode(body if typed else untyped(body))
+    return encode(body)
 
 
-def _finish(instance: Instance, entries: list[Entry], changes: Changes, *, typed: bool = True) -> list[str]:
+def _finish(instance: Instance, entries: list[Entry], changes: Changes) -> list[str]:
     """The entries' objects, encoded, with changes applied and hidden ones left out."""
     _attach_quotes(instance, entries)
-    found = (_encoded(entry, changes, typed=typed) for entry in entries)
+    found = (_encoded(entry, changes) for entry in entries)
     return [item for item in found if item is not None]
 
 
@@ -350,8 +348,9 @@ def _window(
     candidates: Callable[[], QuerySet[JournalMessage]],
     changes: Changes,
 ) -> list[str]:
-    """The objects (without ``type``) of a time window's journal rows (STORED_FIELDS
-    tuples), in their order.
+    """The objects of a time window's journal rows (STORED_FIELDS tuples), in their
+    order, each with ``type`` first (GREEN-API's field tables for the last*Messages
+    methods list it, and the SDKs read it).
 
     This loop is lastIncomingMessages' hot path: a busy instance receives thousands
     of messages a day, and GREEN-API returns them all. A row that stores its object
@@ -366,7 +365,7 @@ def _window(
             and type_message != "pollMessage"
             and (not changes or (chat_id, id_message) not in changes)
         ):
-            out.append(stored)
+            out.append(with_type(direction, stored))
             continue
         entry = Entry(chat_id, id_message, direction, type_message, None, pk)
         if version == JOURNAL_JSON_VERSION and stored:
@@ -379,7 +378,7 @@ def _window(
     if unrendered:
         _render(candidates(), unrendered, own_wid=instance.wid)
     for place, entry in others:
-        out[place] = _encoded(entry, changes, typed=False) or ""
+        out[place] = _encoded(entry, changes) or ""
     return [item for item in out if item]
 
 
@@ -471,7 +470,7 @@ def last_outgoing_messages(instance: Instance, *, minutes: int = DEFAULT_MINUTES
         journal_entries(typed.values_list(*STORED_FIELDS, "timestamp"), lambda: typed, own_wid=instance.wid, merged=True),
     )
     changes = _changes_since(instance.pk, since) if entries else {}
-    return encode_array(_finish(instance, entries, changes, typed=False))
+    return encode_array(_finish(instance, entries, changes))
 
 
 def _call_entry(call: Call) -> dict[str, Any]:

@@ -5,6 +5,7 @@ urlpatterns = [
     method(api.ReceiveNotification),
     method(api.DeleteNotification, extra="receipt_id"),
     method(api.DeleteNotification),
+    method(api.DeleteNotification, trailing_slash=True),
     method(api.GetWebhooksCount),
     method(api.ClearWebhooksQueue),
     method(api.DownloadFile),

@@ -33,7 +33,7 @@ from instances.http import (
 from instances.models import Instance
 from messaging import media, services
 from messaging.api import IdMessageOutput, idempotency_key
-from messaging.fields import ChatId, quoted_message_id, typing_time
+from messaging.fields import ChatId, legacy_phone_number, quoted_message_id, typing_time
 from messaging.models import MediaFile, OutgoingMessage
 
 
@@ -186,7 +186,7 @@ class SendFileByUrl(InstanceMethodView):
         archiveChat = Bool(required=False)
 
     def post(self, request: Request, **kwargs: Any) -> Response:
-        data = self.validate(request.data)
+        data = self.validate(legacy_phone_number(request.data))
         echo = {
             "chatId": data["chatId"],
             "urlFile": data["urlFile"],

@@ -76,3 +76,16 @@ def reject_unknown_keys(serializer: serializers.Serializer[Any], data: Any, path
 def many(child: type[serializers.Serializer[Any]], min_items: int, max_items: int, **kwargs: Any) -> Any:
     """A list of ``child`` objects with Joi-worded size limits (DRF's ``many=True``)."""
     return child(many=True, min_length=min_items, max_length=max_items, **kwargs)  # type: ignore[call-arg]
+
+
+def legacy_phone_number(body: Any) -> Any:
+    """The JS SDK's legacy shape for sendFileByUrl and getAvatar: a numeric
+    ``phoneNumber`` instead of ``chatId``. Becomes the personal chat's id; a body
+    with a ``chatId`` (or without either) is left to the method's own validation."""
+    if not isinstance(body, dict) or "chatId" in body or "phoneNumber" not in body:
+        return body
+    value = body["phoneNumber"]
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise ValidationFailed("Wrong format. 'phoneNumber' must contain only digits")
+    rest = {k: v for k, v in body.items() if k != "phoneNumber"}
+    return {"chatId": f"{value}@c.us", **rest}

@@ -45,3 +45,13 @@ def test_it_validates(api_client: APIClient, authorized_instance: Instance, body
 
 def test_wire_guards(api_client: APIClient, authorized_instance: Instance) -> None:
     assert_wire_guards(api_client, authorized_instance, "getAvatar", "POST", {"chatId": PEER_WID})
+
+
+def test_the_js_sdk_numeric_phone_number_is_that_chat(api_client: APIClient, authorized_instance: Instance) -> None:
+    ensure_phone(PEER, "John Smith")
+    by_chat = post(api_client, authorized_instance, "getAvatar", {"chatId": PEER_WID}).json()
+    by_number = post(api_client, authorized_instance, "getAvatar", {"phoneNumber": int(PEER)})
+    assert by_number.status_code == 200
+    assert by_number.json() == by_chat and by_chat["existsWhatsapp"] is True
+    refused = post(api_client, authorized_instance, "getAvatar", {"phoneNumber": "+7900"})
+    assert refused.status_code == 400

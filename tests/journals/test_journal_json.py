@@ -196,6 +196,7 @@ def test_rows_without_a_stored_object_are_rendered_on_read(
     assert len(items) == 40
     assert [i["idMessage"] for i in items[10:]] == [f"BULK{n}" for n in range(30)]
     assert items[10] == {
+        "type": "incoming",
         "timestamp": items[10]["timestamp"],
         "idMessage": "BULK0",
         "typeMessage": "textMessage",

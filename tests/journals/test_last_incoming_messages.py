@@ -29,7 +29,9 @@ def test_it_lists_received_messages_of_the_window_newest_first(
     assert r.status_code == 200
     items = r.json()
     assert [i["idMessage"] for i in items] == ["B1", "A1"]
+    assert list(items[1])[0] == "type"  # first, as getChatHistory's items
     assert items[1] == {
+        "type": "incoming",
         "timestamp": int(when.timestamp()),
         "idMessage": "A1",
         "typeMessage": "textMessage",

@@ -39,7 +39,10 @@ def test_it_lists_api_and_phone_messages_newest_first(
     assert r.status_code == 200
     items = r.json()
     assert [i["idMessage"] for i in items] == ["P1", failed["idMessage"], sent["idMessage"]]
+    assert all(list(item)[0] == "type" for item in items)
+    assert [i["type"] for i in items] == ["outgoing"] * 3
     assert items[2] == {
+        "type": "outgoing",
         "timestamp": items[2]["timestamp"],
         "idMessage": sent["idMessage"],
         "statusMessage": "sent",

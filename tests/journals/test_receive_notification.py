@@ -174,3 +174,11 @@ def test_notifications_expire_after_retention_and_are_pruned_later(db: None, set
     Notification.objects.filter(pk=note.pk).update(done_at=timezone.now() - timedelta(days=8))
     assert expire_notifications()["deleted"] == 1
     assert not Notification.objects.filter(pk=note.pk).exists()
+
+
+@pytest.mark.parametrize("body", [None, True, "abc", {"receiptId": "x"}])
+def test_the_trailing_slash_form_refuses_what_is_not_a_number(api_client: APIClient, db: None, body: Any) -> None:
+    instance = enable(make_instance(authorized=True))
+    r = api_client.delete(method_url(instance, "deleteNotification") + "/", body, format="json")
+    assert r.status_code == 400
+    assert r.json()["message"] == "Parameter receiptId must be a Number"

@@ -4,6 +4,7 @@ receiveNotification / deleteNotification calls, downloadFile, and its
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
@@ -105,3 +106,17 @@ def test_sdk_handles_each_kind(live_asgi: LiveServer, ticking_runner: Runner, ki
     api = sdk(live_asgi, instance)
     body = wait_for(lambda: api.receiving.receiveNotification(receiveTimeout=5).data)["body"]
     assert body["messageData"]["typeMessage"] == kind
+
+
+def test_async_delete_sends_the_receipt_id_as_the_body(live_asgi: LiveServer, ticking_runner: Runner) -> None:
+    """The async client's ``DELETE …/deleteNotification/{token}/`` with the bare
+    receiptId as its JSON body deletes like the path form."""
+    instance = notifying_instance()
+    Control(live_asgi, instance).incoming("textMessage", message="hello async SDK")
+    api = sdk(live_asgi, instance)
+    receipt_id = wait_for(lambda: api.receiving.receiveNotification(receiveTimeout=5).data)["receiptId"]
+    deleted = asyncio.run(api.receiving.deleteNotificationAsync(receipt_id))
+    assert deleted.code == 200 and deleted.data == {"result": True}
+    assert queued_types(instance) == []
+    again = asyncio.run(api.receiving.deleteNotificationAsync(receipt_id))
+    assert again.code == 200 and again.data == {"result": False}

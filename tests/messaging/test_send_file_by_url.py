@@ -287,3 +287,31 @@ def test_the_official_sdk_reuses_an_uploaded_file(
     message = OutgoingMessage.objects.get(id_message=response.data["idMessage"])
     assert message.status == OutgoingStatus.SENT, message.description
     assert MediaFile.objects.count() == 1
+
+
+def test_the_js_sdk_numeric_phone_number_sends_to_that_chat(
+    api_client: APIClient, authorized_instance: Instance, recipient: str, media_dirs: MediaDirs,
+    file_server: FileServer, allow_loopback: None, django_capture_on_commit_callbacks: Any,
+) -> None:
+    """The JS SDK sends ``phoneNumber`` (a number) instead of ``chatId``: the file
+    reaches that number's phone on the emulated network."""
+    url = file_server.add("/pics/cat.png", png_bytes(), Content_Type="image/png")
+    phone = int(recipient.split("@", 1)[0])
+    message = send_and_drain(
+        api_client, authorized_instance, {"phoneNumber": phone, "urlFile": url, "fileName": "cat.png"},
+        django_capture_on_commit_callbacks,
+    )
+    assert message.chat_id == recipient
+    assert message.status == OutgoingStatus.SENT, message.description
+    network = EmuMessage.objects.get(sender=authorized_instance.phone, id_message=message.id_message)
+    assert network.recipient == str(phone)
+
+
+@pytest.mark.parametrize("value", ["7900x", True, 1.5, None])
+def test_a_phone_number_that_is_not_digits_is_refused(
+    api_client: APIClient, authorized_instance: Instance, value: Any
+) -> None:
+    r = send(api_client, authorized_instance, {"phoneNumber": value, "urlFile": "https://example.com/a.png", "fileName": "a.png"})
+    assert r.status_code == 400
+    assert r.json()["message"] == "Validation failed. Details: Wrong format. 'phoneNumber' must contain only digits"
+    assert not OutgoingMessage.objects.exists()
