@@ -166,7 +166,7 @@ SETTING_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
-def _setting_field(spec: settings_spec.SettingSpec) -> forms.Field:
+def setting_field(spec: settings_spec.SettingSpec) -> forms.Field:
     common: dict[str, Any] = {"label": spec.name, "help_text": spec.help, "required": False, "disabled": not spec.writable}
     if spec.kind in ("flag", "bool"):
         return forms.BooleanField(**common)
@@ -187,7 +187,7 @@ class SettingsForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.instance = instance
         for spec in settings_spec.SETTINGS:
-            self.fields[spec.name] = _setting_field(spec)
+            self.fields[spec.name] = setting_field(spec)
         self.wire: dict[str, Any] = {}
 
     def groups(self) -> list[tuple[str, str, list[forms.BoundField]]]:

@@ -1,4 +1,5 @@
-"""Operator console: accounts, instances (with actions), leases and their history."""
+"""Operator console: accounts, leases and their history. The instance page, which reads
+queues and webhooks too, lives in ``dashboard/admin.py`` (the layer above every app)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from instances import accounts, services
-from instances.models import Account, EmuPhone, Instance, InstanceStateChange, LeaseGrant, SessionLease
-from instances.transport import TransportError
+from instances import accounts
+from instances.models import Account, EmuPhone, Instance, LeaseGrant, SessionLease
 
 if TYPE_CHECKING:
     # django-stubs makes these generic; at runtime they are not subscriptable.
@@ -34,6 +34,7 @@ class InstanceInline(TabularInline):
 @admin.register(Account)
 class AccountAdmin(ModelAdmin):
     list_display = ("id", "user", "name", "instance_count", "created_at")
+    list_display_links = ("id", "user")
     search_fields = ("user__username", "user__email", "name")
     readonly_fields = ("partner_token", "created_at")
     list_select_related = ("user",)
@@ -54,86 +55,6 @@ class AccountAdmin(ModelAdmin):
     @admin.display(description="instances", ordering="live_instances")
     def instance_count(self, obj: Account) -> int:
         return int(getattr(obj, "live_instances", 0))
-
-
-class StateChangeInline(TabularInline):
-    model = InstanceStateChange
-    fields = ("created_at", "state", "phone")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    ordering = ("-created_at",)
-
-
-@admin.register(Instance)
-class InstanceAdmin(ModelAdmin):
-    list_display = ("id", "name", "account", "engine", "state", "wid", "lease_owner", "is_suspended", "is_deleted", "created_at")
-    list_filter = ("engine", "state", "is_suspended", "is_deleted")
-    search_fields = ("=id", "name", "wid", "phone", "account__user__username")
-    readonly_fields = ("id", "api_token", "state", "state_changed_at", "wid", "phone", "webhook_secret", "created_at", "deleted_at")
-    exclude = ("qr_secret", "pairing_code", "pairing_phone", "pairing_expires_at", "emulator_cursor", "emulator_signal_cursor")
-    list_select_related = ("account__user", "lease")
-    actions = ["reboot", "logout", "rotate_token", "suspend", "unsuspend"]
-    inlines = [StateChangeInline]
-
-    def delete_model(self, request: HttpRequest, obj: Instance) -> None:
-        # Deleting is the partner API's soft delete: history and journals stay.
-        services.delete_instance(obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
-        for instance in queryset:
-            services.delete_instance(instance)
-
-    @admin.display(description="runner")
-    def lease_owner(self, obj: Instance) -> str:
-        lease = getattr(obj, "lease", None)
-        if lease is None or not lease.runner_id:
-            return "—"
-        if lease.expires_at and lease.expires_at < timezone.now():
-            return f"{lease.runner_id} (expired)"
-        return lease.runner_id
-
-    def _each(self, request: HttpRequest, queryset: QuerySet[Instance], action: Any) -> int:
-        """Run ``action`` per instance; an engine failure is reported, not a 500."""
-        done = 0
-        for instance in queryset:
-            try:
-                action(instance)
-            except TransportError as exc:
-                messages.error(request, f"{instance.id}: {exc}")
-            else:
-                done += 1
-        return done
-
-    @admin.action(description="Reboot selected instances")
-    def reboot(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
-        done = self._each(request, queryset, services.reboot)
-        if done:
-            messages.success(request, f"Rebooting {done} instance(s).")
-
-    @admin.action(description="Log out selected instances")
-    def logout(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
-        done = self._each(request, queryset, services.logout)
-        if done:
-            messages.success(request, f"Logged out {done} instance(s).")
-
-    @admin.action(description="Rotate API token")
-    def rotate_token(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
-        for instance in queryset:
-            services.update_api_token(instance)
-        messages.success(request, f"New tokens for {queryset.count()} instance(s); old ones stopped working.")
-
-    @admin.action(description="Suspend (API answers 403)")
-    def suspend(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
-        for instance in queryset:
-            services.set_suspended(instance, True)
-        messages.success(request, f"Suspended {len(queryset)} instance(s); their API answers 403.")
-
-    @admin.action(description="Unsuspend")
-    def unsuspend(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
-        for instance in queryset:
-            services.set_suspended(instance, False)
-        messages.success(request, f"Unsuspended {len(queryset)} instance(s).")
 
 
 class ReadOnlyAdmin(ModelAdmin):

@@ -149,6 +149,7 @@ class WebhookRedelivery(models.Model):
     count = models.PositiveIntegerField(default=0)
 
     class Meta:
+        verbose_name_plural = "webhook redeliveries"
         indexes = [models.Index(fields=["instance", "-requested_at"], name="webhook_redelivery_idx")]
 
 

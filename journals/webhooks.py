@@ -532,3 +532,22 @@ def redeliver(instance: Instance, receipt_from: int, receipt_to: int, *, request
             instance_id = instance.pk
             transaction.on_commit(lambda: wake(instance_id))
     return count
+
+
+def redeliver_given_up(instance: Instance, *, requested_by: str) -> int:
+    """Re-queue exactly the notifications whose delivery gave up (expired after at least
+    one attempt), oldest first, as one redelivery per run of consecutive receiptIds.
+    Unlike ``redeliver`` over a wide range, nothing that was delivered is sent twice:
+    every id inside a run is one of the given-up ones."""
+    receipts = list(
+        Notification.objects.filter(instance_id=instance.pk, state=NotificationState.EXPIRED, attempts__gt=0)
+        .order_by("receipt_id")
+        .values_list("receipt_id", flat=True)
+    )
+    runs: list[tuple[int, int]] = []
+    for receipt in receipts:
+        if runs and receipt == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], receipt)
+        else:
+            runs.append((receipt, receipt))
+    return sum(redeliver(instance, first, last, requested_by=requested_by) for first, last in runs)
