@@ -348,6 +348,9 @@ SEND_SWEEP_SIZE = env.int("SEND_SWEEP_SIZE", default=100)
 # each further sweep so the sweep carries more messages; an idle system's first
 # sweep never waits.
 SEND_SWEEP_LINGER_MS = env.float("SEND_SWEEP_LINGER_MS", default=50.0)
+# Every hand-over of a message to an engine is logged (messaging.SendAttempt, the
+# evidence for "sent exactly once"); an hourly job deletes rows older than this.
+SEND_ATTEMPT_RETENTION_DAYS = env.int("SEND_ATTEMPT_RETENTION_DAYS", default=7)
 RELAY_RECOVER_INTERVAL_SECONDS = env.float("RELAY_RECOVER_INTERVAL_SECONDS", default=30.0)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 

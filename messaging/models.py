@@ -98,6 +98,32 @@ class MessageStatusChange(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
 
+class SendAttempt(models.Model):
+    """One message handed to the engine by the send drain, logged whatever the engine
+    answered: its send status (``sent``, ``noAccount``, …) or ``error`` for a
+    transient failure (the message went back to the queue and is handed again).
+
+    Deliberately without a unique constraint: it is the evidence for "sent exactly
+    once" (``messaging.selectors.send_attempt_tally``). A message handed twice with
+    a success both times (two workers racing past a lease, a re-queue of a row that
+    had gone out) shows up here as two rows, where the status log cannot see it (a
+    repeated status is not a change). Rows are written with the batch's statuses,
+    in the same transaction and one INSERT per batch; a crash between the engine
+    call and that commit leaves no row and is covered by the engines' idempotency
+    per idMessage instead. No foreign keys and no index: nothing reads it on the hot
+    path, and deleting a message keeps its attempts."""
+
+    message_id = models.BigIntegerField()
+    instance_id = models.BigIntegerField()
+    id_message = models.CharField(max_length=64)
+    attempt = models.PositiveIntegerField()  # the message's claim count: 1 for its first hand-over
+    outcome = models.CharField(max_length=16)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.id_message} #{self.attempt}: {self.outcome}"
+
+
 class SendCursor(models.Model):
     """Per-instance drain lock and pacing clock.
 

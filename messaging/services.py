@@ -37,8 +37,10 @@ from messaging.models import (
     MessageStatusChange,
     OutgoingMessage,
     OutgoingStatus,
+    SendAttempt,
     SendCursor,
 )
+from messaging.selectors import ATTEMPT_ERROR
 
 if TYPE_CHECKING:
     from journals.notifications import EngineEvent
@@ -414,10 +416,27 @@ def _send_batches(
             if ready
         }
     )
+    attempts: list[dict[str, Any]] = []  # the send attempt log (SendAttempt), one INSERT
+    handed_at = timezone.now()
     for instance_id, results in sent.items():
         ready = prepared[instance_id]
         for index, (message, _) in enumerate(ready):
             result = results[index] if index < len(results) else None
+            if result is not None:
+                if isinstance(result, TransportError):
+                    outcome = str(OutgoingStatus.FAILED) if result.permanent else ATTEMPT_ERROR
+                else:
+                    outcome = result.status
+                attempts.append(
+                    {
+                        "message_id": message.pk,
+                        "instance_id": instance_id,
+                        "id_message": message.id_message,
+                        "attempt": message.attempts + 1,  # loaded before our claim counted it
+                        "outcome": outcome[:16],
+                        "created_at": handed_at,
+                    }
+                )
             if result is None or (isinstance(result, TransportError) and not result.permanent):
                 if isinstance(result, TransportError):
                     errors[instance_id] = result
@@ -431,6 +450,7 @@ def _send_batches(
             # left, so it imposes no file interval on the next message.
             last_handed[instance_id] = message.is_file
     with transaction.atomic():
+        insert_values(SendAttempt, attempts)
         record_statuses(outcomes, instances=instances)
         if unsent:
             # Back to the queue head: order is kept, the retry or the beat sends them.
@@ -694,6 +714,22 @@ def recover_queues() -> dict[str, int]:
         wake_queue(instance_id, force=True)
         woken += 1
     return {"requeued": requeued, "expired": len(expired_ids), "woken": woken}
+
+
+def prune_send_attempts(limit: int = 10_000) -> int:
+    """Delete up to ``limit`` send attempt log rows older than
+    SEND_ATTEMPT_RETENTION_DAYS (0 keeps them). Rows are appended in time order, so
+    the oldest keys are the ones to go: found by walking the primary key (the log
+    has no other index, to keep its one INSERT per batch cheap)."""
+    days = settings.SEND_ATTEMPT_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    cutoff = timezone.now() - timedelta(days=days)
+    ids = list(SendAttempt.objects.filter(created_at__lt=cutoff).order_by("pk").values_list("pk", flat=True)[:limit])
+    if not ids:
+        return 0
+    deleted, _ = SendAttempt.objects.filter(pk__in=ids).delete()
+    return deleted
 
 
 # --- Forwarding and presence -----------------------------------------------------------

@@ -124,6 +124,11 @@ def recover_queues_task() -> dict[str, int]:
 
 
 @shared_task(acks_late=True, ignore_result=True)
+def prune_send_attempts_task() -> int:
+    return services.prune_send_attempts()
+
+
+@shared_task(acks_late=True, ignore_result=True)
 def delete_expired_files_task() -> int:
     """Sent files live 15 days (their urlFile links expire with them)."""
     from messaging import media

@@ -336,7 +336,11 @@ def test_a_sweep_puts_every_instance_s_batch_on_the_network_with_one_insert(auth
     with CaptureQueriesContext(connection) as captured:
         report = services.drain_queues([s.id for s in senders], "test")
     assert all(wait is None for wait in report.waits.values()) and not report.errors
-    inserts = [q["sql"] for q in captured.captured_queries if 'INSERT INTO "instances_emumessage"' in q["sql"]]
+    # SQLite spells an insert that ignores conflicts "INSERT OR IGNORE INTO".
+    inserts = [
+        q["sql"] for q in captured.captured_queries
+        if q["sql"].startswith("INSERT") and 'INTO "instances_emumessage"' in q["sql"]
+    ]
     assert len(inserts) == 1
     for sender in senders:
         on_network = list(
