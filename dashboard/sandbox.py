@@ -24,6 +24,7 @@ from instances.emulator_events_api import KIND_FIELDS
 from instances.emulator_session import read_receipts
 from instances.http import ValidationFailed, validate
 from instances.models import EmuMessage, Instance, State
+from instances.phones import PhoneClaimed, check_may_act_as
 
 # Friendlier names for the picker; a kind missing here still works under its wire name.
 LABELS = {
@@ -232,4 +233,8 @@ def contact_reads(instance: Instance, phone: str) -> int:
     messages it read."""
     if not instance.phone or instance.state != State.AUTHORIZED:
         raise emulator_events.EventError("the instance must be authorized on the emulator (pair it first)")
+    try:
+        check_may_act_as(phone, instance.account_id)  # only a number's tenant reads as it
+    except PhoneClaimed as exc:
+        raise emulator_events.EventError(str(exc)) from exc
     return len(read_receipts(phone, instance.phone))

@@ -17,6 +17,7 @@ from dashboard.views import emulator_only, instance_view, is_htmx, page
 from instances import emulator_events, services
 from instances.emulator_services import add_simulated_contact
 from instances.models import EmuContact, Instance, State
+from instances.phones import PhoneClaimed
 from journals.models import Call, Direction
 
 DEFAULT_KIND = "textMessage"
@@ -93,10 +94,14 @@ def sandbox_contact(request: HttpRequest, instance: Instance) -> HttpResponse:
         return _sandbox(request, instance, status=409, error="Pair the instance first: contacts belong to its phone.")
     if not form.is_valid():
         return _sandbox(request, instance, contact_form=form)
-    add_simulated_contact(
-        owner_phone=instance.phone, phone=form.cleaned_data["phone"], name=form.cleaned_data["name"],
-        registered=form.cleaned_data["registered"], script=form.cleaned_data["script"],
-    )
+    try:
+        add_simulated_contact(
+            account_id=instance.account_id, owner_phone=instance.phone, phone=form.cleaned_data["phone"],
+            name=form.cleaned_data["name"], registered=form.cleaned_data["registered"],
+            script=form.cleaned_data["script"],
+        )
+    except PhoneClaimed as exc:
+        return _sandbox(request, instance, status=409, error=f"{exc}: add it without changing its settings.")
     return _done(request, instance, f"Contact +{form.cleaned_data['phone']} saved.")
 
 

@@ -23,8 +23,9 @@ from rest_framework.views import APIView
 
 from instances import services
 from instances.emulator_services import FORCEABLE_STATES, add_simulated_contact
-from instances.http import Bool, Forbidden, Str, Unauthorized, WireJSONParser, validate
+from instances.http import BadRequest, Bool, Forbidden, Str, Unauthorized, WireJSONParser, validate
 from instances.models import EmuContact, EmuPhone, Engine, Instance, State
+from instances.phones import PhoneClaimed
 from instances.transport import emulator
 
 PHONE_FIELD = {"min_length": 7, "max_length": 15}
@@ -224,13 +225,17 @@ class Contacts(ControlView):
         data = validate(ContactInput, request.data)
         if not instance.phone:
             raise serializers.ValidationError("pair the instance with a phone first", code="joi")
-        contact = add_simulated_contact(
-            owner_phone=instance.phone,
-            phone=data["phoneNumber"],
-            name=data.get("name", ""),
-            registered=data.get("registered", True),
-            script=data.get("script", ""),
-        )
+        try:
+            contact = add_simulated_contact(
+                account_id=instance.account_id,
+                owner_phone=instance.phone,
+                phone=data["phoneNumber"],
+                name=data.get("name", ""),
+                registered=data.get("registered"),
+                script=data.get("script"),
+            )
+        except PhoneClaimed as exc:
+            raise BadRequest(f"{exc}: it can be added only without 'registered' or 'script'") from exc
         return Response(contact_to_wire(contact), status=201)
 
 

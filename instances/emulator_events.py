@@ -27,6 +27,7 @@ from django.db.models import Q
 from PIL import Image
 
 from instances.models import EmuMessage, EmuPhone, EmuSignal, Engine, Instance, SignalKind, State
+from instances.phones import PhoneClaimed, check_may_act_as
 from instances.transport.emulator import ensure_phone
 
 Fields = dict[str, Any]
@@ -59,8 +60,16 @@ def _own_phone(instance: Instance) -> str:
     return instance.phone
 
 
-def _peer(phone: str, name: str = "") -> EmuPhone:
-    peer = ensure_phone(phone, name)
+def _peer(phone: str, name: str = "", *, author_for: Instance | None = None) -> EmuPhone:
+    """The other phone of an event, created if new. ``author_for``: the event is
+    written *as* this phone for that instance's tenant, which another tenant's
+    number must refuse (its instance would take the event in as its own)."""
+    if author_for is not None:
+        try:
+            check_may_act_as(phone, author_for.account_id)
+        except PhoneClaimed as exc:
+            raise EventError(str(exc)) from exc
+    peer = ensure_phone(phone, name if author_for is not None else "")
     if not peer.registered:
         raise EventError(f"+{phone} has no WhatsApp account")
     return peer
@@ -467,7 +476,7 @@ def contact_sends(instance: Instance, *, phone: str, kind: str, fields: Fields, 
     if phone == owner:
         raise EventError("a phone cannot message itself here; use phone-sent")
     with transaction.atomic():
-        _peer(phone, name)
+        _peer(phone, name, author_for=instance)
         chat = _Chat(instance=instance, owner=owner, peer=phone, author=phone)
         message_data = BUILDERS[kind](chat, fields)
         return _put(sender=phone, recipient=owner, message_data=message_data)
@@ -500,7 +509,7 @@ def contact_calls(instance: Instance, *, phone: str, outcome: str = "", name: st
         raise EventError(f"outcome must be one of {', '.join(CALL_OUTCOMES)}")
     id_call = new_id_message()
     with transaction.atomic():
-        _peer(phone, name)
+        _peer(phone, name, author_for=instance)
         EmuSignal.objects.create(
             kind=SignalKind.CALL,
             from_phone=phone,
@@ -540,5 +549,5 @@ def call_ends(instance: Instance, *, id_call: str, outcome: str) -> None:
 def contact_blocks(instance: Instance, *, phone: str) -> EmuSignal:
     """A contact blocks the instance's phone: ``incomingBlock``."""
     owner = _own_phone(instance)
-    _peer(phone)
+    _peer(phone, author_for=instance)
     return EmuSignal.objects.create(kind=SignalKind.BLOCK, from_phone=phone, to_phone=owner, payload={})

@@ -77,7 +77,7 @@ def seed(
     with transaction.atomic():
         ensure_phone(instance.phone)
         for phone, name in contacts:
-            add_simulated_contact(owner_phone=instance.phone, phone=phone, name=name)
+            add_simulated_contact(account_id=instance.account_id, owner_phone=instance.phone, phone=phone, name=name)
         known = dict(EmuPhone.objects.filter(phone__in=[c.phone for c in chats]).values_list("phone", "name"))
         EmuPhone.objects.bulk_create(
             [EmuPhone(phone=c.phone, name=c.name or f"Contact {c.phone[-4:]}") for c in chats if c.phone not in known],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from instances.models import EmuContact, EmuPhone, State
+from instances.phones import PhoneClaimed, may_use, owner_account
 from instances.transport.emulator import ensure_phone
 
 # States the control API and ``manage.py emulator set-state`` may force. Unlinking
@@ -13,21 +14,49 @@ FORCEABLE_STATES = (State.AUTHORIZED, State.BLOCKED, State.YELLOW_CARD, State.SL
 
 
 def add_simulated_contact(
-    *, owner_phone: str, phone: str, name: str = "", registered: bool = True, script: str = ""
+    *,
+    owner_phone: str,
+    phone: str,
+    name: str = "",
+    registered: bool | None = None,
+    script: str | None = None,
+    account_id: int | None = None,
 ) -> EmuContact:
-    """Create (or update) a simulated phone and put it in ``owner_phone``'s contacts."""
+    """Put ``phone`` in ``owner_phone``'s contacts, creating the simulated phone if new.
+
+    The caller acts for ``account_id`` (default: the account ``owner_phone`` belongs
+    to). A new or unclaimed number becomes that account's (``instances.phones``) and takes
+    ``registered``/``script`` (None: leave as is; a new phone is registered, unscripted)
+    and ``name``. A number of another account may still be added to the address book
+    under ``name``, but asking to change its registration or script raises
+    ``PhoneClaimed``: that is its owner's to decide."""
     with transaction.atomic():
         owner = ensure_phone(owner_phone)
+        if account_id is None:
+            account_id = owner.account_id or owner_account(owner_phone)
         contact_phone, created = EmuPhone.objects.get_or_create(
             phone=phone,
-            defaults={"name": name or f"Contact {phone[-4:]}", "registered": registered, "script": script},
+            defaults={
+                "name": name or f"Contact {phone[-4:]}",
+                "registered": True if registered is None else registered,
+                "script": script or "",
+                "account_id": account_id,
+            },
         )
         if not created:
-            contact_phone.registered = registered
-            contact_phone.script = script
-            if name:
-                contact_phone.name = name
-            contact_phone.save(update_fields=["registered", "script", "name"])
+            contact_phone = EmuPhone.objects.select_for_update().get(pk=contact_phone.pk)
+            changes: dict[str, object] = {
+                key: value
+                for key, value in (("registered", registered), ("script", script), ("name", name or None))
+                if value is not None and getattr(contact_phone, key) != value
+            }
+            if may_use(contact_phone, account_id):
+                changes["account_id"] = account_id
+                for key, value in changes.items():
+                    setattr(contact_phone, key, value)
+                contact_phone.save(update_fields=[k.removesuffix("_id") for k in changes])
+            elif set(changes) - {"name"}:
+                raise PhoneClaimed(phone)
         contact, _ = EmuContact.objects.update_or_create(
             owner=owner, contact=contact_phone, defaults={"name": name}
         )

@@ -161,9 +161,17 @@ class EmuPhone(models.Model):
 
     Instances that pair with the emulator link to one of these by ``phone``.
     ``registered=False`` numbers exist only to answer "no WhatsApp account".
+
+    ``account`` is the tenant that claimed the number, by linking an instance to it
+    or adding it as a simulated contact: only that account's instances may link it,
+    script it or write as it (``instances.phones``). Numbers nobody claimed (created
+    because someone messaged them) are free to claim.
     """
 
     phone = models.CharField(max_length=20, unique=True)
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     name = models.CharField(max_length=100, blank=True)
     about = models.CharField(max_length=200, blank=True)
     registered = models.BooleanField(default=True)

@@ -25,8 +25,8 @@ from instances.models import (
     State,
     new_api_token,
 )
+from instances.phones import PhoneClaimed, check_may_act_as, claim_phone
 from instances.transport import get_transport
-from instances.transport.emulator import ensure_phone
 
 
 class ServiceError(Exception):
@@ -198,16 +198,21 @@ def link_phone(instance: Instance, *, phone: str, name: str = "") -> None:
     the instance from ``starting`` to ``authorized``."""
     if instance.state not in (State.NOT_AUTHORIZED, State.PENDING_CODE):
         raise ServiceError("instance account already authorized")
-    account = ensure_phone(phone, name)
-    linked = change_state(
-        instance,
-        State.STARTING,
-        wid=f"{phone}@c.us",
-        profile_name=account.name,
-        from_states=(State.NOT_AUTHORIZED, State.PENDING_CODE),
-    )
-    if not linked:  # another scan or code won the race
-        raise ServiceError("instance account already authorized")
+    with transaction.atomic():
+        try:
+            # Another tenant's number would hand this instance their messages.
+            account = claim_phone(phone, instance.account_id, name=name)
+        except PhoneClaimed as exc:
+            raise ServiceError(str(exc)) from exc
+        linked = change_state(
+            instance,
+            State.STARTING,
+            wid=f"{phone}@c.us",
+            profile_name=account.name,
+            from_states=(State.NOT_AUTHORIZED, State.PENDING_CODE),
+        )
+        if not linked:  # another scan or code won the race
+            raise ServiceError("instance account already authorized")
     # A newly linked device sees messages from now on, not the phone's history.
     head = EmuMessage.objects.aggregate(head=Max("id"))["head"] or 0
     signal_head = EmuSignal.objects.aggregate(head=Max("id"))["head"] or 0
@@ -225,10 +230,20 @@ def link_phone(instance: Instance, *, phone: str, name: str = "") -> None:
 # --- Pairing code and SMS registration ------------------------------------------------
 
 
+def _check_phone_free(instance: Instance, phone: str) -> None:
+    """A code for another tenant's number is refused before it is issued (the
+    emulator shows the code to whoever asked); ``link_phone`` checks again."""
+    try:
+        check_may_act_as(phone, instance.account_id)
+    except PhoneClaimed as exc:
+        raise ServiceError(str(exc)) from exc
+
+
 def request_pairing_code(instance: Instance, *, phone: str) -> str:
     """getAuthorizationCode: a code valid for ~2.5 minutes; instance must be unlinked."""
     if instance.state != State.NOT_AUTHORIZED:
         raise ServiceError("Instance has auth. You need to make log out")
+    _check_phone_free(instance, phone)
     code = get_transport(instance).request_pairing_code(phone=phone)
     Instance.objects.filter(pk=instance.pk).update(
         pairing_code=code,
@@ -254,6 +269,7 @@ def start_authorization(instance: Instance, *, phone: str, method: str) -> None:
     """Register a number by SMS/voice code (regional docs): state ``pendingCode``."""
     if instance.state not in (State.NOT_AUTHORIZED, State.PENDING_CODE):
         raise ServiceError("already_registered")
+    _check_phone_free(instance, phone)
     code = get_transport(instance).start_registration(phone=phone, method=method)
     Instance.objects.filter(pk=instance.pk).update(
         pairing_code=code,

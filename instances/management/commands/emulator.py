@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from instances import services
 from instances.emulator_services import FORCEABLE_STATES, add_simulated_contact
 from instances.models import Engine, Instance
+from instances.phones import PhoneClaimed
 
 
 class Command(BaseCommand):
@@ -55,13 +56,14 @@ class Command(BaseCommand):
                 if not instance.phone:
                     raise CommandError("pair the instance first")
                 add_simulated_contact(
+                    account_id=instance.account_id,
                     owner_phone=instance.phone,
                     phone=options["phone"].lstrip("+"),
                     name=options["name"],
                     registered=not options["unregistered"],
                     script=options["script"],
                 )
-        except services.ServiceError as exc:
+        except (services.ServiceError, PhoneClaimed) as exc:
             raise CommandError(str(exc)) from exc
         instance.refresh_from_db()
         self.stdout.write(f"{instance.id}: {instance.state} {instance.wid}")
