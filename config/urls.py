@@ -27,3 +27,4 @@ urlpatterns = [
 ]
 
 handler404 = "instances.ops.not_found"
+handler500 = "instances.ops.server_error"

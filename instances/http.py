@@ -95,6 +95,41 @@ class PayloadTooLarge(BadRequest):
         super().__init__(message)
 
 
+class ServiceUnavailable(WireError):
+    """The database (or the edge's connection set) cannot serve the request now: a
+    restart, an outage, every connection busy. GREEN-API's JSON error body with
+    ``Retry-After``; nothing was written (a 200 means committed, so no 200 was
+    possible). The driver's own message is logged, never sent."""
+
+    status = 503
+    RETRY_AFTER_SECONDS = 5
+
+    def __init__(self, message: str = "Service Unavailable: the database is unreachable, retry later") -> None:
+        super().__init__(message)
+
+    def response(self, request: HttpRequest) -> HttpResponse:
+        response = error_envelope(request, self.status, str(self))
+        response["Retry-After"] = str(self.RETRY_AFTER_SECONDS)
+        return response
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is out of reach (down, restarting, no
+    connection free), as opposed to a bug or bad input."""
+    import psycopg
+    from django import db
+
+    from messaging.edgepool import PoolTimeout
+
+    outages = (db.OperationalError, db.InterfaceError, psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
+    return isinstance(exc, outages)
+
+
+def outage_response(request: HttpRequest, exc: BaseException) -> HttpResponse:
+    log.warning("database unavailable on %s: %s: %s", request.path, exc.__class__.__name__, exc)
+    return ServiceUnavailable().response(request)
+
+
 def text_response(text: str, status: int) -> HttpResponse:
     return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
 
@@ -126,6 +161,8 @@ def exception_handler(exc: Exception, context: Mapping[str, Any]) -> HttpRespons
         return NotFound().response(request)
     if isinstance(exc, drf_exceptions.ValidationError):
         return ValidationFailed(joi_message(exc.detail)).response(request)
+    if is_outage(exc):
+        return outage_response(request, exc)
     return drf_exception_handler(exc, cast(dict[str, Any], context))
 
 

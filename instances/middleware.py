@@ -19,7 +19,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
 from instances import metrics, registry
-from instances.http import NotFound, PayloadTooLarge
+from instances.http import NotFound, PayloadTooLarge, is_outage, outage_response
 
 WIRE_PATH = re.compile(r"^/(?P<prefix>waInstance\d+|partner)/(?P<method>[^/]+)(?P<rest>/.*)?$")
 # Methods whose bodies are files, capped by the upload views (100 MB), not here.
@@ -99,3 +99,25 @@ def _cors(response: HttpResponse) -> None:
     response["Access-Control-Allow-Origin"] = "*"
     response["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
     response["Access-Control-Allow-Headers"] = "Content-Type, GA-Filename, Idempotency-Key"
+
+
+class OutageMiddleware:
+    """A view that fails because the database is out of reach (down, restarting)
+    answers GREEN-API's JSON 503 with Retry-After instead of an HTML 500, on every
+    route. DRF views get the same from ``instances.http.exception_handler``; this
+    covers plain Django views. (``handler500`` cannot: under ASGI Django renders it
+    in another thread, where the exception is no longer at hand.)"""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        return outage_response(request, exception) if is_outage(exception) else None

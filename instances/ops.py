@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 
 from instances import metrics
+from instances.http import is_outage, outage_response
+
+log = logging.getLogger(__name__)
 
 
 def _check_database() -> str:
@@ -40,9 +46,15 @@ def healthz(request: HttpRequest) -> JsonResponse:
         try:
             status = check()
         except Exception as exc:  # noqa: BLE001 - report any failure as unhealthy
-            status, healthy = f"error: {exc.__class__.__name__}: {exc}", False
+            # What is down, not the driver's words (they can name hosts, users,
+            # paths): those go to the log.
+            log.warning("healthz: %s check failed: %s: %s", name, exc.__class__.__name__, exc)
+            status, healthy = "error: unreachable", False
         checks[name] = {"status": status, "ms": round((time.perf_counter() - started) * 1000, 2)}
-    return JsonResponse({"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503)
+    response = JsonResponse({"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503)
+    if not healthy:
+        response["Retry-After"] = "5"
+    return response
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
@@ -51,3 +63,13 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return HttpResponse("Not Found", status=404, content_type="text/plain; charset=utf-8")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: an exception no view handled. A database outage (down, restarting)
+    is a JSON 503 with Retry-After on every route, not an HTML 500 page; anything
+    else is Django's own 500."""
+    exc = sys.exc_info()[1]
+    if exc is not None and is_outage(exc):
+        return outage_response(request, exc)
+    return defaults.server_error(request)

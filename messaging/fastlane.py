@@ -39,9 +39,11 @@ from instances.bulk import db_value
 from instances.http import (
     BadRequest,
     PayloadTooLarge,
+    ServiceUnavailable,
     TooManyRequests,
     WireError,
     authenticate_instance_async,
+    is_outage,
     parse_json_body,
 )
 from instances.models import Instance
@@ -224,6 +226,12 @@ class FastLane:
         except WireError as exc:
             response = exc.response(_Request(scope["path"]))  # type: ignore[arg-type]
             status, body, content_type = response.status_code, response.content, response["Content-Type"]
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            status, body = await _unavailable(send, scope, exc)
+            metrics.observe_request("receiveNotification", status, time.perf_counter() - started)
+            return
         await _respond(send, status, body, content_type)
         metrics.observe_request("receiveNotification", status, time.perf_counter() - started)
 
@@ -294,6 +302,10 @@ class FastLane:
             response = exc.response(request)  # type: ignore[arg-type]
             status, body = response.status_code, response.content
             await _respond(send, status, body, response["Content-Type"])
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            status, body = await _unavailable(send, scope, exc)
         else:
             if fall_through:
                 await self.app(scope, _replay(body), send)
@@ -448,6 +460,28 @@ def _replay(body: bytes) -> Any:
         return {"type": "http.disconnect"}
 
     return receive
+
+
+async def _unavailable(send: Any, scope: Scope, exc: BaseException) -> tuple[int, bytes]:
+    """The database is out of reach: GREEN-API's JSON 503 with Retry-After (nothing
+    was written). The pool has already dropped the connection that failed and the
+    idle ones made before it (EdgePool.release)."""
+    log.warning("fast lane: database unavailable: %s: %s", exc.__class__.__name__, exc)
+    response = ServiceUnavailable().response(_Request(scope["path"]))  # type: ignore[arg-type]
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": [
+                (b"content-type", response["Content-Type"].encode()),
+                (b"retry-after", response["Retry-After"].encode()),
+                (b"content-length", str(len(response.content)).encode()),
+                (b"access-control-allow-origin", b"*"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": response.content})
+    return response.status_code, response.content
 
 
 async def _respond(send: Any, status: int, body: bytes, content_type: str) -> None:

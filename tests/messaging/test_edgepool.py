@@ -97,3 +97,30 @@ def test_each_connection_keeps_one_cursor_and_a_replacement_gets_its_own() -> No
         await pool.close()
 
     asyncio.run(scenario())
+
+
+def test_after_a_server_restart_every_idle_connection_goes_at_once() -> None:
+    """A restart kills every connection the edge holds. The first request that finds
+    a dead one drops the idle rest with it, so the next request gets a fresh
+    connection instead of the next dead one (each used to fail once in turn)."""
+
+    async def scenario() -> None:
+        pool = EdgePool(3, connect_kwargs())
+        held = [await pool.acquire() for _ in range(3)]
+        pids = [c.pgconn.backend_pid for c in held]
+        for conn in held:
+            pool.release(conn)
+        async with await psycopg.AsyncConnection.connect(**connect_kwargs(), autocommit=True) as killer:
+            await killer.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (pids,))
+        first = await pool.acquire()
+        with pytest.raises(psycopg.OperationalError):
+            await first.execute("SELECT 1")
+        pool.release(first)
+        assert all(c.closed for c in held)
+        second = await pool.acquire()
+        assert second not in held
+        assert (await (await second.execute("SELECT 1")).fetchone()) == (1,)
+        pool.release(second)
+        await pool.close()
+
+    asyncio.run(scenario())

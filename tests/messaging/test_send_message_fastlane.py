@@ -293,3 +293,29 @@ def test_quick_validation_agrees_with_the_serializer(body: Any) -> None:
         assert full is not None and dict(full) == quick
     elif isinstance(body, dict) and set(body) == {"chatId", "message"} and full is not None:
         pytest.fail(f"a plain valid body was left to the serializer: {body!r}")
+
+
+def test_a_dead_database_connection_is_a_json_503_and_the_next_request_recovers(
+    live_asgi: LiveServer, sender: Instance
+) -> None:
+    """What a PostgreSQL restart does to the edge: its connections die. The request
+    that meets one answers GREEN-API's JSON 503 with Retry-After (nothing written),
+    and the dead ones are dropped at once, so the next request succeeds."""
+    from django.db import connection
+
+    body = {"chatId": f"{RECIPIENT}@c.us", "message": "warm"}
+    for _ in range(3):
+        assert post(live_asgi, sender, body).status_code == 200
+    with connection.cursor() as cursor:  # every other backend of this database: the edge's among them
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    before = OutgoingMessage.objects.count()
+    failed = post(live_asgi, sender, {"chatId": f"{RECIPIENT}@c.us", "message": "during"})
+    assert failed.status_code == 503, failed.text
+    assert failed.headers["retry-after"] == "5"
+    assert failed.json()["statusCode"] == 503 and "database" in failed.json()["message"]
+    assert OutgoingMessage.objects.count() == before
+    after = post(live_asgi, sender, {"chatId": f"{RECIPIENT}@c.us", "message": "after"})
+    assert after.status_code == 200, after.text
