@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 from typing import Any, cast
 
 from django.core.files.uploadedfile import UploadedFile
@@ -334,6 +335,8 @@ class ProfilePictureOutput(serializers.Serializer[Any]):
 
 
 MAX_PICTURE_BYTES = 10 * 1024 * 1024
+# 6000 × 6000: more than any phone camera; decoding it needs ~100 MB at most.
+MAX_PICTURE_PIXELS = 36_000_000
 
 
 def read_image_upload(request: Request, field: str = "file") -> bytes:
@@ -345,9 +348,20 @@ def read_image_upload(request: Request, field: str = "file") -> bytes:
         raise ValidationFailed(f"'{field}' must be less than or equal to {MAX_PICTURE_BYTES} bytes")
     data = upload.read()
     try:
-        Image.open(io.BytesIO(data)).verify()
+        with warnings.catch_warnings():
+            # Pillow only warns between MAX_IMAGE_PIXELS and twice that: an error here.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ValidationFailed(f"'{field}' must be a JPEG image") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ValidationFailed(f"'{field}' must be at most {MAX_PICTURE_PIXELS} pixels") from exc
+    # The header's size is checked before anything decodes the pixels: a small file
+    # can claim a huge canvas (a decompression bomb), which would cost its full size.
+    if width * height > MAX_PICTURE_PIXELS:
+        raise ValidationFailed(f"'{field}' must be at most {MAX_PICTURE_PIXELS} pixels")
     return data
 
 

@@ -67,6 +67,11 @@ def take_inbox(runner_id: str) -> int:
         return 0
     others = {m.sender for m in messages} | {m.recipient for m in messages if m.recipient}
     inbox = _Inbox(by_phone, _names(others), _contact_names(phones, others))
+    group_ids = {m.chat_id for m in messages if m.chat_id.endswith("@g.us")}
+    if group_ids:
+        from instances.emulator_groups import subjects
+
+        inbox.subjects = subjects(group_ids)
     for item in _network_order(messages, signals):
         if isinstance(item, EmuMessage):
             inbox.message(item)
@@ -117,24 +122,31 @@ class _Inbox:
         self.by_phone = by_phone
         self.names = names
         self.contact_names = contact_names
+        self.subjects: dict[str, str] = {}
         self.produced = 0
 
     def message(self, message: EmuMessage) -> None:
         from journals.notifications import MessageEvent
         from journals.services import ingest_event, mark_chat_read_on_receive
 
+        # A group message is one row per member (``recipient``) plus the sender's
+        # copy (``recipient=""``): members take theirs in the group chat, the
+        # sender's other devices see the copy.
+        in_group = message.chat_id.endswith("@g.us")
         for instance in self.by_phone.get(message.recipient, []):
             if message.id <= instance.emulator_cursor:
                 continue
             sender_wid = f"{message.sender}@c.us"
             contact_name = self.contact_names.get((instance.phone, message.sender), "")
+            chat_id = message.chat_id if in_group else sender_wid
+            chat_name = self.subjects.get(chat_id, "") if in_group else contact_name or self.names.get(message.sender, "")
             event = MessageEvent(
                 direction="incoming",
-                chat_id=sender_wid,
+                chat_id=chat_id,
                 id_message=message.id_message,
                 sender=sender_wid,
                 sender_name=self.names.get(message.sender, ""),
-                chat_name=contact_name or self.names.get(message.sender, ""),
+                chat_name=chat_name,
                 sender_contact_name=contact_name,
                 message_data=message.message_data,
                 timestamp=message.created_at,
@@ -142,7 +154,9 @@ class _Inbox:
             ingest_event(instance, event)
             self.produced += 1
             _delivered(message)
-            mark_chat_read_on_receive(instance, sender_wid)
+            mark_chat_read_on_receive(instance, chat_id)
+        if in_group and message.recipient:
+            return
         for instance in self.by_phone.get(message.sender, []):
             if message.id <= instance.emulator_cursor or message.via_instance == instance.id:
                 continue
@@ -152,7 +166,7 @@ class _Inbox:
                 chat_id=message.chat_id,
                 id_message=message.id_message,
                 sender=instance.wid,
-                chat_name=contact_name or self.names.get(message.recipient, ""),
+                chat_name=self.subjects.get(message.chat_id, "") if in_group else contact_name or self.names.get(message.recipient, ""),
                 message_data=message.message_data,
                 timestamp=message.created_at,
             )
@@ -160,7 +174,7 @@ class _Inbox:
             self.produced += 1
 
     def signal(self, signal: EmuSignal) -> None:
-        from journals.notifications import BlockEvent, CallEvent
+        from journals.notifications import BlockEvent, CallEvent, GroupEvent
         from journals.services import ingest_event
 
         for instance in self.by_phone.get(signal.to_phone, []):
@@ -179,6 +193,13 @@ class _Inbox:
                 )
             elif signal.kind == SignalKind.BLOCK:
                 ingest_event(instance, BlockEvent(chat_id=chat_id, timestamp=signal.created_at))
+            elif signal.kind == SignalKind.GROUP:
+                group = GroupEvent(
+                    chat_id=str(signal.payload["groupId"]),
+                    subject=str(signal.payload.get("subject", "")),
+                    timestamp=signal.created_at,
+                )
+                ingest_event(instance, group)
             else:
                 log.warning("unknown emulator signal %s (%s)", signal.pk, signal.kind)
                 continue

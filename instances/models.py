@@ -204,8 +204,11 @@ class EmuContact(models.Model):
 class EmuMessage(models.Model):
     """A message carried by the emulated network: the "WhatsApp servers" log.
 
-    ``(sender, id_message)`` is unique, which makes sending idempotent: a worker that
-    crashed after the network accepted a message and retries it delivers nothing twice.
+    ``(sender, id_message, recipient)`` is unique, which makes sending idempotent: a
+    worker that crashed after the network accepted a message and retries it delivers
+    nothing twice. A personal message is one row; a group message (``chat_id`` the
+    ``@g.us`` id) is the sender's copy (``recipient=""``) plus one row per member who
+    was in the group when it was sent.
     """
 
     sender = models.CharField(max_length=20, help_text="Sender phone (digits).")
@@ -223,8 +226,11 @@ class EmuMessage(models.Model):
     read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        # A group message is one row per recipient member (plus the sender's copy,
+        # ``recipient=""``), all with the sender's id_message: the key includes the
+        # recipient, and a retry still finds every copy by (sender, id_message).
         constraints = [
-            models.UniqueConstraint(fields=["sender", "id_message"], name="unique_emu_message")
+            models.UniqueConstraint(fields=["sender", "id_message", "recipient"], name="unique_emu_message_copy")
         ]
         indexes = [models.Index(fields=["recipient", "created_at"])]
 
@@ -232,11 +238,13 @@ class EmuMessage(models.Model):
 class SignalKind(models.TextChoices):
     CALL = "call"
     BLOCK = "block"
+    GROUP = "group"
 
 
 class EmuSignal(models.Model):
     """A non-message event on the emulated network: a call (offer, then its outcome,
-    one row each) or a block. ``to_phone``'s sessions take signals in with the
+    one row each), a block, or a group change (``group``: the phone joined, left, or
+    the group's subject changed; ``payload`` holds ``groupId``, ``action``, ``subject``). ``to_phone``'s sessions take signals in with the
     messages, in network order (``created_at``), as ``incomingCall`` /
     ``incomingBlock``. ``payload`` holds the kind's details (``idCall``, ``status``)."""
 
@@ -251,3 +259,37 @@ class EmuSignal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} +{self.from_phone} -> +{self.to_phone}"
+
+
+class EmuGroup(models.Model):
+    """A group on the emulated network. ``owner`` (the creator, super admin) and
+    ``subject_owner`` are phones; members are ``EmuGroupMember`` rows. The two
+    settings are those of updateGroupSettings (True = only admins may)."""
+
+    group_id = models.CharField(max_length=100, unique=True)
+    owner = models.CharField(max_length=20)
+    subject = models.CharField(max_length=100)
+    subject_time = models.DateTimeField(default=timezone.now)
+    subject_owner = models.CharField(max_length=20)
+    invite_code = models.CharField(max_length=32)
+    picture = models.CharField(max_length=300, blank=True, help_text="Storage path of the group picture.")
+    only_admins_send = models.BooleanField(default=False)
+    only_admins_edit = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.subject} ({self.group_id})"
+
+
+class EmuGroupMember(models.Model):
+    """A phone's membership of an emulated group, with its admin rights."""
+
+    group = models.ForeignKey(EmuGroup, on_delete=models.CASCADE, related_name="members")
+    phone = models.CharField(max_length=20)
+    is_admin = models.BooleanField(default=False)
+    is_super_admin = models.BooleanField(default=False)
+    joined_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "phone"], name="unique_emu_group_member")]
+        indexes = [models.Index(fields=["phone"], name="emu_group_member_phone_idx")]

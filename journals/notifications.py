@@ -116,7 +116,20 @@ class QuotaEvent:
     timestamp: datetime | None = None
 
 
-EngineEvent = MessageEvent | ApiMessageEvent | StatusEvent | StateEvent | CallEvent | BlockEvent | QuotaEvent
+@dataclass(frozen=True)
+class GroupEvent:
+    """The account joined a group or its subject changed: the group chat is in the
+    account's chat list under ``subject``. GREEN-API sends no notification for it
+    (API.md §10.2 has no group type); the journals record it."""
+
+    chat_id: str
+    subject: str
+    timestamp: datetime
+
+
+EngineEvent = (
+    MessageEvent | ApiMessageEvent | StatusEvent | StateEvent | CallEvent | BlockEvent | QuotaEvent | GroupEvent
+)
 
 
 def instance_data(instance: Instance) -> dict[str, Any]:
@@ -168,6 +181,8 @@ def is_enabled(instance: Instance, event: EngineEvent) -> bool:
         return bool(on("incomingWebhook")) and bool(on("incomingCallWebhook"))
     if isinstance(event, BlockEvent):
         return bool(on("incomingBlockWebhook"))
+    if isinstance(event, GroupEvent):
+        return False
     return bool(on("incomingBlockWebhook")) and bool(on("incomingWebhook"))
 
 
@@ -231,6 +246,8 @@ def build_body(instance: Instance, event: EngineEvent) -> dict[str, Any]:
         }
     if isinstance(event, BlockEvent):
         return {**head, "timestamp": _ts(event.timestamp), "chatId": event.chat_id, "chatState": event.chat_state}
+    if isinstance(event, GroupEvent):
+        raise ValueError("group events produce no notification")
     body = {**head, "quotaData": event.quota_data}
     if event.timestamp is not None:
         body["timestamp"] = _ts(event.timestamp)

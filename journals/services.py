@@ -24,6 +24,7 @@ from instances.models import Instance
 from journals import chats
 from journals.models import (
     Call,
+    ChatState,
     Direction,
     JournalMessage,
     Notification,
@@ -34,6 +35,7 @@ from journals.notifications import (
     ApiMessageEvent,
     CallEvent,
     EngineEvent,
+    GroupEvent,
     MessageEvent,
     build_body,
     is_enabled,
@@ -168,6 +170,12 @@ def _journal(instance: Instance, event: EngineEvent) -> bool:
         except IntegrityError:
             return False
         chats.record_journal_message(instance, event)
+    elif isinstance(event, GroupEvent):
+        chats.touch_chat(instance.pk, event.chat_id, event.timestamp, event.subject)
+        # The subject is the chat's name even when the chat has seen later messages.
+        ChatState.objects.filter(instance_id=instance.pk, chat_id=event.chat_id).exclude(
+            name=event.subject
+        ).update(name=event.subject)
     elif isinstance(event, CallEvent):
         updated = Call.objects.filter(instance_id=instance.pk, id_call=event.id_call).update(
             status=event.status, updated_at=event.timestamp

@@ -151,6 +151,45 @@ class Transport(Protocol):
         """Set a chat's disappearing-messages timer (seconds, 0 = off)."""
         ...
 
+    # --- Groups (groups.services) ---------------------------------------------------
+    # Each raises ``GroupRefused`` when WhatsApp refuses the change (unknown group,
+    # not a member, not an admin, …) and ``TransportError`` when it cannot be reached.
+
+    def create_group(self, *, name: str, participants: Sequence[str]) -> GroupData:
+        """Create a group with the linked account as creator (super admin) and the
+        ``participants`` (chat ids) that have an account."""
+        ...
+
+    def group_data(self, *, group_id: str) -> GroupData:
+        """The group as a member sees it."""
+        ...
+
+    def update_group_name(self, *, group_id: str, name: str) -> None:
+        ...
+
+    def add_group_participant(self, *, group_id: str, participant: str) -> None:
+        ...
+
+    def remove_group_participant(self, *, group_id: str, participant: str) -> None:
+        ...
+
+    def set_group_admin(self, *, group_id: str, participant: str, admin: bool) -> None:
+        """Promote (``admin``) or demote a member."""
+        ...
+
+    def set_group_picture(self, *, group_id: str, data: bytes) -> str:
+        """Set the group's picture (checked image bytes); returns its public URL."""
+        ...
+
+    def leave_group(self, *, group_id: str) -> None:
+        ...
+
+    def update_group_settings(
+        self, *, group_id: str, only_admins_send: bool | None, only_admins_edit: bool | None
+    ) -> None:
+        """Change who may send and who may edit the group (None: unchanged)."""
+        ...
+
 
 def send_each(transport: Transport, payloads: Sequence[OutgoingPayload]) -> list[SendResult | TransportError]:
     """``send_messages`` for engines without a batch call: one ``send_message`` each."""
@@ -223,6 +262,40 @@ class Contact:
     name: str
     contact_name: str
 
+
+@dataclass(frozen=True)
+class GroupParticipant:
+    chat_id: str
+    is_admin: bool
+    is_super_admin: bool
+
+
+@dataclass(frozen=True)
+class GroupData:
+    """A group as its members see it (getGroupData). Times are unix seconds."""
+
+    group_id: str
+    owner: str
+    subject: str
+    creation: int
+    subject_time: int
+    subject_owner: str
+    participants: tuple[GroupParticipant, ...]
+    invite_link: str
+    picture_url: str = ""
+    only_admins_send: bool = False
+    only_admins_edit: bool = False
+
+
+class GroupRefused(TransportError):
+    """WhatsApp refused a group change. ``reason``: ``item-not-found`` (no such
+    group), ``forbidden`` (not a member), ``not-enough-rights`` (not an admin),
+    ``not-a-participant``, ``not-on-whatsapp``, ``already-participant``,
+    ``group-full``, ``super-admin`` (the creator cannot be removed or demoted)."""
+
+    def __init__(self, reason: str, message: str = "") -> None:
+        super().__init__(message or reason, permanent=True)
+        self.reason = reason
 
 
 def send_for_instances(

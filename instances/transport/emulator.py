@@ -15,6 +15,7 @@ import io
 import secrets
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import segno
@@ -26,6 +27,9 @@ from PIL import Image, ImageDraw
 from instances.transport.base import (
     Avatar,
     Contact,
+    GroupData,
+    GroupParticipant,
+    GroupRefused,
     OutgoingPayload,
     PeerInfo,
     Profile,
@@ -35,6 +39,9 @@ from instances.transport.base import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from instances.emulator_groups import GroupView
     from instances.models import EmuPhone, Instance
 
 PAIRING_ALPHABET = "ABCDEFGHJKLMNPQRSTVWXYZ123456789"
@@ -103,6 +110,53 @@ def generated_avatar_png(phone: str, name: str) -> bytes:
     return buf.getvalue()
 
 
+def group_picture_url(group: GroupView) -> str:
+    return absolute_url(default_storage.url(group.picture)) if group.picture else ""
+
+
+def group_data(group: GroupView) -> GroupData:
+    """An emulated group in the transport contract's shape."""
+    return GroupData(
+        group_id=group.group_id,
+        owner=f"{group.owner}@c.us",
+        subject=group.subject,
+        creation=group.creation,
+        subject_time=group.subject_time,
+        subject_owner=f"{group.subject_owner}@c.us",
+        participants=tuple(
+            GroupParticipant(f"{m.phone}@c.us", m.is_admin, m.is_super_admin) for m in group.members
+        ),
+        invite_link=group.invite_link,
+        picture_url=group_picture_url(group),
+        only_admins_send=group.only_admins_send,
+        only_admins_edit=group.only_admins_edit,
+    )
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """The network's refusals as the contract's."""
+    from instances.emulator_groups import GroupError
+
+    try:
+        yield
+    except GroupError as exc:
+        raise GroupRefused(exc.reason, str(exc)) from exc
+
+
+def jpeg_thumbnail(data: bytes, size: int = 640) -> bytes:
+    """A picture as WhatsApp stores it: at most ``size`` px a side, JPEG. ``data``
+    has passed the upload checks (``instances.api.read_image_upload``: an image
+    within the pixel limit); ``draft`` lets JPEGs decode at a reduced scale, so a
+    large photo never occupies its full size in memory."""
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft("RGB", (size, size))
+        image.thumbnail((size, size))
+        buf = io.BytesIO()
+        image.convert("RGB").save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
+
+
 def ensure_phone(phone: str, name: str = "") -> EmuPhone:
     """Get or create an emulated WhatsApp account for ``phone``."""
     from instances.models import EmuPhone
@@ -145,11 +199,7 @@ class EmulatorTransport:
 
     def set_profile_picture(self, *, phone: str, data: bytes) -> str:
         account = ensure_phone(phone)
-        image = Image.open(io.BytesIO(data)).convert("RGB")
-        image.thumbnail((640, 640))
-        buf = io.BytesIO()
-        image.save(buf, format="JPEG", quality=85)
-        name = default_storage.save(f"avatars/{phone}-{secrets.token_hex(4)}.jpg", ContentFile(buf.getvalue()))
+        name = default_storage.save(f"avatars/{phone}-{secrets.token_hex(4)}.jpg", ContentFile(jpeg_thumbnail(data)))
         old = account.avatar
         account.avatar = name
         account.save(update_fields=["avatar"])
@@ -235,6 +285,14 @@ class EmulatorTransport:
         return EmuPhone.objects.filter(phone=phone, registered=True).exists()
 
     def get_avatar(self, *, chat_id: str) -> Avatar:
+        if chat_id.endswith("@g.us"):
+            from instances.emulator_groups import GroupError, group_view
+
+            try:
+                group = group_view(chat_id, actor=self.instance.phone)
+            except GroupError:
+                return Avatar(exists=False)
+            return Avatar(exists=True, url=group_picture_url(group))
         account = self._account(chat_id)
         if account is None:
             return Avatar(exists=False)
@@ -328,3 +386,73 @@ class EmulatorTransport:
     def set_disappearing(self, *, chat_id: str, expiration: int) -> None:
         return None  # emulated contacts do not expire messages
 
+
+    # --- Groups: the linked phone acts on the emulated network (emulator_groups) ------
+
+    def _me(self) -> str:
+        if not self.instance.phone:
+            raise TransportError("the instance is not linked to a phone", permanent=True)
+        return self.instance.phone
+
+    def create_group(self, *, name: str, participants: Sequence[str]) -> GroupData:
+        from instances import emulator_groups
+
+        phones = [p.split("@", 1)[0] for p in participants if p.endswith("@c.us")]
+        with _refusals():
+            return group_data(emulator_groups.create_group(actor=self._me(), subject=name, participants=phones))
+
+    def group_data(self, *, group_id: str) -> GroupData:
+        from instances import emulator_groups
+
+        with _refusals():
+            return group_data(emulator_groups.group_view(group_id, actor=self._me()))
+
+    def update_group_name(self, *, group_id: str, name: str) -> None:
+        from instances import emulator_groups
+
+        with _refusals():
+            emulator_groups.rename_group(group_id, actor=self._me(), subject=name)
+
+    def _on_member(self, change: Callable[..., None], group_id: str, participant: str, **kwargs: object) -> None:
+        if not participant.endswith("@c.us"):
+            raise GroupRefused("not-a-participant", f"{participant} is not a user")
+        with _refusals():
+            change(group_id, actor=self._me(), phone=participant.split("@", 1)[0], **kwargs)
+
+    def add_group_participant(self, *, group_id: str, participant: str) -> None:
+        from instances import emulator_groups
+
+        self._on_member(emulator_groups.add_participant, group_id, participant)
+
+    def remove_group_participant(self, *, group_id: str, participant: str) -> None:
+        from instances import emulator_groups
+
+        self._on_member(emulator_groups.remove_participant, group_id, participant)
+
+    def set_group_admin(self, *, group_id: str, participant: str, admin: bool) -> None:
+        from instances import emulator_groups
+
+        self._on_member(emulator_groups.set_admin, group_id, participant, admin=admin)
+
+    def set_group_picture(self, *, group_id: str, data: bytes) -> str:
+        from instances import emulator_groups
+
+        with _refusals():
+            emulator_groups.set_picture(group_id, actor=self._me(), data=data)
+            return group_picture_url(emulator_groups.group_view(group_id, actor=self._me()))
+
+    def leave_group(self, *, group_id: str) -> None:
+        from instances import emulator_groups
+
+        with _refusals():
+            emulator_groups.leave_group(group_id, actor=self._me())
+
+    def update_group_settings(
+        self, *, group_id: str, only_admins_send: bool | None, only_admins_edit: bool | None
+    ) -> None:
+        from instances import emulator_groups
+
+        with _refusals():
+            emulator_groups.update_settings(
+                group_id, actor=self._me(), only_admins_send=only_admins_send, only_admins_edit=only_admins_edit
+            )

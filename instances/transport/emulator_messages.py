@@ -52,6 +52,11 @@ def emulator_send_senders(
         for sender_phone, ids in retried.items():
             either |= Q(sender=sender_phone, id_message__in=ids)
         on_network = set(EmuMessage.objects.filter(either).values_list("sender", "id_message"))
+    from instances.emulator_groups import audiences, group_rows
+
+    reach = audiences(
+        (sender_phone, p.chat_id) for sender_phone, _, payloads in batches for p in payloads if p.chat_id.endswith("@g.us")
+    )
     answers_all: list[list[SendResult]] = []
     rows: list[EmuMessage] = []
     answers: list[tuple[EmuPhone, str, dict[str, object]]] = []
@@ -69,8 +74,27 @@ def emulator_send_senders(
                     results.append(SendResult("noAccount", "The number has no WhatsApp account"))
                     continue
             elif chat_id.endswith("@g.us"):
-                # Groups are not on the emulated network yet: the instance is in none.
-                results.append(SendResult("notInGroup", "The instance is not a member of this group"))
+                audience = reach[(sender_phone, chat_id)]
+                if audience.status != "sent":
+                    results.append(SendResult(audience.status, audience.description))  # type: ignore[arg-type]
+                    continue
+                results.append(SendResult("sent"))
+                if (sender_phone, payload.id_message) in on_network:
+                    continue
+                message_data = message_data_from_payload(payload.type_message, dict(payload.data))
+                quoted_id = payload.data.get("quotedMessageId")
+                if quoted_id:
+                    message_data = with_group_quote(message_data, chat_id, str(quoted_id))
+                rows += group_rows(
+                    sender=sender_phone,
+                    group_id=chat_id,
+                    id_message=payload.id_message,
+                    type_message=payload.type_message,
+                    message_data=message_data,
+                    recipients=audience.recipients,
+                    payload=dict(payload.data),
+                    via_instance=via_instance,
+                )
                 continue
             # @lid chats: accepted, not resolvable on the emulated network yet.
             results.append(SendResult("sent"))
@@ -106,14 +130,25 @@ def with_quote(message_data: dict[str, object], sender: str, recipient: str, quo
     """A reply as the other side receives it (API.md §10.4): texts become
     ``quotedMessage``, other kinds carry a ``quotedMessage`` object. Unknown quoted
     ids (not in this chat) leave the message as it is."""
-    from instances.emulator_events import quoted_object
-
     quoted = (
         EmuMessage.objects.filter(id_message=quoted_id)
         .filter(Q(sender=sender, recipient=recipient) | Q(sender=recipient, recipient=sender))
         .order_by("-id")
         .first()
     )
+    return _quoting(message_data, quoted, quoted_id)
+
+
+def with_group_quote(message_data: dict[str, object], group_id: str, quoted_id: str) -> dict[str, object]:
+    """``with_quote`` for a reply in a group: the quoted message is the group's."""
+    from instances.emulator_groups import find_group_message
+
+    return _quoting(message_data, find_group_message(group_id, quoted_id), quoted_id)
+
+
+def _quoting(message_data: dict[str, object], quoted: EmuMessage | None, quoted_id: str) -> dict[str, object]:
+    from instances.emulator_events import quoted_object
+
     if quoted is None:
         return message_data
     obj = quoted_object(quoted)
