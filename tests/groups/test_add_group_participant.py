@@ -7,7 +7,18 @@ from rest_framework.test import APIClient
 
 from instances import emulator_groups
 from instances.models import EmuSignal, Instance
-from tests.groups.helpers import ALICE, BOB, CAROL, NOBODY, call, create, foreign_group, members, wid, with_contacts
+from tests.groups.helpers import (
+    ALICE,
+    BOB,
+    CAROL,
+    NOBODY,
+    call,
+    create,
+    foreign_group,
+    members,
+    wid,
+    with_contacts,
+)
 
 
 def add(client: APIClient, instance: Instance, group_id: str, phone: str) -> object:

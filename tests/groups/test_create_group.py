@@ -13,7 +13,12 @@ from tests.groups.helpers import ALICE, BOB, NOBODY, call, group, members, wid, 
 
 def test_it_creates_the_group_on_the_network(api_client: APIClient, authorized_instance: Instance) -> None:
     with_contacts(authorized_instance)
-    r = call(api_client, authorized_instance, "createGroup", {"groupName": "Team", "chatIds": [wid(ALICE), wid(BOB)]})
+    r = call(
+        api_client,
+        authorized_instance,
+        "createGroup",
+        {"groupName": "Team", "chatIds": [wid(ALICE), wid(BOB)]},
+    )
     assert r.status_code == 200
     body = r.json()
     assert list(body) == ["created", "chatId", "groupInviteLink"]
@@ -35,7 +40,10 @@ def test_it_creates_the_group_on_the_network(api_client: APIClient, authorized_i
 def test_numbers_without_whatsapp_are_left_out(api_client: APIClient, authorized_instance: Instance) -> None:
     with_contacts(authorized_instance)
     body = call(
-        api_client, authorized_instance, "createGroup", {"groupName": "T", "chatIds": [wid(ALICE), wid(NOBODY)]}
+        api_client,
+        authorized_instance,
+        "createGroup",
+        {"groupName": "T", "chatIds": [wid(ALICE), wid(NOBODY)]},
     ).json()
     assert set(members(body["chatId"])) == {authorized_instance.phone, ALICE}
 
@@ -44,7 +52,10 @@ def test_it_validates_the_body(api_client: APIClient, authorized_instance: Insta
     cases = [
         ({"chatIds": [wid(ALICE)]}, "'groupName' is required"),
         ({"groupName": "", "chatIds": [wid(ALICE)]}, "'groupName' is not allowed to be empty"),
-        ({"groupName": "x" * 101, "chatIds": [wid(ALICE)]}, "'groupName' length must be less than or equal to 100"),
+        (
+            {"groupName": "x" * 101, "chatIds": [wid(ALICE)]},
+            "'groupName' length must be less than or equal to 100",
+        ),
         ({"groupName": "T"}, "'chatIds' is required"),
         ({"groupName": "T", "chatIds": []}, "'chatIds' must contain at least 1 items"),
         ({"groupName": "T", "chatIds": ["120363000000000001@g.us"]}, "must be one of the next formats"),
@@ -66,7 +77,13 @@ def test_unauthorized_instance_is_refused(api_client: APIClient, instance: Insta
 
 
 def test_it_rejects_wrong_token(api_client: APIClient, authorized_instance: Instance) -> None:
-    r = call(api_client, authorized_instance, "createGroup", {"groupName": "T", "chatIds": [wid(ALICE)]}, token="0" * 50)
+    r = call(
+        api_client,
+        authorized_instance,
+        "createGroup",
+        {"groupName": "T", "chatIds": [wid(ALICE)]},
+        token="0" * 50,
+    )
     assert r.status_code == 401
     assert not EmuGroup.objects.exists()
 

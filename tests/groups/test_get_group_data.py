@@ -15,7 +15,14 @@ def test_it_returns_the_documented_shape(api_client: APIClient, authorized_insta
     assert r.status_code == 200
     body = r.json()
     assert list(body) == [
-        "groupId", "owner", "subject", "creation", "participants", "subjectTime", "subjectOwner", "groupInviteLink",
+        "groupId",
+        "owner",
+        "subject",
+        "creation",
+        "participants",
+        "subjectTime",
+        "subjectOwner",
+        "groupInviteLink",
     ]
     me = authorized_instance.wid
     assert body["groupId"] == group_id and body["owner"] == me and body["subjectOwner"] == me

@@ -15,13 +15,18 @@ def test_a_member_leaves(api_client: APIClient, authorized_instance: Instance) -
     assert r.status_code == 200
     assert r.json() == {"leaveGroup": True}
     assert set(members(group_id)) == {ALICE, BOB}
-    assert call(api_client, authorized_instance, "getGroupData", {"groupId": group_id}).json() == "Error: forbidden"
+    assert (
+        call(api_client, authorized_instance, "getGroupData", {"groupId": group_id}).json()
+        == "Error: forbidden"
+    )
 
 
 def test_the_last_admin_leaving_hands_admin_on(api_client: APIClient, authorized_instance: Instance) -> None:
     with_contacts(authorized_instance)
     group_id = create(api_client, authorized_instance, ALICE, BOB)
-    assert call(api_client, authorized_instance, "leaveGroup", {"groupId": group_id}).json() == {"leaveGroup": True}
+    assert call(api_client, authorized_instance, "leaveGroup", {"groupId": group_id}).json() == {
+        "leaveGroup": True
+    }
     assert members(group_id) == {ALICE: (True, False), BOB: (False, False)}
 
 
@@ -29,7 +34,9 @@ def test_leaving_a_group_we_are_not_in_is_false(api_client: APIClient, authorize
     with_contacts(authorized_instance)
     theirs = foreign_group(ALICE, BOB)
     for group_id in (theirs, "120363000000000001@g.us"):
-        assert call(api_client, authorized_instance, "leaveGroup", {"groupId": group_id}).json() == {"leaveGroup": False}
+        assert call(api_client, authorized_instance, "leaveGroup", {"groupId": group_id}).json() == {
+            "leaveGroup": False
+        }
 
 
 def test_it_validates_the_body(api_client: APIClient, authorized_instance: Instance) -> None:

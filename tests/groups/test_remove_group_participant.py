@@ -9,7 +9,9 @@ from tests.groups.helpers import ALICE, BOB, call, create, foreign_group, member
 
 
 def remove(client: APIClient, instance: Instance, group_id: str, phone: str) -> object:
-    r = call(client, instance, "removeGroupParticipant", {"groupId": group_id, "participantChatId": wid(phone)})
+    r = call(
+        client, instance, "removeGroupParticipant", {"groupId": group_id, "participantChatId": wid(phone)}
+    )
     assert r.status_code == 200, r.content
     return r.json()
 
@@ -26,8 +28,12 @@ def test_refusals_are_false(api_client: APIClient, authorized_instance: Instance
     mine = create(api_client, authorized_instance, ALICE)
     theirs = foreign_group(ALICE, authorized_instance.phone, BOB)
     assert remove(api_client, authorized_instance, mine, BOB) == {"removeParticipant": False}  # not a member
-    assert remove(api_client, authorized_instance, theirs, BOB) == {"removeParticipant": False}  # not an admin
-    assert remove(api_client, authorized_instance, "120363000000000001@g.us", BOB) == {"removeParticipant": False}
+    assert remove(api_client, authorized_instance, theirs, BOB) == {
+        "removeParticipant": False
+    }  # not an admin
+    assert remove(api_client, authorized_instance, "120363000000000001@g.us", BOB) == {
+        "removeParticipant": False
+    }
     assert BOB in members(theirs)
 
 
@@ -42,6 +48,8 @@ def test_the_creator_cannot_be_removed(api_client: APIClient, authorized_instanc
 
 
 def test_it_validates_the_body(api_client: APIClient, authorized_instance: Instance) -> None:
-    r = call(api_client, authorized_instance, "removeGroupParticipant", {"groupId": "120363000000000001@g.us"})
+    r = call(
+        api_client, authorized_instance, "removeGroupParticipant", {"groupId": "120363000000000001@g.us"}
+    )
     assert r.status_code == 400
     assert r.json()["message"] == "Validation failed. Details: 'participantChatId' is required"

@@ -19,7 +19,9 @@ def test_an_admin_promotes_a_member(api_client: APIClient, authorized_instance: 
     group_id = create(api_client, authorized_instance, ALICE)
     assert promote(api_client, authorized_instance, group_id, ALICE) == {"setGroupAdmin": True}
     assert members(group_id)[ALICE] == (True, False)
-    participants = call(api_client, authorized_instance, "getGroupData", {"groupId": group_id}).json()["participants"]
+    participants = call(api_client, authorized_instance, "getGroupData", {"groupId": group_id}).json()[
+        "participants"
+    ]
     assert {"id": wid(ALICE), "isAdmin": True, "isSuperAdmin": False} in participants
     # Promoting an admin again changes nothing and succeeds.
     assert promote(api_client, authorized_instance, group_id, ALICE) == {"setGroupAdmin": True}
@@ -30,7 +32,9 @@ def test_refusals_are_false(api_client: APIClient, authorized_instance: Instance
     mine = create(api_client, authorized_instance, ALICE)
     theirs = foreign_group(ALICE, authorized_instance.phone, BOB)
     assert promote(api_client, authorized_instance, mine, BOB) == {"setGroupAdmin": False}  # not a member
-    assert promote(api_client, authorized_instance, theirs, BOB) == {"setGroupAdmin": False}  # we are no admin
+    assert promote(api_client, authorized_instance, theirs, BOB) == {
+        "setGroupAdmin": False
+    }  # we are no admin
     assert members(theirs)[BOB] == (False, False)
 
 

@@ -32,7 +32,11 @@ def bomb() -> bytes:
 def test_it_sets_the_picture(api_client: APIClient, authorized_instance: Instance) -> None:
     with_contacts(authorized_instance)
     group_id = create(api_client, authorized_instance, ALICE)
-    r = upload(api_client, authorized_instance, {"groupId": group_id, "file": SimpleUploadedFile("g.jpg", jpeg(), "image/jpeg")})
+    r = upload(
+        api_client,
+        authorized_instance,
+        {"groupId": group_id, "file": SimpleUploadedFile("g.jpg", jpeg(), "image/jpeg")},
+    )
     assert r.status_code == 200
     body = r.json()
     assert list(body) == ["setGroupPicture", "urlAvatar", "reason"]
@@ -49,7 +53,11 @@ def test_it_sets_the_picture(api_client: APIClient, authorized_instance: Instanc
 def test_a_non_member_is_refused(api_client: APIClient, authorized_instance: Instance) -> None:
     with_contacts(authorized_instance)
     theirs = foreign_group(ALICE)
-    r = upload(api_client, authorized_instance, {"groupId": theirs, "file": SimpleUploadedFile("g.jpg", jpeg(), "image/jpeg")})
+    r = upload(
+        api_client,
+        authorized_instance,
+        {"groupId": theirs, "file": SimpleUploadedFile("g.jpg", jpeg(), "image/jpeg")},
+    )
     assert r.status_code == 200
     assert r.json() == {"setGroupPicture": False, "urlAvatar": "", "reason": "FORBIDDEN"}
     assert group(theirs).picture == ""
@@ -61,7 +69,11 @@ def test_only_admins_edit_refuses_members(api_client: APIClient, authorized_inst
     g = group(theirs)
     g.only_admins_edit = True
     g.save(update_fields=["only_admins_edit"])
-    r = upload(api_client, authorized_instance, {"groupId": theirs, "file": SimpleUploadedFile("g.jpg", jpeg(), "image/jpeg")})
+    r = upload(
+        api_client,
+        authorized_instance,
+        {"groupId": theirs, "file": SimpleUploadedFile("g.jpg", jpeg(), "image/jpeg")},
+    )
     assert r.json() == {"setGroupPicture": False, "urlAvatar": "", "reason": "NOT_ENOUGH_RIGHTS"}
 
 
@@ -70,7 +82,11 @@ def test_a_decompression_bomb_is_a_400(api_client: APIClient, authorized_instanc
     group_id = create(api_client, authorized_instance, ALICE)
     data = bomb()
     assert len(data) < 200_000
-    r = upload(api_client, authorized_instance, {"groupId": group_id, "file": SimpleUploadedFile("g.png", data, "image/png")})
+    r = upload(
+        api_client,
+        authorized_instance,
+        {"groupId": group_id, "file": SimpleUploadedFile("g.png", data, "image/png")},
+    )
     assert r.status_code == 400
     assert "pixels" in r.json()["message"]
     assert group(group_id).picture == ""
@@ -86,5 +102,7 @@ def test_it_validates_the_form(api_client: APIClient, authorized_instance: Insta
     not_image = SimpleUploadedFile("g.jpg", b"plain text", "image/jpeg")
     r = upload(api_client, authorized_instance, {"groupId": "120363000000000001@g.us", "file": not_image})
     assert r.json()["message"] == "Validation failed. Details: 'file' must be a JPEG image"
-    r = upload(api_client, authorized_instance, {"groupId": "120363000000000001@g.us", "file": picture, "x": "1"})
+    r = upload(
+        api_client, authorized_instance, {"groupId": "120363000000000001@g.us", "file": picture, "x": "1"}
+    )
     assert r.json()["message"] == "Validation failed. Details: 'x' is not allowed"

@@ -22,18 +22,20 @@ def test_it_renames_the_group(api_client: APIClient, authorized_instance: Instan
     assert data["subject"] == "New"
 
 
-def test_a_member_renames_unless_only_admins_edit(api_client: APIClient, authorized_instance: Instance) -> None:
+def test_a_member_renames_unless_only_admins_edit(
+    api_client: APIClient, authorized_instance: Instance
+) -> None:
     with_contacts(authorized_instance)
     group_id = foreign_group(ALICE, authorized_instance.phone)
-    assert call(api_client, authorized_instance, "updateGroupName", {"groupId": group_id, "groupName": "Mine"}).json() == {
-        "updateGroupName": True
-    }
+    assert call(
+        api_client, authorized_instance, "updateGroupName", {"groupId": group_id, "groupName": "Mine"}
+    ).json() == {"updateGroupName": True}
     g = group(group_id)
     g.only_admins_edit = True
     g.save(update_fields=["only_admins_edit"])
-    assert call(api_client, authorized_instance, "updateGroupName", {"groupId": group_id, "groupName": "No"}).json() == {
-        "updateGroupName": False
-    }
+    assert call(
+        api_client, authorized_instance, "updateGroupName", {"groupId": group_id, "groupName": "No"}
+    ).json() == {"updateGroupName": False}
     assert group(group_id).subject == "Mine"
 
 
