@@ -10,12 +10,13 @@ writes; the chat-list touches here run after it answered, each in its own statem
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from django.utils import timezone
 
 from instances.models import Instance
-from instances.transport import get_transport
+from instances.transport import Transport, TransportError, get_transport
 from instances.transport.base import GroupData, GroupRefused
 from journals import chats
 
@@ -34,64 +35,78 @@ __all__ = [
 ]
 
 
+@contextmanager
+def _engine(instance: Instance) -> Iterator[Transport]:
+    """The instance's transport. An engine that cannot do groups (no transport yet)
+    answers 400 naming itself; one that cannot be reached now answers 503. Refusals
+    (``GroupRefused``) go through to the views."""
+    chats.check_authorized(instance)
+    try:
+        yield get_transport(instance)
+    except GroupRefused:
+        raise
+    except TransportError as exc:
+        raise chats.ChatError(str(exc), status=400 if exc.permanent else 503) from exc
+
+
 def create_group(instance: Instance, *, name: str, chat_ids: Sequence[str]) -> GroupData:
     """createGroup: the account creates a group with the given members (those
     without WhatsApp are left out). The group enters the chat list at once."""
-    chats.check_authorized(instance)
-    group = get_transport(instance).create_group(name=name, participants=chat_ids)
+    with _engine(instance) as engine:
+        group = engine.create_group(name=name, participants=chat_ids)
     chats.touch_chat(instance.pk, group.group_id, timezone.now(), group.subject)
     return group
 
 
 def get_group_data(instance: Instance, *, group_id: str) -> GroupData:
-    chats.check_authorized(instance)
-    return get_transport(instance).group_data(group_id=group_id)
+    with _engine(instance) as engine:
+        return engine.group_data(group_id=group_id)
 
 
 def update_group_name(instance: Instance, *, group_id: str, name: str) -> None:
     """updateGroupName: members may rename unless only admins may edit."""
-    chats.check_authorized(instance)
-    get_transport(instance).update_group_name(group_id=group_id, name=name)
+    with _engine(instance) as engine:
+        engine.update_group_name(group_id=group_id, name=name)
     chats.touch_chat(instance.pk, group_id, timezone.now(), name)
 
 
 def add_group_participant(instance: Instance, *, group_id: str, participant: str) -> None:
-    chats.check_authorized(instance)
-    get_transport(instance).add_group_participant(group_id=group_id, participant=participant)
+    with _engine(instance) as engine:
+        engine.add_group_participant(group_id=group_id, participant=participant)
 
 
 def remove_group_participant(instance: Instance, *, group_id: str, participant: str) -> None:
-    chats.check_authorized(instance)
-    get_transport(instance).remove_group_participant(group_id=group_id, participant=participant)
+    with _engine(instance) as engine:
+        engine.remove_group_participant(group_id=group_id, participant=participant)
 
 
 def set_group_admin(instance: Instance, *, group_id: str, participant: str) -> None:
-    chats.check_authorized(instance)
-    get_transport(instance).set_group_admin(group_id=group_id, participant=participant, admin=True)
+    with _engine(instance) as engine:
+        engine.set_group_admin(group_id=group_id, participant=participant, admin=True)
 
 
 def remove_admin(instance: Instance, *, group_id: str, participant: str) -> None:
-    chats.check_authorized(instance)
-    get_transport(instance).set_group_admin(group_id=group_id, participant=participant, admin=False)
+    with _engine(instance) as engine:
+        engine.set_group_admin(group_id=group_id, participant=participant, admin=False)
 
 
 def set_group_picture(instance: Instance, *, group_id: str, data: bytes) -> str:
     """setGroupPicture: ``data`` passed ``instances.api.read_image_upload``."""
-    chats.check_authorized(instance)
-    return get_transport(instance).set_group_picture(group_id=group_id, data=data)
+    with _engine(instance) as engine:
+        return engine.set_group_picture(group_id=group_id, data=data)
 
 
 def leave_group(instance: Instance, *, group_id: str) -> None:
     """leaveGroup: the chat stays in the chat list (as on a phone); messages to the
     group stop reaching the account from now on."""
-    chats.check_authorized(instance)
-    get_transport(instance).leave_group(group_id=group_id)
+    with _engine(instance) as engine:
+        engine.leave_group(group_id=group_id)
 
 
 def update_group_settings(
     instance: Instance, *, group_id: str, only_admins_send: bool | None, only_admins_edit: bool | None
 ) -> None:
-    chats.check_authorized(instance)
-    get_transport(instance).update_group_settings(
-        group_id=group_id, only_admins_send=only_admins_send, only_admins_edit=only_admins_edit
-    )
+    with _engine(instance) as engine:
+        engine.update_group_settings(
+            group_id=group_id, only_admins_send=only_admins_send, only_admins_edit=only_admins_edit
+        )
