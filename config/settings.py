@@ -411,6 +411,9 @@ EMULATOR_STARTUP_SECONDS = env.float("EMULATOR_STARTUP_SECONDS", default=1.0)
 # Simulated contacts acknowledge messages: delivered after, then read after (seconds).
 EMULATOR_DELIVERED_AFTER_SECONDS = env.float("EMULATOR_DELIVERED_AFTER_SECONDS", default=1.0)
 EMULATOR_READ_AFTER_SECONDS = env.float("EMULATOR_READ_AFTER_SECONDS", default=3.0)
+# Simulated viewers of a status: delivered after, then viewed after (seconds from posting).
+EMULATOR_STATUS_DELIVERED_AFTER_SECONDS = env.float("EMULATOR_STATUS_DELIVERED_AFTER_SECONDS", default=2.0)
+EMULATOR_STATUS_READ_AFTER_SECONDS = env.float("EMULATOR_STATUS_READ_AFTER_SECONDS", default=5.0)
 PAIRING_CODE_TTL_SECONDS = env.int("PAIRING_CODE_TTL_SECONDS", default=150)
 QR_WEBSOCKET_WINDOW_SECONDS = env.int("QR_WEBSOCKET_WINDOW_SECONDS", default=100)
 

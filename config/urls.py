@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("journals.urls")),
     path("", include("journals.history_urls")),
     path("", include("groups.urls")),
+    path("", include("statuses.urls")),
     path("media/f/<str:token>/<path:filename>", media_file, name="media-file"),
     path("api/v1/emulator/", include(emulator_urlpatterns)),
     path("api/v1/webhooks/", include("journals.webhooks_urls")),

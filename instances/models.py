@@ -293,3 +293,45 @@ class EmuGroupMember(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["group", "phone"], name="unique_emu_group_member")]
         indexes = [models.Index(fields=["phone"], name="emu_group_member_phone_idx")]
+
+
+class EmuStatus(models.Model):
+    """A status (story) posted on the emulated network by ``poster``: what its
+    viewers' WhatsApp shows (``message_data``, GREEN-API's webhook messageData).
+
+    ``(poster, id_message)`` is unique, so posting is idempotent like sending: a
+    worker that retries after a crash posts nothing twice. A status lives until
+    ``expires_at`` (24 h) or until its poster deletes it (``deleted_at``)."""
+
+    poster = models.CharField(max_length=20, help_text="Poster phone (digits).")
+    id_message = models.CharField(max_length=64)
+    type_message = models.CharField(max_length=40)
+    message_data = models.JSONField(default=dict)
+    # The instance that posted it through our API (None: posted by a simulated phone).
+    via_instance = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["poster", "id_message"], name="unique_emu_status")]
+        indexes = [models.Index(fields=["expires_at"], name="emu_status_expiry_idx")]
+
+    def __str__(self) -> str:
+        return f"status {self.id_message} of +{self.poster}"
+
+
+class EmuStatusView(models.Model):
+    """One allowed viewer of a status: the audience is fixed when the status is
+    posted. ``delivered_at``/``read_at`` are the viewer's receipts; ``revoke_seen_at``
+    marks that a viewer's session took in the poster's delete."""
+
+    status = models.ForeignKey(EmuStatus, on_delete=models.CASCADE, related_name="views")
+    viewer = models.CharField(max_length=20, help_text="Viewer phone (digits).")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    revoke_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["status", "viewer"], name="unique_emu_status_view")]
+        indexes = [models.Index(fields=["viewer", "delivered_at"], name="emu_status_inbox_idx")]

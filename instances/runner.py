@@ -54,6 +54,7 @@ class Runner:
         self.step_emulator_sessions()
         self.step_emulator_receipts()
         self.step_emulator_inbox()
+        self.step_emulator_statuses()
 
     # --- leases -------------------------------------------------------------------
 
@@ -184,3 +185,17 @@ class Runner:
         from instances.emulator_session import take_inbox
 
         take_inbox(self.runner_id)
+
+    def step_emulator_statuses(self) -> None:
+        """Statuses: our instances take in what was posted to them; simulated
+        viewers deliver and view what our instances posted."""
+        if not self.owned:
+            return
+        from instances.emulator_statuses import emulate_status_views, take_statuses
+
+        take_statuses(self.runner_id)
+        emulate_status_views(
+            self.runner_id,
+            delivered_after=settings.EMULATOR_STATUS_DELIVERED_AFTER_SECONDS,
+            read_after=settings.EMULATOR_STATUS_READ_AFTER_SECONDS,
+        )

@@ -7,7 +7,15 @@ from typing import Any
 from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
 
-from instances import api, emulator_api, emulator_events_api, emulator_seed, partner_api, registry
+from instances import (
+    api,
+    emulator_api,
+    emulator_events_api,
+    emulator_seed,
+    emulator_statuses_api,
+    partner_api,
+    registry,
+)
 
 
 def method(view: Any, *, extra: str = "", trailing_slash: bool = False) -> URLPattern:
@@ -58,5 +66,6 @@ emulator_urlpatterns = [
     path("instances/<int:id_instance>/contacts", emulator_api.Contacts.as_view()),
     path("instances/<int:id_instance>/seed", emulator_seed.Seed.as_view()),
     path("avatars/<str:phone>.png", emulator_api.avatar),
+    path("instances/<int:id_instance>/statuses", emulator_statuses_api.ContactStatuses.as_view()),
     *emulator_events_api.urlpatterns,
 ]

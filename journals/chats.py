@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from instances.models import Instance, State
 from instances.transport import TransportError, get_transport
-from instances.transport.base import Avatar, Contact, PeerInfo
+from instances.transport.base import STATUS_BROADCAST, Avatar, Contact, PeerInfo
 from journals.models import ChangeKind, ChatState, Direction, JournalMessage, MessageChange
 from journals.notifications import MessageEvent
 
@@ -137,7 +137,8 @@ def record_journal_message(instance: Instance, event: MessageEvent) -> None:
     revokes and poll votes the change they make to their target message."""
     data = event.message_data
     kind = event.type_message
-    touch_chat(instance.pk, event.chat_id, event.timestamp, event.chat_name)
+    if event.chat_id != STATUS_BROADCAST:  # statuses are not a chat of the chat list
+        touch_chat(instance.pk, event.chat_id, event.timestamp, event.chat_name)
     if kind == "editedMessage":
         edited = data.get("editedMessageData") or {}
         text = edited.get("textMessage", edited.get("caption", ""))

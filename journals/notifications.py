@@ -261,6 +261,13 @@ def message_data_from_payload(type_message: str, payload: dict[str, Any]) -> dic
     data: dict[str, Any] = {"typeMessage": type_message}
     if type_message == "textMessage":
         data["textMessageData"] = {"textMessage": payload.get("message", "")}
+    elif type_message == "extendedTextMessage" and "backgroundColor" in payload:
+        # A text status (sendTextStatus): its text with its colour and font.
+        data["extendedTextMessageData"] = {
+            "text": payload.get("message", ""),
+            "backgroundColor": payload.get("backgroundColor", ""),
+            "font": payload.get("font", ""),
+        }
     elif type_message == "extendedTextMessage":
         preview = payload.get("customPreview") or {}
         data["extendedTextMessageData"] = {

@@ -21,6 +21,7 @@ from django.utils import timezone
 from instances import events
 from instances.bulk import insert_rows
 from instances.models import Instance
+from instances.transport.base import STATUS_BROADCAST
 from journals import chats
 from journals.models import (
     Call,
@@ -141,7 +142,8 @@ def _journal_many(
     fresh: list[EngineEvent] = []
     for event in batch:
         if isinstance(event, ApiMessageEvent):
-            touches.append((instance.pk, event.chat_id, event.timestamp, event.chat_name))
+            if event.chat_id != STATUS_BROADCAST:  # statuses are not a chat of the chat list
+                touches.append((instance.pk, event.chat_id, event.timestamp, event.chat_name))
             fresh.append(event)
         elif _journal(instance, event):
             fresh.append(event)

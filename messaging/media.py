@@ -46,6 +46,8 @@ OCTET_STREAM = "application/octet-stream"
 MIB = 1024 * 1024
 MIME_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 # Image types WhatsApp shows as pictures; other images (svg, tiff…) go as documents.
+# Status methods whose file is checked (and a voice cut) once fetched: statuses.media.
+STATUS_FILE_METHODS = ("sendMediaStatus", "sendVoiceStatus")
 PICTURE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/gif"}
 
 
@@ -414,6 +416,10 @@ def prepare_payload(message: OutgoingMessage) -> dict[str, Any]:
     url = str(payload.get("urlFile") or "")
     file_name = str(payload.get("fileName") or "")
     media_file = file_for_url(instance_id=message.instance_id, url=url, file_name=file_name)
+    if message.method in STATUS_FILE_METHODS:
+        from statuses.media import check_status_file  # statuses builds on messaging
+
+        media_file = check_status_file(message.method, media_file)
     payload = file_payload(media_file, **{**payload, "fileName": file_name or media_file.file_name, "urlFile": None})
     payload["sourceUrl"] = url
     type_message = type_message_for(media_file.mime_type)

@@ -389,6 +389,7 @@ def _send_batches(
     last_handed: dict[int, bool] = {}  # instance → whether the last message that left was a file
     errors: dict[int, TransportError] = {}
     prepared: dict[int, list[tuple[OutgoingMessage, OutgoingPayload]]] = {}
+    posted: list[tuple[int, str, tuple[str, ...]]] = []  # statuses: their audience
     for instance_id, messages in by_instance.items():
         ready = prepared[instance_id] = []
         for message in messages:
@@ -446,12 +447,18 @@ def _send_batches(
                 outcomes.append((message.pk, OutgoingStatus.FAILED, str(result)))
             else:
                 outcomes.append((message.pk, OutgoingStatus(result.status), result.description))
+                if result.recipients:
+                    posted.append((instance_id, message.id_message, result.recipients))
             # Pacing counts what reached the engine: a file whose fetch failed never
             # left, so it imposes no file interval on the next message.
             last_handed[instance_id] = message.is_file
     with transaction.atomic():
         insert_values(SendAttempt, attempts)
         record_statuses(outcomes, instances=instances)
+        if posted:
+            from statuses.services import record_status_sent  # statuses builds on messaging
+
+            record_status_sent(posted, timezone.now())
         if unsent:
             # Back to the queue head: order is kept, the retry or the beat sends them.
             OutgoingMessage.objects.filter(pk__in=unsent, status=OutgoingStatus.SENDING).update(

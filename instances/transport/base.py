@@ -13,6 +13,10 @@ from typing import Literal, Protocol
 
 QrType = Literal["qrCode", "alreadyLogged", "error"]
 
+# Statuses (stories) are messages to this chat, as on WhatsApp: a payload addressed to
+# it carries ``participants`` (chat ids allowed to see it; empty = the contacts).
+STATUS_BROADCAST = "status@broadcast"
+
 
 class TransportError(Exception):
     """An engine failure. ``permanent`` means a retry cannot help (e.g. logged out)."""
@@ -190,6 +194,13 @@ class Transport(Protocol):
         """Change who may send and who may edit the group (None: unchanged)."""
         ...
 
+    # --- Statuses (posting goes through send_messages to STATUS_BROADCAST) ----------
+
+    def delete_status(self, *, id_message: str) -> bool:
+        """Revoke one of our statuses: its viewers stop seeing it. False when the
+        engine does not know it (never posted, expired or already deleted)."""
+        ...
+
 
 def send_each(transport: Transport, payloads: Sequence[OutgoingPayload]) -> list[SendResult | TransportError]:
     """``send_messages`` for engines without a batch call: one ``send_message`` each."""
@@ -230,6 +241,8 @@ class SendResult:
 
     status: SendStatus
     description: str = ""
+    # A status (STATUS_BROADCAST): the chat ids it was posted to (its audience).
+    recipients: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

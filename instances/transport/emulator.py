@@ -456,3 +456,8 @@ class EmulatorTransport:
             emulator_groups.update_settings(
                 group_id, actor=self._me(), only_admins_send=only_admins_send, only_admins_edit=only_admins_edit
             )
+
+    def delete_status(self, *, id_message: str) -> bool:
+        from instances.transport.emulator_statuses import delete_status
+
+        return bool(self.instance.phone) and delete_status(poster=self.instance.phone, id_message=id_message)

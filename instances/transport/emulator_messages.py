@@ -10,7 +10,8 @@ from django.db.models import Q
 
 from instances.bulk import insert_rows
 from instances.models import EmuMessage, EmuPhone
-from instances.transport.base import OutgoingPayload, SendResult
+from instances.transport.base import STATUS_BROADCAST, OutgoingPayload, SendResult
+from instances.transport.emulator_statuses import post_status
 
 
 def emulator_send(*, sender_phone: str, via_instance: int | None, payload: OutgoingPayload) -> SendResult:
@@ -65,6 +66,9 @@ def emulator_send_senders(
         answers_all.append(results)
         for payload in payloads:
             chat_id = payload.chat_id
+            if chat_id == STATUS_BROADCAST:
+                results.append(post_status(poster=sender_phone, via_instance=via_instance, payload=payload))
+                continue
             recipient = ""
             contact: EmuPhone | None = None
             if chat_id.endswith("@c.us"):
