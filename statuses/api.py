@@ -70,15 +70,18 @@ def _participants_field() -> Participants:
 
 def _queue(view: InstanceMethodView, request: Request, *, type_message: str, echo: dict[str, Any], is_file: bool) -> Response:
     payload = {k: v for k, v in echo.items() if v is not None}
-    message = services.send_status(
-        instance=_instance(request),
-        method=view.wire_name,
-        type_message=type_message,
-        request=echo,
-        payload=payload,
-        is_file=is_file,
-        idempotency_key=idempotency_key(request),
-    )
+    try:
+        message = services.send_status(
+            instance=_instance(request),
+            method=view.wire_name,
+            type_message=type_message,
+            request=echo,
+            payload=payload,
+            is_file=is_file,
+            idempotency_key=idempotency_key(request),
+        )
+    except services.StatusError as exc:
+        raise BadRequest(str(exc)) from exc
     return Response({"idMessage": message.id_message})
 
 

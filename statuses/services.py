@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from instances.models import Instance
-from instances.transport import TransportError, get_transport
+from instances.transport import NotSupportedYet, TransportError, get_transport
 from instances.transport.base import STATUS_BROADCAST
 from journals.chats import check_authorized
 from journals.models import ChangeKind, MessageChange
@@ -33,6 +33,15 @@ class StatusError(Exception):
     """A status request the account cannot carry out (answered with a 400)."""
 
 
+def check_engine(instance: Instance, method: str) -> None:
+    """Statuses need an engine that can post them: refuse at once (a 400) rather
+    than accept a status that would only fail in the queue."""
+    try:
+        get_transport(instance)
+    except NotSupportedYet as exc:
+        raise StatusError(f"{method} is not supported by the {instance.engine} engine") from exc
+
+
 def send_status(
     *,
     instance: Instance,
@@ -45,6 +54,7 @@ def send_status(
 ) -> OutgoingMessage:
     """Queue a status (one of ``STATUS_METHODS``); it waits in the send queue like
     a message (showMessagesQueue lists it, clearMessagesQueue drops it)."""
+    check_engine(instance, method)
     return messaging.send(
         instance=instance,
         method=method,
@@ -74,6 +84,7 @@ def delete_status(instance: Instance, *, id_message: str) -> None:
     never leaves it (it fails with a description); a posted one is revoked through
     the engine, so its viewers stop seeing it. The journal marks it deleted either
     way (``MessageChange``: getOutgoingStatuses shows ``isDeleted``)."""
+    check_engine(instance, "deleteStatus")
     status = our_status(instance, id_message)
     if status is None:
         raise StatusError(f"status {id_message} not found")

@@ -13,7 +13,15 @@ from rest_framework.test import APIClient
 
 from instances.models import Instance
 from tests.conftest import LiveServer, method_url
-from tests.journals.emulated import CONTACT, CONTACT_WID, Control, notifying_instance, queued_types, take, tick
+from tests.journals.emulated import (
+    CONTACT,
+    CONTACT_WID,
+    Control,
+    notifying_instance,
+    queued_types,
+    take,
+    tick,
+)
 
 
 def incoming(live: LiveServer, instance: Instance, **query: Any) -> Any:

@@ -111,3 +111,14 @@ def test_an_idempotency_key_posts_once(api_client: APIClient, authorized_instanc
     again = api_client.post(url, {"message": "once"}, format="json", headers={"Idempotency-Key": "k1"})
     assert first.json() == again.json()
     assert OutgoingMessage.objects.filter(instance=authorized_instance).count() == 1
+
+
+@pytest.mark.parametrize("engine", ["waweb", "cloud"])
+def test_an_engine_without_statuses_refuses_at_once(api_client: APIClient, engine: str) -> None:
+    instance = make_instance(engine=engine)
+    r = api_client.post(method_url(instance, "sendTextStatus"), {"message": "x"}, format="json")
+    assert r.status_code == 400
+    assert r.json()["message"] == f"sendTextStatus is not supported by the {engine} engine"
+    assert not OutgoingMessage.objects.filter(instance=instance).exists()
+    r = api_client.post(method_url(instance, "deleteStatus"), {"idMessage": "BAE5"}, format="json")
+    assert r.json()["message"] == f"deleteStatus is not supported by the {engine} engine"

@@ -13,7 +13,14 @@ from django.utils import timezone
 
 from instances.models import EmuStatus
 from tests.conftest import LiveServer, method_url
-from tests.journals.emulated import Control, forget_notifications, notifying_instance, queued_types, take, tick
+from tests.journals.emulated import (
+    Control,
+    forget_notifications,
+    notifying_instance,
+    queued_types,
+    take,
+    tick,
+)
 
 
 @pytest.fixture(autouse=True)
