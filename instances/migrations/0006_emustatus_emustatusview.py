@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('instances', '0004_emusignal'),
+        ('instances', '0005_emuphone_account'),
     ]
 
     operations = [
