@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('instances', '0006_emustatus_emustatusview'),
+        ('instances', '0007_emustatus_emustatusview'),
     ]
 
     operations = [

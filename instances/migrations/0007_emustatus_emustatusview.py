@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('instances', '0005_emuphone_account'),
+        ('instances', '0006_emulated_groups'),
     ]
 
     operations = [
