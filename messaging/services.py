@@ -21,7 +21,7 @@ from itertools import takewhile
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import DateTimeField, F, Q, Value, Window
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
@@ -218,7 +218,58 @@ def drain_queue(instance_id: int, worker: str, *, max_messages: int = 1000) -> f
     return report.waits[instance_id]
 
 
+class DrainInterrupted(Exception):
+    """The database went away mid-sweep (outage, restart). ``locked`` are the
+    instances whose drain locks this worker may still hold, with rows it claimed
+    still in ``sending``; ``resume_drains`` releases them once the database is back,
+    so the queues move again within seconds instead of after the lock and the stuck
+    row timeouts (SEND_DRAIN_LOCK_SECONDS, SEND_STUCK_AFTER_SECONDS)."""
+
+    def __init__(self, worker: str, instance_ids: list[int], locked: list[int]) -> None:
+        super().__init__(f"database unavailable while draining {len(instance_ids)} instance(s)")
+        self.worker = worker
+        self.instance_ids = instance_ids
+        self.locked = locked
+        self.at = timezone.now()  # claims made before this are the interrupted sweep's
+
+
+def resume_drains(worker: str, instance_ids: Sequence[int], locked: Sequence[int], interrupted_at: Any) -> list[int]:
+    """After a ``DrainInterrupted``: for the instances whose lock ``worker`` still
+    holds, put the rows it had claimed (``sending``) back at the queue head and
+    release the lock, in one transaction. Safe because the lock made ``worker`` the
+    only sender for them; a row the engine had taken before the outage is re-sent
+    with ``first_attempt=False`` and the engine skips it (idempotent per idMessage).
+    Returns the instances to wake. Raises the database's error while it is still
+    down (the caller retries)."""
+    ids = list(dict.fromkeys([*instance_ids, *locked]))
+    with transaction.atomic():
+        mine = list(
+            SendCursor.objects.select_for_update()
+            .filter(instance_id__in=list(locked), locked_by=worker)
+            .order_by("instance_id")
+            .values_list("instance_id", flat=True)
+        )
+        if mine:
+            # Only the interrupted sweep's claims: the same worker thread may have
+            # taken the lock again since and be sending newer ones.
+            OutgoingMessage.objects.filter(
+                instance_id__in=mine, status=OutgoingStatus.SENDING, claimed_at__lte=interrupted_at
+            ).update(status=OutgoingStatus.QUEUED)
+            SendCursor.objects.filter(instance_id__in=mine, locked_by=worker).update(locked_by="", locked_until=None)
+    return ids
+
+
 def drain_queues(instance_ids: Sequence[int], worker: str, *, max_messages: int = 1000) -> DrainReport:
+    """See ``_drain_queues``; a database outage mid-sweep raises ``DrainInterrupted``."""
+    ids = list(dict.fromkeys(instance_ids))
+    locked: list[int] = []
+    try:
+        return _drain_queues(ids, worker, max_messages, locked)
+    except (OperationalError, InterfaceError) as exc:
+        raise DrainInterrupted(worker, ids, locked) from exc
+
+
+def _drain_queues(ids: list[int], worker: str, max_messages: int, held: list[int]) -> DrainReport:
     """``drain_queue`` for many instances in one sweep (the send benchmark's shape:
     many instances, a few messages each). Their locks are taken and released with
     one statement each, their queue heads read with one query, and their unpaced
@@ -226,10 +277,11 @@ def drain_queues(instance_ids: Sequence[int], worker: str, *, max_messages: int 
     the engine call and the notification write remain. Paced instances (a delay, or
     a file) go one message at a time as before. Instances another worker is
     draining are skipped: that worker re-checks after releasing."""
-    ids = list(dict.fromkeys(instance_ids))
     waits: dict[int, float | None] = dict.fromkeys(ids)
     errors: dict[int, TransportError] = {}
+    held.extend(ids)  # until the locks are known: any of them may be ours
     locked = _acquire_drain_locks(ids, worker)
+    held[:] = locked
     if not locked:
         return DrainReport(waits, errors)
     cap = max(1, min(settings.SEND_BATCH_SIZE, max_messages))
@@ -244,6 +296,7 @@ def drain_queues(instance_ids: Sequence[int], worker: str, *, max_messages: int 
                 break
     finally:
         SendCursor.objects.filter(instance_id__in=locked, locked_by=worker).update(locked_by="", locked_until=None)
+    held.clear()
     idle = [i for i in locked if waits[i] is None and i not in errors]
     if idle:
         # A wake-up that arrived while we held a lock was dropped (see wake_queues);

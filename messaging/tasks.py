@@ -30,11 +30,50 @@ def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
+# While the database is down, resume_drains_task tries again this often, for up to
+# RESUME_MAX_RETRIES times (then beat's recover_queues is the net).
+RESUME_RETRY_SECONDS = 1.0
+RESUME_MAX_RETRIES = 900
+
+
+@shared_task(bind=True, acks_late=True, max_retries=RESUME_MAX_RETRIES, ignore_result=True)
+def resume_drains_task(
+    self: Task[Any, Any], worker: str, instance_ids: list[int], locked: list[int], interrupted_at: str
+) -> None:
+    """After a database outage interrupted a sweep (services.DrainInterrupted):
+    once the database answers again, release the dead sweep's locks, put its claimed
+    rows back and wake its instances, so queues move within seconds of the recovery."""
+    from django.db import InterfaceError, OperationalError, close_old_connections
+    from django.utils.dateparse import parse_datetime
+
+    try:
+        ids = services.resume_drains(worker, instance_ids, locked, parse_datetime(interrupted_at))
+    except (OperationalError, InterfaceError) as exc:
+        if self.request.is_eager:
+            return  # inline (no broker): no clock to wait on; beat's recover_queues is the net
+        close_old_connections()  # a broken connection is not reused on the retry
+        raise self.retry(exc=exc, countdown=RESUME_RETRY_SECONDS) from exc
+    services.wake_queues(ids, force=True)
+
+
+def _interrupted(exc: services.DrainInterrupted) -> None:
+    """Hand an interrupted sweep to resume_drains_task (the broker is Redis, which
+    may well be up while PostgreSQL is not)."""
+    log.warning("drain interrupted by a database outage; resuming %d instance(s) when it is back", len(exc.instance_ids))
+    from django.db import close_old_connections
+
+    close_old_connections()
+    publish_later(resume_drains_task, (exc.worker, exc.instance_ids, exc.locked, exc.at.isoformat()), RESUME_RETRY_SECONDS)
+
+
 @shared_task(bind=True, acks_late=True, max_retries=None, ignore_result=True)
 def drain_queue_task(self: Task[Any, Any], instance_id: int) -> None:
     """A delayed drain of one instance (pacing, transient-error retries)."""
     try:
         wait = services.drain_queue(instance_id, _worker_id())
+    except services.DrainInterrupted as exc:
+        _interrupted(exc)
+        return
     except TransportError as exc:
         if self.request.is_eager:
             return  # inline (tests): no clock to back off on; recover_queues retries
@@ -49,7 +88,11 @@ def drain_queue_task(self: Task[Any, Any], instance_id: int) -> None:
 def drain_queues_task(instance_ids: list[int]) -> None:
     """A sweep over the given instances (services.drain_queues): without Redis, when
     Redis failed, beat's recovery, and a leader's helpers. Leftovers are re-woken."""
-    again = _sweep(instance_ids, _worker_id())
+    try:
+        again = _sweep(instance_ids, _worker_id())
+    except services.DrainInterrupted as exc:
+        _interrupted(exc)
+        return
     if again:
         services.wake_queues(again)
 
@@ -85,7 +128,15 @@ def drain_ready_task() -> None:
             helper = coalesce.take(DRAIN_WAKE, size)
             if helper:
                 publish(drain_queues_task, (helper,))
-        carry = _sweep(ids, worker)
+        try:
+            carry = _sweep(ids, worker)
+        except services.DrainInterrupted as exc:
+            _interrupted(exc)
+            # Step down: resume_drains_task's wake-ups (or the next offer) start a
+            # fresh leader once the database is back, without waiting for this
+            # mark to lapse.
+            coalesce.resign(DRAIN_WAKE)
+            return
         if time.monotonic() >= deadline:
             # Hand over, still holding the mark: a successor takes the rest.
             if not coalesce.give_back(DRAIN_WAKE, carry):
@@ -112,6 +163,16 @@ def publish(task: Any, args: tuple[Any, ...]) -> bool:
     the database holds the work and beat's recovery wakes it."""
     try:
         task.apply_async(args, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+    except Exception:  # noqa: BLE001 - the database holds the work; beat recovers it
+        log.warning("could not publish %s; beat will recover", task.name, exc_info=True)
+        return False
+    return True
+
+
+def publish_later(task: Any, args: tuple[Any, ...], countdown: float) -> bool:
+    """``publish`` with a countdown."""
+    try:
+        task.apply_async(args, countdown=countdown, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
     except Exception:  # noqa: BLE001 - the database holds the work; beat recovers it
         log.warning("could not publish %s; beat will recover", task.name, exc_info=True)
         return False

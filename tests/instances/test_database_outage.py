@@ -6,6 +6,7 @@ cannot be opened (SQLite), so the driver itself fails to connect."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import pytest
@@ -23,6 +24,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def database_down(tmp_path: object) -> Iterator[str]:
     """This thread's connection cannot reach its database until the test ends.
     Returns a string the driver's error would contain (it must not be echoed)."""
+    with unreachable_database(str(tmp_path)) as leak:
+        yield leak
+
+
+@contextlib.contextmanager
+def unreachable_database(tmp_path: str) -> Iterator[str]:
+    """Point this thread's connection at a database it cannot reach, until exit."""
     connection.close()
     saved = dict(connection.settings_dict)
     if connection.vendor == "postgresql":
