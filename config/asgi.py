@@ -17,6 +17,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
+from instances.edge import EdgeGuard  # noqa: E402
 from messaging.fastlane import FastLane  # noqa: E402
 
 
@@ -35,7 +36,7 @@ async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 application = ProtocolTypeRouter(
     {
-        "http": FastLane(django_asgi_app),
+        "http": FastLane(EdgeGuard(django_asgi_app)),
         "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
         "lifespan": lifespan,
     }

@@ -240,6 +240,11 @@ WHITENOISE_USE_FINDERS = True
 # instances.middleware before any view runs.
 MAX_JSON_BODY_BYTES = env.int("MAX_JSON_BODY_BYTES", default=100 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_JSON_BODY_BYTES
+# The ASGI edge (instances.edge) refuses bodies before Django buffers them: /api/v1/
+# bodies (JSON, event files as base64) over API_MAX_BODY_BYTES, and bodies of callers
+# without a session cookie outside the APIs (login forms…) over ANONYMOUS_MAX_BODY_BYTES.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=16 * 1024 * 1024)
+ANONYMOUS_MAX_BODY_BYTES = env.int("ANONYMOUS_MAX_BODY_BYTES", default=1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 # --- Media (files for sending: uploadFile, sendFileByUpload, sendFileByUrl) --------

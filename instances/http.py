@@ -12,6 +12,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, cast
 
@@ -192,7 +194,7 @@ def parse_json_body(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise BadRequest(f"Unexpected token in JSON at position {exc.start}") from exc
     try:
-        return json.loads(text, parse_int=_parse_int)
+        data = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         if exc.pos >= len(text):
             raise BadRequest("Unexpected end of JSON input") from exc
@@ -200,17 +202,65 @@ def parse_json_body(raw: bytes) -> Any:
     except RecursionError as exc:
         # A 100 KB body can nest ~50 000 levels; the C decoder gives up at ~1000.
         raise BadRequest("Bad Request: JSON nesting is too deep") from exc
+    if _MAYBE_UNSAFE.search(text):
+        check_text_safe(data)
+    return data
 
 
-def _parse_int(digits: str) -> int | float:
+class _NumberOutOfRange(BadRequest):
+    def __init__(self, literal: str) -> None:
+        super().__init__(f"Bad Request: the number {literal[:32]} is out of range")
+
+
+def _parse_int(digits: str) -> int:
     # int() refuses more than 4300 digits (CVE-2020-10735) with a ValueError that is
-    # not a JSONDecodeError; JavaScript reads such a literal as a (huge) double.
-    return int(digits) if len(digits) <= 4000 else float(digits)
+    # not a JSONDecodeError. No field takes such a number, and jsonb cannot store
+    # the double JavaScript would read it as (Infinity).
+    if len(digits) > 400:
+        raise _NumberOutOfRange(digits)
+    return int(digits)
+
+
+def _parse_float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):  # 1e400: JSON has no Infinity, PostgreSQL refuses it
+        raise _NumberOutOfRange(literal)
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    # Python's decoder accepts NaN and Infinity; JSON (and jsonb) does not.
+    raise BadRequest(f"Unexpected token {name[0]} in JSON")
+
+
+# Escapes that decode to what PostgreSQL cannot store in text or jsonb: NUL, and
+# surrogate halves (valid pairs decode to one character and pass the walk below).
+_MAYBE_UNSAFE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+_UNSAFE_CHARS = re.compile("[\x00\ud800-\udfff]")
+
+
+def check_text_safe(data: Any) -> None:
+    """Refuse (400) NUL characters and unpaired surrogates anywhere in decoded JSON,
+    keys included: PostgreSQL rejects both in text and jsonb, which was a 500 for
+    any free-form object stored as it came. Called only when the raw text holds such
+    an escape, so ordinary bodies pay one regex scan."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _UNSAFE_CHARS.search(item):
+                raise BadRequest("Bad Request: strings may not contain \\u0000 or unpaired surrogates")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 # --- Validation (Joi-style details) -------------------------------------------------
 
 AnyField = serializers.Field[Any, Any, Any, Any]
+BIGINT_MAX = 2**63 - 1
 
 
 class Str(serializers.CharField):
@@ -229,7 +279,14 @@ class Str(serializers.CharField):
 
 
 class Int(serializers.IntegerField):
-    """An integer field that refuses booleans and fractional numbers."""
+    """An integer field that refuses booleans and fractional numbers, and numbers
+    outside PostgreSQL's bigint unless the field sets tighter bounds (1e30 was a 500
+    where it reached a query)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_value", BIGINT_MAX)
+        kwargs.setdefault("min_value", -BIGINT_MAX - 1)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> int:
         if isinstance(data, bool) or (isinstance(data, float) and not data.is_integer()):

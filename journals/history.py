@@ -437,8 +437,14 @@ def get_message(instance: Instance, *, chat_id: str, id_message: str) -> bytes |
     return found[0].encode() if found else None
 
 
+# A window longer than this reaches back before any journal: "everything". Larger
+# values would overflow timedelta and datetime (a 500 before).
+MAX_WINDOW = timedelta(days=365 * 1000)
+
+
 def _since(minutes: int) -> datetime:
-    return timezone.now() - timedelta(minutes=minutes)
+    window = MAX_WINDOW if minutes > MAX_WINDOW.total_seconds() // 60 else timedelta(minutes=minutes)
+    return timezone.now() - window
 
 
 def last_incoming_messages(instance: Instance, *, minutes: int = DEFAULT_MINUTES) -> bytes:

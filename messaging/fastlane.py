@@ -1,4 +1,4 @@
-"""The ASGI edge in front of Django: the sendMessage fast lane, and the upload guard.
+"""The sendMessage fast lane in front of Django (and of ``instances.edge``'s body caps).
 
 The fast lane serves ``POST /waInstance{id}/sendMessage/{token}`` on PostgreSQL
 without Django's request cycle.
@@ -57,9 +57,6 @@ log = logging.getLogger(__name__)
 PATH = re.compile(r"^/waInstance(?P<id>\d{1,19})/(?P<method>sendmessage)/(?P<token>[^/]+)/?$", re.IGNORECASE)
 SPEC = registry.BY_NAME["sendMessage"]
 RECEIVE_PATH = re.compile(r"^/waInstance(?P<id>\d{1,19})/receivenotification/(?P<token>[^/]+)/?$", re.IGNORECASE)
-UPLOAD_PATH = re.compile(
-    r"^/waInstance\d{1,19}/(sendfilebyupload|uploadfile|setprofilepicture|setgrouppicture)/", re.IGNORECASE
-)
 
 Scope = dict[str, Any]
 
@@ -191,9 +188,6 @@ class FastLane:
         self.publisher = WakePublisher()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and UPLOAD_PATH.match(scope["path"]):
-            await self.guard_upload(scope, receive, send)
-            return
         if (
             self.enabled
             and scope["type"] == "http"
@@ -234,46 +228,6 @@ class FastLane:
             return
         await _respond(send, status, body, content_type)
         metrics.observe_request("receiveNotification", status, time.perf_counter() - started)
-
-    async def guard_upload(self, scope: Scope, receive: Any, send: Any) -> None:
-        """Django's ASGI handler spools a whole request body to a temp file before any
-        view runs, so the upload views' 100 MB cap alone cannot stop a 10 GB body from
-        filling the disk. A declared length over the cap is refused here at once; a
-        chunked body is cut off (the client sees the connection end) once it passes it.
-        Multipart framing gets 1 MiB of slack on top of the file cap."""
-        from messaging import media
-
-        limit = settings.MEDIA_MAX_BYTES + 1024 * 1024
-        declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            message = media.too_large_message(int(declared), settings.MEDIA_MAX_BYTES)
-            response = PayloadTooLarge(message).response(_Request(scope["path"]))  # type: ignore[arg-type]
-            await _respond(send, response.status_code, response.content, response["Content-Type"])
-            metrics.observe_request("upload", response.status_code, 0.0)
-            return
-        received = 0
-        refused = False
-
-        async def capped_receive() -> dict[str, Any]:
-            nonlocal received, refused
-            message: dict[str, Any] = await receive()
-            if message["type"] == "http.request" and not refused:
-                received += len(message.get("body", b""))
-                if received > limit:
-                    # Answer now; Django sees the client go away and its own answer
-                    # (if any) is dropped by guarded_send.
-                    refused = True
-                    text = media.too_large_message(received, settings.MEDIA_MAX_BYTES)
-                    response = PayloadTooLarge(text).response(_Request(scope["path"]))  # type: ignore[arg-type]
-                    await _respond(send, response.status_code, response.content, response["Content-Type"])
-                    return {"type": "http.disconnect"}
-            return message
-
-        async def guarded_send(message: dict[str, Any]) -> None:
-            if not refused:
-                await send(message)
-
-        await self.app(scope, capped_receive, guarded_send)
 
     async def _pool(self) -> EdgePool:
         key = id(asyncio.get_running_loop())
