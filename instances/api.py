@@ -346,7 +346,14 @@ def read_image_upload(request: Request, field: str = "file") -> bytes:
         raise ValidationFailed(f"'{field}' is required")
     if upload.size is not None and upload.size > MAX_PICTURE_BYTES:
         raise ValidationFailed(f"'{field}' must be less than or equal to {MAX_PICTURE_BYTES} bytes")
-    data = upload.read()
+    return check_image(upload.read(), field)
+
+
+def check_image(data: bytes, field: str = "file") -> bytes:
+    """``data`` if it is a picture Pillow reads within the size limits; otherwise
+    ``ValidationFailed`` (a 400). Only the header is read: nothing is decoded."""
+    if len(data) > MAX_PICTURE_BYTES:
+        raise ValidationFailed(f"'{field}' must be less than or equal to {MAX_PICTURE_BYTES} bytes")
     try:
         with warnings.catch_warnings():
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that: an error here.

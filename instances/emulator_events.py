@@ -551,3 +551,128 @@ def contact_blocks(instance: Instance, *, phone: str) -> EmuSignal:
     owner = _own_phone(instance)
     _peer(phone, author_for=instance)
     return EmuSignal.objects.create(kind=SignalKind.BLOCK, from_phone=phone, to_phone=owner, payload={})
+
+
+# --- Groups: simulated members act in the instance's groups -----------------------------
+
+GROUP_ACTIONS = ("add", "remove", "promote", "demote", "rename", "picture", "settings", "leave")
+
+
+class _GroupChat(_Chat):
+    """A group chat an event happens in: ``author`` writes to the group."""
+
+    def __init__(self, *, instance: Instance, group_id: str, author: str) -> None:
+        super().__init__(instance=instance, owner=instance.phone, peer="", author=author)
+        self.group_id = group_id
+
+    def known(self, id_message: str, *, what: str = "message") -> EmuMessage:
+        from instances.emulator_groups import find_group_message
+
+        found = find_group_message(self.group_id, id_message)
+        if found is None:
+            raise EventError(f"{what} {id_message} is not in the group {self.group_id}")
+        return found
+
+
+def _instance_group(instance: Instance, group_id: str) -> str:
+    """The instance's phone, if the group is one it is or was in: a tenant drives
+    only groups its own instance has seen (a group id alone is no key)."""
+    owner = _own_phone(instance)
+    seen = EmuSignal.objects.filter(kind=SignalKind.GROUP, to_phone=owner, payload__groupId=group_id).exists()
+    if not seen:
+        raise EventError(f"the instance has never been in the group {group_id}")
+    return owner
+
+
+def contact_creates_group(
+    instance: Instance, *, phone: str, subject: str, participants: list[str], name: str = ""
+) -> str:
+    """A simulated contact creates a group with the instance's phone (and other
+    contacts) in it. Returns the group id."""
+    from instances.emulator_groups import create_group
+
+    owner = _own_phone(instance)
+    if phone == owner:
+        raise EventError("the creator is a contact; use createGroup for the instance's own groups")
+    with transaction.atomic():
+        _peer(phone, name, author_for=instance)
+        for other in participants:
+            _peer(other)
+        return create_group(actor=phone, subject=subject, participants=[owner, *participants]).group_id
+
+
+def contact_posts_in_group(
+    instance: Instance, *, group_id: str, phone: str, kind: str, fields: Fields, name: str = ""
+) -> EmuMessage:
+    """A simulated member posts a message of ``kind`` in the group: every current
+    member (the instance's phone among them) receives it."""
+    from instances.emulator_groups import audiences, group_rows
+
+    _instance_group(instance, group_id)
+    with transaction.atomic():
+        _peer(phone, name, author_for=instance)
+        audience = audiences([(phone, group_id)])[(phone, group_id)]
+        if audience.status != "sent":
+            raise EventError(f"+{phone}: {audience.description}")
+        chat = _GroupChat(instance=instance, group_id=group_id, author=phone)
+        message_data = BUILDERS[kind](chat, fields)
+        rows = group_rows(
+            sender=phone,
+            group_id=group_id,
+            id_message=new_id_message(),
+            type_message=str(message_data["typeMessage"]),
+            message_data=message_data,
+            recipients=audience.recipients,
+        )
+        EmuMessage.objects.bulk_create(rows)
+    return rows[0]
+
+
+def contact_acts_in_group(
+    instance: Instance,
+    *,
+    group_id: str,
+    phone: str,
+    action: str,
+    participant: str = "",
+    subject: str = "",
+    picture: bytes = b"",
+    only_admins_send: bool | None = None,
+    only_admins_edit: bool | None = None,
+) -> None:
+    """A simulated member changes the group as WhatsApp lets it (``GROUP_ACTIONS``):
+    add, remove, promote or demote ``participant`` (default: the instance's phone),
+    rename, set the picture (checked image bytes), change the settings, or leave."""
+    from instances import emulator_groups as groups
+
+    owner = _instance_group(instance, group_id)
+    target = participant or owner
+    _peer(phone, author_for=instance)
+    try:
+        if action == "add":
+            groups.add_participant(group_id, actor=phone, phone=target)
+        elif action == "remove":
+            groups.remove_participant(group_id, actor=phone, phone=target)
+        elif action in ("promote", "demote"):
+            groups.set_admin(group_id, actor=phone, phone=target, admin=action == "promote")
+        elif action == "rename":
+            groups.rename_group(group_id, actor=phone, subject=subject)
+        elif action == "picture":
+            groups.set_picture(group_id, actor=phone, data=picture)
+        elif action == "settings":
+            groups.update_settings(
+                group_id, actor=phone, only_admins_send=only_admins_send, only_admins_edit=only_admins_edit
+            )
+        elif action == "leave":
+            groups.leave_group(group_id, actor=phone)
+        else:
+            raise EventError(f"action must be one of {', '.join(GROUP_ACTIONS)}")
+    except groups.GroupError as exc:
+        raise EventError(f"{exc.reason}: {exc}") from exc
+
+
+def instance_groups(instance: Instance) -> list[Any]:
+    """The groups the instance's phone is in now (emulator_groups.GroupView)."""
+    from instances.emulator_groups import groups_of
+
+    return list(groups_of(_own_phone(instance)))

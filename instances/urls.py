@@ -11,6 +11,7 @@ from instances import (
     api,
     emulator_api,
     emulator_events_api,
+    emulator_groups_api,
     emulator_seed,
     emulator_statuses_api,
     partner_api,
@@ -68,4 +69,5 @@ emulator_urlpatterns = [
     path("avatars/<str:phone>.png", emulator_api.avatar),
     path("instances/<int:id_instance>/statuses", emulator_statuses_api.ContactStatuses.as_view()),
     *emulator_events_api.urlpatterns,
+    *emulator_groups_api.urlpatterns,
 ]
