@@ -209,7 +209,12 @@ class StatusOutput(serializers.Serializer[Any]):
 
 
 def _minutes(request: Request) -> int:
-    return int(validate(MinutesQuery, request.query_params).get("minutes", selectors.DEFAULT_MINUTES))
+    """``minutes`` from the query; the official SDK's async methods send it as a JSON
+    body of the GET instead, which is read when the query has none."""
+    source: Any = request.query_params
+    if not source and isinstance(request.data, dict) and request.data:
+        source = request.data
+    return int(validate(MinutesQuery, source).get("minutes", selectors.DEFAULT_MINUTES))
 
 
 class GetIncomingStatuses(InstanceMethodView):
