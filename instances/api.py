@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import re
-import warnings
 from typing import Any, cast
 
 from django.core.files.uploadedfile import UploadedFile
-from PIL import Image, UnidentifiedImageError
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from instances import selectors, services, settings_spec
+from instances import images, selectors, services, settings_spec
 from instances.http import (
     AnyField,
     Bool,
@@ -335,8 +332,7 @@ class ProfilePictureOutput(serializers.Serializer[Any]):
 
 
 MAX_PICTURE_BYTES = 10 * 1024 * 1024
-# 6000 × 6000: more than any phone camera; decoding it needs ~100 MB at most.
-MAX_PICTURE_PIXELS = 36_000_000
+MAX_PICTURE_PIXELS = images.MAX_PIXELS
 
 
 def read_image_upload(request: Request, field: str = "file") -> bytes:
@@ -355,20 +351,11 @@ def check_image(data: bytes, field: str = "file") -> bytes:
     if len(data) > MAX_PICTURE_BYTES:
         raise ValidationFailed(f"'{field}' must be less than or equal to {MAX_PICTURE_BYTES} bytes")
     try:
-        with warnings.catch_warnings():
-            # Pillow only warns between MAX_IMAGE_PIXELS and twice that: an error here.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                width, height = image.size
-                image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        images.check_image(data)  # header only: a decompression bomb never decodes
+    except images.UnsafeImage as exc:
+        if exc.too_big:
+            raise ValidationFailed(f"'{field}' must be at most {MAX_PICTURE_PIXELS} pixels") from exc
         raise ValidationFailed(f"'{field}' must be a JPEG image") from exc
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ValidationFailed(f"'{field}' must be at most {MAX_PICTURE_PIXELS} pixels") from exc
-    # The header's size is checked before anything decodes the pixels: a small file
-    # can claim a huge canvas (a decompression bomb), which would cost its full size.
-    if width * height > MAX_PICTURE_PIXELS:
-        raise ValidationFailed(f"'{field}' must be at most {MAX_PICTURE_PIXELS} pixels")
     return data
 
 

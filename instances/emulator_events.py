@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import Q
 from PIL import Image
 
+from instances.images import UnsafeImage, check_image
 from instances.models import EmuMessage, EmuPhone, EmuSignal, Engine, Instance, SignalKind, State
 from instances.phones import PhoneClaimed, check_may_act_as
 from instances.transport.emulator import ensure_phone
@@ -373,7 +374,12 @@ def sample_file(kind: str) -> tuple[bytes, str, str]:
 
 def _thumbnail(content: bytes) -> str:
     try:
+        check_image(content)  # a decompression bomb gets no thumbnail, and no decode
+    except UnsafeImage:
+        return ""
+    try:
         with Image.open(io.BytesIO(content)) as img:
+            img.draft("RGB", (32, 32))
             img.thumbnail((32, 32))
             buf = io.BytesIO()
             img.convert("RGB").save(buf, format="JPEG")

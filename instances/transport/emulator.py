@@ -24,6 +24,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image, ImageDraw
 
+from instances.images import check_image
 from instances.transport.base import (
     Avatar,
     Contact,
@@ -149,6 +150,7 @@ def jpeg_thumbnail(data: bytes, size: int = 640) -> bytes:
     has passed the upload checks (``instances.api.read_image_upload``: an image
     within the pixel limit); ``draft`` lets JPEGs decode at a reduced scale, so a
     large photo never occupies its full size in memory."""
+    check_image(data)  # again here: the one guard every caller passes through
     with Image.open(io.BytesIO(data)) as image:
         image.draft("RGB", (size, size))
         image.thumbnail((size, size))
