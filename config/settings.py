@@ -419,6 +419,36 @@ EMULATOR_READ_AFTER_SECONDS = env.float("EMULATOR_READ_AFTER_SECONDS", default=3
 # Simulated viewers of a status: delivered after, then viewed after (seconds from posting).
 EMULATOR_STATUS_DELIVERED_AFTER_SECONDS = env.float("EMULATOR_STATUS_DELIVERED_AFTER_SECONDS", default=2.0)
 EMULATOR_STATUS_READ_AFTER_SECONDS = env.float("EMULATOR_STATUS_READ_AFTER_SECONDS", default=5.0)
+
+# Calls: a simulated contact takes a call by its rule after this long; any call
+# still ringing after EMULATOR_CALL_RING_SECONDS ends unanswered.
+EMULATOR_CALL_ANSWER_AFTER_SECONDS = env.float("EMULATOR_CALL_ANSWER_AFTER_SECONDS", default=2.0)
+EMULATOR_CALL_RING_SECONDS = env.float("EMULATOR_CALL_RING_SECONDS", default=45.0)
+
+
+def _ice_servers(raw: str) -> list[dict[str, Any]]:
+    """CALLS_ICE_SERVERS: a JSON list of {"urls": [...], "username"?, "credential"?}
+    (what callsGetIceServers answers). Fails loudly on anything else."""
+    import json
+
+    try:
+        value = json.loads(raw or "[]")
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"CALLS_ICE_SERVERS is not JSON: {exc}") from exc
+    if not isinstance(value, list):
+        raise ImproperlyConfigured("CALLS_ICE_SERVERS must be a JSON list")
+    servers = []
+    for entry in value:
+        urls = entry.get("urls") if isinstance(entry, dict) else None
+        if isinstance(urls, str):
+            urls = [urls]
+        if not isinstance(urls, list) or not urls or not all(isinstance(u, str) and u for u in urls):
+            raise ImproperlyConfigured("CALLS_ICE_SERVERS entries need urls: a non-empty list of strings")
+        servers.append({"urls": urls, "username": entry.get("username"), "credential": entry.get("credential")})
+    return servers
+
+
+CALLS_ICE_SERVERS = _ice_servers(_secret("CALLS_ICE_SERVERS", "[]"))
 PAIRING_CODE_TTL_SECONDS = env.int("PAIRING_CODE_TTL_SECONDS", default=150)
 QR_WEBSOCKET_WINDOW_SECONDS = env.int("QR_WEBSOCKET_WINDOW_SECONDS", default=100)
 

@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 from instances import services
 from instances.emulator_services import FORCEABLE_STATES, add_simulated_contact
 from instances.http import BadRequest, Bool, Forbidden, Str, Unauthorized, WireJSONParser, validate
-from instances.models import EmuContact, EmuPhone, Engine, Instance, State
+from instances.models import CallRule, EmuContact, EmuPhone, Engine, Instance, State
 from instances.phones import PhoneClaimed
 from instances.transport import emulator
 
@@ -182,6 +182,11 @@ class ContactInput(serializers.Serializer[Any]):
     name = Str(required=False, allow_blank=True, max_length=100)
     registered = Bool(required=False, help_text="false: the number has no WhatsApp account.")
     script = serializers.ChoiceField(choices=["", "echo"], required=False)
+    callRule = serializers.ChoiceField(
+        choices=CallRule.choices,
+        required=False,
+        help_text="How the contact takes a call from the instance (default answer).",
+    )
 
     def validate_phoneNumber(self, value: str) -> str:  # noqa: N802
         return digits(value, "phoneNumber")
@@ -193,6 +198,7 @@ class ContactOutput(serializers.Serializer[Any]):
     name = serializers.CharField()
     registered = serializers.BooleanField()
     script = serializers.CharField()
+    callRule = serializers.CharField()
     avatar = serializers.CharField()
 
 
@@ -204,6 +210,7 @@ def contact_to_wire(contact: EmuContact) -> dict[str, Any]:
         "name": contact.name or phone.name,
         "registered": phone.registered,
         "script": phone.script,
+        "callRule": phone.call_rule,
         "avatar": emulator.avatar_url(phone),
     }
 
@@ -233,9 +240,10 @@ class Contacts(ControlView):
                 name=data.get("name", ""),
                 registered=data.get("registered"),
                 script=data.get("script"),
+                call_rule=data.get("callRule"),
             )
         except PhoneClaimed as exc:
-            raise BadRequest(f"{exc}: it can be added only without 'registered' or 'script'") from exc
+            raise BadRequest(f"{exc}: it can be added only without 'registered', 'script' or 'callRule'") from exc
         return Response(contact_to_wire(contact), status=201)
 
 

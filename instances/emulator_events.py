@@ -508,48 +508,45 @@ def phone_sends(instance: Instance, *, phone: str, kind: str, fields: Fields) ->
 
 
 def contact_calls(instance: Instance, *, phone: str, outcome: str = "", name: str = "") -> str:
-    """A contact calls the instance's phone: an ``offer`` now and, with ``outcome``,
-    its end right after. Returns the call id (the notification's idMessage)."""
+    """A contact calls the instance's phone: an ``offer`` now (the instance's
+    callsState becomes ``inc-call``) and, with ``outcome``, what happens next right
+    after (``call_ends``). Returns the call id (the notifications' idMessage)."""
+    from instances import emulator_calls, events
+    from instances.transport.base import CallError
+
     owner = _own_phone(instance)
     if outcome and outcome not in CALL_OUTCOMES:
         raise EventError(f"outcome must be one of {', '.join(CALL_OUTCOMES)}")
-    id_call = new_id_message()
+    if phone == owner:
+        raise EventError("a phone cannot call itself")
     with transaction.atomic():
         _peer(phone, name, author_for=instance)
-        EmuSignal.objects.create(
-            kind=SignalKind.CALL,
-            from_phone=phone,
-            to_phone=owner,
-            payload={"idCall": id_call, "status": "offer"},
-        )
-        if outcome:
-            EmuSignal.objects.create(
-                kind=SignalKind.CALL,
-                from_phone=phone,
-                to_phone=owner,
-                payload={"idCall": id_call, "status": outcome},
-            )
-    return id_call
+        try:
+            call = emulator_calls.contact_dials(phone, owner)
+            if outcome:
+                emulator_calls.settle(call.id_call, owner, outcome)
+        except CallError as exc:
+            raise EventError(str(exc)) from exc
+        events.calls_changed([instance.pk])
+    return call.id_call
 
 
 def call_ends(instance: Instance, *, id_call: str, outcome: str) -> None:
-    """A ringing call (``contact_calls`` without outcome) ends: pickUp, hungUp or declined."""
+    """What happens to a call between a contact and the instance's phone: the phone
+    answers (``pickUp``) or declines (``declined``) it while it rings, or the contact
+    hangs up (``hungUp``, before or after an answer)."""
+    from instances import emulator_calls, events
+    from instances.transport.base import CallError
+
     owner = _own_phone(instance)
     if outcome not in CALL_OUTCOMES:
         raise EventError(f"outcome must be one of {', '.join(CALL_OUTCOMES)}")
-    calls = list(
-        EmuSignal.objects.filter(kind=SignalKind.CALL, to_phone=owner, payload__idCall=id_call).order_by("id")
-    )
-    if not calls:
-        raise EventError(f"call {id_call} is unknown")
-    if len(calls) > 1:
-        raise EventError(f"call {id_call} has already ended")
-    EmuSignal.objects.create(
-        kind=SignalKind.CALL,
-        from_phone=calls[0].from_phone,
-        to_phone=owner,
-        payload={"idCall": id_call, "status": outcome},
-    )
+    with transaction.atomic():
+        try:
+            emulator_calls.settle(id_call, owner, outcome)
+        except CallError as exc:
+            raise EventError(str(exc)) from exc
+        events.calls_changed([instance.pk])
 
 
 def contact_blocks(instance: Instance, *, phone: str) -> EmuSignal:

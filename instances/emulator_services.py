@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from instances.models import EmuContact, EmuPhone, State
+from instances.models import CallRule, EmuContact, EmuPhone, State
 from instances.phones import PhoneClaimed, may_use, owner_account
 from instances.transport.emulator import ensure_phone
 
@@ -21,6 +21,7 @@ def add_simulated_contact(
     registered: bool | None = None,
     script: str | None = None,
     account_id: int | None = None,
+    call_rule: str | None = None,
 ) -> EmuContact:
     """Put ``phone`` in ``owner_phone``'s contacts, creating the simulated phone if new.
 
@@ -28,8 +29,9 @@ def add_simulated_contact(
     to). A new or unclaimed number becomes that account's (``instances.phones``) and takes
     ``registered``/``script`` (None: leave as is; a new phone is registered, unscripted)
     and ``name``. A number of another account may still be added to the address book
-    under ``name``, but asking to change its registration or script raises
-    ``PhoneClaimed``: that is its owner's to decide."""
+    under ``name``, but asking to change its registration, script or ``call_rule``
+    (how it takes calls: answer, reject, silent) raises ``PhoneClaimed``: that is its
+    owner's to decide."""
     with transaction.atomic():
         owner = ensure_phone(owner_phone)
         if account_id is None:
@@ -40,6 +42,7 @@ def add_simulated_contact(
                 "name": name or f"Contact {phone[-4:]}",
                 "registered": True if registered is None else registered,
                 "script": script or "",
+                "call_rule": call_rule or CallRule.ANSWER,
                 "account_id": account_id,
             },
         )
@@ -47,7 +50,12 @@ def add_simulated_contact(
             contact_phone = EmuPhone.objects.select_for_update().get(pk=contact_phone.pk)
             changes: dict[str, object] = {
                 key: value
-                for key, value in (("registered", registered), ("script", script), ("name", name or None))
+                for key, value in (
+                    ("registered", registered),
+                    ("script", script),
+                    ("call_rule", call_rule),
+                    ("name", name or None),
+                )
                 if value is not None and getattr(contact_phone, key) != value
             }
             if may_use(contact_phone, account_id):

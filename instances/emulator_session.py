@@ -182,6 +182,7 @@ class _Inbox:
                 continue
             chat_id = f"{signal.from_phone}@c.us"
             if signal.kind == SignalKind.CALL:
+                duration = signal.payload.get("duration")
                 ingest_event(
                     instance,
                     CallEvent(
@@ -189,6 +190,9 @@ class _Inbox:
                         chat_id=chat_id,
                         status=str(signal.payload["status"]),
                         timestamp=signal.created_at,
+                        direction=str(signal.payload.get("direction", "incoming")),
+                        duration=int(duration) if duration is not None else None,
+                        ended=bool(signal.payload.get("ended", False)),
                     ),
                 )
             elif signal.kind == SignalKind.BLOCK:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import cache
+from functools import cache, partial
 from typing import TypedDict
 
 import redis
@@ -39,6 +39,18 @@ class JournalChanged(TypedDict):
     chat_id: str  # the chat concerned ("" when unknown or not a chat)
 
 
+class CallsChanged(TypedDict):
+    type: str  # "calls.changed" → consumer method calls_changed
+    instance_id: int
+
+
+class CallFrame(TypedDict):
+    type: str  # "call.frame" → consumer method call_frame
+    instance_id: int
+    id_call: str
+    frame: dict[str, object]  # a callsRtc frame for the client: answer, offer, ice-candidate
+
+
 # What a journal push is about: the chat view (messages and their statuses), the
 # notification queue, the webhook delivery log.
 JOURNAL_TOPICS = ("chat", "notifications", "webhooks")
@@ -48,12 +60,17 @@ def instance_group(instance_id: int) -> str:
     return f"instance.{instance_id}"
 
 
+def calls_group(instance_id: int) -> str:
+    """callsRtc sockets (and cabinet call panels) of one instance listen here."""
+    return f"calls.{instance_id}"
+
+
 def account_group(account_id: int) -> str:
     """Cabinet pages of one account listen here for instances created, renamed or deleted."""
     return f"account.{account_id}"
 
 
-def _send(group: str, payload: StateChanged | AccountChanged | JournalChanged) -> None:
+def _send(group: str, payload: StateChanged | AccountChanged | JournalChanged | CallsChanged) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
@@ -66,6 +83,24 @@ def _send(group: str, payload: StateChanged | AccountChanged | JournalChanged) -
 def state_changed(instance_id: int, state: str) -> None:
     payload = StateChanged(type="state.changed", instance_id=instance_id, state=state)
     transaction.on_commit(lambda: _send(instance_group(instance_id), payload))
+
+
+def calls_changed(instance_ids: list[int]) -> None:
+    """The call state of these instances changed: callsRtc sockets and cabinet pages
+    re-read it once committed (they also re-read every second)."""
+    for instance_id in instance_ids:
+        transaction.on_commit(partial(_send, calls_group(instance_id), CallsChanged(type="calls.changed", instance_id=instance_id)))
+
+
+async def relay_call_frame(instance_id: int, id_call: str, frame: dict[str, object]) -> None:
+    """Hand a signalling frame (offer, answer, ICE candidate) to the callsRtc sockets
+    of another instance on this server. Nothing is stored: signalling is live only,
+    a frame nobody listens for is lost, as on a real network."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    payload = CallFrame(type="call.frame", instance_id=instance_id, id_call=id_call, frame=frame)
+    await layer.group_send(calls_group(instance_id), dict(payload))
 
 
 def account_changed(account_id: int) -> None:

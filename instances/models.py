@@ -156,6 +156,14 @@ class LeaseGrant(models.Model):
         ]
 
 
+class CallRule(models.TextChoices):
+    """What a simulated contact does when an instance calls it."""
+
+    ANSWER = "answer"
+    REJECT = "reject"
+    SILENT = "silent"  # rings until the caller gives up or EMULATOR_CALL_RING_SECONDS
+
+
 class EmuPhone(models.Model):
     """A WhatsApp account on the emulated network (a simulated phone).
 
@@ -176,6 +184,9 @@ class EmuPhone(models.Model):
     about = models.CharField(max_length=200, blank=True)
     registered = models.BooleanField(default=True)
     script = models.CharField(max_length=32, blank=True, help_text="Scripted behaviour, e.g. 'echo'.")
+    # How this phone takes a call when it is a simulated contact (instances answer
+    # with callsAccept / callsReject): see instances.emulator_calls.
+    call_rule = models.CharField(max_length=16, choices=CallRule.choices, default=CallRule.ANSWER)
     avatar = models.CharField(max_length=300, blank=True, help_text="Storage path of a set picture.")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -335,3 +346,37 @@ class EmuStatusView(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["status", "viewer"], name="unique_emu_status_view")]
         indexes = [models.Index(fields=["viewer", "delivered_at"], name="emu_status_inbox_idx")]
+
+class EmuCallState(models.TextChoices):
+    RINGING = "ringing"
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+class EmuCall(models.Model):
+    """A voice call on the emulated network between two phones (the network's view;
+    each side's journal row is ``journals.Call``).
+
+    A phone is in at most one call that is not ``ended``: writers lock both phones'
+    ``EmuPhone`` rows (in phone order) before checking and changing calls
+    (``instances.emulator_calls``). ``reason`` says why it ended (``hangup``,
+    ``rejected``, ``cancelled``, ``no-answer``, ``busy``)."""
+
+    id_call = models.CharField(max_length=64, unique=True)
+    caller = models.CharField(max_length=20)
+    callee = models.CharField(max_length=20)
+    state = models.CharField(max_length=16, choices=EmuCallState.choices, default=EmuCallState.RINGING)
+    reason = models.CharField(max_length=16, blank=True)
+    is_video = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["caller", "-created_at"], name="emu_call_caller_idx"),
+            models.Index(fields=["callee", "-created_at"], name="emu_call_callee_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"call {self.id_call} +{self.caller} -> +{self.callee} ({self.state})"

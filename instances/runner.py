@@ -53,6 +53,7 @@ class Runner:
         self.acquire()
         self.step_emulator_sessions()
         self.step_emulator_receipts()
+        self.step_emulator_calls()
         self.step_emulator_inbox()
         self.step_emulator_statuses()
 
@@ -199,3 +200,15 @@ class Runner:
             delivered_after=settings.EMULATOR_STATUS_DELIVERED_AFTER_SECONDS,
             read_after=settings.EMULATOR_STATUS_READ_AFTER_SECONDS,
         )
+
+    def step_emulator_calls(self) -> None:
+        """Simulated contacts take the calls ringing them (by their call rule) and
+        unanswered calls time out; the instances on either side are told."""
+        if not self.owned:
+            return
+        from instances import emulator_calls
+        from messaging.calls import notify_phones
+
+        for call in emulator_calls.step():
+            with transaction.atomic():
+                notify_phones([call.caller, call.callee])

@@ -487,7 +487,10 @@ def _call_entry(call: Call) -> dict[str, Any]:
         "typeMessage": "incomingCall" if call.direction == Direction.INCOMING else "outgoingCall",
         "chatId": call.chat_id,
     }
-    if call.direction == Direction.OUTGOING:
+    if call.duration is not None:
+        # Relay adds the talk time to incoming entries too (an additive field).
+        body["duration"] = call.duration
+    elif call.direction == Direction.OUTGOING:
         answered = call.status not in ("offer", "declined")
         body["duration"] = max(0, int((call.updated_at - call.timestamp).total_seconds())) if answered else 0
     body.update(isVideo=False, status=call.status)

@@ -57,6 +57,7 @@ class CallOutput(serializers.Serializer[Any]):
     timestamp = serializers.IntegerField()
     typeMessage = serializers.ChoiceField(choices=["incomingCall", "outgoingCall"])
     chatId = serializers.CharField()
+    duration = serializers.IntegerField(required=False, help_text="Seconds from answer to hang-up.")
     isVideo = serializers.BooleanField()
     status = serializers.CharField()
 

@@ -68,6 +68,9 @@ class Call(models.Model):
     status = models.CharField(max_length=16, default="offer")
     timestamp = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Seconds from answer to hang-up, once an answered call has ended (None: not
+    # answered, still going, or recorded before calls were timed).
+    duration = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["instance", "id_call"], name="unique_call")]

@@ -95,12 +95,20 @@ class StateEvent:
 
 @dataclass(frozen=True)
 class CallEvent:
-    """A call offer, then its outcome: pickUp, hungUp or declined."""
+    """A call offer, then its outcome: pickUp, hungUp or declined.
+
+    ``direction`` ``outgoing`` is a call this account made (journal only: GREEN-API
+    has no notification for it). ``ended`` marks the hang-up of an answered call,
+    which only sets the journal's ``duration``: the two notifications of a call are
+    the offer and its outcome."""
 
     id_call: str
     chat_id: str
     status: str
     timestamp: datetime
+    direction: str = "incoming"
+    duration: int | None = None
+    ended: bool = False
 
 
 @dataclass(frozen=True)
@@ -178,6 +186,8 @@ def is_enabled(instance: Instance, event: EngineEvent) -> bool:
     if isinstance(event, StateEvent):
         return bool(on("stateWebhook"))
     if isinstance(event, CallEvent):
+        if event.direction != "incoming" or event.ended:
+            return False
         return bool(on("incomingWebhook")) and bool(on("incomingCallWebhook"))
     if isinstance(event, BlockEvent):
         return bool(on("incomingBlockWebhook"))

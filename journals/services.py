@@ -179,14 +179,17 @@ def _journal(instance: Instance, event: EngineEvent) -> bool:
             name=event.subject
         ).update(name=event.subject)
     elif isinstance(event, CallEvent):
-        updated = Call.objects.filter(instance_id=instance.pk, id_call=event.id_call).update(
-            status=event.status, updated_at=event.timestamp
-        )
+        changes: dict[str, Any] = {"status": event.status, "updated_at": event.timestamp}
+        if event.duration is not None:
+            changes["duration"] = event.duration
+        updated = Call.objects.filter(instance_id=instance.pk, id_call=event.id_call).update(**changes)
         if not updated:
             Call.objects.create(
                 instance_id=instance.pk, id_call=event.id_call, chat_id=event.chat_id,
-                status=event.status, timestamp=event.timestamp, updated_at=event.timestamp,
+                direction=Direction.OUTGOING if event.direction == "outgoing" else Direction.INCOMING,
+                timestamp=event.timestamp, **changes,
             )
+        events.journal_changed(instance.pk, "chat", event.chat_id)
     return True
 
 

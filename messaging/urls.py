@@ -1,5 +1,5 @@
 from instances.urls import method
-from messaging import api, api_files
+from messaging import api, api_files, calls_api
 
 urlpatterns = [
     method(api.SendMessage),
@@ -20,4 +20,10 @@ urlpatterns = [
     method(api.ShowMessagesQueue),
     method(api.ClearMessagesQueue),
     method(api.GetMessagesCount),
+    method(calls_api.CallsState),
+    method(calls_api.CallsGetIceServers),
+    method(calls_api.CallsDial),
+    method(calls_api.CallsAccept),
+    method(calls_api.CallsReject),
+    method(calls_api.CallsHangUp),
 ]

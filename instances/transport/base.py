@@ -33,6 +33,26 @@ class NotSupportedYet(TransportError):
         super().__init__(f"{operation} is not supported by the {engine} engine yet", permanent=True)
 
 
+class CallError(TransportError):
+    """A call transition the network refuses (no call to accept, already in a call,
+    no WhatsApp account): the caller's request was wrong, a retry cannot help."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
+
+
+@dataclass(frozen=True)
+class CallStatus:
+    """callsState: ``idle``, ``inc-call``, ``out-call`` or ``on-call``; the call's
+    id, the other phone and how this account names it; why the last call ended."""
+
+    state: str
+    id_call: str = ""
+    peer: str = ""
+    name: str | None = None
+    reason: str | None = None
+
+
 @dataclass(frozen=True)
 class QrCode:
     """A QR code to scan: ``text`` is what the code encodes, ``png_base64`` the image."""
@@ -92,6 +112,31 @@ class Transport(Protocol):
 
     def read_chat(self, *, chat_id: str) -> None:
         """Send read receipts for everything received in ``chat_id``."""
+        ...
+
+    def call_status(self) -> CallStatus:
+        """Where the account's call state machine is (callsState)."""
+        ...
+
+    def call_dial(self, *, phone: str) -> CallStatus:
+        """Ring ``phone``; ``CallError`` when the account is already in a call."""
+        ...
+
+    def call_accept(self) -> CallStatus:
+        """Answer the ringing incoming call; ``CallError`` when there is none."""
+        ...
+
+    def call_reject(self) -> CallStatus:
+        """Decline the ringing incoming call; ``CallError`` when there is none."""
+        ...
+
+    def call_hang_up(self) -> CallStatus:
+        """End the current call, whatever its state; ``CallError`` when idle."""
+        ...
+
+    def call_answer_offer(self, *, offer: Mapping[str, object]) -> dict[str, str] | None:
+        """The other side's SDP answer when the engine plays it (a simulated
+        contact), or None when a real peer must answer (it is relayed to it)."""
         ...
 
     def send_message(self, payload: OutgoingPayload) -> SendResult:

@@ -14,7 +14,7 @@ import hmac
 import io
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,8 @@ from PIL import Image, ImageDraw
 from instances.images import check_image
 from instances.transport.base import (
     Avatar,
+    CallError,
+    CallStatus,
     Contact,
     GroupData,
     GroupParticipant,
@@ -217,6 +219,51 @@ class EmulatorTransport:
 
         if chat_id.endswith("@c.us") and self.instance.phone:
             read_receipts(self.instance.phone, chat_id.split("@", 1)[0])
+
+    def _call_phone(self) -> str:
+        if not self.instance.phone:
+            raise CallError("instance is starting or not authorized")
+        return self.instance.phone
+
+    def call_status(self) -> CallStatus:
+        from instances import emulator_calls
+
+        return emulator_calls.status(self._call_phone())
+
+    def call_dial(self, *, phone: str) -> CallStatus:
+        from instances import emulator_calls
+
+        emulator_calls.dial(self._call_phone(), phone)
+        return self.call_status()
+
+    def call_accept(self) -> CallStatus:
+        from instances import emulator_calls
+
+        emulator_calls.accept(self._call_phone())
+        return self.call_status()
+
+    def call_reject(self) -> CallStatus:
+        from instances import emulator_calls
+
+        emulator_calls.reject(self._call_phone())
+        return self.call_status()
+
+    def call_hang_up(self) -> CallStatus:
+        from instances import emulator_calls
+
+        emulator_calls.hang_up(self._call_phone())
+        return self.call_status()
+
+    def call_answer_offer(self, *, offer: Mapping[str, object]) -> dict[str, str] | None:
+        from instances import emulator_calls
+
+        call = emulator_calls.current(self._call_phone())
+        if call is None:
+            raise CallError("there is no call to negotiate")
+        peer = call.callee if call.caller == self.instance.phone else call.caller
+        if not emulator_calls.is_simulated(peer):
+            return None
+        return emulator_calls.answer_sdp(offer)
 
     def send_message(self, payload: OutgoingPayload) -> SendResult:
         from instances.transport.emulator_messages import emulator_send

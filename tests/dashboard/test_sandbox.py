@@ -186,6 +186,9 @@ def test_a_ringing_call_is_ended_from_the_panel(owner_client: Client, authorized
     call.refresh_from_db()
     assert call.status == "pickUp"
     response = owner_client.post(end, {"id_call": call.id_call, "outcome": "declined"})
+    assert response.status_code == 409 and "already answered" in response.content.decode()
+    assert owner_client.post(end, {"id_call": call.id_call, "outcome": "hungUp"}).status_code == 302
+    response = owner_client.post(end, {"id_call": call.id_call, "outcome": "hungUp"})
     assert response.status_code == 409 and "already ended" in response.content.decode()
 
 

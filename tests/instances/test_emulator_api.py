@@ -220,9 +220,13 @@ def test_contacts_create_and_list(api_client: APIClient, authorized_instance: In
         "name": "Carol",
         "registered": True,
         "script": "echo",
+        "callRule": "answer",
         "avatar": emulator.avatar_url(EmuContact.objects.get().contact),
     }
     post(api_client, authorized_instance, "contacts", {"phoneNumber": "79009990002", "registered": False})
+    r = post(api_client, authorized_instance, "contacts", {"phoneNumber": "79009990001", "callRule": "silent"})
+    assert r.json()["callRule"] == "silent"
+    assert post(api_client, authorized_instance, "contacts", {"phoneNumber": "79009990003", "callRule": "maybe"}).status_code == 400
 
     listed = api_client.get(control_url(authorized_instance, "contacts"), **bearer(authorized_instance.api_token))
 
