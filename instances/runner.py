@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 import socket
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -46,11 +47,15 @@ class Runner:
     capacity: int = field(default_factory=lambda: settings.RUNNER_CAPACITY)
     # instance id -> epoch we hold
     owned: dict[int, int] = field(default_factory=dict)
+    # Serialises the lease bookkeeping (heartbeat, acquire) between tick() and the
+    # renewal thread of ``runsessions`` (see renew()).
+    lease_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def tick(self) -> None:
         """Renew leases, drop lost ones, take free ones, then step the sessions."""
-        self.heartbeat()
-        self.acquire()
+        with self.lease_lock:
+            self.heartbeat()
+            self.acquire()
         self.step_emulator_sessions()
         self.step_emulator_receipts()
         self.step_emulator_calls()
@@ -79,6 +84,13 @@ class Runner:
             if held.get(instance_id) != epoch:
                 log.warning("runner %s lost lease of %s (epoch %s)", self.runner_id, instance_id, epoch)
                 del self.owned[instance_id]
+
+    def renew(self) -> None:
+        """Heartbeat only, for a thread of its own: under load a tick's session steps
+        (receipts for thousands of instances) can outlast the TTL, and a lease renewed
+        only between ticks would lapse and be re-taken although this runner is alive."""
+        with self.lease_lock:
+            self.heartbeat()
 
     def acquire(self) -> list[int]:
         """Take free or expired leases up to capacity; returns the newly taken ids."""

@@ -284,3 +284,50 @@ def test_runner_that_lost_its_lease_does_not_step_the_session(settings: Any) -> 
     a.step_emulator_sessions()
 
     assert Instance.objects.get(pk=inst.pk).state == State.STARTING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_leases_stay_renewed_while_a_tick_outlasts_the_ttl() -> None:
+    """runsessions renews from a thread of its own: a tick stuck in its session steps
+    for several TTLs keeps every lease (no lapse, no re-take by another runner)."""
+    import threading
+
+    from instances.management.commands.runsessions import _renew_leases
+
+    instance = make_instance()
+    runner = make_runner("A", ttl=1.0)
+    other = make_runner("B", ttl=1.0)
+    runner.acquire()
+    stop = threading.Event()
+    renewer = threading.Thread(target=_renew_leases, args=(runner, stop), daemon=True)
+    renewer.start()
+    try:
+        # A slow tick: this thread does nothing for 3 TTLs while B tries to take over.
+        deadline = timezone.now() + timedelta(seconds=3)
+        while timezone.now() < deadline:
+            assert other.acquire() == []
+            stop.wait(0.2)
+    finally:
+        stop.set()
+        renewer.join(timeout=5)
+    assert runner.owned == {instance.pk: 1}
+    assert lease(instance).runner_id == "A"
+    assert LeaseGrant.objects.filter(instance_id=instance.pk).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_renewal_the_same_slow_tick_loses_the_lease() -> None:
+    """The control for the test above: with no renewal thread the lease lapses."""
+    instance = make_instance()
+    runner = make_runner("A", ttl=1.0)
+    other = make_runner("B", ttl=1.0)
+    runner.acquire()
+    deadline = timezone.now() + timedelta(seconds=3)
+    taken: list[int] = []
+    while timezone.now() < deadline and not taken:
+        taken = other.acquire()
+        if not taken:
+            import time
+
+            time.sleep(0.2)
+    assert taken == [instance.pk]
