@@ -1,12 +1,14 @@
-"""The floor for the sendMessage hot path: a raw ASGI app doing exactly one token
-SELECT and one INSERT into our outgoing-message table (same indexes), no framework.
+"""The floor for the sendMessage hot path: the strongest raw implementation of the
+same durable accept. A raw ASGI app, no framework, one statement per request: an
+``INSERT … SELECT`` into our outgoing-message table (same indexes) whose SELECT checks
+the token, so a wrong token inserts nothing and answers 401. Pool: psycopg's, sized
+like the fast lane's (FLOOR_POOL_SIZE = RELAY_FASTLANE_POOL_SIZE).
 
-Run under the same server as Relay (uvicorn); bench/send_throughput.py compares.
+Run under the same server command and worker count as Relay (bench/send_throughput.py).
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 import secrets
@@ -20,7 +22,8 @@ pool: AsyncConnectionPool | None = None
 INSERT = (
     "INSERT INTO messaging_outgoingmessage (instance_id, id_message, chat_id, method, type_message,"
     " request, payload, is_file, status, description, idempotency_key, created_at, attempts)"
-    " VALUES (%s, %s, %s, 'sendMessage', 'textMessage', %s, %s, false, 'queued', '', '', now(), 0)"
+    " SELECT id, %s, %s, 'sendMessage', 'textMessage', %s, %s, false, 'queued', '', '', now(), 0"
+    " FROM instances_instance WHERE id = %s AND api_token = %s RETURNING id"
 )
 
 
@@ -30,9 +33,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                pool = AsyncConnectionPool(
-                    DSN, min_size=10, max_size=10, open=False, kwargs={"autocommit": True, "prepare_threshold": 0}
-                )
+                size = int(os.environ.get("FLOOR_POOL_SIZE", "8"))
+                pool = AsyncConnectionPool(DSN, min_size=size, max_size=size, open=False, kwargs={"autocommit": True})
                 await pool.open()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -50,14 +52,14 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     data = json.loads(body)
     instance_id = int(parts[1][len("waInstance"):])
     assert pool is not None
+    id_message = "BAE5" + secrets.token_hex(6).upper()
+    echo = json.dumps(data)
     async with pool.connection() as conn:
-        row = await (await conn.execute("SELECT api_token FROM instances_instance WHERE id = %s", (instance_id,))).fetchone()
-        if row is None or not hmac.compare_digest(row[0], parts[3]):
-            await _respond(send, 401, b'{"code":401,"description":"Unauthorized"}')
-            return
-        id_message = "BAE5" + secrets.token_hex(6).upper()
-        echo = json.dumps(data)
-        await conn.execute(INSERT, (instance_id, id_message, data["chatId"], echo, echo))
+        cursor = await conn.execute(INSERT, (id_message, data["chatId"], echo, echo, instance_id, parts[3]))
+        row = await cursor.fetchone()
+    if row is None:
+        await _respond(send, 401, b'{"code":401,"description":"Unauthorized"}')
+        return
     await _respond(send, 200, json.dumps({"idMessage": id_message}).encode())
 
 

@@ -10,7 +10,7 @@ What it does (PostgreSQL from DATABASE_URL's server, default this machine):
    each over the last 30 days, with their ChatState rows; then ANALYZE. Journal rows
    carry the stored journal object ``ingest_event`` writes with every row
    (``journals.rendering.stored_form``, the same function).
-3. Starts one uvicorn web process (rate limits off) and measures, over HTTP with one
+3. Starts the shipped web command (config/processes.py: granian, default workers) (rate limits off) and measures, over HTTP with one
    keep-alive client, getChatHistory(count=100) of the big chat and
    lastIncomingMessages (default 24 h window): p50 / p99 in milliseconds.
 4. Prints the figures and writes var/bench/history.json; stops what it started.
@@ -39,6 +39,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import shipped  # noqa: E402
+
 PY = sys.executable
 PORT = 8078
 DB_NAME = "relay_bench_history"
@@ -268,7 +272,7 @@ def main() -> None:
         subprocess.run([PY, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env_for(db_url), check=True)
         id_instance, token = seed(db_url, args.messages, args.chats)
     web = subprocess.Popen(
-        [PY, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(PORT), "--log-level", "warning"],
+        shipped(PORT)["web"],  # the shipped web command (config/processes.py)
         cwd=ROOT,
         env=env_for(db_url),
         start_new_session=True,

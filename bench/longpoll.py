@@ -5,7 +5,7 @@
 What it does (PostgreSQL + Redis from DATABASE_URL / REDIS_URL, defaults: this machine):
 1. Creates a fresh database ``relay_bench_longpoll``, migrates, creates N authorized
    emulator instances with incomingWebhook on.
-2. Starts one uvicorn web process (the async receiveNotification view, Redis pub/sub
+2. Starts one shipped web process (config/processes.py's granian command, 1 worker) (the async receiveNotification view, Redis pub/sub
    wake-ups, a psycopg pool) and a client process that opens W concurrent
    ``receiveNotification?receiveTimeout=60`` requests spread evenly over the instances
    (raw asyncio sockets, one connection each).
@@ -33,20 +33,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import django_setup, free_port, sh, shipped, stop, wait_http  # noqa: E402
+
 PY = sys.executable
 PORT = int(os.environ.get("LONGPOLL_PORT", "0"))
 SENDER = "79005550202"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def raise_fd_limit() -> int:
@@ -56,10 +51,6 @@ def raise_fd_limit() -> int:
     if soft < target:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return target
-
-
-def sh(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
 
 
 def base_env(db_url: str, redis_url: str) -> dict[str, str]:
@@ -76,14 +67,6 @@ def base_env(db_url: str, redis_url: str) -> dict[str, str]:
         RATE_LIMITS_ENABLED="false",
     )
     return env
-
-
-def django_setup(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def prepare(db_url: str, env: dict[str, str], instances: int) -> list[tuple[int, str]]:
@@ -119,31 +102,6 @@ def rss_kb(pid: int) -> dict[str, int]:
         if key in ("VmRSS", "VmHWM"):
             out[key] = int(value.split()[0])
     return out
-
-
-def wait_http(url: str, timeout: float = 60) -> None:
-    import urllib.error
-    import urllib.request
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1)  # noqa: S310 - loopback only
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 # --- The client process -------------------------------------------------------------
@@ -296,9 +254,9 @@ def main() -> None:
     for f in (ready_file, out_file):
         f.unlink(missing_ok=True)
 
-    web_cmd = [PY, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(PORT),
-               "--no-access-log", "--log-level", "warning", "--loop", "uvloop", "--http", "httptools",
-               "--backlog", "4096", "--timeout-keep-alive", "75"]
+    # The shipped web command (config/processes.py) with one worker: "waiters on one
+    # web process" is the figure measured.
+    web_cmd = shipped(PORT, web_workers=1)["web"]
     web_log = (work / "longpoll-web.log").open("wb")
     web = subprocess.Popen(web_cmd, cwd=ROOT, env=env, stdout=web_log, stderr=subprocess.STDOUT, start_new_session=True)
     client: subprocess.Popen[bytes] | None = None

@@ -1,341 +1,343 @@
-"""Benchmark: sendMessage throughput, latency and end-to-end delivery, against the floor.
+"""Benchmark: sendMessage as shipped, against the floor, end to end.
 
-  .venv/bin/python bench/send_throughput.py [--instances 100] [--duration 15] [--connections 64] [--rounds 3]
+  .venv/bin/python bench/send_throughput.py [--instances 1000] [--delays default,500]
+      [--duration 15] [--connections 64] [--rounds 3] [--e2e-seconds 300]
+  .venv/bin/python bench/send_throughput.py --self-test   # the checks can fail
 
-What it does (PostgreSQL + Redis from DATABASE_URL / REDIS_URL, defaults: this machine):
-1. Creates a fresh database ``relay_bench``, migrates, creates K authorized emulator
-   instances with delaySendMessagesMilliseconds = 0 and a registered recipient.
-2. Floor: runs bench/floor_app.py (raw ASGI: one token SELECT + one INSERT into the
-   same table) under the same server (uvicorn, same worker count); wrk measures it.
-3. Relay: starts the stack (uvicorn web workers, one Celery worker, one session
-   runner), loads sendMessage with wrk at concurrency C for the duration, then waits
-   until every accepted message is ``delivered``; then a second run at half the
-   maximum rate (open-ish loop: wrk connections pacing themselves) for p50/p99.
-4. Prints accepted req/s, p50/p99, seconds until all delivered, lost and duplicated
-   counts, and Relay's throughput as a ratio of the floor. Steps 2 and 3 repeat
-   ``--rounds`` times, interleaved (this VM's speed drifts within minutes, so a ratio
-   only compares runs made side by side); the summary gives the median ratio, the
-   worst half-rate p99 and the total lost and duplicated. Writes var/bench/*.json.
+What it runs (PostgreSQL + Redis from DATABASE_URL / REDIS_URL; database
+``relay_bench``): exactly the shipped process set of config/processes.py (granian
+web with its default worker count, one Celery worker, one beat, one runner), with
+nothing but settings a user can set: ``DB_POOL=true``, ``WEBHOOK_ALLOW_PRIVATE=true``
+(the loopback receiver), default receipt delays (delivered after 1 s), default rate
+limits (sendMessage 50/s per instance; wrk spreads over all instances, so each sees
+a few per second), and each instance's ``delaySendMessagesMilliseconds`` at the
+default (3,000) or GREEN-API's minimum (500), one result row each.
 
-``--web-only`` starts only the web processes (no drain, no runner) to measure the
-accept path alone against the same floor.
+Per delay and round:
+1. Floor: bench/floor_app.py (one ``INSERT … SELECT`` with the token check inside,
+   psycopg pool of RELAY_FASTLANE_POOL_SIZE) under the same granian command and
+   worker count; wrk, closed loop, ``--connections``: the maximum accept rate.
+2. Relay: the same wrk load; CPU seconds per accepted message by process kind (from
+   /proc, each kind's process group); then it waits until every committed message is
+   delivered (bounded by the pacing time × 2 + 120 s). Lost = 200 answers without a
+   row; undelivered = committed rows still not delivered when the wait ended;
+   duplicated = messages the engine was handed more than once with success, from
+   the send attempt log (messaging_sendattempt, no unique constraint).
+3. Open loop at half Relay's maximum: requests are *scheduled* at a fixed rate and
+   latency is counted from the scheduled time (queueing included), over 64 kept-alive
+   connections.
+4. End to end: every instance has ``webhookUrl`` at a loopback receiver and
+   ``outgoingWebhook`` on; for ``--e2e-seconds`` the open-loop generator sends at the
+   rate the pacing allows (``--e2e-rate``, default: 80 % of instances ÷ delay) and
+   the receiver counts ``outgoingMessageStatus`` = delivered per idMessage; reported
+   as webhooks per second vs accepted per second.
 
-Only loopback traffic; every process it starts is stopped at the end.
+``--self-test`` injects a duplicated attempt into the log and a committed row that
+is never delivered, and shows that both checks report them (exit 1 if they do not).
+Writes var/bench/send_throughput.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
-import re
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
-PORT = 8077
-RECIPIENT = "79005550101"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import (
+    RECIPIENT,
+    ROOT,
+    base_env,
+    free_port,
+    group_cpu_seconds,
+    lua_script,
+    prepare,
+    processes,
+    psql,
+    sh,
+    shipped,
+    start,
+    start_stack,
+    stop,
+    wait_http,
+    wrk,
+)
 
-def sh(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
-
-
-def base_env(db_url: str, redis_url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=db_url,
-        REDIS_URL=redis_url,
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DB_POOL="true",
-        DB_POOL_SIZE="8",
-        LOG_LEVEL="WARNING",
-        RELAY_VAR_DIR=str(ROOT / "var" / "bench"),
-        EMULATOR_DELIVERED_AFTER_SECONDS="0",
-        EMULATOR_READ_AFTER_SECONDS="3600",
-        RUNNER_TICK_SECONDS="0.2",
-    )
-    return env
-
-
-def django_setup(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-def prepare(db_url: str, env: dict[str, str], instances: int) -> list[tuple[int, str]]:
-    admin_url, _, name = db_url.rpartition("/")
-    sh(["psql", f"{admin_url}/postgres", "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"])
-    sh(["psql", f"{admin_url}/postgres", "-qc", f"CREATE DATABASE {name}"])
-    sh([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env)
-    django_setup(env)
-    from django.contrib.auth import get_user_model
-
-    from instances import services
-    from instances.models import State
-    from instances.transport.emulator import ensure_phone
-
-    user = get_user_model().objects.create_user("bench", password="bench-password-1")
-    account = services.ensure_account(user)
-    ensure_phone(RECIPIENT, "Bench recipient")
-    creds = []
-    for n in range(instances):
-        instance = services.create_instance(account=account, name=f"bench {n}")
-        phone = f"7990{n:07d}"
-        services.link_phone(instance, phone=phone)
-        services.change_state(instance, State.AUTHORIZED)
-        services.update_settings(instance, {"delaySendMessagesMilliseconds": 0})
-        creds.append((instance.id, instance.api_token))
-    return creds
-
-
-def lua_script(creds: list[tuple[int, str]], pace_ms: float = 0) -> str:
-    pairs = ",".join(f'{{"{i}","{t}"}}' for i, t in creds)
-    body = json.dumps({"chatId": f"{RECIPIENT}@c.us", "message": "hi from bench"})
-    delay = f"function delay() return {pace_ms} end" if pace_ms else ""
-    return f"""
-local creds = {{{pairs}}}
-local reqs = {{}}
-local idx = 0
-function init(args)
-  for i, c in ipairs(creds) do
-    reqs[i] = wrk.format("POST", "/waInstance" .. c[1] .. "/sendMessage/" .. c[2],
-      {{["Content-Type"]="application/json"}}, '{body}')
-  end
-  idx = math.random(#reqs)
-end
-function request()
-  idx = idx % #reqs + 1
-  return reqs[idx]
-end
-{delay}
-"""
-
-
-def wrk(script: Path, duration: int, connections: int, threads: int = 2) -> dict[str, float]:
-    out = sh(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script),
-         f"http://127.0.0.1:{PORT}"]
-    ).stdout
-    def ms(label: str) -> float:
-        m = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)", out, re.M)
-        if not m:
-            return float("nan")
-        value, unit = float(m[1]), m[2]
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-    total = int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: (.*)", out)
-    return {
-        "requests": total,
-        "non_2xx": int(non2xx[1]) if non2xx else 0,
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),  # type: ignore[index]
-        "p50_ms": ms("50%"),
-        "p99_ms": ms("99%"),
-        "socket_errors": errors[1] if errors else "",
-    }
-
-
-def wait_http(url: str, timeout: float = 30) -> None:
-    import urllib.error
-    import urllib.request
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1)  # noqa: S310 - loopback only
-            return
-        except urllib.error.HTTPError:
-            return  # any HTTP answer means it is up
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
-
-
-def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
-def uvicorn_cmd(app: str, workers: int) -> list[str]:
-    return [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(PORT), "--workers", str(workers),
-            "--no-access-log", "--log-level", "warning", "--loop", "uvloop", "--http", "httptools"]
+FLOOR_POOL = "8"  # = RELAY_FASTLANE_POOL_SIZE's default: the same pool size per web worker
 
 
 def truncate(db_url: str) -> None:
-    tables = "messaging_outgoingmessage, messaging_messagestatuschange, instances_emumessage"
-    sh(["psql", db_url, "-qc", f"TRUNCATE {tables} CASCADE; CHECKPOINT"])
+    psql(db_url, "TRUNCATE messaging_outgoingmessage, messaging_messagestatuschange, instances_emumessage,"
+                 " messaging_sendattempt CASCADE")
 
 
 def counts(db_url: str) -> dict[str, int]:
     q = (
         "SELECT (SELECT count(*) FROM messaging_outgoingmessage),"
         " (SELECT count(*) FROM messaging_outgoingmessage WHERE status IN ('delivered','read')),"
-        " (SELECT count(*) FROM instances_emumessage),"
-        " (SELECT count(*) FROM (SELECT sender, id_message FROM instances_emumessage"
-        "   GROUP BY 1, 2 HAVING count(*) > 1) d)"
+        " (SELECT count(*) FROM (SELECT instance_id, id_message FROM messaging_sendattempt"
+        "   WHERE outcome <> 'error' GROUP BY 1, 2 HAVING count(*) > 1) d)"
     )
-    rows, delivered, network, dupes = map(int, sh(["psql", db_url, "-tAc", q]).stdout.strip().split("|"))
-    return {"rows": rows, "delivered": delivered, "network": network, "duplicates": dupes}
+    rows, delivered, dupes = map(int, psql(db_url, q).split("|"))
+    return {"rows": rows, "delivered": delivered, "duplicated": dupes}
+
+
+def lost_and_duplicated(c: dict[str, int], accepted: int) -> dict[str, int]:
+    """lost: answered 200 but no row (gone for good); undelivered: committed rows not
+    delivered when the wait ended (lost only if they never are: re-run the wait, or
+    read the rows' status); duplicated: handed to the engine twice with success."""
+    return {"lost": max(0, accepted - c["rows"]), "undelivered": c["rows"] - c["delivered"],
+            "duplicated": c["duplicated"]}
+
+
+# --- open-loop generator -----------------------------------------------------------------
+
+
+async def open_loop(port: int, creds: list[tuple[int, str]], rate: float, duration: float,
+                    connections: int = 64) -> dict[str, Any]:
+    """Requests scheduled at ``rate``/s; latency from the scheduled instant, so time
+    spent waiting for a free connection (queueing) counts."""
+    body = json.dumps({"chatId": f"{RECIPIENT}@c.us", "message": "open loop"}).encode()
+    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+
+    async def one(n: int, scheduled: float) -> None:
+        instance_id, token = creds[n % len(creds)]
+        reader, writer = await pool.get()
+        try:
+            writer.write(
+                f"POST /waInstance{instance_id}/sendMessage/{token} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+            )
+            await writer.drain()
+            status = int((await reader.readline()).split()[1])
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - scheduled)
+            statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            pool.put_nowait((reader, writer))
+
+    tasks = []
+    t0 = time.perf_counter()
+    for n in range(int(rate * duration)):
+        scheduled = t0 + n / rate
+        pause = scheduled - time.perf_counter()
+        if pause > 0:
+            await asyncio.sleep(pause)
+        tasks.append(asyncio.create_task(one(n, scheduled)))
+    await asyncio.gather(*tasks, return_exceptions=True)
+    elapsed = time.perf_counter() - t0
+    while not pool.empty():
+        pool.get_nowait()[1].close()
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 2) if latencies else float("nan")
+
+    return {"target_rps": round(rate, 1), "sent": len(tasks), "answered": len(latencies), "statuses": statuses,
+            "achieved_rps": round(len(latencies) / elapsed, 1), "p50_ms": pct(0.50), "p99_ms": pct(0.99)}
+
+
+# --- webhook receiver --------------------------------------------------------------------
+
+
+class Receiver:
+    """Loopback webhook receiver: counts outgoingMessageStatus=delivered per idMessage."""
+
+    def __init__(self) -> None:
+        self.delivered: dict[str, float] = {}
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                data = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                if data.get("typeWebhook") == "outgoingMessageStatus" and data.get("status") == "delivered":
+                    with receiver.lock:
+                        receiver.delivered.setdefault(str(data.get("idMessage")), time.time())
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def point_webhooks(db_url: str, url: str) -> None:
+    psql(db_url, "UPDATE instances_instance SET settings = settings || "
+                 f"'{json.dumps({'webhookUrl': url, 'outgoingWebhook': True})}'::jsonb")
+
+
+# --- runs -------------------------------------------------------------------------------
+
+
+def floor_command(port: int, workers: int) -> list[str]:
+    command = shipped(port, web_workers=workers)["web"]
+    return [*command[:-1], "bench.floor_app:app"]
 
 
 def run_floor(script: Path, env: dict[str, str], db_url: str, out_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
-    floor_env = dict(env, FLOOR_DSN=db_url.replace("postgres://", "postgresql://"), PYTHONPATH=str(ROOT))
-    floor = start(uvicorn_cmd("bench.floor_app:app", args.web_workers), floor_env, out_dir / "floor.log")
+    port = free_port()
+    floor_env = dict(env, FLOOR_DSN=db_url.replace("postgres://", "postgresql://"), FLOOR_POOL_SIZE=FLOOR_POOL,
+                     PYTHONPATH=str(ROOT))
+    floor = start(floor_command(port, args.web_workers), floor_env, out_dir / "floor.log")
     try:
-        wait_http(f"http://127.0.0.1:{PORT}/")
-        wrk(script, args.warmup, args.connections)
+        wait_http(f"http://127.0.0.1:{port}/")
+        wrk(script, port, args.warmup, args.connections)
         truncate(db_url)
-        result = wrk(script, args.duration, args.connections)
+        return wrk(script, port, args.duration, args.connections)
     finally:
         stop(floor)
-    truncate(db_url)
+        truncate(db_url)
+
+
+def wait_delivered(db_url: str, accepted: int, timeout: float) -> tuple[dict[str, int], float]:
+    start_at = time.time()
+    c = counts(db_url)
+    while c["delivered"] < max(accepted, c["rows"]) and time.time() - start_at < timeout:
+        time.sleep(1)
+        c = counts(db_url)
+    return c, round(time.time() - start_at, 1)
+
+
+def run_relay(creds: list[tuple[int, str]], script: Path, env: dict[str, str], db_url: str, out_dir: Path,
+              args: argparse.Namespace, delay_ms: int, receiver: Receiver) -> dict[str, Any]:
+    port = free_port()
+    procs = start_stack(env, port, out_dir, web_workers=args.web_workers)
+    result: dict[str, Any] = {}
+    try:
+        wrk(script, port, args.warmup, args.connections)
+        wait_delivered(db_url, 0, 600)
+        truncate(db_url)
+        cpu0 = {kind: group_cpu_seconds(proc.pid) for kind, proc in procs.items()}
+        load = wrk(script, port, args.duration, args.connections)
+        accepted = load["requests"] - load["non_2xx"]
+        # Pacing bounds delivery: each instance sends one message per delay.
+        drain_s = accepted * delay_ms / 1000 / len(creds)
+        c, seconds = wait_delivered(db_url, accepted, timeout=drain_s * 2 + 120)
+        cpu1 = {kind: group_cpu_seconds(proc.pid) for kind, proc in procs.items()}
+        result["max"] = dict(load, accepted=accepted, seconds_until_all_delivered=seconds,
+                             **lost_and_duplicated(c, accepted))
+        result["cpu_ms_per_accepted"] = {k: round((cpu1[k] - cpu0[k]) * 1000 / max(1, accepted), 3) for k in procs}
+        truncate(db_url)
+        result["open_loop_half"] = asyncio.run(open_loop(port, creds, load["rps"] / 2, args.duration))
+        if args.e2e_seconds:
+            truncate(db_url)
+            rate = args.e2e_rate or 0.8 * len(creds) * 1000 / delay_ms
+            receiver.delivered.clear()
+            t0 = time.time()
+            e2e = asyncio.run(open_loop(port, creds, rate, args.e2e_seconds))
+            accepted_e2e = sum(n for status, n in e2e["statuses"].items() if status == 200)
+            c, _ = wait_delivered(db_url, accepted_e2e, timeout=120)
+            deadline = time.time() + 120
+            while len(receiver.delivered) < accepted_e2e and time.time() < deadline:
+                time.sleep(1)
+            span = max(receiver.delivered.values(), default=t0) - t0
+            result["end_to_end"] = dict(
+                e2e, accepted=accepted_e2e, webhooks_delivered=len(receiver.delivered),
+                webhooks_per_s=round(len(receiver.delivered) / max(span, 1e-9), 1),
+                ratio_to_accepted=round(len(receiver.delivered) / max(1, accepted_e2e), 3),
+                **lost_and_duplicated(c, accepted_e2e),
+            )
+    finally:
+        for proc in procs.values():
+            stop(proc)
     return result
 
 
-def run_relay(
-    creds: list[tuple[int, str]], script: Path, tmp: Path, env: dict[str, str], db_url: str, out_dir: Path,
-    args: argparse.Namespace,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The full stack at full load (then until every message is delivered), and at
-    half that rate."""
-    procs = [
-        start(uvicorn_cmd("config.asgi:application", args.web_workers), env, out_dir / "web.log"),
-        start([PY, "-m", "celery", "-A", "config", "worker", "--pool", "threads", "--concurrency",
-               str(args.celery_concurrency), "--loglevel", "WARNING", "-B", "--schedule",
-               str(out_dir / "beat-schedule")], env, out_dir / "worker.log"),
-        start([PY, "manage.py", "runsessions", "--tick", "0.2"], env, out_dir / "runner.log"),
-    ]
-    try:
-        wait_http(f"http://127.0.0.1:{PORT}/healthz")
-        wrk(script, args.warmup, args.connections)
-        time.sleep(3)
-        truncate(db_url)
-        relay = wrk(script, args.duration, args.connections)
-        load_end = time.time()
-        accepted = relay["requests"] - relay["non_2xx"]
-        deadline = load_end + 300
-        c = counts(db_url)
-        # Requests in flight when wrk stopped commit too: wait for every committed row.
-        while c["delivered"] < max(accepted, c["rows"]) and time.time() < deadline:
-            time.sleep(0.5)
-            c = counts(db_url)
-        relay["seconds_until_all_delivered"] = round(time.time() - load_end, 1)
-        relay["accepted"] = accepted
-        # Requests still in flight when wrk stopped may commit too (rows ≥ accepted):
-        # lost = committed rows never delivered, plus any accepted reply without a row.
-        relay["lost"] = (c["rows"] - c["delivered"]) + max(0, accepted - c["rows"])
-        relay["duplicated"] = c["duplicates"] + max(0, c["network"] - c["rows"])
-        relay["rows_committed"] = c["rows"]
-
-        # Half of the maximum rate: 16 connections, each pacing itself.
-        half = relay["rps"] / 2
-        conns = 16
-        pace = max(1.0, conns * 1000 / half - max(relay["p50_ms"] / 4, 1))
-        paced = tmp / "paced.lua"
-        paced.write_text(lua_script(creds, pace_ms=round(pace, 1)))
-        truncate(db_url)
-        half_rate = wrk(paced, args.duration, conns)
-        half_rate["target_rps"] = round(half)
-    finally:
-        for proc in procs:
-            stop(proc)
-    return relay, half_rate
+def self_test(db_url: str, env: dict[str, str]) -> None:
+    """The lost, undelivered and duplicated checks must be able to fail: inject one of each."""
+    creds = prepare(db_url, env, 1)
+    truncate(db_url)
+    instance_id = creds[0][0]
+    psql(db_url, "INSERT INTO messaging_sendattempt (message_id, instance_id, id_message, attempt, outcome, created_at)"
+                 f" VALUES (1, {instance_id}, 'BAE5DUP', 1, 'sent', now()), (1, {instance_id}, 'BAE5DUP', 2, 'sent', now())")
+    # One committed message that is never delivered (no worker runs).
+    psql(db_url, "INSERT INTO messaging_outgoingmessage (instance_id, id_message, chat_id, method, type_message,"
+                 " request, payload, is_file, status, description, idempotency_key, created_at, attempts)"
+                 f" VALUES ({instance_id}, 'BAE5UNDELIVERED', '{RECIPIENT}@c.us', 'sendMessage', 'textMessage',"
+                 " '{}', '{}', false, 'queued', '', '', now(), 0)")
+    # Two 200 answers were "received", one row exists: one lost.
+    verdict = lost_and_duplicated(counts(db_url), accepted=2)
+    injected = {"lost": 1, "undelivered": 1, "duplicated": 1}
+    print(json.dumps({"injected": injected, "measured": verdict}))
+    if verdict != injected:
+        sys.exit("self-test FAILED: a check did not see what was injected")
+    print("self-test passed: every check reports the injected fault")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--instances", type=int, default=100)
+    parser.add_argument("--instances", type=int, default=1000)
+    parser.add_argument("--delays", default="default,500", help="delaySendMessagesMilliseconds rows")
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--celery-concurrency", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="floor and Relay measured this many times, interleaved; the ratio reported is the "
-                             "median of the rounds' ratios (this VM's speed drifts by 10-20 %% within minutes)")
-    parser.add_argument("--skip-floor", action="store_true")
-    parser.add_argument("--web-only", action="store_true",
-                        help="start only the web processes (no worker, no runner): the accept path alone; "
-                             "nothing is delivered, so delivery is not measured")
+    parser.add_argument("--web-workers", type=int, default=processes.WEB_WORKERS_DEFAULT)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--e2e-seconds", type=int, default=300)
+    parser.add_argument("--e2e-rate", type=float, default=0.0)
+    parser.add_argument("--self-test", action="store_true")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
     pg = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/relay")
     db_url = pg.rpartition("/")[0] + "/relay_bench"
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9")
-    env = base_env(db_url, redis_url)
+    env = base_env(db_url, redis_url, WEBHOOK_ALLOW_PRIVATE="true")
+    if args.self_test:
+        self_test(db_url, env)
+        return
     out_dir = ROOT / "var" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
-    sh(["redis-cli", "-u", redis_url, "FLUSHDB"])
-    print(f"preparing {args.instances} instances in {db_url} …", flush=True)
-    creds = prepare(db_url, env, args.instances)
-    tmp = Path(tempfile.mkdtemp())
-    script = tmp / "send.lua"
-    script.write_text(lua_script(creds))
-    result: dict[str, Any] = {"instances": args.instances, "connections": args.connections,
-                              "duration_s": args.duration, "web_workers": args.web_workers}
-
-    if args.web_only:
-        if not args.skip_floor:
-            result["floor"] = run_floor(script, env, db_url, out_dir, args)
-            print(f"floor: {result['floor']}", flush=True)
-        web = start(uvicorn_cmd("config.asgi:application", args.web_workers), env, out_dir / "web.log")
-        try:
-            wait_http(f"http://127.0.0.1:{PORT}/healthz")
-            wrk(script, args.warmup, args.connections)
-            truncate(db_url)
-            result["relay_web_only"] = wrk(script, args.duration, args.connections)
-            print(f"relay web only: {result['relay_web_only']}", flush=True)
-        finally:
-            stop(web)
-        if "floor" in result:
-            result["web_only_ratio_to_floor"] = round(result["relay_web_only"]["rps"] / result["floor"]["rps"], 3)
-        (out_dir / "send_throughput_web_only.json").write_text(json.dumps(result, indent=2))
-        print(json.dumps(result, indent=2))
-        return
-
-    rounds: list[dict[str, Any]] = []
-    for number in range(1, max(1, args.rounds) + 1):
-        entry: dict[str, Any] = {"round": number}
-        if not args.skip_floor:
-            entry["floor"] = run_floor(script, env, db_url, out_dir, args)
-            print(f"round {number} floor: {entry['floor']}", flush=True)
-        entry["relay"], entry["relay_half_rate"] = run_relay(creds, script, tmp, env, db_url, out_dir, args)
-        print(f"round {number} relay: {entry['relay']}", flush=True)
-        print(f"round {number} relay at half rate: {entry['relay_half_rate']}", flush=True)
-        if "floor" in entry:
-            entry["ratio_to_floor"] = round(entry["relay"]["rps"] / entry["floor"]["rps"], 3)
-            print(f"round {number} ratio to floor: {entry['ratio_to_floor']}", flush=True)
-        rounds.append(entry)
-    result["rounds"] = rounds
-    result["lost"] = sum(r["relay"]["lost"] for r in rounds)
-    result["duplicated"] = sum(r["relay"]["duplicated"] for r in rounds)
-    result["half_rate_p99_ms_max"] = max(r["relay_half_rate"]["p99_ms"] for r in rounds)
-    if not args.skip_floor:
-        result["ratio_to_floor_median"] = statistics.median(r["ratio_to_floor"] for r in rounds)
+    receiver = Receiver()
+    result: dict[str, Any] = {"args": vars(args), "rows": []}
+    for delay in args.delays.split(","):
+        sh(["redis-cli", "-u", redis_url, "FLUSHDB"])
+        delay_ms = 3000 if delay == "default" else int(delay)
+        creds = prepare(db_url, env, args.instances, None if delay == "default" else delay_ms)
+        point_webhooks(db_url, receiver.url)
+        script = Path(tempfile.mkdtemp()) / "send.lua"
+        script.write_text(lua_script(creds))
+        rounds = []
+        for number in range(1, args.rounds + 1):
+            entry: dict[str, Any] = {"round": number, "floor": run_floor(script, env, db_url, out_dir, args)}
+            entry.update(run_relay(creds, script, env, db_url, out_dir, args, delay_ms, receiver))
+            entry["ratio_to_floor"] = round(entry["max"]["rps"] / entry["floor"]["rps"], 3)
+            print(f"delay {delay} round {number}: {json.dumps(entry)}", flush=True)
+            rounds.append(entry)
+        result["rows"].append({
+            "delaySendMessagesMilliseconds": delay_ms, "rounds": rounds,
+            "ratio_to_floor_median": statistics.median(r["ratio_to_floor"] for r in rounds),
+            "open_loop_half_p99_ms_max": max(r["open_loop_half"]["p99_ms"] for r in rounds),
+            "lost": sum(r["max"]["lost"] + r.get("end_to_end", {}).get("lost", 0) for r in rounds),
+            "undelivered": sum(r["max"]["undelivered"] + r.get("end_to_end", {}).get("undelivered", 0) for r in rounds),
+            "duplicated": sum(r["max"]["duplicated"] + r.get("end_to_end", {}).get("duplicated", 0) for r in rounds),
+        })
     (out_dir / "send_throughput.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    print(json.dumps([{k: v for k, v in row.items() if k != "rounds"} for row in result["rows"]], indent=2))
 
 
 if __name__ == "__main__":

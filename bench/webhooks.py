@@ -1,15 +1,18 @@
 """Benchmark: webhook deliveries per second and delivery latency, end to end.
 
   .venv/bin/python bench/webhooks.py [--instances 20] [--backlog 20000] [--live 5000] [--injectors 4]
-                                     [--workers 1] [--pool prefork] [--concurrency 4]
+                                     [--workers 1]
 
 What it does (PostgreSQL + Redis from DATABASE_URL / REDIS_URL, defaults: this machine):
 1. Creates a fresh database ``relay_bench_webhooks``, migrates, creates N instances
    whose webhookUrl points at a fast receiver on loopback (asyncio + uvloop, one
    process, HTTP/1.1 keep-alive, answers 200 and records every X-Webhook-Id).
 2. Backlog: injects ``--backlog`` notifications through ``ingest_event`` (parallel
-   injector processes, round-robin over the instances) with the workers stopped, then starts the Celery worker(s) with
-   beat and measures how fast the backlog drains: deliveries/s.
+   injector processes, round-robin over the instances) with the workers stopped, then starts the shipped
+   worker command (config/processes.py: threads, concurrency 4) ``--workers`` times and one
+   shipped beat (``runbeat``), and measures how fast the backlog drains: deliveries/s.
+   The queue is the bench's own through ``CELERY_TASK_DEFAULT_QUEUE`` (a setting), so
+   other Celery workers on the same Redis never take its tasks.
 3. Live: with the workers running, injector processes call ``ingest_event`` for
    ``--live`` more notifications; delivery latency is ``done_at - created_at`` (commit
    of the notification to the receiver's 2xx being recorded): p50 / p99.
@@ -33,6 +36,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import django_setup, free_port, sh, shipped, start, stop  # noqa: E402
+
 PY = sys.executable
 DB_NAME = "relay_bench_webhooks"
 
@@ -87,14 +94,6 @@ def run_receiver(port: int, out: Path) -> None:
 # --- Injection (runs in the bench process and in injector processes) ----------------------
 
 
-def django_setup(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
 def inject(instance_ids: list[int], count: int, tag: str) -> None:
     from django.utils import timezone
 
@@ -137,10 +136,6 @@ def run_injectors(env: dict[str, str], var: Path, ids: list[int], count: int, pr
             raise SystemExit(f"an injector failed: see {var}/inject-*.log")
 
 
-def sh(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
-
-
 def base_env(db_url: str, redis_url: str, queue: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -155,33 +150,6 @@ def base_env(db_url: str, redis_url: str, queue: str) -> dict[str, str]:
         WEBHOOK_RECOVER_INTERVAL_SECONDS="2",
     )
     return env
-
-
-def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
-def stop(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
-    except ProcessLookupError:
-        pass
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_done(total: int, timeout: float) -> float:
@@ -217,8 +185,6 @@ def main() -> None:
     parser.add_argument("--live", type=int, default=5_000)
     parser.add_argument("--injectors", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1, help="Celery worker processes (nodes on this box)")
-    parser.add_argument("--pool", default="prefork", choices=["prefork", "threads"])
-    parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--receiver", nargs=2, metavar=("PORT", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--inject", nargs=3, metavar=("IDS", "COUNT", "TAG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -271,13 +237,11 @@ def main() -> None:
         for instance in Instance.objects.filter(pk__in=ids):
             instance.settings["webhookUrl"] = f"http://127.0.0.1:{port}/hook/{instance.id}"
             instance.save(update_fields=["settings"])
-        worker_cmd = [PY, "-m", "celery", "-A", "config", "worker", "-Q", queue, "--pool", args.pool,
-                      "--concurrency", str(args.concurrency), "--loglevel", "WARNING", "--without-gossip",
-                      "--without-mingle"]
+        shipped_cmds = shipped(free_port())
         started = time.monotonic()
         for w in range(args.workers):
-            extra = ["-B", "--schedule", str(var / "webhooks-beat")] if w == 0 else []
-            procs.append(start([*worker_cmd, "-n", f"bench{w}@%h", *extra], env, var / f"worker{w}.log"))
+            procs.append(start([*shipped_cmds["worker"], "-n", f"bench{w}@%h"], env, var / f"worker{w}.log"))
+        procs.append(start([*shipped_cmds["beat"], "--schedule", str(var / "webhooks-beat")], env, var / "beat.log"))
         from journals import webhooks
 
         for instance_id in ids:
