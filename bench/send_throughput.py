@@ -104,21 +104,43 @@ def lost_and_duplicated(c: dict[str, int], accepted: int) -> dict[str, int]:
 # --- open-loop generator -----------------------------------------------------------------
 
 
-async def open_loop(port: int, creds: list[tuple[int, str]], rate: float, duration: float,
+async def open_loop(port: int | list[int], creds: list[tuple[int, str]], rate: float, duration: float,
                     connections: int = 64) -> dict[str, Any]:
     """Requests scheduled at ``rate``/s; latency from the scheduled instant, so time
-    spent waiting for a free connection (queueing) counts."""
+    spent waiting for a free connection (queueing) counts. With several ports the
+    connections are spread over them like a load balancer; a connection that fails
+    (its node died) counts its request as an error, and is replaced by one to a port
+    that still accepts connections."""
+    ports = [port] if isinstance(port, int) else list(port)
     body = json.dumps({"chatId": f"{RECIPIENT}@c.us", "message": "open loop"}).encode()
-    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
-    for _ in range(connections):
-        pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+    pool: asyncio.Queue[tuple[asyncio.StreamReader | None, asyncio.StreamWriter | None, int]] = asyncio.Queue()
+    for n in range(connections):
+        target = ports[n % len(ports)]
+        reader, writer = await asyncio.open_connection("127.0.0.1", target)
+        pool.put_nowait((reader, writer, target))
+    dead: set[int] = set()
     latencies: list[float] = []
     statuses: dict[int, int] = {}
 
+    async def reconnect(previous: int) -> tuple[asyncio.StreamReader | None, asyncio.StreamWriter | None, int]:
+        for target in [p for p in ports if p != previous] + [previous]:
+            if target in dead:
+                continue
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", target)
+                return reader, writer, target
+            except OSError:
+                dead.add(target)
+        return None, None, previous
+
     async def one(n: int, scheduled: float) -> None:
         instance_id, token = creds[n % len(creds)]
-        reader, writer = await pool.get()
+        reader, writer, target = await pool.get()
         try:
+            if reader is None or writer is None:
+                reader, writer, target = await reconnect(target)
+                if reader is None or writer is None:
+                    raise ConnectionError("no node accepts connections")
             writer.write(
                 f"POST /waInstance{instance_id}/sendMessage/{token} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
@@ -132,8 +154,13 @@ async def open_loop(port: int, creds: list[tuple[int, str]], rate: float, durati
             await reader.readexactly(length)
             latencies.append(time.perf_counter() - scheduled)
             statuses[status] = statuses.get(status, 0) + 1
+        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError):
+            statuses[0] = statuses.get(0, 0) + 1  # 0: no HTTP answer (connection failed)
+            if writer is not None:
+                writer.close()
+            reader = writer = None
         finally:
-            pool.put_nowait((reader, writer))
+            pool.put_nowait((reader, writer, target))
 
     tasks = []
     t0 = time.perf_counter()
@@ -146,7 +173,9 @@ async def open_loop(port: int, creds: list[tuple[int, str]], rate: float, durati
     await asyncio.gather(*tasks, return_exceptions=True)
     elapsed = time.perf_counter() - t0
     while not pool.empty():
-        pool.get_nowait()[1].close()
+        writer = pool.get_nowait()[1]
+        if writer is not None:
+            writer.close()
     latencies.sort()
 
     def pct(q: float) -> float:
