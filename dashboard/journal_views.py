@@ -15,7 +15,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from dashboard import chats, deliveries, forms
-from dashboard.views import instance_view, is_htmx, page
+from dashboard.groups import group_panel
+from dashboard.views import emulator_only, instance_view, is_htmx, page
 from instances.models import Instance
 from journals.models import Notification, NotificationState
 
@@ -47,7 +48,56 @@ def chat_view(request: HttpRequest, instance: Instance, chat_id: str) -> HttpRes
     context = {"chat_id": chat_id, "bubbles": bubbles, "fallback_seconds": LIVE_FALLBACK_SECONDS}
     if is_htmx(request):
         return render(request, "dashboard/_bubbles.html", {"instance": instance, **context})
-    return page(request, "dashboard/chat.html", instance, "chats", **context)
+    group = group_panel(instance, chat_id)
+    return page(
+        request, "dashboard/chat.html", instance, "chats", group=group, group_actions=GROUP_SANDBOX_ACTIONS, **context
+    )
+
+
+# What a simulated member can do from the group chat page (emulator instances).
+GROUP_SANDBOX_ACTIONS = (
+    ("post", "Post a message"),
+    ("add", "Add the instance"),
+    ("remove", "Remove the instance"),
+    ("promote", "Make the instance admin"),
+    ("demote", "Dismiss the instance as admin"),
+    ("rename", "Rename the group"),
+    ("leave", "Leave the group"),
+)
+
+
+@require_POST
+@instance_view
+def chat_group_action(request: HttpRequest, instance: Instance, chat_id: str) -> HttpResponse:
+    """A simulated member acts in the group (sandbox); the session shows the result."""
+    from instances import emulator_events
+
+    emulator_only(instance)
+    phone = str(request.POST.get("phone", "")).lstrip("+").strip()
+    action = str(request.POST.get("action", ""))
+    text = str(request.POST.get("text", "")).strip()
+    try:
+        if not phone.isdigit():
+            raise emulator_events.EventError("choose the member who acts")
+        if action == "post":
+            if not text:
+                raise emulator_events.EventError("write the message")
+            emulator_events.contact_posts_in_group(
+                instance, group_id=chat_id, phone=phone, kind="textMessage", fields={"message": text[:20_000]}
+            )
+        elif action in dict(GROUP_SANDBOX_ACTIONS):
+            if action == "rename" and not text:
+                raise emulator_events.EventError("write the new subject")
+            emulator_events.contact_acts_in_group(
+                instance, group_id=chat_id, phone=phone, action=action, subject=text[:100]
+            )
+        else:
+            raise emulator_events.EventError("unknown action")
+    except emulator_events.EventError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Done: the instance's session takes it in within a moment.")
+    return redirect("dashboard:chat", instance.id, chat_id)
 
 
 # --- Notification queue ---------------------------------------------------------------------

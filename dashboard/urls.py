@@ -53,6 +53,7 @@ instance_urlpatterns = [
     path("console/send/", views.api_console_send, name="console_send"),
     path("chats/", journal_views.chat_list, name="chats"),
     path("chats/<str:chat_id>/", journal_views.chat_view, name="chat"),
+    path("chats/<str:chat_id>/group-action/", journal_views.chat_group_action, name="chat_group_action"),
     path("notifications/", journal_views.notifications, name="notifications"),
     path("webhooks/", journal_views.webhook_log, name="webhooks"),
     path("webhooks/redeliver/", journal_views.webhook_redeliver, name="webhook_redeliver"),

@@ -35,8 +35,14 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "interactiveButtonsReply": {"body": "pick", "buttons": [{"buttonId": "1", "buttonText": "One"}]},
 }
 NEEDS_TARGET = {
-    "quotedMessage", "reactionMessage", "pollUpdateMessage", "editedMessage", "deletedMessage",
-    "buttonsResponseMessage", "listResponseMessage", "templateButtonsReplyMessage",
+    "quotedMessage",
+    "reactionMessage",
+    "pollUpdateMessage",
+    "editedMessage",
+    "deletedMessage",
+    "buttonsResponseMessage",
+    "listResponseMessage",
+    "templateButtonsReplyMessage",
 }
 
 
@@ -48,9 +54,9 @@ def _no_simulated_receipts(settings: Any) -> None:
 
 def group_with_instance(live: LiveServer, instance: Instance, subject: str = "Club") -> str:
     return str(
-        Control(live, instance).post("groups", {"phoneNumber": ALICE, "subject": subject, "participants": [BOB]})[
-            "groupId"
-        ]
+        Control(live, instance).post(
+            "groups", {"phoneNumber": ALICE, "subject": subject, "participants": [BOB]}
+        )["groupId"]
     )
 
 
@@ -60,7 +66,9 @@ def test_a_contact_creates_a_group_with_the_instance(live_asgi: LiveServer) -> N
     assert members(group_id) == {ALICE: (True, True), instance.phone: (False, False), BOB: (False, False)}
     tick()
     assert ChatState.objects.get(instance_id=instance.pk, chat_id=group_id).name == "Club"
-    data = httpx.post(f"{live_asgi.url}{method_url(instance, 'getGroupData')}", json={"groupId": group_id}).json()
+    data = httpx.post(
+        f"{live_asgi.url}{method_url(instance, 'getGroupData')}", json={"groupId": group_id}
+    ).json()
     assert data["owner"] == wid(ALICE) and data["subject"] == "Club"
     listed = Control(live_asgi, instance).headers
     got = httpx.get(f"{live_asgi.url}/api/v1/emulator/instances/{instance.id}/groups", headers=listed).json()
@@ -74,7 +82,9 @@ def test_members_post_every_message_type(live_asgi: LiveServer) -> None:
     assert set(SAMPLES) | NEEDS_TARGET == set(MESSAGE_KINDS)
     ids = {}
     for kind, fields in SAMPLES.items():
-        ids[kind] = control.post(f"groups/{group_id}/incoming/{kind}", {"phoneNumber": BOB, "name": "Bob", **fields})["idMessage"]
+        ids[kind] = control.post(
+            f"groups/{group_id}/incoming/{kind}", {"phoneNumber": BOB, "name": "Bob", **fields}
+        )["idMessage"]
     tick()
     got = [take(live_asgi, instance) for _ in SAMPLES]
     assert [(n["idMessage"], n["messageData"]["typeMessage"]) for n in got] == [
@@ -91,21 +101,43 @@ def test_members_post_every_message_type(live_asgi: LiveServer) -> None:
     # Replies, reactions, votes, edits and deletes point at group messages.
     poll = ids["pollMessage"]
     text = ids["textMessage"]
-    control.post(f"groups/{group_id}/incoming/quotedMessage", {"phoneNumber": ALICE, "message": "re", "quotedMessageId": text})
-    control.post(f"groups/{group_id}/incoming/reactionMessage", {"phoneNumber": ALICE, "quotedMessageId": text, "reaction": "👍"})
-    control.post(f"groups/{group_id}/incoming/pollUpdateMessage", {"phoneNumber": ALICE, "stanzaId": poll, "votes": ["yes"]})
-    control.post(f"groups/{group_id}/incoming/editedMessage", {"phoneNumber": BOB, "stanzaId": text, "message": "edited"})
+    control.post(
+        f"groups/{group_id}/incoming/quotedMessage",
+        {"phoneNumber": ALICE, "message": "re", "quotedMessageId": text},
+    )
+    control.post(
+        f"groups/{group_id}/incoming/reactionMessage",
+        {"phoneNumber": ALICE, "quotedMessageId": text, "reaction": "👍"},
+    )
+    control.post(
+        f"groups/{group_id}/incoming/pollUpdateMessage",
+        {"phoneNumber": ALICE, "stanzaId": poll, "votes": ["yes"]},
+    )
+    control.post(
+        f"groups/{group_id}/incoming/editedMessage",
+        {"phoneNumber": BOB, "stanzaId": text, "message": "edited"},
+    )
     control.post(f"groups/{group_id}/incoming/deletedMessage", {"phoneNumber": BOB, "stanzaId": text})
     tick()
     got = [take(live_asgi, instance) for _ in range(5)]
     assert [n["messageData"]["typeMessage"] for n in got] == [
-        "quotedMessage", "reactionMessage", "pollUpdateMessage", "editedMessage", "deletedMessage",
+        "quotedMessage",
+        "reactionMessage",
+        "pollUpdateMessage",
+        "editedMessage",
+        "deletedMessage",
     ]
     assert got[0]["messageData"]["quotedMessage"]["participant"] == wid(BOB)
     assert got[0]["senderData"]["sender"] == wid(ALICE)
     # Someone else's message cannot be edited; a non-member cannot post.
-    control.post(f"groups/{group_id}/incoming/editedMessage", {"phoneNumber": ALICE, "stanzaId": poll, "message": "x"}, status=400)
-    control.post(f"groups/{group_id}/incoming/textMessage", {"phoneNumber": "79005550077", "message": "x"}, status=400)
+    control.post(
+        f"groups/{group_id}/incoming/editedMessage",
+        {"phoneNumber": ALICE, "stanzaId": poll, "message": "x"},
+        status=400,
+    )
+    control.post(
+        f"groups/{group_id}/incoming/textMessage", {"phoneNumber": "79005550077", "message": "x"}, status=400
+    )
 
 
 def test_a_contact_removes_and_adds_the_instance(live_asgi: LiveServer) -> None:
@@ -122,7 +154,9 @@ def test_a_contact_removes_and_adds_the_instance(live_asgi: LiveServer) -> None:
 
     control.post(f"groups/{group_id}/add", {"phoneNumber": ALICE})
     control.post(f"groups/{group_id}/promote", {"phoneNumber": ALICE})
-    back = control.post(f"groups/{group_id}/incoming/textMessage", {"phoneNumber": BOB, "message": "welcome back"})["idMessage"]
+    back = control.post(
+        f"groups/{group_id}/incoming/textMessage", {"phoneNumber": BOB, "message": "welcome back"}
+    )["idMessage"]
     tick()
     got = take(live_asgi, instance)
     assert (got["idMessage"], got["senderData"]["chatId"]) == (back, group_id)
@@ -142,17 +176,29 @@ def test_a_contact_renames_and_changes_the_picture(live_asgi: LiveServer) -> Non
     control.post(f"groups/{group_id}/rename", {"phoneNumber": BOB, "subject": "Renamed"})
     picture = base64.b64encode(jpeg()).decode()
     control.post(f"groups/{group_id}/picture", {"phoneNumber": BOB, "file": picture})
-    control.post(f"groups/{group_id}/picture", {"phoneNumber": BOB, "file": base64.b64encode(b"no image").decode()}, status=400)
+    control.post(
+        f"groups/{group_id}/picture",
+        {"phoneNumber": BOB, "file": base64.b64encode(b"no image").decode()},
+        status=400,
+    )
     control.post(f"groups/{group_id}/settings", {"phoneNumber": ALICE, "onlyAdminsSend": True})
-    control.post(f"groups/{group_id}/settings", {"phoneNumber": BOB, "onlyAdminsEdit": True}, status=400)  # no admin
+    control.post(
+        f"groups/{group_id}/settings", {"phoneNumber": BOB, "onlyAdminsEdit": True}, status=400
+    )  # no admin
     tick()
     assert ChatState.objects.get(instance_id=instance.pk, chat_id=group_id).name == "Renamed"
-    data = httpx.post(f"{live_asgi.url}{method_url(instance, 'getGroupData')}", json={"groupId": group_id}).json()
+    data = httpx.post(
+        f"{live_asgi.url}{method_url(instance, 'getGroupData')}", json={"groupId": group_id}
+    ).json()
     assert (data["subject"], data["subjectOwner"]) == ("Renamed", wid(BOB))
-    avatar = httpx.post(f"{live_asgi.url}{method_url(instance, 'getAvatar')}", json={"chatId": group_id}).json()
+    avatar = httpx.post(
+        f"{live_asgi.url}{method_url(instance, 'getAvatar')}", json={"chatId": group_id}
+    ).json()
     assert avatar["urlAvatar"]
     # Only admins send now: the instance (a plain member) fails per message.
-    r = httpx.post(f"{live_asgi.url}{method_url(instance, 'sendMessage')}", json={"chatId": group_id, "message": "x"})
+    r = httpx.post(
+        f"{live_asgi.url}{method_url(instance, 'sendMessage')}", json={"chatId": group_id, "message": "x"}
+    )
     assert r.status_code == 200
 
 

@@ -113,7 +113,9 @@ def test_an_engine_without_groups_answers_400_naming_it(api_client: APIClient, a
     from tests.factories import make_instance
 
     waweb = make_instance(account, engine="waweb")  # type: ignore[arg-type]
-    Instance.objects.filter(pk=waweb.pk).update(state=State.AUTHORIZED, wid="79001112233@c.us", phone="79001112233")
+    Instance.objects.filter(pk=waweb.pk).update(
+        state=State.AUTHORIZED, wid="79001112233@c.us", phone="79001112233"
+    )
     waweb.refresh_from_db()
     r = call(api_client, waweb, "createGroup", {"groupName": "T", "chatIds": [wid(ALICE)]})
     assert r.status_code == 400

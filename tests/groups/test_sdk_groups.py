@@ -56,11 +56,15 @@ def test_async_group_calls(live_asgi: LiveServer, tmp_path: Path) -> None:
         created = await groups.createGroupAsync("Async group", [wid(ALICE)])
         assert created.code == 200, created.error
         group_id = str(created.data["chatId"])
-        assert (await groups.updateGroupNameAsync(group_id, "Async renamed")).data == {"updateGroupName": True}
+        assert (await groups.updateGroupNameAsync(group_id, "Async renamed")).data == {
+            "updateGroupName": True
+        }
         assert (await groups.addGroupParticipantAsync(group_id, wid(BOB))).data == {"addParticipant": True}
         assert (await groups.setGroupAdminAsync(group_id, wid(BOB))).data == {"setGroupAdmin": True}
         assert (await groups.removeAdminAsync(group_id, wid(BOB))).data == {"removeAdmin": True}
-        assert (await groups.removeGroupParticipantAsync(group_id, wid(ALICE))).data == {"removeParticipant": True}
+        assert (await groups.removeGroupParticipantAsync(group_id, wid(ALICE))).data == {
+            "removeParticipant": True
+        }
         answer = await groups.updateGroupSettingsAsync(group_id, allowParticipantsEditGroupSettings=False)
         assert answer.data == {"updateGroupSettings": True}
         uploaded = await groups.setGroupPictureAsync(group_id, str(picture))
