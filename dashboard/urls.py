@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse_lazy
 
-from dashboard import devtools, forms, journal_views, sandbox_views, views
+from dashboard import devtools, forms, journal_views, sandbox_views, statuses_views, views
 
 app_name = "dashboard"
 
@@ -58,6 +58,10 @@ instance_urlpatterns = [
     path("webhooks/", journal_views.webhook_log, name="webhooks"),
     path("webhooks/redeliver/", journal_views.webhook_redeliver, name="webhook_redeliver"),
     path("usage/", views.usage_page, name="usage"),
+    path("statuses/", statuses_views.statuses_page, name="statuses"),
+    path("statuses/post/", statuses_views.statuses_post, name="statuses_post"),
+    path("statuses/delete/", statuses_views.statuses_delete, name="statuses_delete"),
+    path("statuses/contact/", statuses_views.statuses_contact, name="statuses_contact"),
     path("postman.json", devtools.postman_download, name="postman"),
     path("examples/<str:name>", devtools.receiver_download, name="receiver_example"),
     path("sandbox/", sandbox_views.sandbox_page, name="sandbox"),

@@ -35,7 +35,6 @@ from django.utils import timezone
 
 from instances.models import EmuContact, EmuPhone, EmuStatus, EmuStatusView, Engine, Instance, State
 from instances.transport.base import STATUS_BROADCAST
-from instances.transport.emulator import ensure_phone
 from instances.transport.emulator_statuses import STATUS_AUDIENCE_LIMIT, STATUS_LIFETIME
 
 BATCH = 500
@@ -214,15 +213,17 @@ def contact_posts_status(
     may see, as may the contact's own contacts. ``kind``: ``text`` (``message``,
     ``backgroundColor``, ``font``) or a picture/video (``imageMessage``,
     ``videoMessage``: ``caption``, optional base64 ``file``, else a generated one)."""
-    from instances.emulator_events import sample_file
+    from instances.emulator_events import EventError, _peer, sample_file
 
     if instance.engine != Engine.EMULATOR or not instance.phone or instance.state != State.AUTHORIZED:
         raise StatusEventError("the instance must be authorized on the emulator (pair it first)")
     if phone == instance.phone:
         raise StatusEventError("use sendTextStatus to post the instance's own statuses")
-    poster = ensure_phone(phone, name)
-    if not poster.registered:
-        raise StatusEventError(f"+{phone} has no WhatsApp account")
+    try:
+        # As for messages: another tenant's number cannot be made to post.
+        poster = _peer(phone, name, author_for=instance)
+    except EventError as exc:
+        raise StatusEventError(str(exc)) from exc
     if kind == "text":
         type_message = "extendedTextMessage"
         message_data: dict[str, Any] = {

@@ -68,92 +68,109 @@ def _participants_field() -> Participants:
     return Participants(required=False, help_text="Chat ids allowed to see it; omitted or [] = all contacts.")
 
 
-def _queue(view: InstanceMethodView, request: Request, *, type_message: str, echo: dict[str, Any], is_file: bool) -> Response:
+# (typeMessage, showMessagesQueue echo, is a file) of a validated send*Status body.
+Composed = tuple[str, dict[str, Any], bool]
+
+
+def queue_status(instance: Any, method: str, composed: Composed, key: str = "") -> str:
+    """Queue a composed status (the views and the cabinet); returns its idMessage.
+    Raises ``BadRequest`` when the instance's engine cannot post statuses."""
+    type_message, echo, is_file = composed
     payload = {k: v for k, v in echo.items() if v is not None}
     try:
         message = services.send_status(
-            instance=_instance(request),
-            method=view.wire_name,
+            instance=instance,
+            method=method,
             type_message=type_message,
             request=echo,
             payload=payload,
             is_file=is_file,
-            idempotency_key=idempotency_key(request),
+            idempotency_key=key,
         )
     except services.StatusError as exc:
         raise BadRequest(str(exc)) from exc
-    return Response({"idMessage": message.id_message})
+    return message.id_message
 
 
-class SendTextStatus(InstanceMethodView):
+class SendStatusView(InstanceMethodView):
+    """A send*Status method: validate, compose, queue, answer ``{"idMessage"}``."""
+
+    Output = IdMessageOutput
+
+    @staticmethod
+    def compose(data: dict[str, Any]) -> Composed:
+        raise NotImplementedError
+
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        composed = self.compose(self.validate(request.data))
+        id_message = queue_status(_instance(request), self.wire_name, composed, idempotency_key(request))
+        return Response({"idMessage": id_message})
+
+
+class SendTextStatus(SendStatusView):
     """Posts a text status (queued like a message; ``idMessage`` at once)."""
 
     wire_name = "sendTextStatus"
-    Output = IdMessageOutput
-
     class Input(serializers.Serializer[Any]):
         message = Str(max_length=20_000)
         backgroundColor = Color(required=False)
         font = serializers.ChoiceField(choices=FONTS, required=False)
         participants = _participants_field()
 
-    def post(self, request: Request, **kwargs: Any) -> Response:
-        data = self.validate(request.data)
+    @staticmethod
+    def compose(data: dict[str, Any]) -> Composed:
         echo = {
             "message": data["message"],
             "backgroundColor": data.get("backgroundColor", "#000000"),
             "font": data.get("font", DEFAULT_FONT),
             "participants": data.get("participants", []),
         }
-        return _queue(self, request, type_message="extendedTextMessage", echo=echo, is_file=False)
+        return "extendedTextMessage", echo, False
 
 
-class SendVoiceStatus(InstanceMethodView):
+class SendVoiceStatus(SendStatusView):
     """Posts a voice status from ``urlFile`` (fetched by the worker through the SSRF
     guard, like sendFileByUrl); audio over a minute is cut to one."""
 
     wire_name = "sendVoiceStatus"
-    Output = IdMessageOutput
-
     class Input(serializers.Serializer[Any]):
         urlFile = HttpUrl()
         fileName = Str(max_length=255)
         backgroundColor = Color(required=False)
         participants = _participants_field()
 
-    def post(self, request: Request, **kwargs: Any) -> Response:
-        data = self.validate(request.data)
+    @staticmethod
+    def compose(data: dict[str, Any]) -> Composed:
         echo = {
             "urlFile": data["urlFile"],
             "fileName": data["fileName"],
             "backgroundColor": data.get("backgroundColor", "#FFFFFF"),
             "participants": data.get("participants", []),
         }
-        return _queue(self, request, type_message="audioMessage", echo=echo, is_file=True)
+        return "audioMessage", echo, True
 
 
-class SendMediaStatus(InstanceMethodView):
+class SendMediaStatus(SendStatusView):
     """Posts a picture or video status from ``urlFile`` (fetched like sendFileByUrl)."""
 
     wire_name = "sendMediaStatus"
-    Output = IdMessageOutput
-
     class Input(serializers.Serializer[Any]):
         urlFile = HttpUrl()
         fileName = Str(max_length=255)
         caption = Str(required=False, allow_blank=True, max_length=20_000)
         participants = _participants_field()
 
-    def post(self, request: Request, **kwargs: Any) -> Response:
-        data = self.validate(request.data)
+    @staticmethod
+    def compose(data: dict[str, Any]) -> Composed:
         echo = {
             "urlFile": data["urlFile"],
             "fileName": data["fileName"],
             "caption": data.get("caption"),
             "participants": data.get("participants", []),
         }
+        # The real type is known once the worker has the file; the name is the guess.
         guess = media.mime_from_name(data["fileName"]) or "image/jpeg"
-        return _queue(self, request, type_message=media.type_message_for(guess), echo=echo, is_file=True)
+        return media.type_message_for(guess), echo, True
 
 
 class DeleteStatus(InstanceMethodView):
