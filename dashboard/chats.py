@@ -10,7 +10,7 @@ from typing import Any
 from django.db.models import Count, Max
 
 from instances.models import Instance
-from journals.models import Direction, JournalMessage
+from journals.models import Call, Direction, JournalMessage
 from messaging.models import OutgoingMessage, OutgoingStatus
 
 CHAT_LIST_LIMIT = 100
@@ -250,8 +250,32 @@ def chat_messages(instance: Instance, chat_id: str) -> list[Bubble]:
                 str(request.get("message", "")), [(n, len(votes.get(n, set()))) for n in names], bool(request.get("multipleAnswers"))
             )
         bubbles[o.id_message] = bubble  # the queue's row knows the delivery status
+    for c in Call.objects.filter(instance=instance, chat_id=chat_id).order_by("-timestamp")[:CHAT_VIEW_LIMIT]:
+        bubbles[f"call:{c.id_call}"] = Bubble(
+            id_message=c.id_call,
+            outgoing=c.direction == Direction.OUTGOING,
+            origin="call",
+            type_message="call",
+            text=describe_call(c),
+            at=c.timestamp,
+        )
     ordered = sorted(bubbles.values(), key=lambda b: b.at)
     return ordered[-CHAT_VIEW_LIMIT:]
+
+
+CALL_OUTCOMES = {"offer": "ringing", "pickUp": "answered", "declined": "declined", "hungUp": "missed"}
+
+
+def describe_call(call: Call) -> str:
+    """One line for a call in the chat view: direction, outcome, talk time."""
+    kind = "Outgoing call" if call.direction == Direction.OUTGOING else "Incoming call"
+    outcome = CALL_OUTCOMES.get(call.status, call.status)
+    if call.status == "hungUp" and call.direction == Direction.OUTGOING:
+        outcome = "not answered"
+    text = f"{kind} · {outcome}"
+    if call.duration is not None:
+        text += f" · {call.duration // 60}:{call.duration % 60:02d}"
+    return text
 
 
 TICKS = {

@@ -255,6 +255,19 @@ class ContactForm(forms.Form):
     script = forms.ChoiceField(
         choices=[("", "Does nothing"), ("echo", "Echoes every message back")], required=False, label="Behaviour"
     )
+    call_rule = forms.ChoiceField(
+        choices=[("answer", "Answers"), ("reject", "Rejects"), ("silent", "Lets it ring")],
+        required=False,
+        initial="answer",
+        label="When the instance calls",
+    )
+
+    def clean_phone(self) -> str:
+        return clean_phone(str(self.cleaned_data["phone"]))
+
+
+class DialForm(forms.Form):
+    phone = forms.CharField(max_length=20, label="Contact's number")
 
     def clean_phone(self) -> str:
         return clean_phone(str(self.cleaned_data["phone"]))

@@ -14,11 +14,12 @@ from django.views.decorators.http import require_POST
 
 from dashboard import forms, sandbox
 from dashboard.views import emulator_only, instance_view, is_htmx, page
-from instances import emulator_events, services
+from instances import emulator_calls, emulator_events, services
 from instances.emulator_services import add_simulated_contact
 from instances.models import EmuContact, Instance, State
 from instances.phones import PhoneClaimed
 from journals.models import Call, Direction
+from messaging import calls
 
 DEFAULT_KIND = "textMessage"
 RINGING_LIMIT = 5
@@ -58,6 +59,8 @@ def _sandbox(request: HttpRequest, instance: Instance, status: int = 200, **cont
         "recent": sandbox.recent_messages(instance),
         "polls": sandbox.sent_polls(instance),
         "ringing": ringing,
+        "call": call_panel(instance),
+        "dial_form": forms.DialForm(prefix="dial"),
         "call_outcomes": (("pickUp", "Pick up"), ("hungUp", "Caller hangs up"), ("declined", "Decline")),
         **_event_context(_kind_param(request)),
     }
@@ -82,6 +85,8 @@ def sandbox_page(request: HttpRequest, instance: Instance) -> HttpResponse:
     if is_htmx(request) and request.GET.get("partial") == "fields":
         context = _event_context(_kind_param(request), instance=instance)
         return render(request, "dashboard/_sandbox_fields.html", {"recent": sandbox.recent_messages(instance), **context})
+    if request.GET.get("partial") == "call":
+        return render(request, "dashboard/_call_panel.html", {"instance": instance, "call": call_panel(instance)})
     return _sandbox(request, instance)
 
 
@@ -98,7 +103,7 @@ def sandbox_contact(request: HttpRequest, instance: Instance) -> HttpResponse:
         add_simulated_contact(
             account_id=instance.account_id, owner_phone=instance.phone, phone=form.cleaned_data["phone"],
             name=form.cleaned_data["name"], registered=form.cleaned_data["registered"],
-            script=form.cleaned_data["script"],
+            script=form.cleaned_data["script"], call_rule=form.cleaned_data["call_rule"] or None,
         )
     except PhoneClaimed as exc:
         return _sandbox(request, instance, status=409, error=f"{exc}: add it without changing its settings.")
@@ -157,6 +162,65 @@ def sandbox_call(request: HttpRequest, instance: Instance) -> HttpResponse:
         return _sandbox(request, instance, status=409, call_form=form, error=str(exc).capitalize() + ".")
     ends = "" if form.cleaned_data["outcome"] else " It keeps ringing until you end it below."
     return _done(request, instance, f"+{form.cleaned_data['phone']} is calling.{ends}")
+
+
+def call_panel(instance: Instance) -> dict[str, Any] | None:
+    """The instance's call as callsState shows it, for the live call panel (None
+    when the instance cannot call now: not paired)."""
+    try:
+        status = calls.calls_state(instance)
+    except (calls.CallRefused, calls.CallsUnsupported):
+        return None
+    return {
+        "state": status.state,
+        "peer": status.peer,
+        "name": status.name or "",
+        "reason": status.reason or "",
+        "id_call": status.id_call,
+        "simulated": bool(status.peer) and emulator_calls.is_simulated(status.peer),
+    }
+
+
+@instance_view
+@require_POST
+def sandbox_dial(request: HttpRequest, instance: Instance) -> HttpResponse:
+    """The instance dials a contact (callsDial through the same service)."""
+    emulator_only(instance)
+    form = forms.DialForm(request.POST, prefix="dial")
+    if not form.is_valid():
+        return _sandbox(request, instance, dial_form=form)
+    try:
+        calls.calls_dial(instance, chat_id=f"{form.cleaned_data['phone']}@c.us")
+    except (calls.CallRefused, calls.CallsUnsupported) as exc:
+        return _sandbox(request, instance, status=409, dial_form=form, error=str(exc).capitalize() + ".")
+    return _done(request, instance, f"Calling +{form.cleaned_data['phone']}.")
+
+
+INSTANCE_CALL_ACTIONS = {
+    "accept": (calls.calls_accept, "Call accepted."),
+    "reject": (calls.calls_reject, "Call rejected."),
+    "hangup": (calls.calls_hang_up, "Hung up."),
+}
+
+
+@instance_view
+@require_POST
+def sandbox_call_act(request: HttpRequest, instance: Instance) -> HttpResponse:
+    """The instance (as callsAccept / callsReject / callsHangUp would) or the simulated
+    contact on the other end acts on the current call."""
+    emulator_only(instance)
+    action = str(request.POST.get("action", ""))
+    try:
+        if action.startswith("contact-"):
+            emulator_events.contact_acts_on_call(instance, action=action.removeprefix("contact-"))
+            return _done(request, instance, "The contact acted on the call.")
+        if action not in INSTANCE_CALL_ACTIONS:
+            return _sandbox(request, instance, status=409, error="Unknown call action.")
+        service, text = INSTANCE_CALL_ACTIONS[action]
+        service(instance)
+    except (calls.CallRefused, calls.CallsUnsupported, emulator_events.EventError) as exc:
+        return _sandbox(request, instance, status=409, error=str(exc).capitalize() + ".")
+    return _done(request, instance, text)
 
 
 @instance_view

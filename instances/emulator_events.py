@@ -679,3 +679,35 @@ def instance_groups(instance: Instance) -> list[Any]:
     from instances.emulator_groups import groups_of
 
     return list(groups_of(_own_phone(instance)))
+
+
+CONTACT_CALL_ACTIONS = ("answer", "reject", "hangup")
+
+
+def contact_acts_on_call(instance: Instance, *, action: str) -> str:
+    """The simulated contact on the other end of the instance's current call acts:
+    answers or rejects the instance's ringing call, or hangs up. Returns the call id."""
+    from instances import emulator_calls, events
+    from instances.transport.base import CallError
+
+    owner = _own_phone(instance)
+    if action not in CONTACT_CALL_ACTIONS:
+        raise EventError(f"action must be one of {', '.join(CONTACT_CALL_ACTIONS)}")
+    with transaction.atomic():
+        call = emulator_calls.current(owner)
+        if call is None:
+            raise EventError("the phone is not in a call")
+        peer = call.callee if call.caller == owner else call.caller
+        if not emulator_calls.is_simulated(peer):
+            raise EventError(f"+{peer} is an instance: it answers through the API")
+        try:
+            if action == "answer":
+                emulator_calls.accept(peer)
+            elif action == "reject":
+                emulator_calls.reject(peer)
+            else:
+                emulator_calls.hang_up(peer)
+        except CallError as exc:
+            raise EventError(str(exc)) from exc
+        events.calls_changed([instance.pk])
+    return call.id_call
