@@ -195,6 +195,19 @@ DASHBOARD_SIGNUP = env.bool("DASHBOARD_SIGNUP", default=True)
 # address within LOGIN_LOCKOUT_SECONDS, that pair is locked out for the rest of the window.
 LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=5)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
+# The same lockout guards /admin/login/ (dashboard.forms.ThrottledAdminLoginForm).
+# Failed instance/partner authentications (401/403) per client: past AUTH_FAILURE_LIMIT
+# within AUTH_FAILURE_WINDOW_SECONDS the client gets 429 (0 turns it off).
+AUTH_FAILURE_LIMIT = env.int("AUTH_FAILURE_LIMIT", default=30)
+AUTH_FAILURE_WINDOW_SECONDS = env.int("AUTH_FAILURE_WINDOW_SECONDS", default=60)
+if AUTH_FAILURE_WINDOW_SECONDS <= 0:
+    raise ImproperlyConfigured("AUTH_FAILURE_WINDOW_SECONDS must be positive")
+# Every throttle keys on the client address. Behind a reverse proxy list its addresses
+# or networks here (comma-separated): requests from them are attributed to the
+# X-Forwarded-For entry the proxy added, so one attacker cannot lock everyone out.
+TRUSTED_PROXIES = [
+    str(ipaddress.ip_network(n.strip(), strict=False)) for n in env.list("TRUSTED_PROXIES", default=[]) if n.strip()
+]
 # Behind an HTTPS reverse proxy set SESSION_COOKIE_SECURE=true (and CSRF_COOKIE_SECURE,
 # which defaults to it) and SECURE_PROXY_SSL_HEADER=true if the proxy sets X-Forwarded-Proto.
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)

@@ -6,6 +6,11 @@ class DashboardConfig(AppConfig):
     name = "dashboard"
 
     def ready(self) -> None:
+        from django.contrib import admin
+
         from dashboard import signals
+        from dashboard.forms import ThrottledAdminLoginForm
 
         signals.connect()
+        # One login lockout for the cabinet and the admin (dashboard.throttle).
+        admin.site.login_form = ThrottledAdminLoginForm

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.http import HttpRequest
@@ -52,7 +53,8 @@ class SignupForm(UserCreationForm):  # type: ignore[type-arg]
 
 
 class ThrottledLoginForm(AuthenticationForm):
-    """Django's login form plus a per-(username, address) failure counter."""
+    """Django's login form plus a per-(username, address) failure counter. The admin's
+    login form (below) shares it: one lockout for the cabinet and /admin/login/."""
 
     error_messages = {
         **AuthenticationForm.error_messages,
@@ -79,6 +81,13 @@ class ThrottledLoginForm(AuthenticationForm):
             raise
         throttle.clear(username, address)
         return cleaned
+
+
+class ThrottledAdminLoginForm(ThrottledLoginForm, AdminAuthenticationForm):
+    """/admin/login/ with the cabinet's lockout: the admin used to bypass it (and the
+    demo user is a superuser). AdminAuthenticationForm still refuses non-staff."""
+
+    error_messages = {**ThrottledLoginForm.error_messages, **AdminAuthenticationForm.error_messages}
 
 
 # --- Instances -----------------------------------------------------------------------

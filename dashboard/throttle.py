@@ -13,9 +13,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 
+from instances import clients
+
 
 def client_address(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
+    return clients.client_address(request.META)  # TRUSTED_PROXIES honoured
 
 
 def _key(username: str, address: str) -> str:

@@ -35,6 +35,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from instances import metrics
+from instances.clients import scope_meta
 from instances.http import BadRequest, PayloadTooLarge, WireError, authenticate_instance
 
 Scope = dict[str, Any]
@@ -50,10 +51,12 @@ BIGINT_MAX = 2**63 - 1
 
 
 class _Request:
-    """The little of an HttpRequest the wire error bodies need."""
+    """The little of an HttpRequest the wire error bodies need (the client address
+    for the failed-authentication throttle included)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, scope: Scope) -> None:
         self.path = path
+        self.META = scope_meta(scope)
 
 
 def body_limit(scope: Scope) -> tuple[int, bool]:
@@ -90,9 +93,9 @@ def _too_large(path: str, upload: bool, size: int) -> WireError:
     return PayloadTooLarge()
 
 
-async def respond(send: Any, path: str, error: WireError) -> None:
+async def respond(send: Any, scope: Scope, error: WireError) -> None:
     """Send ``error``'s wire response (JSON or text, as the wire layer renders it)."""
-    response = error.response(_Request(path))  # type: ignore[arg-type]
+    response = await database_sync_to_async(error.response)(_Request(scope["path"], scope))
     await send(
         {
             "type": "http.response.start",
@@ -124,18 +127,18 @@ class EdgeGuard:
             return
         path: str = scope["path"]
         if "\x00" in path or b"%00" in scope.get("query_string", b""):
-            await respond(send, path, BadRequest("Bad Request: NUL bytes are not allowed in the URL"))
+            await respond(send, scope, BadRequest("Bad Request: NUL bytes are not allowed in the URL"))
             metrics.observe_request("edge", 400, 0.0)
             return
         limit, upload = body_limit(scope)
         declared = _header(scope, b"content-length")
         length = int(declared) if declared is not None and declared.isdigit() else None
         if length is not None and length > limit:
-            await respond(send, path, _too_large(path, upload, length))
+            await respond(send, scope, _too_large(path, upload, length))
             metrics.observe_request("edge", 413, 0.0)
             return
         if upload and (refusal := await self._refuse_upload(path)) is not None:
-            await respond(send, path, refusal)
+            await respond(send, scope, refusal)
             metrics.observe_request("edge", refusal.status, 0.0)
             return
         if length is not None:
@@ -172,7 +175,7 @@ class EdgeGuard:
                     # Answer now; the app sees the client go away and its own answer
                     # (if any) is dropped by guarded_send.
                     refused = True
-                    await respond(send, path, _too_large(path, upload, received))
+                    await respond(send, scope, _too_large(path, upload, received))
                     metrics.observe_request("edge", 413, 0.0)
                     return {"type": "http.disconnect"}
             return message

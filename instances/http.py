@@ -27,7 +27,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from instances import ratelimit, registry
+from instances import authfail, ratelimit, registry
 from instances.models import Instance
 
 log = logging.getLogger(__name__)
@@ -45,10 +45,18 @@ class WireError(Exception):
         return text_response(str(self) or "Bad Request", self.status)
 
 
+def _failures_over_limit(request: HttpRequest) -> bool:
+    """Count a failed authentication of this client (instances.authfail)."""
+    meta = getattr(request, "META", None)
+    return meta is not None and authfail.over_limit(meta)
+
+
 class Unauthorized(WireError):
     status = 401
 
     def response(self, request: HttpRequest) -> HttpResponse:
+        if _failures_over_limit(request):
+            return TooManyRequests().response(request)
         return JsonResponse({"code": 401, "description": "Unauthorized"}, status=401)
 
 
@@ -57,6 +65,11 @@ class Forbidden(WireError):
 
     def __init__(self) -> None:
         super().__init__("Forbidden")
+
+    def response(self, request: HttpRequest) -> HttpResponse:
+        if _failures_over_limit(request):
+            return TooManyRequests().response(request)
+        return super().response(request)
 
 
 class NotFound(WireError):

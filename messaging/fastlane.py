@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from instances import metrics, ratelimit, registry
 from instances.bulk import db_value
+from instances.clients import scope_meta
 from instances.http import (
     BadRequest,
     PayloadTooLarge,
@@ -62,10 +63,17 @@ Scope = dict[str, Any]
 
 
 class _Request:
-    """The little of an HttpRequest the wire error bodies need."""
+    """The little of an HttpRequest the wire error bodies need. ``META`` (the client
+    address, for the failed-authentication throttle) is built only when an error
+    body asks for it, never on the success path."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, scope: Scope | None = None) -> None:
         self.path = path
+        self._scope = scope
+
+    @property
+    def META(self) -> dict[str, str]:  # noqa: N802 - HttpRequest's name
+        return scope_meta(self._scope or {})
 
 
 def _insert_statement() -> tuple[str, list[Any]]:
@@ -218,7 +226,7 @@ class FastLane:
             )
             content_type = "application/json"
         except WireError as exc:
-            response = exc.response(_Request(scope["path"]))  # type: ignore[arg-type]
+            response = exc.response(_Request(scope["path"], scope))  # type: ignore[arg-type]
             status, body, content_type = response.status_code, response.content, response["Content-Type"]
         except Exception as exc:
             if not is_outage(exc):
@@ -248,7 +256,7 @@ class FastLane:
 
     async def handle(self, scope: Scope, receive: Any, send: Any, match: re.Match[str]) -> None:
         started = time.perf_counter()
-        request = _Request(scope["path"])
+        request = _Request(scope["path"], scope)
         status, body, fall_through = 500, b"", False
         try:
             status, body, fall_through = await self._send_message(scope, receive, match)

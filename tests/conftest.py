@@ -28,6 +28,7 @@ def _fresh_rate_limits(settings: Any) -> Iterator[None]:
     """Rate limits are exercised by their own tests; elsewhere they would make tests
     depend on timing. Redis counters are keyed by instance id, so no clean-up needed."""
     settings.RATE_LIMITS_ENABLED = False
+    settings.AUTH_FAILURE_LIMIT = 0  # tests of wrong tokens run from one address
     ratelimit.reset()
     yield
     ratelimit.reset()
