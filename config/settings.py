@@ -273,6 +273,8 @@ MEDIA_FETCH_MAX_REDIRECTS = env.int("MEDIA_FETCH_MAX_REDIRECTS", default=5)
 # MEDIA_FETCH_ALLOW_PRIVATE (link-local/metadata stays refused) or the address is in
 # MEDIA_FETCH_ALLOWED_NETWORKS (comma-separated CIDRs, e.g. "10.1.0.0/16,fd00::/8").
 MEDIA_FETCH_ALLOW_PRIVATE = env.bool("MEDIA_FETCH_ALLOW_PRIVATE", default=False)
+# Both guards give one DNS lookup this long (getaddrinfo has no timeout of its own).
+SSRF_DNS_TIMEOUT_SECONDS = env.float("SSRF_DNS_TIMEOUT_SECONDS", default=5.0)
 MEDIA_FETCH_ALLOWED_NETWORKS = [
     str(ipaddress.ip_network(n.strip(), strict=False))
     for n in env.list("MEDIA_FETCH_ALLOWED_NETWORKS", default=[])

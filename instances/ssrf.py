@@ -16,6 +16,8 @@ link-local; ``Policy.allowed_networks`` opens exactly the networks listed.
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import ipaddress
 import socket
 from collections.abc import Iterable, Iterator, Mapping
@@ -34,7 +36,9 @@ SCHEMES = ("http", "https")
 
 class Refused(Exception):
     """The URL may not be fetched: unsupported scheme, refused or unresolvable address,
-    or too many redirects. The message says which, for the user."""
+    or too many redirects. The message says which category, for the user, and never
+    what a name resolved to: echoing addresses would make the guard an oracle for
+    the internal network."""
 
 
 @dataclass(frozen=True)
@@ -43,12 +47,20 @@ class Policy:
 
     allow_private: bool = False
     allowed_networks: tuple[IPNetwork, ...] = ()
+    # getaddrinfo has no timeout of its own: a slow resolver would hold a worker
+    # thread for as long as the system resolver retries (30 s and more).
+    dns_timeout: float = 5.0
 
     @classmethod
-    def build(cls, *, allow_private: bool, allowed_networks: Iterable[str]) -> Policy:
-        """A policy from settings values; a malformed CIDR raises ``ValueError``."""
+    def build(cls, *, allow_private: bool, allowed_networks: Iterable[str], dns_timeout: float | None = None) -> Policy:
+        """A policy from settings values; a malformed CIDR raises ``ValueError``.
+        ``dns_timeout`` defaults to the ``SSRF_DNS_TIMEOUT_SECONDS`` setting."""
         networks = tuple(ipaddress.ip_network(n.strip(), strict=False) for n in allowed_networks if n.strip())
-        return cls(allow_private=allow_private, allowed_networks=networks)
+        if dns_timeout is None:
+            from django.conf import settings
+
+            dns_timeout = float(settings.SSRF_DNS_TIMEOUT_SECONDS)
+        return cls(allow_private=allow_private, allowed_networks=networks, dns_timeout=dns_timeout)
 
 
 def _effective(ip: IPAddress) -> IPAddress:
@@ -83,8 +95,8 @@ def _kind(ip: IPAddress) -> str | None:
 
 
 def address_problem(ip: IPAddress, policy: Policy) -> str | None:
-    """Why ``ip`` may not be contacted under ``policy`` (e.g. ``"127.0.0.1 is a
-    loopback address"``), or None when it may."""
+    """Why ``ip`` may not be contacted under ``policy``, as its category only (e.g.
+    ``"a loopback address"``), or None when it may."""
     if any(ip in net for net in policy.allowed_networks):
         return None
     real = _effective(ip)
@@ -97,7 +109,7 @@ def address_problem(ip: IPAddress, policy: Policy) -> str | None:
     # list its network in allowed_networks to reach link-local addresses.
     if policy.allow_private and kind != "link-local":
         return None
-    return f"{ip} is a {kind} address"
+    return f"a {kind} address"
 
 
 def resolve(host: str, port: int, policy: Policy) -> IPAddress:
@@ -105,22 +117,33 @@ def resolve(host: str, port: int, policy: Policy) -> IPAddress:
 
     Raises ``Refused`` when the name does not resolve or any address is refused (a
     name with one public and one private address is refused as a whole)."""
+    lookup = _resolver().submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = lookup.result(timeout=policy.dns_timeout)
+    except concurrent.futures.TimeoutError as exc:
+        lookup.cancel()  # if still queued; a running lookup ends on its own
+        raise Refused("the host name did not resolve in time") from exc
     except (OSError, UnicodeError) as exc:
-        raise Refused(f"cannot resolve {host}: {exc}") from exc
+        raise Refused("the host name does not resolve") from exc
     addresses: list[IPAddress] = []
     for info in infos:
         ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
         if ip not in addresses:
             addresses.append(ip)
     if not addresses:
-        raise Refused(f"cannot resolve {host}")
+        raise Refused("the host name does not resolve")
     for ip in addresses:
         problem = address_problem(ip, policy)
         if problem is not None:
-            raise Refused(problem if host == str(ip) else f"{host} resolves to a refused address: {problem}")
+            raise Refused(problem)
     return addresses[0]
+
+
+@functools.cache
+def _resolver() -> concurrent.futures.ThreadPoolExecutor:
+    """Lookups run here so they can be given up on; a few threads bound how many
+    slow lookups may pile up (further ones wait, then time out)."""
+    return concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="relay-dns")
 
 
 def _pinned_request(

@@ -47,7 +47,7 @@ STRICT = ssrf.Policy()
 )
 def test_non_public_addresses_are_refused(address: str, kind: str) -> None:
     problem = ssrf.address_problem(ipaddress.ip_address(address), STRICT)
-    assert problem == f"{address} is a {kind} address"
+    assert problem == f"a {kind} address"  # the category only, never the address
 
 
 @pytest.mark.parametrize("address", ["93.184.215.14", "8.8.8.8", "2606:4700::1111", "1.1.1.1"])
@@ -76,8 +76,9 @@ def test_a_malformed_network_fails_loudly() -> None:
 
 
 def test_a_name_resolving_to_loopback_is_refused() -> None:
-    with pytest.raises(ssrf.Refused, match=r"localhost resolves to a refused address: .* is a loopback address"):
+    with pytest.raises(ssrf.Refused) as refused:
         ssrf.resolve("localhost", 80, STRICT)
+    assert str(refused.value) == "a loopback address"  # not what localhost resolved to
 
 
 def test_a_name_with_any_refused_address_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,8 +89,10 @@ def test_a_name_with_any_refused_address_is_refused(monkeypatch: pytest.MonkeyPa
         ]
 
     monkeypatch.setattr(ssrf.socket, "getaddrinfo", fake)
-    with pytest.raises(ssrf.Refused, match="10.0.0.7 is a private address"):
+    with pytest.raises(ssrf.Refused) as refused:
         ssrf.resolve("mixed.test", 80, STRICT)
+    assert str(refused.value) == "a private address"
+    assert "10.0.0.7" not in str(refused.value)
 
 
 def test_the_vetted_address_is_the_one_connected_to(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -157,14 +160,14 @@ def send_and_drain(client: APIClient, instance: Instance, url: str, capture: Any
 @pytest.mark.parametrize(
     ("host", "problem"),
     [
-        ("127.0.0.1", "127.0.0.1 is a loopback address"),
-        ("10.0.0.1", "10.0.0.1 is a private address"),
-        ("169.254.169.254", "169.254.169.254 is a link-local address"),
-        ("[::1]", "::1 is a loopback address"),
-        ("localhost", "localhost resolves to a refused address: "),
-        ("0.0.0.0", "0.0.0.0 is a unspecified address"),
-        ("100.64.1.1", "100.64.1.1 is a shared (CGNAT) address"),
-        ("2130706433", "2130706433 resolves to a refused address: 127.0.0.1 is a loopback address"),
+        ("127.0.0.1", "a loopback address"),
+        ("10.0.0.1", "a private address"),
+        ("169.254.169.254", "a link-local address"),
+        ("[::1]", "a loopback address"),
+        ("localhost", "a loopback address"),
+        ("0.0.0.0", "a unspecified address"),
+        ("100.64.1.1", "a shared (CGNAT) address"),
+        ("2130706433", "a loopback address"),
     ],
 )
 def test_refused_addresses_fail_the_message(
@@ -196,7 +199,7 @@ def test_a_redirect_to_loopback_is_refused(
     assert allowed.hits == ["/go"]
     assert file_server.hits == []
     assert message.status == OutgoingStatus.FAILED
-    assert message.description.startswith("File from url was refused: 127.0.0.1 is a loopback address")
+    assert message.description.startswith("File from url was refused: a loopback address")
 
 
 def test_an_allowed_network_is_fetched(
@@ -224,3 +227,43 @@ def test_allow_private_fetches_from_loopback(
     message = send_and_drain(api_client, authorized_instance, url, django_capture_on_commit_callbacks)
     assert message.status == OutgoingStatus.SENT, message.description
     assert file_server.hits == ["/ok.pdf"]
+
+
+def test_refusals_never_echo_what_a_name_resolved_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.20.30.40", port))]
+
+    monkeypatch.setattr(ssrf.socket, "getaddrinfo", fake)
+    with pytest.raises(ssrf.Refused) as refused:
+        ssrf.resolve("intranet.test", 80, STRICT)
+    assert "10.20.30.40" not in str(refused.value)
+    assert str(refused.value) == "a private address"
+
+
+def test_a_slow_dns_lookup_is_given_up_after_its_own_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    release = threading.Event()
+
+    def slow(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+        release.wait(30)  # a resolver that hangs until the test ends
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
+
+    monkeypatch.setattr(ssrf.socket, "getaddrinfo", slow)
+    policy = ssrf.Policy(dns_timeout=0.2)
+    try:
+        with pytest.raises(ssrf.Refused, match="did not resolve in time"):
+            ssrf.resolve("slow.test", 80, policy)
+        assert not release.is_set()  # refused while the resolver was still hanging
+    finally:
+        release.set()
+
+
+def test_an_unresolvable_name_says_so_without_resolver_details(monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+        raise socket.gaierror(-2, "Name or service not known (resolver 10.0.0.53)")
+
+    monkeypatch.setattr(ssrf.socket, "getaddrinfo", failing)
+    with pytest.raises(ssrf.Refused) as refused:
+        ssrf.resolve("nowhere.test", 80, STRICT)
+    assert str(refused.value) == "the host name does not resolve"
