@@ -24,11 +24,17 @@ FIELDS = ("message", "backgroundColor", "font", "urlFile", "fileName", "caption"
 
 def _page(request: HttpRequest, instance: Instance, status: int = 200, **context: Any) -> HttpResponse:
     outgoing = selectors.outgoing_statuses(instance)
+    incoming = selectors.incoming_statuses(instance)
     for item in outgoing:
         item["viewers"] = selectors.status_statistic(instance, id_message=item["idMessage"]) or []
+    for item in outgoing + incoming:
+        # Only a checked #RRGGBB reaches the style attribute (an engine's colour is
+        # not ours to trust).
+        color = str((item.get("extendedTextMessage") or {}).get("backgroundColor", ""))
+        item["swatch"] = color if api.COLOR_RE.match(color) else "#000000"
     base: dict[str, Any] = {
         "outgoing": outgoing,
-        "incoming": selectors.incoming_statuses(instance),
+        "incoming": incoming,
         "fonts": api.FONTS,
         "kind": "text",
         "values": {},

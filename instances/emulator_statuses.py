@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import secrets
 from collections import defaultdict
 from datetime import timedelta
@@ -224,13 +225,18 @@ def contact_posts_status(
         poster = _peer(phone, name, author_for=instance)
     except EventError as exc:
         raise StatusEventError(str(exc)) from exc
+    color = str(fields.get("backgroundColor") or "#000000")
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", color):
+        raise StatusEventError("backgroundColor must be #RRGGBB")
+    if fields.get("font") and fields["font"] not in FONTS:
+        raise StatusEventError(f"font must be one of {', '.join(FONTS)}")
     if kind == "text":
         type_message = "extendedTextMessage"
         message_data: dict[str, Any] = {
             "typeMessage": type_message,
             "extendedTextMessageData": {
                 "text": str(fields.get("message", "")),
-                "backgroundColor": str(fields.get("backgroundColor") or "#000000"),
+                "backgroundColor": color,
                 "font": str(fields.get("font") or "SANS_SERIF"),
             },
         }

@@ -108,3 +108,10 @@ def test_an_unpaired_instance_cannot_be_shown_a_status(live_asgi: LiveServer, in
 def test_it_rejects_a_wrong_token(api_client: APIClient, authorized_instance: Instance) -> None:
     r = api_client.get(method_url(authorized_instance, "getIncomingStatuses", token="f" * 50))
     assert r.status_code == 401
+
+
+def test_the_control_api_checks_colour_and_font(live_asgi: LiveServer) -> None:
+    me = notifying_instance(phone="79230000004")
+    control = Control(live_asgi, me)
+    assert "#RRGGBB" in str(control.post("statuses", {"phoneNumber": CONTACT, "message": "x", "backgroundColor": "red;x"}, status=400))
+    control.post("statuses", {"phoneNumber": CONTACT, "message": "x", "font": "COMIC"}, status=400)
