@@ -252,9 +252,17 @@ class GroupPictureOutput(serializers.Serializer[Any]):
     reason = serializers.CharField()
 
 
+class GroupPictureUpload(serializers.Serializer[Any]):
+    """The multipart body (documented in the schema and the cabinet's console)."""
+
+    groupId = GroupId()
+    file = serializers.FileField(help_text="The picture (JPEG).")
+
+
 class SetGroupPicture(UploadMixin, InstanceMethodView):
     wire_name = "setGroupPicture"
     Output = GroupPictureOutput
+    Upload = GroupPictureUpload
 
     def post(self, request: Request, **kwargs: Any) -> Response:
         form = cast(QueryDict, request.data)

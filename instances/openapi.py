@@ -89,7 +89,8 @@ class WireAutoSchema(AutoSchema):
             return super().get_request_serializer()
         wire_input = getattr(self.view, "Input", None)
         if wire_input is None and self._takes_upload():
-            return {"multipart/form-data": FileUpload}
+            # A multipart method with fields beside the file names them in ``Upload``.
+            return {"multipart/form-data": getattr(self.view, "Upload", FileUpload)}
         return wire_input
 
     def get_response_serializers(self) -> Any:

@@ -106,3 +106,11 @@ def test_it_validates_the_form(api_client: APIClient, authorized_instance: Insta
         api_client, authorized_instance, {"groupId": "120363000000000001@g.us", "file": picture, "x": "1"}
     )
     assert r.json()["message"] == "Validation failed. Details: 'x' is not allowed"
+
+
+def test_the_console_and_schema_offer_both_fields() -> None:
+    from dashboard import console
+
+    method = console.method_by_name("setGroupPicture")
+    assert method is not None and method.body == "multipart"
+    assert {f.name for f in method.fields} == {"groupId", "file"}
