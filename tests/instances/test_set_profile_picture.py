@@ -149,3 +149,14 @@ def test_it_rejects_unknown_instance(api_client: APIClient, authorized_instance:
 
 def test_wrong_verb_is_404(api_client: APIClient, authorized_instance: Instance) -> None:
     assert api_client.get(method_url(authorized_instance, "setProfilePicture")).status_code == 404
+
+
+def test_a_decompression_bomb_is_a_400(api_client: APIClient, authorized_instance: Instance) -> None:
+    # A tiny PNG claiming 20000 × 20000 pixels: refused from its header, nothing decoded.
+    image = Image.new("1", (20_000, 20_000))
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=True)
+    r = upload(api_client, authorized_instance, {"file": SimpleUploadedFile("bomb.png", buf.getvalue(), "image/png")})
+    assert r.status_code == 400
+    assert "pixels" in r.json()["message"]
+    assert EmuPhone.objects.get(phone=authorized_instance.phone).avatar == ""
