@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "instances.middleware.WireMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "instances.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -216,6 +217,17 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HSTS (sent by SecurityMiddleware on HTTPS requests only): production behind TLS sets
+# SECURE_HSTS_SECONDS (e.g. 31536000) once HTTPS works for good; 0 sends no header.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Content-Security-Policy for HTML pages (cabinet, admin, API docs), by
+# instances.middleware.ContentSecurityPolicyMiddleware; empty sends none. See
+# docs/operations.md for the policy the cabinet works with.
+CONTENT_SECURITY_POLICY = env.str("CONTENT_SECURITY_POLICY", default="")
+CONTENT_SECURITY_POLICY_REPORT_ONLY = env.bool("CONTENT_SECURITY_POLICY_REPORT_ONLY", default=False)
 
 # Mail (password reset): printed to the console unless EMAIL_HOST is set.
 EMAIL_HOST = env.str("EMAIL_HOST", default="")
@@ -273,6 +285,14 @@ MEDIA_FETCH_MAX_REDIRECTS = env.int("MEDIA_FETCH_MAX_REDIRECTS", default=5)
 # MEDIA_FETCH_ALLOW_PRIVATE (link-local/metadata stays refused) or the address is in
 # MEDIA_FETCH_ALLOWED_NETWORKS (comma-separated CIDRs, e.g. "10.1.0.0/16,fd00::/8").
 MEDIA_FETCH_ALLOW_PRIVATE = env.bool("MEDIA_FETCH_ALLOW_PRIVATE", default=False)
+# /metrics is open unless one of these is set; then a scrape needs
+# "Authorization: Bearer <METRICS_TOKEN>" or a client address in METRICS_ALLOWED_NETWORKS.
+METRICS_TOKEN = _secret("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(n.strip(), strict=False))
+    for n in env.list("METRICS_ALLOWED_NETWORKS", default=[])
+    if n.strip()
+]
 # Both guards give one DNS lookup this long (getaddrinfo has no timeout of its own).
 SSRF_DNS_TIMEOUT_SECONDS = env.float("SSRF_DNS_TIMEOUT_SECONDS", default=5.0)
 MEDIA_FETCH_ALLOWED_NETWORKS = [

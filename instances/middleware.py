@@ -121,3 +121,37 @@ class OutageMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         return outage_response(request, exception) if is_outage(exception) else None
+
+
+class ContentSecurityPolicyMiddleware:
+    """Adds ``CONTENT_SECURITY_POLICY`` to HTML responses (the cabinet, the admin, the
+    API docs), enforced or, with ``CONTENT_SECURITY_POLICY_REPORT_ONLY``, report-only.
+    Django 5.2 has no CSP of its own; JSON and file answers need none."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        return self._add(self.get_response(request))
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        return self._add(await self.get_response(request))
+
+    def _add(self, response: HttpResponse) -> HttpResponse:
+        policy = settings.CONTENT_SECURITY_POLICY
+        if policy and str(response.get("Content-Type", "")).startswith("text/html"):
+            header = (
+                "Content-Security-Policy-Report-Only"
+                if settings.CONTENT_SECURITY_POLICY_REPORT_ONLY
+                else "Content-Security-Policy"
+            )
+            response.headers.setdefault(header, policy)
+        return response

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
 import sys
 import time
@@ -12,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
 from instances import metrics
+from instances.clients import client_address
 from instances.http import is_outage, outage_response
 
 log = logging.getLogger(__name__)
@@ -58,7 +61,32 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics. Open unless ``METRICS_TOKEN`` or ``METRICS_ALLOWED_NETWORKS``
+    is set; then a scrape must carry ``Authorization: Bearer <token>`` or come from
+    an allowed network (either suffices). Refusals are a plain 404: the endpoint's
+    existence is not advertised to strangers."""
+    if not metrics_allowed(request):
+        return not_found(request)
     return HttpResponse(metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def metrics_allowed(request: HttpRequest) -> bool:
+    token: str = settings.METRICS_TOKEN
+    networks: list[str] = settings.METRICS_ALLOWED_NETWORKS
+    if not token and not networks:
+        return True
+    header = str(request.META.get("HTTP_AUTHORIZATION", ""))
+    if token and header.lower().startswith("bearer ") and hmac.compare_digest(header[7:].strip().encode(), token.encode()):
+        return True
+    if networks:
+        try:
+            # Behind a reverse proxy, the client it forwarded (TRUSTED_PROXIES), so
+            # allowing a scraper's network does not allow everyone the proxy serves.
+            address = ipaddress.ip_address(client_address(request.META))
+        except ValueError:
+            return False
+        return any(address in ipaddress.ip_network(n, strict=False) for n in networks)
+    return False
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
