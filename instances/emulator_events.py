@@ -700,6 +700,7 @@ def contact_acts_on_call(instance: Instance, *, action: str) -> str:
         peer = call.callee if call.caller == owner else call.caller
         if not emulator_calls.is_simulated(peer):
             raise EventError(f"+{peer} is an instance: it answers through the API")
+        _peer(peer, author_for=instance)  # another tenant's number is not ours to act as
         try:
             if action == "answer":
                 emulator_calls.accept(peer)
