@@ -10,7 +10,7 @@ from typing import Any
 from django.db.models import Count, Max
 
 from instances.models import Instance
-from journals.models import Call, Direction, JournalMessage
+from journals.models import Call, ChatState, Direction, JournalMessage
 from messaging.models import OutgoingMessage, OutgoingStatus
 
 CHAT_LIST_LIMIT = 100
@@ -61,6 +61,7 @@ class ChatRow:
     last_at: datetime
     count: int
     preview: str = ""
+    archived: bool = False  # archiveChat on this account (getChats' ``archive``)
 
     @property
     def is_group(self) -> bool:
@@ -176,8 +177,12 @@ def chat_list(instance: Instance) -> list[ChatRow]:
     for o in OutgoingMessage.objects.filter(instance=instance, chat_id__in=ids).order_by("-created_at")[: len(ids) * 5]:
         if o.chat_id not in latest or latest[o.chat_id][0] < o.created_at:
             latest[o.chat_id] = (o.created_at, describe_request(o))
+    archived = set(
+        ChatState.objects.filter(instance_id=instance.pk, chat_id__in=ids, archived=True).values_list("chat_id", flat=True)
+    )
     for chat in chats:
         chat.preview = latest.get(chat.chat_id, (chat.last_at, ""))[1]
+        chat.archived = chat.chat_id in archived
     return chats
 
 

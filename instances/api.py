@@ -220,8 +220,7 @@ class Logout(InstanceMethodView):
     Output = LogoutOutput
 
     def get(self, request: Request, **kwargs: Any) -> Response:
-        services.logout(_ireq(request).instance)
-        return Response({"isLogout": True})
+        return Response({"isLogout": services.logout(_ireq(request).instance)})
 
 
 # --- Authorization ---------------------------------------------------------------------
@@ -409,7 +408,7 @@ class GetWaSettings(InstanceMethodView):
                     avatar=profile.avatar_url,
                     chatId=profile.lid,
                     phone=profile.phone,
-                    historySyncProgress=100,
+                    historySyncProgress=profile.history_sync_progress,
                     deviceId=profile.device_id,
                 )
         return Response(body)
@@ -431,15 +430,22 @@ class GetDeviceInfo(InstanceMethodView):
     Output = DeviceInfoOutput
 
     def get(self, request: Request, **kwargs: Any) -> Response:
-        linked = _ireq(request).instance.state == State.AUTHORIZED
+        instance = _ireq(request).instance
+        device = None
+        if instance.state == State.AUTHORIZED and instance.phone:
+            device = get_transport(instance).device_info(phone=instance.phone)
+        if device is None:
+            return Response(
+                {"platform": "", "deviceManufacturer": "", "deviceModel": "", "osVersion": "", "waVersion": "", "battery": 0}
+            )
         return Response(
             {
-                "platform": "android" if linked else "",
-                "deviceManufacturer": "Relay" if linked else "",
-                "deviceModel": "Emulated phone" if linked else "",
-                "osVersion": "14" if linked else "",
-                "waVersion": "2.24.1" if linked else "",
-                "battery": 100 if linked else 0,
+                "platform": device.platform,
+                "deviceManufacturer": device.manufacturer,
+                "deviceModel": device.model,
+                "osVersion": device.os_version,
+                "waVersion": device.wa_version,
+                "battery": device.battery,
             }
         )
 

@@ -200,6 +200,7 @@ class ContactOutput(serializers.Serializer[Any]):
     script = serializers.CharField()
     callRule = serializers.CharField()
     avatar = serializers.CharField()
+    inAddressbook = serializers.BooleanField()
 
 
 def contact_to_wire(contact: EmuContact) -> dict[str, Any]:
@@ -212,6 +213,7 @@ def contact_to_wire(contact: EmuContact) -> dict[str, Any]:
         "script": phone.script,
         "callRule": phone.call_rule,
         "avatar": emulator.avatar_url(phone),
+        "inAddressbook": contact.in_addressbook,
     }
 
 
@@ -245,6 +247,38 @@ class Contacts(ControlView):
         except PhoneClaimed as exc:
             raise BadRequest(f"{exc}: it can be added only without 'registered', 'script' or 'callRule'") from exc
         return Response(contact_to_wire(contact), status=201)
+
+
+class PresenceOutput(serializers.Serializer[Any]):
+    chatId = serializers.CharField(help_text="who shows it")
+    presence = serializers.ChoiceField(choices=["composing", "recording", "available"])
+    inChat = serializers.CharField(help_text="the chat it is shown in; empty for online")
+    since = serializers.IntegerField()
+    until = serializers.IntegerField()
+
+
+class Presence(ControlView):
+    """What the phone linked to this instance sees its peers show now: typing or
+    recording in a chat with it (sendTyping, typingTime, autoTyping of another
+    instance or a script) and online (keepOnlineStatus)."""
+
+    @extend_schema(responses=PresenceOutput(many=True), tags=["emulator"])
+    def get(self, request: Request, id_instance: int) -> Response:
+        instance = access_instance(request, id_instance)
+        if not instance.phone:
+            return Response([])
+        return Response(
+            [
+                {
+                    "chatId": f"{row.phone}@c.us",
+                    "presence": row.kind,
+                    "inChat": row.chat_id,
+                    "since": int(row.started_at.timestamp()),
+                    "until": int(row.until.timestamp()),
+                }
+                for row in emulator.presences_seen_by(instance.phone)
+            ]
+        )
 
 
 @cache_control(max_age=86400, public=True)

@@ -14,11 +14,23 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 from django.db.models import Q
 
-from instances.models import EmuContact, EmuMessage, EmuPhone, EmuSignal, Engine, Instance, SignalKind, State
+from instances.models import (
+    EmuContact,
+    EmuMessage,
+    EmuPhone,
+    EmuPresence,
+    EmuSignal,
+    Engine,
+    Instance,
+    PresenceKind,
+    SignalKind,
+    State,
+)
 
 log = logging.getLogger(__name__)
 
@@ -243,3 +255,36 @@ def read_receipts(reader_phone: str, chat_phone: str, *, up_to_id: int | None = 
         if via_instance:
             record_status_by_id_message(via_instance, id_message, OutgoingStatus.READ)
     return touched
+
+
+ONLINE_SECONDS = 30  # how long one tick keeps an instance online (ticks are ~1 s)
+
+
+def keep_online(runner_id: str) -> int:
+    """keepOnlineStatus: every authorized emulator instance of this runner with the
+    setting on shows its phone online (an ``available`` presence extended each
+    tick); one with the setting off ends its online spell at once, so ``lastSeen``
+    is when it stopped. Returns how many phones are shown online."""
+    from django.utils import timezone
+
+    now = timezone.now()
+    mine = Instance.objects.filter(
+        lease__runner_id=runner_id, engine=Engine.EMULATOR, state=State.AUTHORIZED, is_deleted=False
+    ).exclude(phone="")
+    online = {
+        phone
+        for phone, keep in mine.values_list("phone", "settings__keepOnlineStatus")
+        if keep is True or keep == "yes"
+    }
+    current = EmuPresence.objects.filter(chat_id="", kind=PresenceKind.AVAILABLE, until__gte=now)
+    # Phones of this runner whose instances no longer keep them online.
+    served = set(mine.values_list("phone", flat=True))
+    current.filter(phone__in=served - online).update(until=now)
+    until = now + timedelta(seconds=ONLINE_SECONDS)
+    extended = set(current.filter(phone__in=online).values_list("phone", flat=True))
+    current.filter(phone__in=extended).update(until=until)
+    EmuPresence.objects.bulk_create(
+        EmuPresence(phone=phone, chat_id="", kind=PresenceKind.AVAILABLE, started_at=now, until=until)
+        for phone in sorted(online - extended)
+    )
+    return len(online)

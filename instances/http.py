@@ -29,6 +29,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from instances import authfail, ratelimit, registry
 from instances.models import Instance
+from instances.transport.base import TransportError
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,29 @@ class BadRequest(WireError):
     """A 400 with a JSON envelope and a free message (malformed JSON, instance states)."""
 
     status = 400
+
+    def response(self, request: HttpRequest) -> HttpResponse:
+        return error_envelope(request, self.status, str(self))
+
+
+class Unsupported(BadRequest):
+    """What the instance's engine cannot do (a method, or one of its options): a
+    GREEN-API-style 400 that names the engine and says why, never a 200 that did
+    nothing. The one place such refusals are worded (the engines' capabilities will
+    raise it too)."""
+
+    def __init__(self, what: str, engine: str, why: str = "") -> None:
+        super().__init__(f"{what} is not supported by the {engine} engine" + (f": {why}" if why else ""))
+        self.engine = engine
+
+
+class EngineFailed(WireError):
+    """The engine refused or failed a command: its reason, in GREEN-API's 400
+    envelope (permanent) or a 503 to retry (transient), never a false success."""
+
+    def __init__(self, exc: TransportError) -> None:
+        super().__init__(str(exc))
+        self.status = 400 if exc.permanent else 503
 
     def response(self, request: HttpRequest) -> HttpResponse:
         return error_envelope(request, self.status, str(self))
@@ -168,6 +192,8 @@ def exception_handler(exc: Exception, context: Mapping[str, Any]) -> HttpRespons
     request = context["request"]
     if isinstance(exc, WireError):
         return exc.response(request)
+    if isinstance(exc, TransportError):
+        return EngineFailed(exc).response(request)
     if isinstance(exc, drf_exceptions.ParseError):
         return error_envelope(request, 400, str(exc.detail))
     if isinstance(exc, drf_exceptions.UnsupportedMediaType):

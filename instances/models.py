@@ -188,6 +188,16 @@ class EmuPhone(models.Model):
     # with callsAccept / callsReject): see instances.emulator_calls.
     call_rule = models.CharField(max_length=16, choices=CallRule.choices, default=CallRule.ANSWER)
     avatar = models.CharField(max_length=300, blank=True, help_text="Storage path of a set picture.")
+    # Business profile details getContactInfo reports (set by the control API).
+    email = models.CharField(max_length=200, blank=True)
+    products = models.JSONField(default=list, blank=True)
+    # The handset the account runs on (getDeviceInfo); the control API can change it.
+    platform = models.CharField(max_length=20, default="android")
+    device_manufacturer = models.CharField(max_length=60, default="Relay")
+    device_model = models.CharField(max_length=60, default="Emulated phone")
+    os_version = models.CharField(max_length=20, default="14")
+    wa_version = models.CharField(max_length=20, default="2.24.1")
+    battery = models.PositiveSmallIntegerField(default=100)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -204,12 +214,40 @@ class EmuContact(models.Model):
     owner = models.ForeignKey(EmuPhone, on_delete=models.CASCADE, related_name="contacts")
     contact = models.ForeignKey(EmuPhone, on_delete=models.CASCADE, related_name="+")
     name = models.CharField(max_length=100, blank=True)
+    # addContact's saveInAddressbook: False keeps the contact in WhatsApp only, not
+    # in the phone's own address book (the control API's contacts list).
+    in_addressbook = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["owner", "contact"], name="unique_emu_contact")
         ]
+
+
+class PresenceKind(models.TextChoices):
+    TYPING = "composing"
+    RECORDING = "recording"
+    AVAILABLE = "available"
+
+
+class EmuPresence(models.Model):
+    """What a phone shows others on the emulated network: typing or recording in a
+    chat until ``until`` (sendTyping, typingTime, autoTyping), or online
+    (keepOnlineStatus, ``chat_id`` empty). The peer's side reads it through the
+    control API and the cabinet; ``last seen`` is the newest ``until`` passed."""
+
+    phone = models.CharField(max_length=20)
+    chat_id = models.CharField(max_length=100, blank=True)
+    kind = models.CharField(max_length=16, choices=PresenceKind.choices)
+    started_at = models.DateTimeField(default=timezone.now)
+    until = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["chat_id", "until"]), models.Index(fields=["phone", "until"])]
+
+    def __str__(self) -> str:
+        return f"+{self.phone} {self.kind} {self.chat_id}".strip()
 
 
 class EmuMessage(models.Model):

@@ -61,6 +61,7 @@ class Runner:
         self.step_emulator_calls()
         self.step_emulator_inbox()
         self.step_emulator_statuses()
+        self.step_emulator_presence()
 
     # --- leases -------------------------------------------------------------------
 
@@ -190,6 +191,15 @@ class Runner:
             delivered_after=settings.EMULATOR_DELIVERED_AFTER_SECONDS,
             read_after=settings.EMULATOR_READ_AFTER_SECONDS,
         )
+
+    def step_emulator_presence(self) -> None:
+        """keepOnlineStatus: connected instances that keep themselves online show
+        so to their contacts; the others are seen online no longer."""
+        if not self.owned:
+            return
+        from instances.emulator_session import keep_online
+
+        keep_online(self.runner_id)
 
     def step_emulator_inbox(self) -> None:
         """Take in what the emulated network carried to (or from) our instances."""

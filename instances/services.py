@@ -180,17 +180,31 @@ def change_state(
 
 
 def reboot(instance: Instance) -> None:
-    """Restart the engine session: ``starting`` until the runner reconnects it."""
+    """Restart the engine session: the engine drops its connection, the session's
+    lease is released so a runner opens a new session (a new epoch), and the
+    instance is ``starting`` until that session is connected (``authorized``, or
+    ``notAuthorized`` when no phone is linked), each step a stateInstanceChanged."""
     get_transport(instance).reboot()
-    change_state(instance, State.STARTING)
+    with transaction.atomic():
+        change_state(instance, State.STARTING)
+        SessionLease.objects.filter(instance_id=instance.pk).update(runner_id="", expires_at=None)
 
 
-def logout(instance: Instance) -> None:
-    """Unlink the WhatsApp account; the instance needs a new QR scan or code."""
-    if instance.phone:
-        get_transport(instance).logout(phone=instance.phone)
-    change_state(instance, State.NOT_AUTHORIZED, wid="", profile_name="")
-    Instance.objects.filter(pk=instance.pk).update(pairing_code="", pairing_phone="", pairing_expires_at=None)
+def logout(instance: Instance) -> bool:
+    """Unlink the WhatsApp account; the instance needs a new QR scan or code. The
+    engine is asked every time; True when something was undone (a linked device,
+    a session, a pending pairing code), False when there was nothing to log out."""
+    unlinked = get_transport(instance).logout(phone=instance.phone)
+    changed = False
+    if unlinked or instance.state != State.NOT_AUTHORIZED:
+        changed = change_state(instance, State.NOT_AUTHORIZED, wid="", profile_name="")
+    # A pending pairing code or registration is cancelled too.
+    dropped = (
+        Instance.objects.filter(pk=instance.pk)
+        .exclude(pairing_code="", pairing_phone="")
+        .update(pairing_code="", pairing_phone="", pairing_expires_at=None)
+    )
+    return unlinked or changed or dropped > 0
 
 
 def link_phone(instance: Instance, *, phone: str, name: str = "") -> None:

@@ -65,6 +65,7 @@ emulator_urlpatterns = [
     path("instances/<int:id_instance>/registration-code", emulator_api.RegistrationCode.as_view()),
     path("instances/<int:id_instance>/state", emulator_api.SetState.as_view()),
     path("instances/<int:id_instance>/contacts", emulator_api.Contacts.as_view()),
+    path("instances/<int:id_instance>/presence", emulator_api.Presence.as_view()),
     path("instances/<int:id_instance>/seed", emulator_seed.Seed.as_view()),
     path("avatars/<str:phone>.png", emulator_api.avatar),
     path("instances/<int:id_instance>/statuses", emulator_statuses_api.ContactStatuses.as_view()),

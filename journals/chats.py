@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from instances.models import Instance, State
-from instances.transport import TransportError, get_transport
+from instances.transport import get_transport
 from instances.transport.base import STATUS_BROADCAST, Avatar, Contact, PeerInfo
 from journals.models import ChangeKind, ChatState, Direction, JournalMessage, MessageChange
 from journals.notifications import MessageEvent
@@ -176,36 +177,48 @@ def record_journal_message(instance: Instance, event: MessageEvent) -> None:
 def read_chat(instance: Instance, *, chat_id: str, id_message: str = "") -> int:
     """readChat: mark the chat's incoming messages read (all, or up to
     ``id_message``) and send read receipts through the engine. Returns how many
-    journal messages changed."""
-    from journals.services import mark_chat_read
-
+    journal messages changed. An engine error is the answer (nothing is marked
+    read then): the receipts are the point of the method."""
     check_authorized(instance)
-    if not id_message:
-        return mark_chat_read(instance, chat_id)
+    transport = get_transport(instance)
     unread = JournalMessage.objects.filter(
         instance_id=instance.pk, chat_id=chat_id, direction=Direction.INCOMING, is_read=False
     )
-    bound = (
-        JournalMessage.objects.filter(instance_id=instance.pk, chat_id=chat_id, id_message=id_message)
-        .values_list("timestamp", flat=True)
-        .first()
-    )
-    if bound is not None:
-        unread = unread.filter(timestamp__lte=bound)
-    changed = unread.update(is_read=True)
-    try:
-        get_transport(instance).read_chat_until(chat_id=chat_id, id_message=id_message)
-    except TransportError:
-        log.info("read receipts for %s in %s not sent", instance.pk, chat_id, exc_info=True)
-    return changed
+    with transaction.atomic():
+        if not id_message:
+            transport.read_chat(chat_id=chat_id)
+            return unread.update(is_read=True)
+        bound = (
+            JournalMessage.objects.filter(instance_id=instance.pk, chat_id=chat_id, id_message=id_message)
+            .values_list("timestamp", flat=True)
+            .first()
+        )
+        if bound is not None:
+            unread = unread.filter(timestamp__lte=bound)
+        transport.read_chat_until(chat_id=chat_id, id_message=id_message)
+        return unread.update(is_read=True)
 
 
 # --- The directory and the address book --------------------------------------------------
 
 
-def check_whatsapp(instance: Instance, *, phone: str) -> bool:
+CHECK_WHATSAPP_CACHE_SECONDS = 24 * 3600
+
+
+def check_whatsapp(instance: Instance, *, phone: str, force: bool = False) -> bool:
+    """checkWhatsapp. Like GREEN-API, answers are cached per instance for a day
+    (a number that joins meanwhile still reads as absent); ``force`` asks the
+    engine again and refreshes the cache."""
     check_authorized(instance)
-    return get_transport(instance).check_whatsapp(phone=phone)
+    # created_at too: ids are reused across databases sharing one Redis.
+    key = f"relay:check-whatsapp:{instance.pk}:{instance.created_at.timestamp()}:{phone}"
+    if not force:
+        cached = cache.get(key)
+        if cached is not None:
+            return bool(cached)
+    exists = get_transport(instance).check_whatsapp(phone=phone)
+    cache.set(key, exists, CHECK_WHATSAPP_CACHE_SECONDS)
+    return exists
 
 
 def get_avatar(instance: Instance, *, chat_id: str) -> Avatar:
@@ -259,11 +272,14 @@ def _not_on_whatsapp(chat_id: str) -> ChatError:
     return ChatError(f"{chat_id} is not on WhatsApp", status=404)
 
 
-def save_contact(instance: Instance, *, chat_id: str, first_name: str, last_name: str = "") -> None:
-    """addContact / editContact: put the number in the address book under a name."""
+def save_contact(
+    instance: Instance, *, chat_id: str, first_name: str, last_name: str = "", in_addressbook: bool = True
+) -> None:
+    """addContact / editContact: save the number under a name in WhatsApp, and
+    (``in_addressbook``, the default) in the phone's own address book too."""
     check_authorized(instance)
     name = " ".join(part for part in (first_name, last_name) if part)
-    if not get_transport(instance).save_contact(chat_id=chat_id, name=name):
+    if not get_transport(instance).save_contact(chat_id=chat_id, name=name, in_addressbook=in_addressbook):
         raise _not_on_whatsapp(chat_id)
 
 
@@ -293,13 +309,14 @@ def archive_chat(instance: Instance, *, chat_id: str, archived: bool) -> None:
     check_authorized(instance)
     row = ChatState.objects.filter(instance_id=instance.pk, chat_id=chat_id).first()
     if row is None:
-        if archived:
-            raise ChatError("ArchiveChatError: cannot archive chat cause last message not found in chat")
-        return
+        # Both refuse a chat without messages (unarchive would otherwise answer a
+        # success that changed nothing).
+        verb = "ArchiveChatError: cannot archive" if archived else "UnarchiveChatError: cannot unarchive"
+        raise ChatError(f"{verb} chat cause last message not found in chat")
     get_transport(instance).archive_chat(chat_id=chat_id, archived=archived)
-    if row.archived != archived:
-        row.archived = archived
-        row.save(update_fields=["archived"])
+    # The chat list belongs to the account: every device linked to the phone sees it.
+    linked = Instance.objects.filter(phone=instance.phone, is_deleted=False).values_list("pk", flat=True)
+    ChatState.objects.filter(instance_id__in=list(linked), chat_id=chat_id).update(archived=archived)
 
 
 def set_disappearing(instance: Instance, *, chat_id: str, expiration: int) -> ChatState:

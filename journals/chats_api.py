@@ -151,7 +151,7 @@ class CheckWhatsapp(InstanceMethodView):
                 raise BadRequest(BAD_PHONE)
         else:
             raise ValidationFailed("'value' must contain at least one of [phoneNumber, chatId]")
-        exists = bool(phone) and call(chats.check_whatsapp, request, phone=phone)
+        exists = bool(phone) and call(chats.check_whatsapp, request, phone=phone, force=data.get("force", False))
         return Response({"existsWhatsapp": True, "chatId": f"{phone}@c.us"} if exists else {"existsWhatsapp": False})
 
 
@@ -244,12 +244,12 @@ class GetContactInfo(InstanceMethodView):
                 "avatar": peer.avatar_url if peer else "",
                 "name": peer.name if peer else "",
                 "contactName": peer.contact_name if peer else "",
-                "email": "",
+                "email": peer.email if peer else "",
                 "category": "",
                 "description": peer.about if peer else "",
-                "products": [],
+                "products": list(peer.products) if peer else [],
                 "chatId": info.chat_id,
-                "lastSeen": None,
+                "lastSeen": peer.last_seen if peer else None,
                 "isArchive": bool(chat and chat.archived),
                 "isDisappearing": expiration > 0,
                 "isMute": False,
@@ -416,7 +416,14 @@ class AddContact(InstanceMethodView):
 
     def post(self, request: Request, **kwargs: Any) -> Response:
         data = self.validate(request.data)
-        call(chats.save_contact, request, chat_id=data["chatId"], first_name=data["firstName"], last_name=data.get("lastName", ""))
+        call(
+            chats.save_contact,
+            request,
+            chat_id=data["chatId"],
+            first_name=data["firstName"],
+            last_name=data.get("lastName", ""),
+            in_addressbook=data.get("saveInAddressbook", True),
+        )
         return Response({"addContact": True})
 
 
@@ -431,7 +438,14 @@ class EditContact(InstanceMethodView):
 
     def post(self, request: Request, **kwargs: Any) -> Response:
         data = self.validate(request.data)
-        call(chats.save_contact, request, chat_id=data["chatId"], first_name=data["firstName"], last_name=data.get("lastName", ""))
+        call(
+            chats.save_contact,
+            request,
+            chat_id=data["chatId"],
+            first_name=data["firstName"],
+            last_name=data.get("lastName", ""),
+            in_addressbook=data.get("saveInAddressbook", True),
+        )
         return Response({"editContact": True})
 
 
@@ -448,5 +462,5 @@ class DeleteContact(InstanceMethodView):
 
     def post(self, request: Request, **kwargs: Any) -> Response:
         data = self.validate(request.data)
-        call(chats.delete_contact, request, chat_id=data["chatId"])
-        return Response({"deleteContact": True})
+        deleted = call(chats.delete_contact, request, chat_id=data["chatId"])
+        return Response({"deleteContact": deleted})

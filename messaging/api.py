@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from instances.http import Bool, InstanceMethodView, InstanceRequest, Str, ValidationFailed, fresh
+from journals.chats_api import wire_errors
 from messaging import services
 from messaging.fields import (
     ChatId,
@@ -393,12 +394,13 @@ class SendTyping(InstanceMethodView):
 
     def post(self, request: Request, **kwargs: Any) -> Response:
         data = self.validate(request.data)
-        services.send_typing(
-            _instance(request),
-            chat_id=data["chatId"],
-            milliseconds=data.get("typingTime", 1000),
-            recording=data.get("typingType") == "recording",
-        )
+        with wire_errors():
+            services.send_typing(
+                _instance(request),
+                chat_id=data["chatId"],
+                milliseconds=data.get("typingTime", 1000),
+                recording=data.get("typingType") == "recording",
+            )
         return Response(status=200)
 
 

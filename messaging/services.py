@@ -871,11 +871,10 @@ def forward_messages(
 
 
 def send_typing(instance: Instance, *, chat_id: str, milliseconds: int, recording: bool) -> None:
-    """Show a typing (or recording) indicator. Presence is best effort: an instance
-    that is not connected simply shows nothing, as on WhatsApp."""
-    if instance.state != State.AUTHORIZED:
-        return
-    try:
-        get_transport(instance).send_presence(chat_id=chat_id, milliseconds=milliseconds, recording=recording)
-    except TransportError:
-        log.info("typing indicator for %s not shown", instance.id, exc_info=True)
+    """Show a typing (or recording) indicator in the chat for ``milliseconds``.
+    Needs a linked, authorized account (``NotAuthorized``); an engine error is
+    raised to the caller, not reported as shown."""
+    from journals.chats import check_authorized
+
+    check_authorized(instance)
+    get_transport(instance).send_presence(chat_id=chat_id, milliseconds=milliseconds, recording=recording)

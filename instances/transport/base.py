@@ -71,6 +71,21 @@ class Profile:
     avatar_url: str
     lid: str
     device_id: str
+    # getWaSettings' historySyncProgress: how much of what the account's network
+    # carried this device has taken in (100 = caught up).
+    history_sync_progress: int = 100
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """The handset the linked account runs on (getDeviceInfo)."""
+
+    platform: str
+    manufacturer: str
+    model: str
+    os_version: str
+    wa_version: str
+    battery: int
 
 
 class Transport(Protocol):
@@ -90,8 +105,9 @@ class Transport(Protocol):
         """Start registering ``phone`` by SMS/voice; returns the delivery channel id."""
         ...
 
-    def logout(self, *, phone: str) -> None:
-        """Unlink this device from the account."""
+    def logout(self, *, phone: str) -> bool:
+        """Unlink this device from the account (``phone``, empty when none is
+        known); True when a linked device was unlinked."""
         ...
 
     def reboot(self) -> None:
@@ -104,6 +120,10 @@ class Transport(Protocol):
 
     def profile(self, *, phone: str) -> Profile | None:
         """The linked account's profile, or None when it is unknown."""
+        ...
+
+    def device_info(self, *, phone: str) -> DeviceInfo | None:
+        """The linked account's handset, or None when it is unknown."""
         ...
 
     def send_presence(self, *, chat_id: str, milliseconds: int, recording: bool) -> None:
@@ -173,9 +193,9 @@ class Transport(Protocol):
         """The linked account's address book (users with a WhatsApp account)."""
         ...
 
-    def save_contact(self, *, chat_id: str, name: str) -> bool:
-        """Add or rename a contact in the address book; False when the number has no
-        WhatsApp account."""
+    def save_contact(self, *, chat_id: str, name: str, in_addressbook: bool = True) -> bool:
+        """Add or rename a contact (in the phone's address book too when
+        ``in_addressbook``); False when the number has no WhatsApp account."""
         ...
 
     def delete_contact(self, *, chat_id: str) -> bool:
@@ -309,6 +329,9 @@ class PeerInfo:
     avatar_url: str
     about: str = ""
     is_business: bool = False
+    email: str = ""
+    products: tuple[dict[str, object], ...] = ()
+    last_seen: int | None = None  # unix seconds; None when hidden or never seen
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,14 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import segno
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.utils import timezone
 from PIL import Image, ImageDraw
 
 from instances.images import check_image
@@ -30,6 +32,7 @@ from instances.transport.base import (
     CallError,
     CallStatus,
     Contact,
+    DeviceInfo,
     GroupData,
     GroupParticipant,
     GroupRefused,
@@ -45,7 +48,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from instances.emulator_groups import GroupView
-    from instances.models import EmuPhone, Instance
+    from instances.models import EmuPhone, EmuPresence, Instance
 
 PAIRING_ALPHABET = "ABCDEFGHJKLMNPQRSTVWXYZ123456789"
 QR_PREFIX = "relay-emu"
@@ -174,6 +177,47 @@ def ensure_phone(phone: str, name: str = "") -> EmuPhone:
     return obj
 
 
+def show_presence(phone: str, *, chat_id: str, kind: str, milliseconds: int, start: datetime | None = None) -> EmuPresence:
+    """A phone shows ``kind`` (typing, recording; online with ``chat_id`` empty) from
+    ``start`` (now) for ``milliseconds``: the network row its peers read."""
+    from instances.models import EmuPresence
+
+    started = start or timezone.now()
+    return EmuPresence.objects.create(
+        phone=phone, chat_id=chat_id, kind=kind, started_at=started, until=started + timedelta(milliseconds=milliseconds)
+    )
+
+
+def presences_seen_by(phone: str, now: datetime | None = None) -> list[EmuPresence]:
+    """What ``phone`` sees now: peers typing or recording in their personal chat
+    with it, and its contacts that show themselves online. Oldest first."""
+    from django.db.models import Q
+
+    from instances.models import EmuContact, EmuPresence, PresenceKind
+
+    moment = now or timezone.now()
+    contacts = EmuContact.objects.filter(owner__phone=phone).values_list("contact__phone", flat=True)
+    rows = EmuPresence.objects.filter(started_at__lte=moment, until__gte=moment).filter(
+        Q(chat_id=f"{phone}@c.us") | Q(kind=PresenceKind.AVAILABLE, phone__in=contacts)
+    )
+    return list(rows.exclude(phone=phone).order_by("started_at", "id"))
+
+
+def last_seen(phone: str, now: datetime | None = None) -> int | None:
+    """When ``phone`` was last online on the network (unix seconds): now while it
+    shows itself online, else the end of its last online spell; None if never."""
+    from django.db.models import Max
+
+    from instances.models import EmuPresence, PresenceKind
+
+    moment = now or timezone.now()
+    online = EmuPresence.objects.filter(phone=phone, kind=PresenceKind.AVAILABLE, started_at__lte=moment)
+    latest = online.aggregate(latest=Max("until"))["latest"]
+    if latest is None:
+        return None
+    return int(min(latest, moment).timestamp())
+
+
 class EmulatorTransport:
     """The emulator seen from web and worker processes."""
 
@@ -195,8 +239,12 @@ class EmulatorTransport:
         ensure_phone(phone)
         return f"{secrets.randbelow(1_000_000):06d}"
 
-    def logout(self, *, phone: str) -> None:
-        return None  # the emulated phone simply forgets this linked device
+    def logout(self, *, phone: str) -> bool:
+        """The emulated phone forgets this linked device: True when the instance was
+        linked to an account on the network."""
+        from instances.models import EmuPhone
+
+        return bool(phone) and EmuPhone.objects.filter(phone=phone).exists()
 
     def reboot(self) -> None:
         return None  # the session runner re-opens the emulated connection
@@ -212,7 +260,15 @@ class EmulatorTransport:
         return avatar_url(account)
 
     def send_presence(self, *, chat_id: str, milliseconds: int, recording: bool) -> None:
-        return None  # emulated contacts do not render presence
+        """Put 'typing…'/'recording…' on the network for the chat's other side."""
+        from instances.models import PresenceKind
+
+        show_presence(
+            self.instance.phone,
+            chat_id=chat_id,
+            kind=PresenceKind.RECORDING if recording else PresenceKind.TYPING,
+            milliseconds=milliseconds,
+        )
 
     def read_chat(self, *, chat_id: str) -> None:
         from instances.emulator_session import read_receipts
@@ -297,6 +353,38 @@ class EmulatorTransport:
             avatar_url=avatar_url(account),
             lid=lid_for(phone),
             device_id=f"{phone}:{(self.instance.id % 90) + 10}@s.whatsapp.net",
+            history_sync_progress=self._sync_progress(phone),
+        )
+
+    def _sync_progress(self, phone: str) -> int:
+        """Share of the phone's network messages up to now this device has taken
+        in: 100 once its session caught up (it starts behind after pairing with
+        enableMessagesHistory, or after being offline)."""
+        from django.db.models import Q
+
+        from instances.models import EmuMessage, Instance
+
+        cursor = Instance.objects.filter(pk=self.instance.pk).values_list("emulator_cursor", flat=True).first() or 0
+        mine = EmuMessage.objects.filter(Q(recipient=phone) | Q(sender=phone))
+        pending = mine.filter(id__gt=cursor).count()
+        if not pending:
+            return 100
+        taken = mine.filter(id__lte=cursor).count()
+        return min(99, 100 * taken // (taken + pending))
+
+    def device_info(self, *, phone: str) -> DeviceInfo | None:
+        from instances.models import EmuPhone
+
+        account = EmuPhone.objects.filter(phone=phone).first()
+        if account is None:
+            return None
+        return DeviceInfo(
+            platform=account.platform,
+            manufacturer=account.device_manufacturer,
+            model=account.device_model,
+            os_version=account.os_version,
+            wa_version=account.wa_version,
+            battery=account.battery,
         )
 
     # --- Chats, contacts and message changes ------------------------------------------
@@ -369,6 +457,9 @@ class EmulatorTransport:
             contact_name=self._contact_name(account),
             avatar_url=avatar_url(account),
             about=account.about,
+            email=account.email,
+            products=tuple(p for p in account.products if isinstance(p, dict)),
+            last_seen=last_seen(account.phone),
         )
 
     def contacts(self) -> list[Contact]:
@@ -383,14 +474,16 @@ class EmulatorTransport:
         )
         return [Contact(chat_id=row.contact.wid, name=row.contact.name, contact_name=row.name) for row in rows]
 
-    def save_contact(self, *, chat_id: str, name: str) -> bool:
+    def save_contact(self, *, chat_id: str, name: str, in_addressbook: bool = True) -> bool:
         from instances.models import EmuContact
 
         account = self._account(chat_id)
         if account is None or not self.instance.phone:
             return False
         EmuContact.objects.update_or_create(
-            owner=ensure_phone(self.instance.phone), contact=account, defaults={"name": name}
+            owner=ensure_phone(self.instance.phone),
+            contact=account,
+            defaults={"name": name, "in_addressbook": in_addressbook},
         )
         return True
 

@@ -222,6 +222,7 @@ def test_contacts_create_and_list(api_client: APIClient, authorized_instance: In
         "script": "echo",
         "callRule": "answer",
         "avatar": emulator.avatar_url(EmuContact.objects.get().contact),
+        "inAddressbook": True,
     }
     post(api_client, authorized_instance, "contacts", {"phoneNumber": "79009990002", "registered": False})
     r = post(api_client, authorized_instance, "contacts", {"phoneNumber": "79009990001", "callRule": "silent"})

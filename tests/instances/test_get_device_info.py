@@ -1,6 +1,6 @@
 from rest_framework.test import APIClient
 
-from instances.models import Instance
+from instances.models import EmuPhone, Instance
 from tests.conftest import method_url
 
 KEYS = ["platform", "deviceManufacturer", "deviceModel", "osVersion", "waVersion", "battery"]
@@ -39,3 +39,20 @@ def test_it_rejects_unknown_instance(api_client: APIClient, instance: Instance) 
 
 def test_wrong_verb_is_404(api_client: APIClient, instance: Instance) -> None:
     assert api_client.post(method_url(instance, "getDeviceInfo")).status_code == 404
+
+
+def test_it_reports_the_emulated_handset(api_client: APIClient, authorized_instance: Instance) -> None:
+    """The answer is the linked emulated phone's, not a constant: change the
+    handset and getDeviceInfo follows."""
+    EmuPhone.objects.filter(phone=authorized_instance.phone).update(
+        platform="iphone", device_manufacturer="Apple", device_model="iPhone 15", os_version="17.4",
+        wa_version="2.24.8", battery=37,
+    )
+    assert api_client.get(method_url(authorized_instance, "getDeviceInfo")).json() == {
+        "platform": "iphone",
+        "deviceManufacturer": "Apple",
+        "deviceModel": "iPhone 15",
+        "osVersion": "17.4",
+        "waVersion": "2.24.8",
+        "battery": 37,
+    }

@@ -72,3 +72,24 @@ def test_it_rejects_unknown_instance(api_client: APIClient, instance: Instance) 
 
 def test_wrong_verb_is_404(api_client: APIClient, instance: Instance) -> None:
     assert api_client.post(method_url(instance, "getWaSettings")).status_code == 404
+
+
+def test_history_sync_progress_follows_the_session(api_client: APIClient, authorized_instance: Instance) -> None:
+    """historySyncProgress is how much of the phone's network traffic this device has
+    taken in: behind after messages it has not read yet, 100 once its session
+    caught up."""
+    from instances.models import EmuMessage
+    from instances.runner import Runner
+
+    for n in range(4):
+        EmuMessage.objects.create(
+            sender="79005550100", recipient=authorized_instance.phone, chat_id=authorized_instance.wid,
+            id_message=f"H{n}", type_message="textMessage",
+            message_data={"typeMessage": "textMessage", "textMessageData": {"textMessage": str(n)}},
+        )
+    behind = api_client.get(method_url(authorized_instance, "getWaSettings")).json()["historySyncProgress"]
+    assert 0 <= behind < 100
+    runner = Runner()
+    runner.tick()
+    runner.tick()
+    assert api_client.get(method_url(authorized_instance, "getWaSettings")).json()["historySyncProgress"] == 100

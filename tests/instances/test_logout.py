@@ -46,11 +46,30 @@ def test_it_drops_a_pending_pairing_code(api_client: APIClient, instance: Instan
     assert (instance.pairing_code, instance.pairing_phone, instance.pairing_expires_at) == ("", "", None)
 
 
-def test_logout_of_an_unlinked_instance_succeeds(api_client: APIClient, instance: Instance) -> None:
+def test_logout_of_an_unlinked_instance_unlinks_nothing(api_client: APIClient, instance: Instance) -> None:
+    """The engine is asked; with no linked account it has nothing to unlink, and
+    the answer says so instead of claiming a logout."""
     r = api_client.get(method_url(instance, "logout"))
-    assert r.json() == {"isLogout": True}
+    assert r.json() == {"isLogout": False}
     instance.refresh_from_db()
     assert instance.state == "notAuthorized"
+    assert InstanceStateChange.objects.filter(instance=instance).count() == 1  # no new state
+
+
+def test_a_starting_instance_is_logged_out(api_client: APIClient, authorized_instance: Instance) -> None:
+    Instance.objects.filter(pk=authorized_instance.pk).update(state="starting")
+    assert api_client.get(method_url(authorized_instance, "logout")).json() == {"isLogout": True}
+    authorized_instance.refresh_from_db()
+    assert (authorized_instance.state, authorized_instance.wid) == ("notAuthorized", "")
+
+
+def test_an_engine_that_cannot_answers_an_error(api_client: APIClient, authorized_instance: Instance) -> None:
+    Instance.objects.filter(pk=authorized_instance.pk).update(engine="waweb")
+    r = api_client.get(method_url(authorized_instance, "logout"))
+    assert r.status_code == 400
+    assert "waweb" in r.json()["message"]
+    authorized_instance.refresh_from_db()
+    assert authorized_instance.state == "authorized"
 
 
 def test_it_rejects_wrong_token(api_client: APIClient, authorized_instance: Instance) -> None:

@@ -61,3 +61,28 @@ def test_it_rejects_unknown_instance(api_client: APIClient, instance: Instance) 
 def test_wrong_verb_is_404(api_client: APIClient, authorized_instance: Instance) -> None:
     assert api_client.post(method_url(authorized_instance, "reboot")).status_code == 404
     assert state_of(api_client, authorized_instance) == "authorized"
+
+
+def test_it_restarts_the_session(api_client: APIClient, authorized_instance: Instance) -> None:
+    """A new session is opened (the lease is taken again at a new epoch) and the
+    instance goes starting -> authorized, each a stateInstanceChanged."""
+    from instances.models import SessionLease
+    from journals.models import Notification
+
+    Instance.objects.filter(pk=authorized_instance.pk).update(
+        settings={**authorized_instance.settings, "stateWebhook": True}
+    )
+    runner = Runner()
+    runner.tick()
+    epoch = SessionLease.objects.get(instance=authorized_instance).epoch
+    api_client.get(method_url(authorized_instance, "reboot"))
+    assert SessionLease.objects.get(instance=authorized_instance).runner_id == ""  # the session is dropped
+    runner.tick()
+    runner.tick()
+    assert SessionLease.objects.get(instance=authorized_instance).epoch == epoch + 1
+    assert state_of(api_client, authorized_instance) == "authorized"
+    states = [
+        n.body["stateInstance"]
+        for n in Notification.objects.filter(instance_id=authorized_instance.pk, type_webhook="stateInstanceChanged").order_by("receipt_id")
+    ]
+    assert states[-2:] == ["starting", "authorized"]

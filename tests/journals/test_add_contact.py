@@ -41,3 +41,20 @@ def test_it_validates(api_client: APIClient, authorized_instance: Instance, body
 
 def test_wire_guards(api_client: APIClient, authorized_instance: Instance) -> None:
     assert_wire_guards(api_client, authorized_instance, "addContact", "POST", {"chatId": PEER_WID, "firstName": "A"})
+
+
+def phone_book(client: APIClient, instance: Instance) -> dict[str, bool]:
+    """The phone's side: its contacts and whether each is in its own address book."""
+    r = client.get(f"/api/v1/emulator/instances/{instance.id}/contacts", headers={"Authorization": f"Bearer {instance.api_token}"})
+    return {c["chatId"]: c["inAddressbook"] for c in r.json()}
+
+
+def test_save_in_addressbook_false_keeps_it_in_whatsapp_only(api_client: APIClient, authorized_instance: Instance) -> None:
+    ensure_phone(PEER, "Ivan")
+    body = {"chatId": PEER_WID, "firstName": "Ivan", "saveInAddressbook": False}
+    assert post(api_client, authorized_instance, "addContact", body).json() == {"addContact": True}
+    assert phone_book(api_client, authorized_instance) == {PEER_WID: False}
+    listed = get(api_client, authorized_instance, "getContacts").json()
+    assert listed == [{"id": PEER_WID, "name": "Ivan", "contactName": "Ivan", "type": "user"}]
+    post(api_client, authorized_instance, "editContact", {"chatId": PEER_WID, "firstName": "Ivan"})  # default: true
+    assert phone_book(api_client, authorized_instance) == {PEER_WID: True}

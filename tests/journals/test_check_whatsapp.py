@@ -4,7 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from instances.emulator_services import add_simulated_contact
-from instances.models import Instance
+from instances.models import EmuPhone, Instance
 from tests.journals.chat_helpers import PEER, PEER_WID, assert_validation, assert_wire_guards, post
 
 
@@ -61,3 +61,17 @@ def test_it_validates(api_client: APIClient, authorized_instance: Instance, body
 
 def test_wire_guards(api_client: APIClient, authorized_instance: Instance) -> None:
     assert_wire_guards(api_client, authorized_instance, "checkWhatsapp", "POST", {"phoneNumber": 79001234567})
+
+
+def test_answers_are_cached_and_force_asks_again(api_client: APIClient, authorized_instance: Instance) -> None:
+    """A number that joins WhatsApp after a check reads as absent from the cache
+    until ``force`` asks the network again (API.md: force bypasses the cache)."""
+    newcomer = "79005550077"
+    add_simulated_contact(owner_phone=authorized_instance.phone, phone=newcomer, registered=False)
+    body = {"phoneNumber": int(newcomer)}
+    assert post(api_client, authorized_instance, "checkWhatsapp", body).json() == {"existsWhatsapp": False}
+    EmuPhone.objects.filter(phone=newcomer).update(registered=True)  # the number joins
+    assert post(api_client, authorized_instance, "checkWhatsapp", body).json() == {"existsWhatsapp": False}
+    forced = post(api_client, authorized_instance, "checkWhatsapp", {**body, "force": True}).json()
+    assert forced == {"existsWhatsapp": True, "chatId": f"{newcomer}@c.us"}
+    assert post(api_client, authorized_instance, "checkWhatsapp", body).json() == forced  # refreshed

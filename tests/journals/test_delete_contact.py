@@ -22,3 +22,12 @@ def test_it_validates(api_client: APIClient, authorized_instance: Instance, body
 
 def test_wire_guards(api_client: APIClient, authorized_instance: Instance) -> None:
     assert_wire_guards(api_client, authorized_instance, "deleteContact", "POST", {"chatId": PEER_WID})
+
+
+def test_a_number_not_in_the_address_book_answers_false(api_client: APIClient, authorized_instance: Instance) -> None:
+    add_simulated_contact(owner_phone=authorized_instance.phone, phone=PEER, name="Ivan")
+    assert post(api_client, authorized_instance, "deleteContact", {"chatId": PEER_WID}).json() == {"deleteContact": True}
+    again = post(api_client, authorized_instance, "deleteContact", {"chatId": PEER_WID})
+    assert (again.status_code, again.json()) == (200, {"deleteContact": False})
+    other = post(api_client, authorized_instance, "deleteContact", {"chatId": "79005550123@c.us"})
+    assert other.json() == {"deleteContact": False}

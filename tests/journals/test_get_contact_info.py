@@ -56,3 +56,25 @@ def test_wire_guards(api_client: APIClient, authorized_instance: Instance) -> No
     assert api_client.post(url, {"chatId": PEER_WID}, format="json").status_code == 401
     assert api_client.post(f"/waInstance9999999999/getContactInfo/{authorized_instance.api_token}").status_code == 403
     assert api_client.delete(f"/waInstance{authorized_instance.id}/getContactInfo/{authorized_instance.api_token}").status_code == 404
+
+
+def test_email_products_and_last_seen_come_from_the_contact(api_client: APIClient, authorized_instance: Instance) -> None:
+    """Business details from the emulated contact's profile; lastSeen from when it
+    was last online on the network (its keepOnlineStatus), null before that."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from instances.models import EmuPhone, EmuPresence
+
+    add_simulated_contact(owner_phone=authorized_instance.phone, phone=PEER, name="Dealer")
+    products = [{"id": "p1", "name": "Tea", "price": "3.50"}]
+    EmuPhone.objects.filter(phone=PEER).update(email="sales@dealer.example", products=products)
+    body = post(api_client, authorized_instance, "getContactInfo", {"chatId": PEER_WID}).json()
+    assert (body["email"], body["products"], body["lastSeen"]) == ("sales@dealer.example", products, None)
+    went_offline = timezone.now() - timedelta(minutes=5)
+    EmuPresence.objects.create(
+        phone=PEER, kind="available", started_at=went_offline - timedelta(minutes=1), until=went_offline
+    )
+    body = post(api_client, authorized_instance, "getContactInfo", {"chatId": PEER_WID}).json()
+    assert body["lastSeen"] == int(went_offline.timestamp())

@@ -71,3 +71,16 @@ def test_it_validates(api_client: APIClient, authorized_instance: Instance, body
 
 def test_wire_guards(api_client: APIClient, authorized_instance: Instance) -> None:
     assert_wire_guards(api_client, authorized_instance, "readChat", "POST", {"chatId": PEER_WID})
+
+
+def test_an_engine_error_is_the_answer_and_nothing_is_marked(api_client: APIClient, db: None) -> None:
+    """The receipts are the point of readChat: when the engine cannot send them the
+    answer says so (not ``setRead: true``) and the journal stays unread."""
+    instance = make_instance(authorized=True)
+    receive(instance, text_data("1"), id_message="A1")
+    Instance.objects.filter(pk=instance.pk).update(engine="waweb")
+    for body in ({"chatId": PEER_WID}, {"chatId": PEER_WID, "idMessage": "A1"}):
+        r = post(api_client, instance, "readChat", body)
+        assert r.status_code == 400
+        assert "waweb" in r.json()["message"]
+    assert JournalMessage.objects.get(instance=instance, id_message="A1").is_read is False

@@ -23,9 +23,11 @@ def test_it_unarchives_with_an_empty_body(api_client: APIClient, authorized_inst
     assert ChatState.objects.get(instance=authorized_instance, chat_id=PEER_WID).archived is False
 
 
-def test_an_unknown_chat_is_fine(api_client: APIClient, authorized_instance: Instance) -> None:
+def test_an_unknown_chat_is_refused_like_archive(api_client: APIClient, authorized_instance: Instance) -> None:
     r = post(api_client, authorized_instance, "unarchiveChat", {"chatId": PEER_WID})
-    assert (r.status_code, r.content) == (200, b"")
+    assert r.status_code == 400
+    assert r.json()["message"] == "UnarchiveChatError: cannot unarchive chat cause last message not found in chat"
+    assert not ChatState.objects.filter(instance=authorized_instance).exists()
 
 
 @pytest.mark.parametrize(("body", "detail"), [({"chatId": 1}, "'chatId' must be a string")])

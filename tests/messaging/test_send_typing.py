@@ -1,5 +1,6 @@
 """sendTyping (API.md §9.2, §14): a presence indicator, HTTP 200 with an empty body;
-nothing is queued and nothing is sent as a message."""
+nothing is queued and nothing is sent as a message. The other side of the emulated
+network sees it (the control API's presence list)."""
 
 from __future__ import annotations
 
@@ -8,87 +9,72 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from instances.models import EmuMessage, Instance
-from instances.transport import TransportError
-from instances.transport.emulator import EmulatorTransport
+from instances.models import EmuMessage, EmuPresence, Instance
 from messaging.models import OutgoingMessage
 from tests.conftest import method_url
+from tests.factories import make_instance
 
 CHAT = "79001112233@c.us"
-
-
-@pytest.fixture
-def presences(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Record what reaches the transport (the only place we mock)."""
-    calls: list[dict[str, Any]] = []
-
-    def send_presence(self: EmulatorTransport, **kwargs: Any) -> None:
-        calls.append({"instance": self.instance.id, **kwargs})
-
-    monkeypatch.setattr(EmulatorTransport, "send_presence", send_presence)
-    return calls
 
 
 def send(client: APIClient, instance: Instance, body: Any) -> Any:
     return client.post(method_url(instance, "sendTyping"), body, format="json")
 
 
-def test_it_shows_typing_with_an_empty_body(
-    api_client: APIClient, authorized_instance: Instance, presences: list[dict[str, Any]]
+def seen_by(client: APIClient, instance: Instance) -> list[dict[str, Any]]:
+    """What the instance's phone sees its peers show now (the emulator control API)."""
+    r = client.get(
+        f"/api/v1/emulator/instances/{instance.id}/presence", headers={"Authorization": f"Bearer {instance.api_token}"}
+    )
+    assert r.status_code == 200, r.content
+    return list(r.json())
+
+
+@pytest.mark.parametrize(
+    ("body", "presence", "seconds"),
+    [
+        ({}, "composing", 1),
+        ({"typingTime": 5000}, "composing", 5),
+        ({"typingTime": 20_000, "typingType": "recording"}, "recording", 20),
+        ({"typingType": "typing"}, "composing", 1),
+    ],
+)
+def test_the_other_instance_sees_it(
+    api_client: APIClient, authorized_instance: Instance, body: dict[str, Any], presence: str, seconds: int
 ) -> None:
-    r = send(api_client, authorized_instance, {"chatId": CHAT})
-    assert r.status_code == 200
-    assert r.content == b""
-    assert presences == [
-        {"instance": authorized_instance.id, "chat_id": CHAT, "milliseconds": 1000, "recording": False}
-    ]
+    peer = make_instance(authorized=True)
+    assert seen_by(api_client, peer) == []
+    r = send(api_client, authorized_instance, {"chatId": peer.wid, **body})
+    assert (r.status_code, r.content) == (200, b"")
+    [seen] = seen_by(api_client, peer)
+    assert (seen["chatId"], seen["presence"], seen["inChat"]) == (authorized_instance.wid, presence, peer.wid)
+    assert seen["until"] - seen["since"] == seconds
+    assert seen_by(api_client, authorized_instance) == []  # only the other side sees it
     assert not OutgoingMessage.objects.exists()
     assert not EmuMessage.objects.exists()
 
 
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        ({"chatId": CHAT, "typingTime": 5000}, {"milliseconds": 5000, "recording": False}),
-        (
-            {"chatId": CHAT, "typingTime": 20_000, "typingType": "recording"},
-            {"milliseconds": 20_000, "recording": True},
-        ),
-        (
-            {"chatId": "120363043968066561@g.us", "typingType": "typing"},
-            {"milliseconds": 1000, "recording": False},
-        ),
-    ],
-)
-def test_it_passes_time_and_type(
-    api_client: APIClient,
-    authorized_instance: Instance,
-    presences: list[dict[str, Any]],
-    body: dict[str, Any],
-    expected: dict[str, Any],
-) -> None:
-    r = send(api_client, authorized_instance, body)
-    assert (r.status_code, r.content) == (200, b"")
-    assert presences == [{"instance": authorized_instance.id, "chat_id": body["chatId"], **expected}]
+def test_a_group_gets_the_presence_on_the_network(api_client: APIClient, authorized_instance: Instance) -> None:
+    group = "120363043968066561@g.us"
+    assert send(api_client, authorized_instance, {"chatId": group}).status_code == 200
+    row = EmuPresence.objects.get()
+    assert (row.phone, row.chat_id, row.kind) == (authorized_instance.phone, group, "composing")
 
 
-def test_an_unauthorized_instance_shows_nothing(
-    api_client: APIClient, instance: Instance, presences: list[dict[str, Any]]
-) -> None:
+def test_an_unauthorized_instance_is_refused(api_client: APIClient, instance: Instance) -> None:
     r = send(api_client, instance, {"chatId": CHAT})
-    assert (r.status_code, r.content) == (200, b"")
-    assert presences == []
+    assert r.status_code == 400
+    assert r.json()["message"] == "instance is starting or not authorized"
+    assert not EmuPresence.objects.exists()
 
 
-def test_a_transport_error_is_not_reported(
-    api_client: APIClient, authorized_instance: Instance, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def broken(self: EmulatorTransport, **kwargs: Any) -> None:
-        raise TransportError("socket closed")
-
-    monkeypatch.setattr(EmulatorTransport, "send_presence", broken)
-    r = send(api_client, authorized_instance, {"chatId": CHAT})
-    assert (r.status_code, r.content) == (200, b"")
+def test_an_engine_that_cannot_is_refused(api_client: APIClient, db: None) -> None:
+    instance = make_instance(authorized=True)
+    Instance.objects.filter(pk=instance.pk).update(engine="waweb")
+    r = send(api_client, instance, {"chatId": CHAT})
+    assert r.status_code == 400
+    assert "waweb" in r.json()["message"]
+    assert not EmuPresence.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -111,25 +97,22 @@ def test_a_transport_error_is_not_reported(
 def test_it_validates(
     api_client: APIClient,
     authorized_instance: Instance,
-    presences: list[dict[str, Any]],
     body: Any,
     detail: str,
 ) -> None:
     r = send(api_client, authorized_instance, body)
     assert r.status_code == 400, r.content
     assert r.json()["message"] == f"Validation failed. Details: {detail}"
-    assert presences == []
+    assert not EmuPresence.objects.exists()
 
 
-def test_it_rejects_wrong_token(
-    api_client: APIClient, authorized_instance: Instance, presences: list[dict[str, Any]]
-) -> None:
+def test_it_rejects_wrong_token(api_client: APIClient, authorized_instance: Instance) -> None:
     r = api_client.post(
         method_url(authorized_instance, "sendTyping", token="f" * 50), {"chatId": CHAT}, format="json"
     )
     assert r.status_code == 401
     assert r.json() == {"code": 401, "description": "Unauthorized"}
-    assert presences == []
+    assert not EmuPresence.objects.exists()
 
 
 def test_it_rejects_unknown_instance(api_client: APIClient, db: None) -> None:
