@@ -27,7 +27,7 @@ from django.db.models import Q
 from PIL import Image
 
 from instances.images import UnsafeImage, check_image
-from instances.models import EmuMessage, EmuPhone, EmuSignal, Engine, Instance, SignalKind, State
+from instances.models import EmuCall, EmuMessage, EmuPhone, EmuSignal, Engine, Instance, SignalKind, State
 from instances.phones import PhoneClaimed, check_may_act_as
 from instances.transport.emulator import ensure_phone
 
@@ -542,6 +542,14 @@ def call_ends(instance: Instance, *, id_call: str, outcome: str) -> None:
     if outcome not in CALL_OUTCOMES:
         raise EventError(f"outcome must be one of {', '.join(CALL_OUTCOMES)}")
     with transaction.atomic():
+        call = EmuCall.objects.filter(id_call=id_call).filter(Q(caller=owner) | Q(callee=owner)).first()
+        # pickUp / declined of a call ringing the owner are its own phone's doing; any
+        # other step is the other side's, which must be a simulated contact we may act as.
+        if call is not None and (call.caller == owner or outcome == "hungUp"):
+            peer = call.callee if call.caller == owner else call.caller
+            if not emulator_calls.is_simulated(peer):
+                raise EventError(f"+{peer} is an instance: it answers through the API")
+            _peer(peer, author_for=instance)
         try:
             emulator_calls.settle(id_call, owner, outcome)
         except CallError as exc:

@@ -68,3 +68,15 @@ def test_it_needs_an_authorized_instance(api_client: APIClient) -> None:
 
 def test_wire_guards(api_client: APIClient) -> None:
     assert_wire_guards(api_client, make_instance(authorized=True), "callsAccept", "POST", {})
+
+
+def test_the_control_api_cannot_answer_for_another_instance(api_client: APIClient) -> None:
+    a, b = pair(a_phone="79330000121", b_phone="79330000122")
+    call(api_client, a, "callsDial", {"chatId": b.wid})
+    id_call = state(api_client, a)["info"]["id"]
+    for outcome in ("pickUp", "declined", "hungUp"):
+        with pytest.raises(emulator_events.EventError, match="is an instance"):
+            emulator_events.call_ends(a, id_call=id_call, outcome=outcome)
+    assert state(api_client, b)["state"] == "inc-call"
+    emulator_events.call_ends(b, id_call=id_call, outcome="declined")  # B's own phone may
+    assert state(api_client, a)["reason"] == "rejected"
