@@ -125,6 +125,8 @@ IS_POSTGRES = _db["ENGINE"] == "django.db.backends.postgresql"
 
 # --- Redis, channel layer, Celery ------------------------------------------------
 REDIS_URL = _secret("REDIS_URL", "")
+# Without Redis: where live-page hints cross processes (instances.spool_layer).
+LIVE_SPOOL_DIR = Path(env.str("RELAY_LIVE_SPOOL_DIR", default=str(VAR_DIR / "live")))
 
 if REDIS_URL:
     CHANNEL_LAYERS = {
@@ -134,7 +136,11 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # In-memory, plus a spool directory that carries group messages from the worker
+    # and runner processes of `make run` to the web process (instances.spool_layer).
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "instances.spool_layer.SpoolChannelLayer", "CONFIG": {"spool_dir": str(LIVE_SPOOL_DIR)}}
+    }
 
 # Django's cache (login throttling): Redis when configured, so every web process
 # counts the same failures; otherwise per-process memory.

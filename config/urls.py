@@ -28,5 +28,7 @@ urlpatterns = [
     re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
 ]
 
-handler404 = "instances.ops.not_found"
-handler500 = "instances.ops.server_error"
+# People get branded pages with a way back; API paths keep plain answers.
+handler404 = "dashboard.errors.not_found"
+handler403 = "dashboard.errors.forbidden"
+handler500 = "dashboard.errors.server_error"

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db.models import Count, Max
 
-from instances.models import Instance
+from instances.models import EmuContact, Instance
 from journals.models import Call, ChatState, Direction, JournalMessage
 from messaging.models import OutgoingMessage, OutgoingStatus
 
@@ -299,3 +299,40 @@ def ticks(status: str) -> tuple[str, str, str]:
     if not status:
         return ("", "", "")
     return ("failed", "!", f"Not delivered ({status})")
+
+
+def chat_title(instance: Instance, chat_id: str) -> str:
+    """The name the chat view's header shows: the chat's or contact's name as the
+    journal last recorded it, else the chat list's name, else empty (the page then
+    shows the number)."""
+    names = (
+        JournalMessage.objects.filter(instance=instance, chat_id=chat_id)
+        .exclude(chat_name="", sender_name="")
+        .order_by("-timestamp")
+        .values_list("chat_name", "sender_name", "direction")[:20]
+    )
+    for chat_name, sender_name, direction in names:
+        if chat_name:
+            return str(chat_name)
+        if direction == Direction.INCOMING and sender_name and not chat_id.endswith("@g.us"):
+            return str(sender_name)
+    stored = ChatState.objects.filter(instance=instance, chat_id=chat_id).values_list("name", flat=True).first()
+    return str(stored or "")
+
+
+def known_chats(instance: Instance, limit: int = 200) -> list[tuple[str, str]]:
+    """(chatId, name) of the chats and contacts this instance knows, most recent
+    first: the console's chat picker."""
+    seen: dict[str, str] = {}
+    for row in chat_list(instance):
+        seen.setdefault(row.chat_id, row.name)
+    for chat_id, name in ChatState.objects.filter(instance=instance).order_by("-last_activity").values_list("chat_id", "name")[:limit]:
+        if not seen.get(chat_id):
+            seen[chat_id] = str(name or "")
+    if instance.phone:  # the emulated phone's address book (what getContacts lists)
+        book = EmuContact.objects.filter(owner__phone=instance.phone).select_related("contact").order_by("name")
+        for entry in book[:limit]:
+            chat_id = f"{entry.contact.phone}@c.us"
+            if not seen.get(chat_id):
+                seen[chat_id] = entry.name
+    return list(seen.items())[:limit]

@@ -468,3 +468,36 @@ def python_snippet(instance: Instance, method: ConsoleMethod, built: BuiltReques
             call += f", files={{{files}}}"
         call += ")"
     return "\n".join([*head, f"response = {call}", "print(response.code, response.data)"])
+
+
+def human_error(result: ConsoleResult) -> str:
+    """A sentence for a failed API answer (the cabinet never shows raw wire words
+    alone): the API's own message, framed by what the status means."""
+    try:
+        payload = json.loads(result.response_body)
+    except ValueError:
+        payload = {}
+    detail = str(payload.get("message") or payload.get("error") or "").strip() if isinstance(payload, dict) else ""
+    lead = {
+        400: "The request was not accepted",
+        401: "The instance token was not accepted",
+        403: "This instance may not do that right now",
+        404: "Not found",
+        413: "The message is too large",
+        429: "Too many requests: wait a moment and try again",
+        466: "The instance's quota is used up",
+    }.get(result.status, f"The server answered {result.status} {result.reason}")
+    if detail:
+        detail = detail[0].upper() + detail[1:]
+        return f"{lead}. {detail.rstrip('.')}."
+    return f"{lead}."
+
+
+def send_text(instance: Instance, chat_id: str, text: str) -> str:
+    """``sendMessage`` through the API's own handler; "" when queued, else a
+    sentence saying why not."""
+    method = method_by_name("sendMessage")
+    if method is None:  # the registry always has it; a clear error if not
+        return "Sending is not available on this server."
+    result = execute(instance, method, BuiltRequest(body={"chatId": chat_id, "message": text}))
+    return "" if result.ok else human_error(result)

@@ -175,6 +175,41 @@ SETTING_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
+# A person's words beside each API name (the API name stays the label's code part:
+# it is what the customer's code sends).
+SETTING_TITLES: dict[str, str] = {
+    "webhookUrl": "Webhook URL",
+    "webhookUrlToken": "Webhook authorization token",
+    "incomingWebhook": "Incoming messages and files",
+    "outgoingWebhook": "Delivery and read statuses of sent messages",
+    "outgoingMessageWebhook": "Messages sent from the phone",
+    "outgoingAPIMessageWebhook": "Messages sent through the API",
+    "stateWebhook": "Connection state changes",
+    "pollMessageWebhook": "Polls and poll votes",
+    "incomingCallWebhook": "Incoming calls",
+    "outgoingCallWebhook": "Outgoing calls",
+    "incomingBlockWebhook": "Blocks and quota warnings",
+    "editedMessageWebhook": "Edited messages",
+    "deletedMessageWebhook": "Deleted messages",
+    "delaySendMessagesMilliseconds": "Pause between sends",
+    "autoTyping": "Typing indicator before texts",
+    "linkPreview": "Link previews",
+    "markIncomingMessagesReaded": "Mark incoming messages read",
+    "markIncomingMessagesReadedOnReply": "Mark a chat read when replying",
+    "keepOnlineStatus": "Always appear online",
+    "proxyInstance": "Proxy",
+    "enableLidMode": "LID chat ids",
+    "enableMessagesHistory": "Message history",
+    "sendFromUTC": "Sending window start (UTC)",
+    "sendToUTC": "Sending window end (UTC)",
+    "countryInstance": "Country",
+    "deviceWebhook": "Device notifications",
+    "statusInstanceWebhook": "Socket status notifications",
+    "typeAccount": "Account type",
+    "sharedSession": "Shared session",
+}
+
+
 def setting_field(spec: settings_spec.SettingSpec) -> forms.Field:
     common: dict[str, Any] = {"label": spec.name, "help_text": spec.help, "required": False, "disabled": not spec.writable}
     if spec.kind in ("flag", "bool"):
@@ -198,6 +233,10 @@ class SettingsForm(forms.Form):
         for spec in settings_spec.SETTINGS:
             self.fields[spec.name] = setting_field(spec)
         self.wire: dict[str, Any] = {}
+
+    @property
+    def titles(self) -> dict[str, str]:
+        return SETTING_TITLES
 
     def groups(self) -> list[tuple[str, str, list[forms.BoundField]]]:
         placed: set[str] = set()
@@ -243,6 +282,25 @@ class SettingsForm(forms.Form):
     def changes(self) -> dict[str, Any]:
         """Validated values in stored form, for ``services.update_settings``."""
         return instance_api.settings_changes(self.wire)
+
+
+def recommended_changes() -> dict[str, Any]:
+    """GREEN-API's recommended notification set, validated by setSettings' own
+    serializer, in stored form for ``services.update_settings``."""
+    return instance_api.settings_changes(validate(instance_api.SetSettings.Input, settings_spec.RECOMMENDED_NOTIFICATIONS))
+
+
+class ReplyForm(forms.Form):
+    message = forms.CharField(
+        max_length=20_000, label="Reply", strip=False,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Type a message", "autocomplete": "off"}),
+    )
+
+    def clean_message(self) -> str:
+        text = str(self.cleaned_data["message"])
+        if not text.strip():
+            raise forms.ValidationError("Write a message first.")
+        return text
 
 
 # --- Webhook test ------------------------------------------------------------------------

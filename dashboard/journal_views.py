@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from dashboard import chats, deliveries, forms
+from dashboard import chats, console, deliveries, forms
 from dashboard.groups import group_panel
 from dashboard.views import emulator_only, instance_view, is_htmx, page
 from instances.models import Instance
@@ -50,7 +50,8 @@ def chat_view(request: HttpRequest, instance: Instance, chat_id: str) -> HttpRes
         return render(request, "dashboard/_bubbles.html", {"instance": instance, **context})
     group = group_panel(instance, chat_id)
     return page(
-        request, "dashboard/chat.html", instance, "chats", group=group, group_actions=GROUP_SANDBOX_ACTIONS, **context
+        request, "dashboard/chat.html", instance, "chats", group=group, group_actions=GROUP_SANDBOX_ACTIONS,
+        chat_name=chats.chat_title(instance, chat_id), reply_form=forms.ReplyForm(), **context,
     )
 
 
@@ -98,6 +99,31 @@ def chat_group_action(request: HttpRequest, instance: Instance, chat_id: str) ->
     else:
         messages.success(request, "Done: the instance's session takes it in within a moment.")
     return redirect("dashboard:chat", instance.id, chat_id)
+
+
+@instance_view
+@require_POST
+def chat_reply(request: HttpRequest, instance: Instance, chat_id: str) -> HttpResponse:
+    """Reply from the chat view: a real ``sendMessage`` through the API's own
+    handler (the console's path), so it is queued, journalled and limited exactly
+    like a call from the customer's code."""
+    form = forms.ReplyForm(request.POST)
+    error = ""
+    if form.is_valid():
+        error = console.send_text(instance, chat_id, form.cleaned_data["message"])
+    else:
+        error = "Write a message first."
+    if is_htmx(request):
+        context = {"instance": instance, "chat_id": chat_id, "bubbles": chats.chat_messages(instance, chat_id)}
+        response = render(request, "dashboard/_bubbles.html", context)
+        if error:
+            response = render(request, "dashboard/_reply_error.html", {"error": error})
+            response["HX-Retarget"] = "#reply-error"
+            response["HX-Reswap"] = "innerHTML"
+        return response
+    if error:
+        messages.error(request, error)
+    return redirect(reverse("dashboard:chat", args=[instance.id, chat_id]) + "#reply")
 
 
 # --- Notification queue ---------------------------------------------------------------------

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from dashboard import console, forms, usage, webhook_check
 from dashboard.access import access_instance, account_of, owned_instances
-from instances import accounts, events, services
+from instances import accounts, events, services, settings_spec
 from instances.models import Engine, Instance
 
 View = Callable[..., HttpResponse]
@@ -125,7 +125,11 @@ def instance_create(request: HttpRequest) -> HttpResponse:
             account=acc, name=str(form.cleaned_data["name"]).strip(), engine=form.cleaned_data["engine"]
         )
         events.account_changed(acc.id)
-        messages.success(request, f"Instance {instance.id} is ready. Scan the QR code to link a WhatsApp account.")
+        # Shown only while the instance is unpaired (the page hides it once paired).
+        messages.success(
+            request, f"Instance {instance.id} is ready. Scan the QR code to link a WhatsApp account.",
+            extra_tags="until-paired",
+        )
         return redirect(detail_url(instance))
     engines = [
         {"value": value, "label": label, "available": value in forms.InstanceCreateForm.AVAILABLE}
@@ -276,10 +280,38 @@ def instance_settings(request: HttpRequest, instance: Instance) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             services.update_settings(instance, form.changes())
-            messages.success(request, "Settings saved. They apply immediately.")
+            problem = webhook_check.reachability_problem(str(instance.setting("webhookUrl") or ""))
+            if problem:
+                messages.warning(request, f"Settings saved, but webhooks cannot arrive yet. {problem}")
+            else:
+                messages.success(request, "Settings saved. They apply immediately.")
             return redirect("dashboard:settings", instance.id)
         messages.error(request, "Some settings need your attention; nothing was saved.")
-    return page(request, "dashboard/settings.html", instance, "settings", form=form, test_form=forms.WebhookTestForm())
+    return page(
+        request, "dashboard/settings.html", instance, "settings", form=form, test_form=forms.WebhookTestForm(),
+        webhook_problem=webhook_check.reachability_problem(str(instance.setting("webhookUrl") or "")),
+        recommended=settings_spec.RECOMMENDED_NOTIFICATIONS,
+    )
+
+
+@instance_view
+@require_POST
+def instance_recommended_settings(request: HttpRequest, instance: Instance) -> HttpResponse:
+    """GREEN-API's recommended notification set in one click."""
+    services.update_settings(instance, forms.recommended_changes())
+    messages.success(
+        request, "Recommended notifications switched on: incoming messages, statuses, sent messages, state changes, "
+        "polls and calls. Adjust any switch below."
+    )
+    return redirect(reverse("dashboard:settings", args=[instance.id]) + "#group-2")
+
+
+@instance_view
+@require_POST
+def instance_rotate_webhook_secret(request: HttpRequest, instance: Instance) -> HttpResponse:
+    services.rotate_webhook_secret(instance)
+    messages.success(request, "New signing secret issued. Deliveries from now on are signed with it; update your receiver.")
+    return redirect(reverse("dashboard:settings", args=[instance.id]) + "#signing-secret")
 
 
 @instance_view

@@ -3,7 +3,9 @@ as real deliveries, reporting status code and latency."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 import time
 from dataclasses import dataclass
 
@@ -13,6 +15,7 @@ from django.utils import timezone
 
 from instances import ssrf
 from instances.models import Instance
+from journals import webhook_client
 
 TIMEOUT_SECONDS = 10.0
 
@@ -79,3 +82,47 @@ def send_test_webhook(instance: Instance, url: str) -> WebhookCheck:
         return WebhookCheck(
             url=url, ok=False, status_code=None, latency_ms=latency, error=f"Could not connect: {exc or type(exc).__name__}."
         )
+
+
+# --- Will deliveries ever arrive? ---------------------------------------------------------
+
+
+def reachability_problem(url: str) -> str | None:
+    """Why Relay will refuse to deliver to ``url`` (a sentence for the customer that
+    names the operator setting which would allow it), or None when it may.
+
+    The same guard as deliveries (``instances.ssrf``): saving such a URL is allowed
+    (the operator may open the network later), but the customer is told at once
+    instead of finding every delivery failed in the log."""
+    url = url.strip()
+    if not url:
+        return None
+    try:
+        endpoint = webhook_client.parse(url)
+    except ssrf.Refused as exc:
+        return f"Relay will not deliver to this URL: {exc}."
+    except webhook_client.InvalidURL as exc:
+        return f"This URL cannot be posted to: {exc}."
+    try:
+        infos = socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return (
+            f"The host {endpoint.host} does not resolve from this server yet, so deliveries will fail "
+            "until it does. Check the spelling."
+        )
+    rules = policy()
+    for info in infos:
+        ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        problem = ssrf.address_problem(ip, rules)
+        if problem is None:
+            continue
+        network = f"{ip}/{ip.max_prefixlen}"
+        hint = f"WEBHOOK_ALLOWED_NETWORKS={network}"
+        if "link-local" not in problem:
+            hint += " (or WEBHOOK_ALLOW_PRIVATE=true for every private address)"
+        where = "" if endpoint.host == str(ip) else f"{endpoint.host} resolves to {ip}, and "
+        return (
+            f"Relay will refuse to deliver to this URL: {where}{problem}. Webhooks only go to public "
+            f"addresses unless the server's operator allows this one with {hint}."
+        )
+    return None

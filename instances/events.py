@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from functools import cache, partial
+from pathlib import Path
 from typing import TypedDict
 
 import redis
@@ -122,8 +123,8 @@ def notification_added(instance_id: int) -> None:
 # send drain's and the session runner's CPU. Journal hints only matter while an
 # instance page is open, so its socket marks the instance as watched (a Redis key
 # with a TTL, refreshed while it stays open) and writers skip hints for instances
-# nobody watches. Without Redis (embedded default: one process, in-memory layer)
-# every hint is sent.
+# nobody watches. Without Redis (embedded default) the mark is a file in the
+# channel layer's spool directory (instances.spool_layer), touched the same way.
 
 WATCH_SECONDS = 60
 WATCH_CACHE_SECONDS = 1.0
@@ -139,10 +140,21 @@ def _watch_key(instance_id: int) -> str:
     return f"relay:watch:{instance_id}"
 
 
+def _watch_file(instance_id: int) -> Path:
+    return Path(settings.LIVE_SPOOL_DIR) / "watch" / str(instance_id)
+
+
 def watch(instance_id: int) -> None:
     """An instance page is open (its socket calls this on connect and every
     ``WATCH_SECONDS / 3`` while connected)."""
     if not settings.REDIS_URL:
+        path = _watch_file(instance_id)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        except OSError:
+            log.debug("could not mark instance %s watched", instance_id, exc_info=True)
+        _watched.pop(instance_id, None)
         return
     try:
         _redis().set(_watch_key(instance_id), b"1", ex=WATCH_SECONDS)
@@ -154,16 +166,22 @@ def watch(instance_id: int) -> None:
 def watched(instance_id: int) -> bool:
     """Whether an instance page may be open; asked at most once a second per process
     and instance. When unsure (Redis down), yes."""
-    if not settings.REDIS_URL:
-        return True
     now = time.monotonic()
     seen = _watched.get(instance_id)
     if seen is not None and now - seen[0] < WATCH_CACHE_SECONDS:
         return seen[1]
-    try:
-        value = bool(_redis().exists(_watch_key(instance_id)))
-    except redis.RedisError:
-        value = True
+    if not settings.REDIS_URL:
+        try:
+            value = time.time() - _watch_file(instance_id).stat().st_mtime < WATCH_SECONDS
+        except FileNotFoundError:
+            value = False
+        except OSError:
+            value = True
+    else:
+        try:
+            value = bool(_redis().exists(_watch_key(instance_id)))
+        except redis.RedisError:
+            value = True
     if len(_watched) > 50_000:
         _watched.clear()
     _watched[instance_id] = (now, value)

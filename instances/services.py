@@ -24,6 +24,7 @@ from instances.models import (
     SessionLease,
     State,
     new_api_token,
+    new_secret,
 )
 from instances.phones import PhoneClaimed, check_may_act_as, claim_phone
 from instances.transport import get_transport
@@ -101,6 +102,14 @@ def update_api_token(instance: Instance) -> str:
     instance.api_token = new_api_token()
     instance.save(update_fields=["api_token"])
     return instance.api_token
+
+
+def rotate_webhook_secret(instance: Instance) -> str:
+    """A new signing secret for ``X-Webhook-Signature``; deliveries from now on are
+    signed with it (an attempt already in flight keeps the old one)."""
+    instance.webhook_secret = new_secret()
+    instance.save(update_fields=["webhook_secret"])
+    return instance.webhook_secret
 
 
 def set_suspended(instance: Instance, suspended: bool) -> None:

@@ -60,6 +60,21 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("sendToUTC", "str", "", "Legacy: end of the UTC sending window (HH:MM)."),
 )
 
+# GREEN-API's recommended setSettings body (docs, "creating and configuring an
+# instance"), without the URL: every notification an integration usually needs.
+RECOMMENDED_NOTIFICATIONS: dict[str, str] = {
+    "incomingWebhook": "yes",
+    "outgoingWebhook": "yes",
+    "outgoingMessageWebhook": "yes",
+    "outgoingAPIMessageWebhook": "yes",
+    "stateWebhook": "yes",
+    "pollMessageWebhook": "yes",
+    "incomingCallWebhook": "yes",
+    "markIncomingMessagesReaded": "no",
+    "markIncomingMessagesReadedOnReply": "no",
+    "keepOnlineStatus": "no",
+}
+
 BY_NAME: dict[str, SettingSpec] = {s.name: s for s in SETTINGS}
 WRITABLE: tuple[str, ...] = tuple(s.name for s in SETTINGS if s.writable)
 

@@ -130,6 +130,10 @@ class WebhookAttempt(models.Model):
     latency_ms = models.PositiveIntegerField(default=0)
     error = models.CharField(max_length=500, blank=True)
     response_excerpt = models.CharField(max_length=1024, blank=True)
+    # The X-Webhook-Signature sent (the secret may be rotated later): with the
+    # notification's body and started_at (the timestamp header) the cabinet shows
+    # the exact request.
+    signature = models.CharField(max_length=80, blank=True, default="")
 
     class Meta:
         indexes = [

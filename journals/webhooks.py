@@ -35,7 +35,7 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -83,6 +83,7 @@ class Outcome:
     latency_ms: int
     error: str = ""
     excerpt: str = ""
+    signature: str = ""  # the X-Webhook-Signature sent, so the log shows the exact request
 
 
 def body_bytes(body: Any) -> bytes:
@@ -127,42 +128,51 @@ def _endpoint(url: str) -> webhook_client.Endpoint:
     return webhook_client.parse(url)  # raises for a bad URL: errors are not cached
 
 
-def post(target: Target, receipt_id: int, body: Any, policy: ssrf.Policy) -> Outcome:
-    """POST one notification; never raises. Success is a 2xx within the timeout."""
+def post(target: Target, receipt_id: int, body: Any, policy: ssrf.Policy, *, timestamp: int | None = None) -> Outcome:
+    """POST one notification; never raises. Success is a 2xx within the timeout.
+
+    ``timestamp`` (default: now) is the ``X-Webhook-Timestamp``; delivery passes the
+    attempt's ``started_at`` second so the log can show the request exactly."""
     started = time.monotonic()
 
     def elapsed_ms() -> int:
         return int((time.monotonic() - started) * 1000)
 
+    content = body_bytes(body)
+    headers = headers_for(target, receipt_id, content, int(time.time()) if timestamp is None else timestamp)
+    signature = headers["X-Webhook-Signature"]
     try:
-        endpoint = _endpoint(target.url)
-        content = body_bytes(body)
-        answer = webhook_client.post(
-            endpoint,
-            headers_for(target, receipt_id, content, int(time.time())),
-            content,
-            policy=policy,
-            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-            connect_timeout=min(settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS, settings.WEBHOOK_TIMEOUT_SECONDS),
-        )
+        outcome = _post(target, content, headers, policy)
     except ssrf.Refused as exc:
-        return Outcome(False, None, elapsed_ms(), f"refused: {exc}"[:500])
+        outcome = Outcome(False, None, 0, f"refused: {exc}"[:500])
     except webhook_client.InvalidURL as exc:
-        return Outcome(False, None, elapsed_ms(), f"invalid URL: {exc}"[:500])
+        outcome = Outcome(False, None, 0, f"invalid URL: {exc}"[:500])
     except TimeoutError as exc:
         phase = "ConnectTimeout" if exc.args[:1] == ("connect",) else "ReadTimeout"
-        return Outcome(False, None, elapsed_ms(), f"timeout: {phase}")
+        outcome = Outcome(False, None, 0, f"timeout: {phase}")
     except (OSError, http.client.HTTPException) as exc:
-        return Outcome(False, None, elapsed_ms(), f"{type(exc).__name__}: {exc}"[:500])
-    latency = elapsed_ms()
+        outcome = Outcome(False, None, 0, f"{type(exc).__name__}: {exc}"[:500])
+    return replace(outcome, latency_ms=elapsed_ms(), signature=signature)
+
+
+def _post(target: Target, content: bytes, headers: dict[str, str], policy: ssrf.Policy) -> Outcome:
+    """The POST and the status check; raises what ``webhook_client.post`` raises."""
+    answer = webhook_client.post(
+        _endpoint(target.url),
+        headers,
+        content,
+        policy=policy,
+        timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+        connect_timeout=min(settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS, settings.WEBHOOK_TIMEOUT_SECONDS),
+    )
     status = answer.status
     if 200 <= status < 300:
-        return Outcome(True, status, latency, "", answer.excerpt)
+        return Outcome(True, status, 0, "", answer.excerpt)
     if 300 <= status < 400 and answer.location:
         error = f"redirects are not followed (Location: {answer.location})"
     else:
         error = f"HTTP {status}"
-    return Outcome(False, status, latency, error[:500], answer.excerpt)
+    return Outcome(False, status, 0, error[:500], answer.excerpt)
 
 
 # --- Scheduling -----------------------------------------------------------------------
@@ -288,7 +298,7 @@ def deliver(instance_id: int, *, max_notifications: int | None = None, max_secon
             ):
                 break
             started_at = timezone.now()
-            outcome = post(target, row.receipt_id, bodies[row.pk], policy)
+            outcome = post(target, row.receipt_id, bodies[row.pk], policy, timestamp=int(started_at.timestamp()))
             batch.append((row, started_at, outcome))
             if not outcome.ok:
                 break
@@ -358,6 +368,7 @@ def _record(target: Target, batch: list[tuple[Row, datetime, Outcome]]) -> float
                     outcome.latency_ms,
                     outcome.error,
                     outcome.excerpt,
+                    outcome.signature,
                 )
                 for row, started_at, outcome in batch
             ]
@@ -369,7 +380,7 @@ def _record(target: Target, batch: list[tuple[Row, datetime, Outcome]]) -> float
 
 _ATTEMPT_FIELDS = (
     "notification", "instance", "receipt_id", "attempt", "started_at", "url",
-    "ok", "status_code", "latency_ms", "error", "response_excerpt",
+    "ok", "status_code", "latency_ms", "error", "response_excerpt", "signature",
 )
 
 

@@ -7,10 +7,12 @@ routing, middleware, async consumers) while sharing the test database.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,16 @@ from rest_framework.test import APIClient
 from instances import ratelimit
 from instances.models import Account, Instance
 from tests.factories import AccountFactory, make_instance
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_live_spool() -> Iterator[None]:
+    """config.test_settings gives each test process its own live spool directory
+    (instances.spool_layer); remove it when the process is done."""
+    yield
+    spool = Path(settings.LIVE_SPOOL_DIR)
+    if spool.name.startswith("test-live-"):
+        shutil.rmtree(spool, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

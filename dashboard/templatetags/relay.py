@@ -9,7 +9,8 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from dashboard import chats, usage
+from dashboard import chats, deliveries, usage
+from instances.models import Instance
 
 register = template.Library()
 
@@ -95,3 +96,9 @@ def icon(name: str, size: int = 24) -> SafeString:
         'stroke-width="1.7" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true" focusable="false">{}</svg>',
         size, size, SafeString(ICONS[name]),
     )
+
+
+@register.inclusion_tag("dashboard/_webhook_blocked.html")
+def webhook_blocked(instance: Instance) -> dict[str, Any]:
+    """A banner when the webhook queue waits behind a failing notification."""
+    return {"instance": instance, "blocked": deliveries.blocked(instance)}
