@@ -116,13 +116,16 @@ def reachability_problem(url: str) -> str | None:
         problem = ssrf.address_problem(ip, rules)
         if problem is None:
             continue
-        network = f"{ip}/{ip.max_prefixlen}"
-        hint = f"WEBHOOK_ALLOWED_NETWORKS={network}"
+        literal = endpoint.host == str(ip)
+        # A name's resolved address is never shown: the customer must not learn
+        # what internal names resolve to (instances.ssrf says only the category).
+        network = f"WEBHOOK_ALLOWED_NETWORKS={ip}/{ip.max_prefixlen}" if literal else "WEBHOOK_ALLOWED_NETWORKS (its network)"
+        hint = network
         if "link-local" not in problem:
             hint += " (or WEBHOOK_ALLOW_PRIVATE=true for every private address)"
-        where = "" if endpoint.host == str(ip) else f"{endpoint.host} resolves to {ip}, and "
+        what = f"{ip} is {problem}" if literal else f"{endpoint.host} resolves to {problem}"
         return (
-            f"Relay will refuse to deliver to this URL: {where}{problem}. Webhooks only go to public "
+            f"Relay will refuse to deliver to this URL: {what}. Webhooks only go to public "
             f"addresses unless the server's operator allows this one with {hint}."
         )
     return None

@@ -46,6 +46,14 @@ def test_saving_a_refused_webhook_url_warns_with_the_reason_and_the_setting(
     assert "data-webhook-problem" in page  # and the settings page keeps saying so
 
 
+def test_a_refused_host_name_is_explained_without_revealing_its_address(instance: Instance) -> None:
+    from dashboard.webhook_check import reachability_problem
+
+    problem = reachability_problem("http://localhost:8080/hook") or ""
+    assert "localhost resolves to a loopback address" in problem and "WEBHOOK_ALLOWED_NETWORKS" in problem
+    assert "127.0.0.1" not in problem and "::1" not in problem
+
+
 def test_an_allowed_network_makes_the_warning_go_away(owner_client: Client, instance: Instance, settings: object) -> None:
     settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]  # type: ignore[attr-defined]
     services.update_settings(instance, {"webhookUrl": REFUSED_URL})
