@@ -319,6 +319,17 @@ def archive_chat(instance: Instance, *, chat_id: str, archived: bool) -> None:
     ChatState.objects.filter(instance_id__in=list(linked), chat_id=chat_id).update(archived=archived)
 
 
+def archive_on_send(instance: Instance, *, chat_id: str) -> None:
+    """The send methods' ``archiveChat``: the chat the message goes to is archived
+    on every device of the account (created, as sending creates it, if new).
+    Called inside the send's transaction."""
+    touch_chat(instance.pk, chat_id, timezone.now())
+    linked = [instance.pk]
+    if instance.phone:
+        linked = list(Instance.objects.filter(phone=instance.phone, is_deleted=False).values_list("pk", flat=True))
+    ChatState.objects.filter(instance_id__in=linked, chat_id=chat_id).update(archived=True)
+
+
 def set_disappearing(instance: Instance, *, chat_id: str, expiration: int) -> ChatState:
     """setDisappearingChat: set the chat's timer (one of EPHEMERAL_EXPIRATIONS)."""
     check_authorized(instance)

@@ -82,6 +82,8 @@ class SendView(InstanceMethodView):
             request=echo,
             payload=payload,
             idempotency_key=idempotency_key(request),
+            # Validated as a boolean by every Input that has it.
+            archive_chat=isinstance(request.data, dict) and request.data.get("archiveChat") is True,
         )
         return Response({"idMessage": message.id_message})
 

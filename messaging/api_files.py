@@ -208,6 +208,7 @@ class SendFileByUrl(InstanceMethodView):
             payload=payload,
             is_file=True,
             idempotency_key=idempotency_key(request),
+            archive_chat=data.get("archiveChat", False),
         )
         return Response({"idMessage": message.id_message})
 

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import takewhile
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -69,8 +69,10 @@ def send(
     payload: dict[str, Any],
     is_file: bool = False,
     idempotency_key: str = "",
+    archive_chat: bool = False,
 ) -> OutgoingMessage:
-    """Queue one message and wake the instance's drain on commit.
+    """Queue one message and wake the instance's drain on commit; ``archive_chat``
+    (the send methods' ``archiveChat``) archives the chat in the same transaction.
 
     With ``idempotency_key``, a repeat within 24 h returns the first message and
     queues nothing."""
@@ -91,6 +93,10 @@ def send(
                 idempotency_key=idempotency_key,
             )
             transaction.on_commit(lambda: wake_queue(instance.id))
+            if archive_chat:
+                from journals.chats import archive_on_send
+
+                archive_on_send(instance, chat_id=chat_id)
             if instance.setting("markIncomingMessagesReadedOnReply"):
                 from journals.services import mark_chat_read
 
@@ -360,7 +366,12 @@ def _sweep_locked(ids: list[int], cap: int) -> tuple[dict[int, float | None], di
     cursors = {c.instance_id: c for c in SendCursor.objects.filter(instance_id__in=list(instances))}
     batches: dict[int, list[OutgoingMessage]] = {}
     paced: list[int] = []
+    now = timezone.now()
     for instance_id in sorted(instances):  # others wait: change_state wakes them on authorization
+        closed_for = send_window_wait(instances[instance_id], now)
+        if closed_for:
+            waits[instance_id] = closed_for  # held outside sendFromUTC-sendToUTC
+            continue
         head, cursor = heads[instance_id], cursors.get(instance_id)
         delay = int(instances[instance_id].setting("delaySendMessagesMilliseconds"))
         batch = list(takewhile(lambda m: not m.is_file, head)) if cursor and delay <= 0 and not cursor.last_was_file else []
@@ -381,6 +392,24 @@ def _sweep_locked(ids: list[int], cap: int) -> tuple[dict[int, float | None], di
         except TransportError as exc:
             errors[instance_id] = exc
     return waits, errors
+
+
+def send_window_wait(instance: Instance, now: datetime) -> float:
+    """sendFromUTC / sendToUTC: seconds until the instance's UTC sending window
+    opens, 0.0 inside it or without one. A window whose end is before its start
+    runs over midnight (22:00-06:00); equal ends mean the whole day."""
+    start, end = instance.setting("sendFromUTC"), instance.setting("sendToUTC")
+    if not start or not end or start == end:
+        return 0.0
+    utc = now.astimezone(UTC)
+    minute = utc.hour * 60 + utc.minute
+    opens = int(start[:2]) * 60 + int(start[3:5])
+    closes = int(end[:2]) * 60 + int(end[3:5])
+    inside = opens <= minute < closes if opens < closes else (minute >= opens or minute < closes)
+    if inside:
+        return 0.0
+    ahead = (opens - minute) % (24 * 60)
+    return max(1.0, ahead * 60.0 - utc.second - utc.microsecond / 1e6)
 
 
 def _send_paced(instance: Instance, cursor: SendCursor, message: OutgoingMessage) -> float:
