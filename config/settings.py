@@ -359,6 +359,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "instances.openapi.add_async_views",
+        "instances.openapi.add_error_responses",
     ],
     "ENUM_NAME_OVERRIDES": {"YesNoEnum": ["yes", "no"]},
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -25,6 +25,8 @@ LIST_METHODS = {
     "lastOutgoingCalls",
     "getContacts",
     "getChats",
+    "getIncomingStatuses",
+    "getOutgoingStatuses",
 }
 
 
@@ -151,4 +153,68 @@ def add_async_views(result: dict[str, Any], generator: Any, request: Any, public
                 },
             }
         }
+    return result
+
+
+_ENVELOPE = {
+    "type": "object",
+    "properties": {
+        "statusCode": {"type": "integer"},
+        "timestamp": {"type": "string"},
+        "path": {"type": "string"},
+        "message": {"type": "string"},
+    },
+    "required": ["statusCode", "timestamp", "path", "message"],
+}
+_TEXT = {"text/plain": {"schema": {"type": "string"}}}
+# GREEN-API's error answers (instances/http.py), on every operation: what a client
+# (and a schema-driven fuzzer) may get besides the documented success.
+ERROR_RESPONSES: dict[str, dict[str, Any]] = {
+    "400": {"description": "Bad Request: invalid body, parameters or JSON", "content": {"application/json": {"schema": _ENVELOPE}}},
+    "401": {
+        "description": "Unauthorized: wrong apiTokenInstance or partner token",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+                }
+            }
+        },
+    },
+    "403": {"description": "Forbidden: unknown, deleted or suspended instance", "content": _TEXT},
+    "404": {"description": "Not Found: unknown method or verb", "content": _TEXT},
+    "413": {"description": "Payload Too Large", "content": {"application/json": {"schema": _ENVELOPE}}},
+    "429": {"description": "Too Many Requests: rate limit or failed authentications", "content": _TEXT},
+}
+
+
+# The emulator control API's refusals of a valid request (instances.emulator_api._result).
+CONFLICT = {
+    "description": "Conflict: the phone cannot do that now (result false, with the reason)",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "result": {"type": "boolean"},
+                    "stateInstance": {"type": "string"},
+                    "reason": {"type": "string"},
+                },
+            }
+        }
+    },
+}
+
+
+def add_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: every operation documents the wire's
+    error answers (400, 401, 403, 404, 413, 429) next to its success."""
+    for path, operations in result.get("paths", {}).items():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                for status, response in ERROR_RESPONSES.items():
+                    operation["responses"].setdefault(status, response)
+                if path.startswith("/api/v1/emulator/"):
+                    operation["responses"].setdefault("409", CONFLICT)
     return result
