@@ -14,6 +14,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -25,6 +26,10 @@ from instances.rediscount import ScriptClient
 from instances.registry import MethodSpec
 
 log = logging.getLogger(__name__)
+
+# The limiter's clock (seconds since the epoch). Tests freeze it, so a test never
+# straddles a one-second window boundary however slowly the machine runs.
+clock: Callable[[], float] = time.time
 
 _lock = threading.Lock()
 _local: dict[tuple[int, str], tuple[int, int]] = {}
@@ -73,7 +78,7 @@ def allow(instance_id: int, spec: MethodSpec) -> bool:
     if not rate:
         return True
     seconds, limit = _window(rate)
-    bucket = int(time.time()) // seconds
+    bucket = int(clock()) // seconds
     if settings.REDIS_URL:
         key = f"rl:{instance_id}:{spec.name}:{bucket}"
         try:
@@ -141,7 +146,7 @@ async def count_async(instance_id: int, spec: MethodSpec) -> tuple[bool, int | N
     if not rate:
         return True, None
     seconds, limit = _window(rate)
-    bucket = int(time.time()) // seconds
+    bucket = int(clock()) // seconds
     if not settings.REDIS_URL:
         return _allow_local(instance_id, spec.name, bucket, limit), bucket
     key = f"rl:{instance_id}:{spec.name}:{bucket}"

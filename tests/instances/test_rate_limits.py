@@ -1,5 +1,4 @@
 import time
-import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,7 +29,7 @@ def clock(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Clock:
     settings.RATE_LIMITS_ENABLED = True
     settings.RATE_LIMIT_OVERRIDES = {}
     fake = Clock()
-    monkeypatch.setattr(ratelimit, "time", types.SimpleNamespace(time=fake.time))
+    monkeypatch.setattr(ratelimit, "clock", fake.time)
     return fake
 
 
