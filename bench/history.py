@@ -68,6 +68,8 @@ def env_for(db_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DATABASE_URL=db_url,
+        # A deployment refuses the public built-in key (config/settings.py).
+        SECRET_KEY=os.environ.get("SECRET_KEY") or "relay-bench-only-key-Wf3kP9sQ2vL7xN4cR8tY1zB6",
         DJANGO_SETTINGS_MODULE="config.settings",
         RATE_LIMITS_ENABLED="false",
         DB_POOL="true",

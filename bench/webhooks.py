@@ -140,6 +140,8 @@ def base_env(db_url: str, redis_url: str, queue: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DATABASE_URL=db_url,
+        # A deployment refuses the public built-in key (config/settings.py).
+        SECRET_KEY=os.environ.get("SECRET_KEY") or "relay-bench-only-key-Wf3kP9sQ2vL7xN4cR8tY1zB6",
         REDIS_URL=redis_url,
         DJANGO_SETTINGS_MODULE="config.settings",
         CONN_MAX_AGE="300",

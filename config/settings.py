@@ -33,11 +33,21 @@ def _secret(name: str, default: str) -> str:
     return str(env.str(name, default=default))
 
 
+def _given(name: str) -> bool:
+    """Whether the environment sets ``NAME`` or ``NAME_FILE``."""
+    return bool(os.environ.get(name) or os.environ.get(f"{name}_FILE"))
+
+
 VAR_DIR = Path(env.str("RELAY_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = _secret("SECRET_KEY", "relay-insecure-dev-key-change-me-in-production-0123456789")
+# The built-in key is public (it is in this file), and so is .env.example's
+# placeholder: either one lets anyone forge sessions, CSRF tokens and media links.
+# They are accepted only by the embedded development default (see the check below).
+DEV_SECRET_KEY = "relay-insecure-dev-key-change-me-in-production-0123456789"
+INSECURE_SECRET_KEYS = frozenset({DEV_SECRET_KEY, "change-me-to-50-random-characters"})
+SECRET_KEY = _secret("SECRET_KEY", DEV_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -119,6 +129,18 @@ else:
     else:
         _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
     _db["CONN_HEALTH_CHECKS"] = True
+
+# The embedded development default: no database configured (SQLite under var/),
+# what `make run` gives with no environment at all. Anything else is a deployment,
+# and a deployment must not start with a public SECRET_KEY (DEBUG=true, a developer's
+# own machine, may). `manage.py check --deploy` reports it too (relay.E001).
+EMBEDDED_DEFAULT = not _given("DATABASE_URL")
+if SECRET_KEY in INSECURE_SECRET_KEYS and not EMBEDDED_DEFAULT and not DEBUG:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is the built-in development key (or .env.example's placeholder) but DATABASE_URL is set: "
+        "set SECRET_KEY (or SECRET_KEY_FILE) to 50+ random characters, e.g. "
+        '`python -c "import secrets; print(secrets.token_urlsafe(50))"`'
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = _db["ENGINE"] == "django.db.backends.postgresql"

@@ -3,8 +3,12 @@ PostgreSQL + Redis when DATABASE_URL / REDIS_URL are set (CI)."""
 
 import os
 
-from config.settings import *  # noqa: F403
-from config.settings import REDIS_URL, VAR_DIR, env
+# Tests (and the processes they start) run on PostgreSQL with DATABASE_URL set: give
+# them a key of their own, never the public built-in one (config.settings refuses it).
+os.environ.setdefault("SECRET_KEY", "relay-tests-only-4q2Jx0nH7cVbT9mLw3sKz8eRf5yUa1pGd6")
+
+from config.settings import *  # noqa: E402, F403
+from config.settings import REDIS_URL, VAR_DIR, env  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Unit tests run tasks inline; integration tests start real workers and turn this off.

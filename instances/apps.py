@@ -5,3 +5,6 @@ class InstancesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "instances"
     verbose_name = "Accounts and instances"
+
+    def ready(self) -> None:
+        from instances import checks  # noqa: F401 - registers the system checks
