@@ -28,6 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from instances import services
+from instances.dbclock import db_in, db_now
 from instances.models import Engine, Instance, LeaseGrant, SessionLease, State
 
 log = logging.getLogger(__name__)
@@ -69,16 +70,16 @@ class Runner:
         """Extend our unexpired leases; forget any we no longer hold."""
         if not self.owned:
             return
-        now = timezone.now()
+        # Lease times are the database's (instances.dbclock), never this process's.
         # Only the leases this process took: a runner restarted under the same
         # ``--runner-id`` must not keep its dead predecessor's leases alive (it does
         # not run those sessions; they have to expire and be taken over).
         SessionLease.objects.filter(
-            runner_id=self.runner_id, instance_id__in=list(self.owned), expires_at__gte=now
-        ).update(heartbeat_at=now, expires_at=now + timedelta(seconds=self.ttl))
+            runner_id=self.runner_id, instance_id__in=list(self.owned), expires_at__gte=db_now()
+        ).update(heartbeat_at=db_now(), expires_at=db_in(self.ttl))
         held = dict(
             SessionLease.objects.filter(
-                runner_id=self.runner_id, instance_id__in=list(self.owned), expires_at__gte=now
+                runner_id=self.runner_id, instance_id__in=list(self.owned), expires_at__gte=db_now()
             ).values_list("instance_id", "epoch")
         )
         for instance_id, epoch in list(self.owned.items()):
@@ -98,10 +99,9 @@ class Runner:
         room = self.capacity - len(self.owned)
         if room <= 0:
             return []
-        now = timezone.now()
         candidates = list(
             SessionLease.objects.filter(instance__is_deleted=False)
-            .filter(Q(runner_id="") | Q(expires_at__lt=now) | Q(expires_at__isnull=True))
+            .filter(Q(runner_id="") | Q(expires_at__lt=db_now()) | Q(expires_at__isnull=True))
             .exclude(instance_id__in=list(self.owned))
             .order_by("instance_id")
             .values_list("instance_id", "epoch", "runner_id", "expires_at")[:room]
@@ -117,19 +117,19 @@ class Runner:
     def _take(
         self, instance_id: int, epoch: int, previous_runner: str, previous_expiry: datetime | None
     ) -> bool:
-        now = timezone.now()
         try:
             with transaction.atomic():
-                # Compare-and-set: only succeeds if nobody took or renewed it since we read it.
+                # Compare-and-set: only succeeds if nobody took or renewed it since we
+                # read it. Expiry is judged on the database's clock (instances.dbclock).
                 won = (
                     SessionLease.objects.filter(instance_id=instance_id, epoch=epoch)
-                    .filter(Q(runner_id="") | Q(expires_at__lt=now) | Q(expires_at__isnull=True))
+                    .filter(Q(runner_id="") | Q(expires_at__lt=db_now()) | Q(expires_at__isnull=True))
                     .update(
                         runner_id=self.runner_id,
                         epoch=epoch + 1,
-                        acquired_at=now,
-                        heartbeat_at=now,
-                        expires_at=now + timedelta(seconds=self.ttl),
+                        acquired_at=db_now(),
+                        heartbeat_at=db_now(),
+                        expires_at=db_in(self.ttl),
                     )
                 )
                 if won != 1:
@@ -140,7 +140,7 @@ class Runner:
                     runner_id=self.runner_id,
                     previous_runner_id=previous_runner,
                     previous_expires_at=previous_expiry,
-                    granted_at=now,
+                    granted_at=db_now(),
                 )
         except IntegrityError:
             return False

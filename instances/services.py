@@ -14,6 +14,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from instances import events, settings_spec
+from instances.dbclock import db_now
 from instances.models import (
     Account,
     EmuMessage,
@@ -163,7 +164,7 @@ def change_state(
         if fence is not None:
             runner_id, epoch = fence
             rows = rows.filter(
-                lease__runner_id=runner_id, lease__epoch=epoch, lease__expires_at__gte=now
+                lease__runner_id=runner_id, lease__epoch=epoch, lease__expires_at__gte=db_now()
             )
         if rows.update(**fields) != 1:
             return False

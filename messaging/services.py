@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from instances import coalesce, events
 from instances.bulk import insert_values
+from instances.dbclock import db_in, db_now
 from instances.models import EmuMessage, Engine, Instance, State
 from instances.transport import TransportError, get_transport
 from instances.transport.base import OutgoingPayload, send_for_instances
@@ -179,10 +180,15 @@ def messages_count(instance: Instance) -> int:
 # --- Draining ----------------------------------------------------------------------------
 
 
+def _free_for(worker: str) -> Q:
+    """A drain lock ``worker`` may take: free, ours, or expired on the database's
+    clock (instances.dbclock: every worker judges a lock by the same clock)."""
+    return Q(locked_by="") | Q(locked_until__lt=db_now()) | Q(locked_until__isnull=True) | Q(locked_by=worker)
+
+
 def _acquire_drain_lock(instance_id: int, worker: str) -> bool:
-    now = timezone.now()
-    free = Q(locked_by="") | Q(locked_until__lt=now) | Q(locked_until__isnull=True) | Q(locked_by=worker)
-    lock = {"locked_by": worker, "locked_until": now + timedelta(seconds=settings.SEND_DRAIN_LOCK_SECONDS)}
+    free = _free_for(worker)
+    lock = {"locked_by": worker, "locked_until": db_in(settings.SEND_DRAIN_LOCK_SECONDS)}
     if SendCursor.objects.filter(instance_id=instance_id).filter(free).update(**lock) == 1:
         return True  # the common case: one statement
     if SendCursor.objects.filter(instance_id=instance_id).exists():
@@ -317,9 +323,8 @@ def _acquire_drain_locks(ids: list[int], worker: str) -> list[int]:
     all, then the slow path (missing cursor row, contention) one by one."""
     if not ids:
         return []
-    now = timezone.now()
-    free = Q(locked_by="") | Q(locked_until__lt=now) | Q(locked_until__isnull=True) | Q(locked_by=worker)
-    until = now + timedelta(seconds=settings.SEND_DRAIN_LOCK_SECONDS)
+    free = _free_for(worker)
+    until = db_in(settings.SEND_DRAIN_LOCK_SECONDS)
     updated = SendCursor.objects.filter(instance_id__in=ids).filter(free).update(locked_by=worker, locked_until=until)
     if updated == len(ids):
         return ids
@@ -547,7 +552,7 @@ def _send_batches(
                 status=OutgoingStatus.QUEUED
             )
         now = timezone.now()
-        until = now + timedelta(seconds=settings.SEND_DRAIN_LOCK_SECONDS)
+        until = db_in(settings.SEND_DRAIN_LOCK_SECONDS)  # renewed on the database's clock
         for was_file in (False, True):
             handed = [i for i, last in last_handed.items() if last is was_file]
             if handed:
@@ -791,7 +796,7 @@ def recover_queues() -> dict[str, int]:
     OutgoingMessage.objects.filter(created_at__lt=now - IDEMPOTENCY_WINDOW).exclude(idempotency_key="").update(
         idempotency_key=""
     )
-    busy = SendCursor.objects.filter(locked_until__gte=now).exclude(locked_by="").values("instance_id")
+    busy = SendCursor.objects.filter(locked_until__gte=db_now()).exclude(locked_by="").values("instance_id")
     waiting = (
         OutgoingMessage.objects.filter(status=OutgoingStatus.QUEUED, instance__state=State.AUTHORIZED)
         .exclude(instance_id__in=busy)
