@@ -377,6 +377,8 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The cabinet's API console links each method to /api/docs/#/<section>/<method>.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True},
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import shlex
 import time
 from dataclasses import dataclass, field
@@ -76,6 +77,16 @@ class ConsoleMethod:
     @property
     def has_files(self) -> bool:
         return self.body in ("multipart", "binary")
+
+    @property
+    def docs_url(self) -> str:
+        """The method in this server's API reference (Swagger UI deep link: the
+        operation is tagged with its section and named after the method)."""
+        return f"/api/docs/#/{self.section}/{self.name}"
+
+    @property
+    def takes_chat(self) -> bool:
+        return any(f.name == "chatId" for f in self.fields)
 
 
 def _field_kind(f: serializers.Field[Any, Any, Any, Any]) -> tuple[str, tuple[str, ...]]:
@@ -222,6 +233,26 @@ class BuiltRequest:
         return ("?" + urlencode(self.query)) if self.query else ""
 
 
+_PHONE_RE = re.compile(r"\+?[\d\s()-]{5,}")
+_GROUP_RE = re.compile(r"\d{5,}-\d{5,}")
+
+
+def complete_chat_id(value: str) -> str:
+    """What the customer meant: a plain number gets ``@c.us`` (spaces, dashes, a
+    leading ``+`` and brackets dropped), a ``<creator>-<time>`` group id ``@g.us``;
+    anything else is sent as typed for the server to judge."""
+    text = value.strip()
+    if "@" in text:
+        return text
+    if _GROUP_RE.fullmatch(text):
+        return f"{text}@g.us"
+    if _PHONE_RE.fullmatch(text):
+        digits = re.sub(r"\D", "", text)
+        if 5 <= len(digits) <= 16:
+            return f"{digits}@c.us"
+    return text
+
+
 def build_request(method: ConsoleMethod, data: Any, files: Any) -> BuiltRequest:
     """Turn the submitted console form into a request body. Empty optional fields are
     left out (the API's defaults apply); values the server must judge are sent as typed
@@ -259,6 +290,8 @@ def build_request(method: ConsoleMethod, data: Any, files: Any) -> BuiltRequest:
         value = str(data.get(f.name, ""))
         if value.strip() == "":
             continue
+        if f.name == "chatId":
+            value = complete_chat_id(value)
         if f.kind == "number":
             try:
                 built.body[f.name] = int(value) if value.strip().lstrip("-").isdigit() else float(value)

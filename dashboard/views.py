@@ -19,7 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from dashboard import console, forms, usage, webhook_check
+from dashboard import chats, console, forms, usage, webhook_check
 from dashboard.access import access_instance, account_of, owned_instances
 from instances import accounts, events, services, settings_spec
 from instances.models import Engine, Instance
@@ -344,7 +344,7 @@ def _grouped_methods() -> list[tuple[str, list[console.ConsoleMethod]]]:
 def api_console(request: HttpRequest, instance: Instance) -> HttpResponse:
     name = request.GET.get("method") or "sendMessage"
     method = console.method_by_name(name) or console.methods()[0]
-    context = {"method": method, "values": {}, "errors": {}}
+    context = {"method": method, "values": {}, "errors": {}, "known_chats": chats.known_chats(instance)}
     if is_htmx(request):
         return render(request, "dashboard/_console_form.html", {"instance": instance, **context})
     return page(request, "dashboard/console.html", instance, "console", groups=_grouped_methods(), **context)

@@ -58,11 +58,13 @@ class SpoolChannelLayer(InMemoryChannelLayer):
     # --- Writing ---------------------------------------------------------------------
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
-        await super().group_send(group, message)
+        # Spool first: a local delivery that fails (a group whose consumers live on
+        # another event loop of this process) must not keep other processes uninformed.
         try:
             self.spool(group, message)
         except (OSError, TypeError, ValueError):
             log.warning("could not spool a message for %s", group, exc_info=True)
+        await super().group_send(group, message)
 
     def spool(self, group: str, message: dict[str, Any]) -> Path:
         """Write one group message for the other processes; returns its file."""

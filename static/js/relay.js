@@ -36,6 +36,18 @@
     document.body.removeChild(area);
   }
 
+  // --- Phone menu: the main navigation folds under a button ----------------------
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest("[data-nav-toggle]");
+    if (!toggle) return;
+    var nav = document.getElementById(toggle.getAttribute("aria-controls"));
+    if (!nav) return;
+    var open = !nav.classList.contains("is-open");
+    nav.classList.toggle("is-open", open);
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    toggle.textContent = open ? "Close" : "Menu";
+  });
+
   // --- Live state ------------------------------------------------------------------
   function applyState(frame) {
     document.querySelectorAll('[data-state-badge="' + frame.id + '"]').forEach(function (badge) {
@@ -149,6 +161,63 @@
       var title = document.getElementById("instance-name");
       if (renamed && title) title.textContent = renamed.getAttribute("data-rename");
     });
+
+    // Console: the search box picks a method from the list (and so loads its form).
+    var search = document.querySelector("[data-method-search]");
+    var picker = document.querySelector("[data-console-select]");
+    if (search && picker) {
+      var pick = function (commit) {
+        var wanted = search.value.trim().toLowerCase();
+        if (!wanted) return;
+        var options = Array.prototype.slice.call(picker.options);
+        var match = options.filter(function (o) { return o.value.toLowerCase() === wanted; })[0];
+        if (!match && commit) {
+          match = options.filter(function (o) { return o.value.toLowerCase().indexOf(wanted) !== -1; })[0];
+        }
+        if (!match || match.value === picker.value) return;
+        search.value = match.value;
+        picker.value = match.value;
+        picker.dispatchEvent(new Event("change", { bubbles: true }));
+      };
+      search.addEventListener("input", function () { pick(false); });
+      search.addEventListener("keydown", function (event) {
+        if (event.key === "Enter") { event.preventDefault(); pick(true); }
+      });
+    }
+
+    // Console: a plain number typed as chatId gets @c.us (a group id @g.us) when the
+    // field is left, so what is sent is visible before it is sent.
+    document.body.addEventListener("focusout", function (event) {
+      var input = event.target;
+      if (!input.matches || !input.matches("[data-chat-id]")) return;
+      var text = input.value.trim();
+      if (!text || text.indexOf("@") !== -1) return;
+      if (/^\d{5,}-\d{5,}$/.test(text)) { input.value = text + "@g.us"; return; }
+      if (/^\+?[\d\s()-]{5,}$/.test(text)) {
+        var digits = text.replace(/\D/g, "");
+        if (digits.length >= 5 && digits.length <= 16) input.value = digits + "@c.us";
+      }
+    });
+
+    // Console: the answer must be in view when it lands. On a narrow screen it is
+    // below the form; on a wide one it sits beside it, but at the end of a long form
+    // the column can be pushed up, so its top is brought back into view.
+    document.body.addEventListener("htmx:afterSwap", function (event) {
+      if (event.target.id !== "console-result") return;
+      var narrow = window.matchMedia("(max-width: 900px)").matches;
+      var top = event.target.getBoundingClientRect().top;
+      if (narrow || top < 0 || top > window.innerHeight - 80) {
+        event.target.scrollIntoView({ block: "start" });
+      }
+      event.target.focus({ preventScroll: true });
+    });
+
+    // Phone: keep the current instance tab in view.
+    var current = document.querySelector('.tabs [aria-current="page"]');
+    if (current && current.scrollIntoView) {
+      var tabs = current.parentElement;
+      tabs.scrollLeft = current.offsetLeft - (tabs.clientWidth - current.offsetWidth) / 2;
+    }
 
     // Console: the method picker needs its value sent as ?method=.
     var select = document.querySelector("[data-console-select]");

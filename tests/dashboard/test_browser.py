@@ -206,11 +206,12 @@ def test_signup_pair_send_and_see_ticks(
     WebhookAttempt.objects.create(notification=note, instance=instance, receipt_id=9001, attempt=1,
                                   url="https://hooks.invalid/relay", ok=True, status_code=200, latency_ms=38)
     page.goto(base + f"/dashboard/instances/{instance.id}/webhooks/")
+    page.locator('details.attempt[data-receipt-id="9001"] summary').click()  # rows open to request and answer
     page.get_by_role("button", name="Redeliver receiptId 9001").click()
     expect(page.get_by_text("1 notification (receiptId 9001) queued again")).to_be_visible()
     shots(page, "15-webhooks")
     assert WebhookRedelivery.objects.filter(instance=instance, receipt_from=9001, requested_by="dashboard").exists()
-    page.get_by_role("link", name="Failed").click()
+    page.get_by_role("link", name="Failed", exact=True).click()
     expect(page.locator("nav.segmented [aria-current=page]")).to_have_text("Failed")
 
     # A bad input shows a clear error: first the form's own check, then the server's.
