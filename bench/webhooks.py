@@ -282,8 +282,7 @@ def main() -> None:
         result = {
             "instances": args.instances,
             "workers": args.workers,
-            "pool": args.pool,
-            "concurrency": args.concurrency,
+            "worker_command": shipped(0)["worker"][1:],
             "cpus": os.cpu_count(),
             "backlog": args.backlog,
             "backlog_inject_per_s": round(inject_rate, 1),
