@@ -25,8 +25,9 @@ FIELDS = ("message", "backgroundColor", "font", "urlFile", "fileName", "caption"
 def _page(request: HttpRequest, instance: Instance, status: int = 200, **context: Any) -> HttpResponse:
     outgoing = selectors.outgoing_statuses(instance)
     incoming = selectors.incoming_statuses(instance)
+    viewers = selectors.statistics_of(instance, [item["idMessage"] for item in outgoing])
     for item in outgoing:
-        item["viewers"] = selectors.status_statistic(instance, id_message=item["idMessage"]) or []
+        item["viewers"] = viewers[item["idMessage"]]
     for item in outgoing + incoming:
         # Only a checked #RRGGBB reaches the style attribute (an engine's colour is
         # not ours to trust).

@@ -21,7 +21,7 @@ DEFAULT_MINUTES = 1440
 FILE_FIELDS = ("downloadUrl", "caption", "fileName", "mimeType")
 
 
-def _deleted(instance_id: int, since: Any) -> set[str]:
+def _deleted(instance_id: int) -> set[str]:
     return set(
         MessageChange.objects.filter(
             instance_id=instance_id, chat_id=STATUS_BROADCAST, kind=ChangeKind.DELETED
@@ -56,7 +56,7 @@ def outgoing_statuses(instance: Instance, *, minutes: int = DEFAULT_MINUTES) -> 
     rows = OutgoingMessage.objects.filter(
         instance=instance, chat_id=STATUS_BROADCAST, method__in=STATUS_METHODS, created_at__gte=since
     ).order_by("-created_at", "-id")
-    deleted = _deleted(instance.pk, since)
+    deleted = _deleted(instance.pk)
     out = []
     for row in rows:
         payload = dict(row.payload)
@@ -90,7 +90,7 @@ def incoming_statuses(instance: Instance, *, minutes: int = DEFAULT_MINUTES) -> 
         .exclude(type_message__in=CHANGE_TYPES)
         .order_by("-timestamp", "-id")
     )
-    deleted = _deleted(instance.pk, since)
+    deleted = _deleted(instance.pk)
     out = []
     for row in rows:
         if row.id_message in deleted:
@@ -121,3 +121,15 @@ def status_statistic(instance: Instance, *, id_message: str) -> list[dict[str, A
     return [
         {"timestamp": timestamp(row.timestamp), "participant": row.participant, "status": row.status} for row in rows
     ]
+
+
+def statistics_of(instance: Instance, id_messages: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """getStatusStatistic's rows for several of our statuses, with one query (the
+    cabinet lists a day of statuses with their viewers)."""
+    found: dict[str, list[dict[str, Any]]] = {id_message: [] for id_message in id_messages}
+    rows = StatusReceipt.objects.filter(instance=instance, id_message__in=id_messages).order_by("id")
+    for row in rows:
+        found[row.id_message].append(
+            {"timestamp": timestamp(row.timestamp), "participant": row.participant, "status": row.status}
+        )
+    return found

@@ -64,3 +64,17 @@ def test_a_queued_status_reads_pending(api_client: APIClient, instance: Instance
 
 def test_it_rejects_a_wrong_token(api_client: APIClient, authorized_instance: Instance) -> None:
     assert api_client.get(method_url(authorized_instance, "getOutgoingStatuses", token="a" * 50)).status_code == 401
+
+
+def test_the_list_costs_the_same_queries_for_many_statuses(
+    api_client: APIClient, django_capture_on_commit_callbacks: Any, django_assert_num_queries: Any
+) -> None:
+    instance = poster()
+    url = method_url(instance, "getOutgoingStatuses")
+    post(api_client, instance, "sendTextStatus", {"message": "one"}, django_capture_on_commit_callbacks)
+    with django_assert_num_queries(3):  # the instance, its statuses, the deletes
+        api_client.get(url)
+    for n in range(5):
+        post(api_client, instance, "sendTextStatus", {"message": f"more {n}"}, django_capture_on_commit_callbacks)
+    with django_assert_num_queries(3):
+        assert len(api_client.get(url).json()) == 6
