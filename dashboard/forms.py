@@ -276,7 +276,11 @@ class SettingsForm(forms.Form):
             self.wire = validate(instance_api.SetSettings.Input, wire)
         except ValidationFailed as exc:
             names = [n for n in WIRE_NAME_RE.findall(exc.detail) if n in self.fields]
-            self.add_error(names[0] if names else None, exc.detail)
+            field = names[0] if names else None
+            # A person's words first, then the API's own (what setSettings would answer).
+            title = SETTING_TITLES.get(field or "", "")
+            lead = f"{title} was not accepted. The API says: " if title else "Not accepted. The API says: "
+            self.add_error(field, lead + exc.detail)
         return cleaned
 
     def changes(self) -> dict[str, Any]:

@@ -230,3 +230,9 @@ def test_branded_403_and_500(client: Client, settings: object) -> None:
 
     crash = server_error(RequestFactory().get("/dashboard/"))
     assert crash.status_code == 500 and "Back to your instances" in crash.content.decode()
+
+
+def test_settings_errors_lead_with_a_sentence(owner_client: Client, instance: Instance) -> None:
+    url = reverse("dashboard:settings", args=[instance.id])
+    page = owner_client.post(url, form_data(instance, delaySendMessagesMilliseconds=10)).content.decode()
+    assert "Pause between sends was not accepted. The API says: " in page
