@@ -26,7 +26,7 @@ def test_the_group_chat_shows_senders_and_the_info_panel(owner_client: Client, a
     page = owner_client.get(f"/dashboard/instances/{instance.id}/chats/{group_id}/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "<h2>Book club</h2>" in html
+    assert "<h2 data-chat-name>Book club</h2>" in html
     assert "chapter 3 tonight" in html
     assert 'class="bubble-sender">Contact 2<' in html  # Bob's profile name as the sender
     assert f'data-member="{wid(ALICE)}"' in html and "badge-creator" in html
