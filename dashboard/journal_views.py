@@ -63,8 +63,23 @@ GROUP_SANDBOX_ACTIONS = (
     ("promote", "Make the instance admin"),
     ("demote", "Dismiss the instance as admin"),
     ("rename", "Rename the group"),
+    ("picture", "Change the group picture"),
     ("leave", "Leave the group"),
 )
+
+
+def sandbox_picture(seed: str) -> bytes:
+    """A picture a simulated member can set without an upload: one colour derived from
+    ``seed`` (the text box), so two changes in a row are visibly different."""
+    import hashlib
+    import io
+
+    from PIL import Image
+
+    digest = hashlib.sha256(seed.encode()).digest()
+    out = io.BytesIO()
+    Image.new("RGB", (256, 256), (digest[0], digest[1], digest[2])).save(out, format="PNG")
+    return out.getvalue()
 
 
 @require_POST
@@ -89,8 +104,9 @@ def chat_group_action(request: HttpRequest, instance: Instance, chat_id: str) ->
         elif action in dict(GROUP_SANDBOX_ACTIONS):
             if action == "rename" and not text:
                 raise emulator_events.EventError("write the new subject")
+            picture = sandbox_picture(text or f"{chat_id}{phone}") if action == "picture" else b""
             emulator_events.contact_acts_in_group(
-                instance, group_id=chat_id, phone=phone, action=action, subject=text[:100]
+                instance, group_id=chat_id, phone=phone, action=action, subject=text[:100], picture=picture
             )
         else:
             raise emulator_events.EventError("unknown action")

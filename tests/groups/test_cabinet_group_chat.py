@@ -49,6 +49,12 @@ def test_sandbox_actions_change_the_group(owner_client: Client, account: Account
     owner_client.post(url, {"phone": ALICE, "action": "promote"})
     assert members(group_id)[instance.phone] == (True, False)
     owner_client.post(url, {"phone": BOB, "action": "rename", "text": "Renamed club"})
+    from instances.models import EmuGroup
+
+    assert EmuGroup.objects.get(group_id=group_id).picture == ""
+    r = owner_client.post(url, {"phone": ALICE, "action": "picture", "text": "blue"}, follow=True)
+    assert "Done:" in r.content.decode()
+    assert EmuGroup.objects.get(group_id=group_id).picture  # Alice (creator, admin) set one
     owner_client.post(url, {"phone": ALICE, "action": "remove"})
     assert instance.phone not in members(group_id)
     # A refusal is shown, not raised: Bob is no admin.
