@@ -22,10 +22,10 @@ from instances.models import Instance
 
 POSTMAN_SCHEMA = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
 EXAMPLES_DIR = Path(settings.BASE_DIR) / "docs" / "examples"
-# Served file name -> (file in docs/examples, content type).
+# The files of docs/examples that the cabinet serves, with their content types.
 RECEIVERS = {
-    "webhook_receiver.py": ("webhook_receiver.py", "text/x-python; charset=utf-8"),
-    "webhook_receiver.mjs": ("webhook_receiver.mjs", "text/javascript; charset=utf-8"),
+    "webhook_receiver.py": "text/x-python; charset=utf-8",
+    "webhook_receiver.mjs": "text/javascript; charset=utf-8",
 }
 # Variables a request in the collection refers to; the values are this instance's.
 HOST_VAR, MEDIA_VAR, ID_VAR, TOKEN_VAR, PARTNER_VAR = (
@@ -149,7 +149,6 @@ def postman_download(request: HttpRequest, instance: Instance) -> HttpResponse:
 def receiver_download(request: HttpRequest, instance: Instance, name: str) -> HttpResponse:
     if name not in RECEIVERS:
         raise Http404("No such example")
-    file_name, content_type = RECEIVERS[name]
-    response = HttpResponse((EXAMPLES_DIR / file_name).read_bytes(), content_type=content_type)
+    response = HttpResponse((EXAMPLES_DIR / name).read_bytes(), content_type=RECEIVERS[name])
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

@@ -135,11 +135,11 @@ def diagnose(instance: Instance) -> Diagnosis:
         .first()
     )
     lease = SessionLease.objects.filter(instance_id=instance.pk).first()
-    live_lease = lease is not None and lease.runner_id and lease.expires_at and lease.expires_at > now
+    live = lease is not None and bool(lease.runner_id) and lease.expires_at is not None and lease.expires_at > now
     return Diagnosis(
         queued=out["queued"], sending=out["sending"], failed_24h=out["failed"], oldest_queued_at=out["oldest"],
         notifications_queued=notes["n"], head_attempts=notes["head"] or 0,
         webhook_attempts_1h=hooks["total"], webhook_failures_1h=hooks["failed"], last_webhook_error=last_error or "",
-        runner=(lease.runner_id if lease is not None and live_lease else ""),
+        runner=lease.runner_id if live and lease is not None else "",
         lease_expires_at=lease.expires_at if lease is not None else None,
     )
