@@ -172,8 +172,8 @@ def inject(creds: list[tuple[int, str]], gap: float) -> dict[int, float]:
     from django.db import transaction
     from django.utils import timezone
 
+    from engines.events import MessageEvent
     from instances.models import Instance
-    from journals.notifications import MessageEvent
     from journals.services import ingest_event
 
     instances = {i.id: i for i in Instance.objects.filter(pk__in=[c[0] for c in creds])}

@@ -97,8 +97,8 @@ def run_receiver(port: int, out: Path) -> None:
 def inject(instance_ids: list[int], count: int, tag: str) -> None:
     from django.utils import timezone
 
+    from engines.events import MessageEvent
     from instances.models import Instance
-    from journals.notifications import MessageEvent
     from journals.services import ingest_event
 
     instances = list(Instance.objects.filter(pk__in=instance_ids).order_by("pk"))

@@ -21,9 +21,9 @@ from django.utils.safestring import SafeString
 
 from dashboard import operator
 from dashboard.forms import SettingsForm, setting_field
+from engines.contract import TransportError
 from instances import services, settings_spec
 from instances.models import Instance, InstanceStateChange
-from instances.transport import TransportError
 from journals import webhooks
 from messaging import services as messaging_services
 

@@ -22,9 +22,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from dashboard.templatetags.relay import state_badge_parts
+from engines.registry import get_transport
 from instances import events
 from instances.models import Account, Instance, State
-from instances.transport import get_transport
 
 POLL_SECONDS = 2.0
 QR_POLL_SECONDS = 1.0

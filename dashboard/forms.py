@@ -13,6 +13,7 @@ from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.http import HttpRequest
 
 from dashboard import throttle
+from engines import registry as engine_registry
 from instances import api as instance_api
 from instances import settings_spec
 from instances.emulator_services import FORCEABLE_STATES
@@ -104,13 +105,18 @@ class InstanceCreateForm(forms.Form):
         help_text="Where the WhatsApp session runs.",
     )
 
-    # Engines a new instance may use today; the others are shown, disabled, with a note.
-    AVAILABLE = (Engine.EMULATOR.value,)
+    @property
+    def available(self) -> list[str]:
+        """Engines a new instance may use on this server (known and installed); the
+        others are shown, disabled, with a note."""
+        return engine_registry.installed()
 
     def clean_engine(self) -> str:
         engine = str(self.cleaned_data["engine"])
-        if engine not in self.AVAILABLE:
-            raise forms.ValidationError(f"The {Engine(engine).label} engine is not available on this server yet.")
+        try:
+            engine_registry.check_installed(engine)
+        except engine_registry.UnknownEngine as exc:
+            raise forms.ValidationError(f"The {Engine(engine).label} engine cannot be used here: {exc}.") from exc
         return engine
 
 

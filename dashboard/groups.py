@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engines.contract import TransportError
+from engines.registry import get_transport
 from instances.models import Instance
-from instances.transport import TransportError, get_transport
 from journals.chats import ChatError
 
 

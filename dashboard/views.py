@@ -132,7 +132,7 @@ def instance_create(request: HttpRequest) -> HttpResponse:
         )
         return redirect(detail_url(instance))
     engines = [
-        {"value": value, "label": label, "available": value in forms.InstanceCreateForm.AVAILABLE}
+        {"value": value, "label": label, "available": value in form.available}
         for value, label in Engine.choices
     ]
     return render(request, "dashboard/instance_create.html", {"form": form, "engines": engines, "tab": "instances"})

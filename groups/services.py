@@ -15,9 +15,9 @@ from contextlib import contextmanager
 
 from django.utils import timezone
 
+from engines.contract import GroupData, GroupRefused, Transport, TransportError
+from engines.registry import get_transport
 from instances.models import Instance
-from instances.transport import Transport, TransportError, get_transport
-from instances.transport.base import GroupData, GroupRefused
 from journals import chats
 
 __all__ = [

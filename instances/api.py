@@ -10,6 +10,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from engines.registry import get_transport
 from instances import images, selectors, services, settings_spec
 from instances.http import (
     AnyField,
@@ -24,7 +25,6 @@ from instances.http import (
     validate,
 )
 from instances.models import Instance, State
-from instances.transport import get_transport
 
 PROXY_RE = re.compile(r"^[^:\s]+:\d{1,5}(:[^:\s]*:[^:\s]*)?$")
 HHMM_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")

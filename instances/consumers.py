@@ -19,10 +19,11 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from engines import registry as engine_registry
+from engines.registry import get_transport
 from instances import events, ratelimit, registry
 from instances.http import WireError, authenticate_instance
 from instances.models import Instance, State
-from instances.transport import get_transport
 
 POLL_SECONDS = 1.0
 
@@ -65,6 +66,13 @@ class ScanQrCodeConsumer(AsyncJsonWebsocketConsumer):
         )
         if not allowed:
             await self.close(code=4429)
+            return
+        refused = engine_registry.refusal(instance.engine, "scanqrcode")
+        if refused is not None:
+            # Refused for good (4400): say why in an error frame, as for a failure.
+            await self.accept()
+            await self.send_json({"type": "error", "message": refused})
+            await self.close(code=4400)
             return
         self.instance_id = instance.id
         self._wake = asyncio.Event()

@@ -35,6 +35,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from engines.contract import CallError, CallStatus
 from instances.models import (
     CallRule,
     EmuCall,
@@ -46,7 +47,6 @@ from instances.models import (
     Instance,
     SignalKind,
 )
-from instances.transport.base import CallError, CallStatus
 
 # Why a call ended (``reason`` of callsState and the callsRtc state frames).
 HANGUP = "hangup"  # an answered call was hung up

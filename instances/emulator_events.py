@@ -511,8 +511,8 @@ def contact_calls(instance: Instance, *, phone: str, outcome: str = "", name: st
     """A contact calls the instance's phone: an ``offer`` now (the instance's
     callsState becomes ``inc-call``) and, with ``outcome``, what happens next right
     after (``call_ends``). Returns the call id (the notifications' idMessage)."""
+    from engines.contract import CallError
     from instances import emulator_calls, events
-    from instances.transport.base import CallError
 
     owner = _own_phone(instance)
     if outcome and outcome not in CALL_OUTCOMES:
@@ -535,8 +535,8 @@ def call_ends(instance: Instance, *, id_call: str, outcome: str) -> None:
     """What happens to a call between a contact and the instance's phone: the phone
     answers (``pickUp``) or declines (``declined``) it while it rings, or the contact
     hangs up (``hungUp``, before or after an answer)."""
+    from engines.contract import CallError
     from instances import emulator_calls, events
-    from instances.transport.base import CallError
 
     owner = _own_phone(instance)
     if outcome not in CALL_OUTCOMES:
@@ -695,8 +695,8 @@ CONTACT_CALL_ACTIONS = ("answer", "reject", "hangup")
 def contact_acts_on_call(instance: Instance, *, action: str) -> str:
     """The simulated contact on the other end of the instance's current call acts:
     answers or rejects the instance's ringing call, or hangs up. Returns the call id."""
+    from engines.contract import CallError
     from instances import emulator_calls, events
-    from instances.transport.base import CallError
 
     owner = _own_phone(instance)
     if action not in CONTACT_CALL_ACTIONS:

@@ -17,8 +17,13 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
+from engines.contract import SessionHost
+from instances import events, services
 from instances.models import (
     EmuContact,
     EmuMessage,
@@ -100,7 +105,9 @@ def take_inbox(runner_id: str) -> int:
     return inbox.produced
 
 
-def _in_horizon(messages: list[EmuMessage], signals: list[EmuSignal]) -> tuple[list[EmuMessage], list[EmuSignal]]:
+def _in_horizon(
+    messages: list[EmuMessage], signals: list[EmuSignal]
+) -> tuple[list[EmuMessage], list[EmuSignal]]:
     """Cut both batches at the earliest moment a full batch reaches: past it the
     other table may hold rows this tick has not read, which would come out of order."""
     horizon = None
@@ -129,7 +136,10 @@ class _Inbox:
     """One tick's ingestion for the instances of a runner, keyed by phone."""
 
     def __init__(
-        self, by_phone: dict[str, list[Instance]], names: dict[str, str], contact_names: dict[tuple[str, str], str]
+        self,
+        by_phone: dict[str, list[Instance]],
+        names: dict[str, str],
+        contact_names: dict[tuple[str, str], str],
     ) -> None:
         self.by_phone = by_phone
         self.names = names
@@ -138,7 +148,7 @@ class _Inbox:
         self.produced = 0
 
     def message(self, message: EmuMessage) -> None:
-        from journals.notifications import MessageEvent
+        from engines.events import MessageEvent
         from journals.services import ingest_event, mark_chat_read_on_receive
 
         # A group message is one row per member (``recipient``) plus the sender's
@@ -151,7 +161,11 @@ class _Inbox:
             sender_wid = f"{message.sender}@c.us"
             contact_name = self.contact_names.get((instance.phone, message.sender), "")
             chat_id = message.chat_id if in_group else sender_wid
-            chat_name = self.subjects.get(chat_id, "") if in_group else contact_name or self.names.get(message.sender, "")
+            chat_name = (
+                self.subjects.get(chat_id, "")
+                if in_group
+                else contact_name or self.names.get(message.sender, "")
+            )
             event = MessageEvent(
                 direction="incoming",
                 chat_id=chat_id,
@@ -178,7 +192,9 @@ class _Inbox:
                 chat_id=message.chat_id,
                 id_message=message.id_message,
                 sender=instance.wid,
-                chat_name=self.subjects.get(message.chat_id, "") if in_group else contact_name or self.names.get(message.recipient, ""),
+                chat_name=self.subjects.get(message.chat_id, "")
+                if in_group
+                else contact_name or self.names.get(message.recipient, ""),
                 message_data=message.message_data,
                 timestamp=message.created_at,
             )
@@ -186,7 +202,7 @@ class _Inbox:
             self.produced += 1
 
     def signal(self, signal: EmuSignal) -> None:
-        from journals.notifications import BlockEvent, CallEvent, GroupEvent
+        from engines.events import BlockEvent, CallEvent, GroupEvent
         from journals.services import ingest_event
 
         for instance in self.by_phone.get(signal.to_phone, []):
@@ -231,7 +247,9 @@ def _delivered(message: EmuMessage) -> None:
     from messaging.services import record_status_by_id_message
 
     if message.delivered_at is None:
-        EmuMessage.objects.filter(pk=message.pk, delivered_at__isnull=True).update(delivered_at=timezone.now())
+        EmuMessage.objects.filter(pk=message.pk, delivered_at__isnull=True).update(
+            delivered_at=timezone.now()
+        )
     if message.via_instance:
         record_status_by_id_message(message.via_instance, message.id_message, OutgoingStatus.DELIVERED)
 
@@ -288,3 +306,80 @@ def keep_online(runner_id: str) -> int:
         for phone in sorted(online - extended)
     )
     return len(online)
+
+
+def tick(host: SessionHost) -> None:
+    """One runner tick for the emulator instances ``host`` leases (the engine's
+    ``EngineSpec.session``): finish connects, receipts, calls, the inbox, statuses
+    and presence, in that order."""
+    _step_sessions(host)
+    _step_receipts(host)
+    _step_calls(host)
+    _step_inbox(host)
+    _step_statuses(host)
+    _step_presence(host)
+
+
+def _step_sessions(host: SessionHost) -> None:
+    """Finish connects: ``starting`` becomes ``authorized`` (linked) or
+    ``notAuthorized`` once the emulated startup delay has passed."""
+    ready_before = timezone.now() - timedelta(seconds=settings.EMULATOR_STARTUP_SECONDS)
+    starting = Instance.objects.filter(
+        lease__runner_id=host.runner_id,
+        engine=Engine.EMULATOR,
+        state=State.STARTING,
+        state_changed_at__lte=ready_before,
+    )
+    for instance in starting:
+        if instance.pk not in host.owned:
+            continue
+        target = State.AUTHORIZED if instance.wid else State.NOT_AUTHORIZED
+        services.change_state(instance, target, fence=host.fence(instance.pk))
+
+
+def _step_receipts(host: SessionHost) -> None:
+    """Emulated recipients acknowledge what our instances sent them (delivered,
+    then read) after the configured delays."""
+    from messaging.services import emulate_receipts
+
+    emulate_receipts(
+        host.runner_id,
+        delivered_after=settings.EMULATOR_DELIVERED_AFTER_SECONDS,
+        read_after=settings.EMULATOR_READ_AFTER_SECONDS,
+    )
+
+
+def _step_presence(host: SessionHost) -> None:
+    """keepOnlineStatus: connected instances that keep themselves online show
+    so to their contacts; the others are seen online no longer."""
+    keep_online(host.runner_id)
+
+
+def _step_inbox(host: SessionHost) -> None:
+    """Take in what the emulated network carried to (or from) our instances."""
+    take_inbox(host.runner_id)
+
+
+def _step_statuses(host: SessionHost) -> None:
+    """Statuses: our instances take in what was posted to them; simulated
+    viewers deliver and view what our instances posted."""
+    from instances.emulator_statuses import emulate_status_views, take_statuses
+
+    take_statuses(host.runner_id)
+    emulate_status_views(
+        host.runner_id,
+        delivered_after=settings.EMULATOR_STATUS_DELIVERED_AFTER_SECONDS,
+        read_after=settings.EMULATOR_STATUS_READ_AFTER_SECONDS,
+    )
+
+
+def _step_calls(host: SessionHost) -> None:
+    """Simulated contacts take the calls ringing them (by their call rule) and
+    unanswered calls time out; the instances on either side are told."""
+    from instances import emulator_calls
+
+    for call in emulator_calls.step():
+        with transaction.atomic():
+            # Wake the callsRtc sockets of the instances on either side.
+            ids = Instance.objects.filter(phone__in=[call.caller, call.callee], is_deleted=False)
+            events.calls_changed(sorted(ids.values_list("pk", flat=True)))

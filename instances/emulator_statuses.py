@@ -34,8 +34,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from engines.contract import STATUS_BROADCAST
 from instances.models import EmuContact, EmuPhone, EmuStatus, EmuStatusView, Engine, Instance, State
-from instances.transport.base import STATUS_BROADCAST
 from instances.transport.emulator_statuses import STATUS_AUDIENCE_LIMIT, STATUS_LIFETIME
 
 BATCH = 500
@@ -78,7 +78,7 @@ def _report(status: EmuStatus, viewer: str, receipt: str, moment: Any) -> None:
 def take_statuses(runner_id: str) -> int:
     """Ingest statuses (and revokes) posted to the phones of the authorized
     emulator instances this runner leases. Returns how many events were produced."""
-    from journals.notifications import MessageEvent
+    from engines.events import MessageEvent
     from journals.services import ingest_event
 
     instances = list(

@@ -27,9 +27,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from engines import registry as engine_registry
+from engines.contract import TransportError
 from instances import authfail, ratelimit, registry
 from instances.models import Instance
-from instances.transport.base import TransportError
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +100,17 @@ class BadRequest(WireError):
 class Unsupported(BadRequest):
     """What the instance's engine cannot do (a method, or one of its options): a
     GREEN-API-style 400 that names the engine and says why, never a 200 that did
-    nothing. The one place such refusals are worded (the engines' capabilities will
-    raise it too)."""
+    nothing. The one place such refusals are worded: a method outside the engine's
+    capabilities (``engines.registry``) and an option it cannot honour both raise it."""
 
-    def __init__(self, what: str, engine: str, why: str = "") -> None:
-        super().__init__(f"{what} is not supported by the {engine} engine" + (f": {why}" if why else ""))
+    def __init__(self, what: str, engine: str, why: str = "", *, sentence: str = "") -> None:
+        super().__init__(sentence or f"{what} is not supported by the {engine} engine" + (f": {why}" if why else ""))
         self.engine = engine
+
+    @classmethod
+    def because(cls, sentence: str, engine: str) -> Unsupported:
+        """A refusal already worded (``engines.registry.refusal``)."""
+        return cls("", engine, sentence=sentence)
 
 
 class EngineFailed(WireError):
@@ -551,6 +557,9 @@ class InstanceMethodView(APIView):
         instance = authenticate_instance(kwargs["id_instance"], kwargs["token"])
         if not ratelimit.allow(instance.id, spec):
             raise TooManyRequests()
+        refused = engine_registry.refusal(instance.engine, spec.name)
+        if refused is not None:
+            raise Unsupported.because(refused, instance.engine)
         cast(InstanceRequest, request).instance = instance
 
     def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]

@@ -10,9 +10,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from engines.registry import UnknownEngine
 from instances import services
 from instances.api import settings_changes, settings_input_class
-from instances.http import Int, NotFound, Str, Unauthorized, WireError, WireJSONParser, validate
+from instances.http import (
+    Int,
+    NotFound,
+    Str,
+    Unauthorized,
+    ValidationFailed,
+    WireError,
+    WireJSONParser,
+    validate,
+)
 from instances.models import Account, Engine, Instance
 from instances.registry import BY_NAME
 
@@ -126,12 +136,15 @@ class CreateInstance(PartnerMethodView):
     def post(self, request: Request, **kwargs: Any) -> Response:
         assert self.Input is not None
         data = validate(self.Input, request.data)
-        instance = services.create_instance(
-            account=cast(PartnerRequest, request).account,
-            name=data.pop("name", ""),
-            engine=data.pop("engine", ""),
-            settings_changes=settings_changes(data),
-        )
+        try:
+            instance = services.create_instance(
+                account=cast(PartnerRequest, request).account,
+                name=data.pop("name", ""),
+                engine=data.pop("engine", ""),
+                settings_changes=settings_changes(data),
+            )
+        except UnknownEngine as exc:
+            raise ValidationFailed(str(exc)) from exc
         return Response(
             {"idInstance": instance.id, "apiTokenInstance": instance.api_token, "typeInstance": "whatsapp"}
         )

@@ -8,8 +8,9 @@ TTL passes, another runner's CAS succeeds with a higher epoch. Every write a ses
 makes is fenced by (runner_id, epoch, unexpired), so a stalled runner that wakes up
 after losing its lease cannot change anything.
 
-Emulator sessions are cheap: one query per tick covers all of a runner's emulator
-instances. ``waweb`` sessions (later) live in child processes driven from here.
+Sessions belong to engines: each tick, every installed engine that has live
+sessions (``EngineSpec.session``) steps the instances of it this runner leases. The
+runner itself knows only leases.
 """
 
 from __future__ import annotations
@@ -20,16 +21,15 @@ import secrets
 import socket
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.utils import timezone
 
-from instances import services
+from engines import registry
 from instances.dbclock import db_in, db_now
-from instances.models import Engine, Instance, LeaseGrant, SessionLease, State
+from instances.models import LeaseGrant, SessionLease
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +57,7 @@ class Runner:
         with self.lease_lock:
             self.heartbeat()
             self.acquire()
-        self.step_emulator_sessions()
-        self.step_emulator_receipts()
-        self.step_emulator_calls()
-        self.step_emulator_inbox()
-        self.step_emulator_statuses()
-        self.step_emulator_presence()
+        self.step_sessions()
 
     # --- leases -------------------------------------------------------------------
 
@@ -147,6 +142,17 @@ class Runner:
         self.owned[instance_id] = epoch + 1
         return True
 
+    def step_sessions(self) -> None:
+        """Each installed engine with live sessions steps the instances of it this
+        runner leases. One engine's failure is logged and never stops another's."""
+        if not self.owned:
+            return
+        for name, step in registry.session_steps():
+            try:
+                step(self)
+            except Exception:
+                log.exception("runner %s: the %s engine's step failed", self.runner_id, name)
+
     def shutdown(self) -> None:
         """Release every lease so other runners take over at once, not after the TTL."""
         if self.owned:
@@ -158,79 +164,3 @@ class Runner:
 
     def fence(self, instance_id: int) -> tuple[str, int]:
         return (self.runner_id, self.owned[instance_id])
-
-    # --- sessions -----------------------------------------------------------------
-
-    def step_emulator_sessions(self) -> None:
-        """Finish connects: ``starting`` becomes ``authorized`` (linked) or
-        ``notAuthorized`` once the emulated startup delay has passed."""
-        if not self.owned:
-            return
-        ready_before = timezone.now() - timedelta(seconds=settings.EMULATOR_STARTUP_SECONDS)
-        starting = Instance.objects.filter(
-            lease__runner_id=self.runner_id,
-            engine=Engine.EMULATOR,
-            state=State.STARTING,
-            state_changed_at__lte=ready_before,
-        )
-        for instance in starting:
-            if instance.pk not in self.owned:
-                continue
-            target = State.AUTHORIZED if instance.wid else State.NOT_AUTHORIZED
-            services.change_state(instance, target, fence=self.fence(instance.pk))
-
-    def step_emulator_receipts(self) -> None:
-        """Emulated recipients acknowledge what our instances sent them (delivered,
-        then read) after the configured delays."""
-        if not self.owned:
-            return
-        from messaging.services import emulate_receipts
-
-        emulate_receipts(
-            self.runner_id,
-            delivered_after=settings.EMULATOR_DELIVERED_AFTER_SECONDS,
-            read_after=settings.EMULATOR_READ_AFTER_SECONDS,
-        )
-
-    def step_emulator_presence(self) -> None:
-        """keepOnlineStatus: connected instances that keep themselves online show
-        so to their contacts; the others are seen online no longer."""
-        if not self.owned:
-            return
-        from instances.emulator_session import keep_online
-
-        keep_online(self.runner_id)
-
-    def step_emulator_inbox(self) -> None:
-        """Take in what the emulated network carried to (or from) our instances."""
-        if not self.owned:
-            return
-        from instances.emulator_session import take_inbox
-
-        take_inbox(self.runner_id)
-
-    def step_emulator_statuses(self) -> None:
-        """Statuses: our instances take in what was posted to them; simulated
-        viewers deliver and view what our instances posted."""
-        if not self.owned:
-            return
-        from instances.emulator_statuses import emulate_status_views, take_statuses
-
-        take_statuses(self.runner_id)
-        emulate_status_views(
-            self.runner_id,
-            delivered_after=settings.EMULATOR_STATUS_DELIVERED_AFTER_SECONDS,
-            read_after=settings.EMULATOR_STATUS_READ_AFTER_SECONDS,
-        )
-
-    def step_emulator_calls(self) -> None:
-        """Simulated contacts take the calls ringing them (by their call rule) and
-        unanswered calls time out; the instances on either side are told."""
-        if not self.owned:
-            return
-        from instances import emulator_calls
-        from messaging.calls import notify_phones
-
-        for call in emulator_calls.step():
-            with transaction.atomic():
-                notify_phones([call.caller, call.callee])

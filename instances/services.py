@@ -13,6 +13,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from engines import registry, sink
+from engines.events import StateEvent
+from engines.registry import get_transport
 from instances import events, settings_spec
 from instances.dbclock import db_now
 from instances.models import (
@@ -28,7 +31,6 @@ from instances.models import (
     new_secret,
 )
 from instances.phones import PhoneClaimed, check_may_act_as, claim_phone
-from instances.transport import get_transport
 
 
 class ServiceError(Exception):
@@ -59,6 +61,9 @@ def create_instance(
 ) -> Instance:
     """Create an instance in ``notAuthorized`` state with GREEN-API's default settings
     (every flag "no"), overridden by ``settings_changes`` (stored form)."""
+    engine = engine or settings.RELAY_DEFAULT_ENGINE
+    # ``UnknownEngine`` (a 400 at the views) for an engine this server cannot run.
+    registry.check_installed(engine)
     stored = settings_spec.default_settings()
     stored.update(settings_changes or {})
     for _ in range(20):
@@ -68,7 +73,7 @@ def create_instance(
                     id=_new_instance_id(),
                     account=account,
                     name=name,
-                    engine=engine or settings.RELAY_DEFAULT_ENGINE,
+                    engine=engine,
                     settings=stored,
                 )
                 if not instance.name:
@@ -175,17 +180,9 @@ def change_state(
             setattr(instance, key, value)
         if previous != state:
             events.state_changed(instance.pk, state)
-            from journals.notifications import StateEvent
-            from journals.services import ingest_event
-
-            ingest_event(instance, StateEvent(state=state, timestamp=now))
-            if state == State.AUTHORIZED:
-                # Messages queued while unauthorized go out now (lazy import: the
-                # send queue builds on instances, not the other way round).
-                from messaging.services import wake_queue
-
-                instance_id = instance.pk
-                transaction.on_commit(lambda: wake_queue(instance_id))
+            # Journals record it (stateInstanceChanged), the send queue wakes on
+            # ``authorized``: both consume the sink, which this layer sits below.
+            sink.emit(instance, StateEvent(state=state, timestamp=now))
     return True
 
 

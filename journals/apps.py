@@ -13,3 +13,17 @@ class JournalsConfig(AppConfig):
         from journals.rendering import fill_journal_json
 
         pre_save.connect(fill_journal_json, sender=JournalMessage, dispatch_uid="journals.fill_journal_json")
+
+        # The engines' sink: what sessions report becomes journals and notifications.
+        from engines import events, sink
+        from journals.services import consume_engine_events
+
+        for kind in (
+            events.MessageEvent,
+            events.StateEvent,
+            events.CallEvent,
+            events.BlockEvent,
+            events.GroupEvent,
+            events.HistoryEvent,
+        ):
+            sink.subscribe(kind, consume_engine_events)

@@ -22,11 +22,11 @@ from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from engines.contract import STATUS_BROADCAST, Avatar, Contact, PeerInfo
+from engines.events import MessageEvent
+from engines.registry import get_transport
 from instances.models import Instance, State
-from instances.transport import get_transport
-from instances.transport.base import STATUS_BROADCAST, Avatar, Contact, PeerInfo
 from journals.models import ChangeKind, ChatState, Direction, JournalMessage, MessageChange
-from journals.notifications import MessageEvent
 
 log = logging.getLogger(__name__)
 

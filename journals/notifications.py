@@ -1,7 +1,8 @@
-"""Engine events and the GREEN-API notification bodies built from them (API.md §10).
+"""The GREEN-API notification bodies built from events (API.md §10).
 
-Events are plain dataclasses an engine session (or a service acting for one) hands to
-``journals.services.ingest_event``. Body builders are pure functions: same input,
+Engine events (``engines.events``) reach ``journals.services.ingest_event`` through
+the sink; the product's own events (an API send left the engine, its status, a
+quota) are defined here. Body builders are pure functions: same input,
 same JSON, so tests can compare them with the documented examples.
 """
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from engines.events import BlockEvent, CallEvent, GroupEvent, MessageEvent, StateEvent
 from instances.models import Instance, State
 
 # messageData key per typeMessage (API.md §10.2).
@@ -44,25 +46,6 @@ DATA_KEYS: dict[str, str] = {
 FILE_TYPES = {"imageMessage", "videoMessage", "documentMessage", "audioMessage", "stickerMessage"}
 
 
-@dataclass(frozen=True)
-class MessageEvent:
-    """A message the engine saw: received (``incoming``) or sent from the phone
-    or another linked device (``outgoing``)."""
-
-    direction: str
-    chat_id: str
-    id_message: str
-    sender: str
-    message_data: dict[str, Any]
-    timestamp: datetime
-    sender_name: str = ""
-    chat_name: str = ""
-    sender_contact_name: str = ""
-
-    @property
-    def type_message(self) -> str:
-        return str(self.message_data["typeMessage"])
-
 
 @dataclass(frozen=True)
 class ApiMessageEvent:
@@ -87,35 +70,7 @@ class StatusEvent:
     description: str = ""
 
 
-@dataclass(frozen=True)
-class StateEvent:
-    state: str
-    timestamp: datetime
 
-
-@dataclass(frozen=True)
-class CallEvent:
-    """A call offer, then its outcome: pickUp, hungUp or declined.
-
-    ``direction`` ``outgoing`` is a call this account made (journal only: GREEN-API
-    has no notification for it). ``ended`` marks the hang-up of an answered call,
-    which only sets the journal's ``duration``: the two notifications of a call are
-    the offer and its outcome."""
-
-    id_call: str
-    chat_id: str
-    status: str
-    timestamp: datetime
-    direction: str = "incoming"
-    duration: int | None = None
-    ended: bool = False
-
-
-@dataclass(frozen=True)
-class BlockEvent:
-    chat_id: str
-    timestamp: datetime
-    chat_state: str = "blocked"
 
 
 @dataclass(frozen=True)
@@ -124,18 +79,10 @@ class QuotaEvent:
     timestamp: datetime | None = None
 
 
-@dataclass(frozen=True)
-class GroupEvent:
-    """The account joined a group or its subject changed: the group chat is in the
-    account's chat list under ``subject``. GREEN-API sends no notification for it
-    (API.md §10.2 has no group type); the journals record it."""
 
-    chat_id: str
-    subject: str
-    timestamp: datetime
-
-
-EngineEvent = (
+# What journals ingest: engine events plus the product's own (API sends, their
+# statuses, quota).
+IngestEvent = (
     MessageEvent | ApiMessageEvent | StatusEvent | StateEvent | CallEvent | BlockEvent | QuotaEvent | GroupEvent
 )
 
@@ -149,7 +96,7 @@ def _ts(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-def type_webhook(event: EngineEvent) -> str:
+def type_webhook(event: IngestEvent) -> str:
     if isinstance(event, MessageEvent):
         return "incomingMessageReceived" if event.direction == "incoming" else "outgoingMessageReceived"
     return {
@@ -162,7 +109,7 @@ def type_webhook(event: EngineEvent) -> str:
     }[type(event)]
 
 
-def is_enabled(instance: Instance, event: EngineEvent) -> bool:
+def is_enabled(instance: Instance, event: IngestEvent) -> bool:
     """Whether the instance's settings (API.md §7, §10.2) let this notification through."""
     on = instance.setting
     if isinstance(event, MessageEvent):
@@ -196,7 +143,7 @@ def is_enabled(instance: Instance, event: EngineEvent) -> bool:
     return bool(on("incomingBlockWebhook")) and bool(on("incomingWebhook"))
 
 
-def build_body(instance: Instance, event: EngineEvent) -> dict[str, Any]:
+def build_body(instance: Instance, event: IngestEvent) -> dict[str, Any]:
     """The notification body exactly as GREEN-API sends it."""
     kind = type_webhook(event)
     head: dict[str, Any] = {"typeWebhook": kind, "instanceData": instance_data(instance)}

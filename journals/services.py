@@ -18,10 +18,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from engines.contract import STATUS_BROADCAST
+from engines.events import CallEvent, GroupEvent, HistoryEvent, MessageEvent
 from instances import events
 from instances.bulk import insert_rows
 from instances.models import Instance
-from instances.transport.base import STATUS_BROADCAST
 from journals import chats
 from journals.models import (
     Call,
@@ -32,23 +33,14 @@ from journals.models import (
     NotificationCursor,
     NotificationState,
 )
-from journals.notifications import (
-    ApiMessageEvent,
-    CallEvent,
-    EngineEvent,
-    GroupEvent,
-    MessageEvent,
-    build_body,
-    is_enabled,
-    type_webhook,
-)
+from journals.notifications import ApiMessageEvent, IngestEvent, build_body, is_enabled, type_webhook
 
 log = logging.getLogger(__name__)
 
 CLEAR_QUEUE_INTERVAL = timedelta(minutes=1)
 
 
-def ingest_event(instance: Instance, event: EngineEvent) -> Notification | None:
+def ingest_event(instance: Instance, event: IngestEvent) -> Notification | None:
     """Record an engine event: journal rows + (if the settings allow) a notification.
 
     Safe to call twice for the same message event: the journal's unique key makes the
@@ -58,13 +50,13 @@ def ingest_event(instance: Instance, event: EngineEvent) -> Notification | None:
     return created[0] if created else None
 
 
-def ingest_events(instance: Instance, batch: Sequence[EngineEvent]) -> list[Notification]:
+def ingest_events(instance: Instance, batch: Sequence[IngestEvent]) -> list[Notification]:
     """``ingest_event`` for many events of one instance in one transaction (see
     ``ingest_events_many``)."""
     return ingest_events_many([(instance, batch)]).get(instance.pk, [])
 
 
-def ingest_events_many(batches: Sequence[tuple[Instance, Sequence[EngineEvent]]]) -> dict[int, list[Notification]]:
+def ingest_events_many(batches: Sequence[tuple[Instance, Sequence[IngestEvent]]]) -> dict[int, list[Notification]]:
     """``ingest_event`` for many events of many instances in one transaction: the
     instances' cursor rows are locked with one statement (in id order, like every
     other writer, so two batches never deadlock), each instance's receiptIds are
@@ -72,7 +64,7 @@ def ingest_events_many(batches: Sequence[tuple[Instance, Sequence[EngineEvent]]]
     all notifications are written with one INSERT. Waiters and webhook delivery are
     woken once per instance. The send queue's drain and the emulated receipts record
     hundreds of statuses a second through here."""
-    by_instance: dict[int, tuple[Instance, list[EngineEvent]]] = {}
+    by_instance: dict[int, tuple[Instance, list[IngestEvent]]] = {}
     for instance, batch in batches:
         if batch:
             by_instance.setdefault(instance.pk, (instance, []))[1].extend(batch)
@@ -134,12 +126,12 @@ def _locked_cursors(instance_ids: list[int]) -> dict[int, NotificationCursor]:
 
 
 def _journal_many(
-    instance: Instance, batch: Sequence[EngineEvent], touches: list[tuple[int, str, datetime, str]]
-) -> list[EngineEvent]:
+    instance: Instance, batch: Sequence[IngestEvent], touches: list[tuple[int, str, datetime, str]]
+) -> list[IngestEvent]:
     """The events of ``batch`` that were not recorded before, journal side written.
     API sends only move their chat up in getChats: they are added to ``touches``,
     which the caller applies for all instances at once (journals.chats.touch_chats)."""
-    fresh: list[EngineEvent] = []
+    fresh: list[IngestEvent] = []
     for event in batch:
         if isinstance(event, ApiMessageEvent):
             if event.chat_id != STATUS_BROADCAST:  # statuses are not a chat of the chat list
@@ -150,7 +142,7 @@ def _journal_many(
     return fresh
 
 
-def _journal(instance: Instance, event: EngineEvent) -> bool:
+def _journal(instance: Instance, event: IngestEvent) -> bool:
     """Write the journal side of an event; False if it was already recorded. (API
     sends only touch their chat: ``_journal_many`` collects those.)"""
     if isinstance(event, MessageEvent):
@@ -275,7 +267,8 @@ def expire_notifications(*, batch: int = 20_000) -> dict[str, int]:
 def mark_chat_read(instance: Instance, chat_id: str) -> int:
     """Mark the chat's incoming messages read and send read receipts through the
     engine. Returns how many journal messages changed."""
-    from instances.transport import TransportError, get_transport
+    from engines.contract import TransportError
+    from engines.registry import get_transport
 
     changed = JournalMessage.objects.filter(
         instance_id=instance.pk, chat_id=chat_id, direction=Direction.INCOMING, is_read=False
@@ -291,3 +284,26 @@ def mark_chat_read_on_receive(instance: Instance, chat_id: str) -> None:
     """markIncomingMessagesReaded: read at once, unless ...OnReply asks to wait."""
     if instance.setting("markIncomingMessagesReaded") and not instance.setting("markIncomingMessagesReadedOnReply"):
         mark_chat_read(instance, chat_id)
+
+
+# --- The sink's consumer ---------------------------------------------------------------
+
+
+def _instance(target: Instance | int) -> Instance:
+    return target if isinstance(target, Instance) else Instance.objects.get(pk=target)
+
+
+def consume_engine_events(pairs: Sequence[tuple[Instance | int, Any]]) -> None:
+    """What engines report (``engines.sink``) becomes journal rows and notifications.
+    Received messages are read at once when ``markIncomingMessagesReaded`` says so;
+    synced history is journaled without notifications."""
+    for target, event in pairs:
+        instance = _instance(target)
+        if isinstance(event, HistoryEvent):
+            with transaction.atomic():
+                for message in event.messages:
+                    _journal(instance, message)
+            continue
+        ingest_event(instance, event)
+        if isinstance(event, MessageEvent) and event.direction == "incoming":
+            mark_chat_read_on_receive(instance, event.chat_id)

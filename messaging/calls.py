@@ -17,10 +17,10 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from engines.contract import CallError, CallStatus, NotSupportedYet, Transport
+from engines.registry import get_transport
 from instances import events
 from instances.models import Instance, State
-from instances.transport import NotSupportedYet, get_transport
-from instances.transport.base import CallError, CallStatus, Transport
 
 
 class CallRefused(Exception):
@@ -30,8 +30,8 @@ class CallRefused(Exception):
 class CallsUnsupported(Exception):
     """The instance's engine cannot place or take calls."""
 
-    def __init__(self, engine: str) -> None:
-        super().__init__(f"calls are not supported by the {engine} engine")
+    def __init__(self, engine: str, sentence: str = "") -> None:
+        super().__init__(sentence or f"calls are not supported by the {engine} engine")
 
 
 def _transport(instance: Instance) -> Transport:
@@ -64,13 +64,6 @@ def notify_call_change(instance: Instance, *statuses: CallStatus) -> None:
     ids = {instance.pk}
     if peers:
         ids |= set(Instance.objects.filter(phone__in=peers, is_deleted=False).values_list("pk", flat=True))
-    events.calls_changed(sorted(ids))
-
-
-def notify_phones(phones: list[str]) -> None:
-    """Wake the callsRtc sockets of the instances linked to these phones (a call
-    changed without an API request: a contact answered, a call timed out)."""
-    ids = Instance.objects.filter(phone__in=phones, is_deleted=False).values_list("pk", flat=True)
     events.calls_changed(sorted(ids))
 
 

@@ -24,10 +24,11 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from engines import registry as engine_registry
+from engines.contract import CallStatus
 from instances import events
 from instances.http import WireError, authenticate_instance
 from instances.models import Instance
-from instances.transport.base import CallStatus
 from messaging import calls
 
 POLL_SECONDS = 1.0
@@ -70,6 +71,9 @@ class CallsRtcConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4000 + exc.status)
             return
         try:
+            refused = engine_registry.refusal(instance.engine, "callsRtc")
+            if refused is not None:
+                raise calls.CallsUnsupported(instance.engine, refused)
             await _status(instance.id)
         except (calls.CallRefused, calls.CallsUnsupported) as exc:
             # Refused for good (4xxx): the SDK stops reconnecting and reports this.

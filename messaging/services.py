@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from itertools import takewhile
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -26,12 +27,13 @@ from django.db.models import DateTimeField, F, Q, Value, Window
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
+from engines.contract import OutgoingPayload, TransportError, send_for_instances
+from engines.events import ReceiptEvent, StateEvent
+from engines.registry import get_transport
 from instances import coalesce, events
 from instances.bulk import insert_values
 from instances.dbclock import db_in, db_now
 from instances.models import EmuMessage, Engine, Instance, State
-from instances.transport import TransportError, get_transport
-from instances.transport.base import OutgoingPayload, send_for_instances
 from messaging import media
 from messaging.models import (
     PENDING_STATUSES,
@@ -44,7 +46,7 @@ from messaging.models import (
 from messaging.selectors import ATTEMPT_ERROR
 
 if TYPE_CHECKING:
-    from journals.notifications import EngineEvent
+    from journals.notifications import IngestEvent
 
 log = logging.getLogger(__name__)
 
@@ -611,7 +613,7 @@ def record_statuses(
         now = timezone.now()
         final: dict[int, tuple[OutgoingStatus, str]] = {}
         logged: list[dict[str, Any]] = []
-        per_instance: dict[int, list[EngineEvent]] = {}
+        per_instance: dict[int, list[IngestEvent]] = {}
         for pk, status, description in changes:
             message = rows.get(pk)
             if message is None:
@@ -673,12 +675,12 @@ class _Locked:
 
 def _status_events(
     message: _Locked, current: OutgoingStatus, status: OutgoingStatus, description: str, now: Any
-) -> list[EngineEvent]:
+) -> list[IngestEvent]:
     """outgoingAPIMessageReceived when the message left the queue, then
     outgoingMessageStatus."""
     from journals.notifications import ApiMessageEvent, StatusEvent, message_data_from_payload
 
-    out: list[EngineEvent] = []
+    out: list[IngestEvent] = []
     statuses = [status]
     if current in PENDING_STATUSES and status in (OutgoingStatus.SENT, OutgoingStatus.DELIVERED, OutgoingStatus.READ):
         # The engine may report delivered before the sender recorded sent (the peer's
@@ -715,6 +717,23 @@ def record_status_by_id_message(instance_id: int, id_message: str, status: Outgo
         .first()
     )
     return record_status(pk, status) if pk is not None else False
+
+
+def consume_receipts(pairs: Sequence[tuple[Any, ReceiptEvent]]) -> None:
+    """The sink's consumer for engine receipts: the message (ours, by its wire id)
+    moves to delivered / read; never back (``record_status`` is monotonic). GREEN-API
+    has no ``played`` status: a played voice message counts as read."""
+    for target, event in pairs:
+        status = OutgoingStatus.DELIVERED if event.status == "delivered" else OutgoingStatus.READ
+        record_status_by_id_message(target if isinstance(target, int) else target.pk, event.id_message, status)
+
+
+def consume_state_changes(pairs: Sequence[tuple[Any, StateEvent]]) -> None:
+    """Messages queued while the instance was not authorized go out once it is."""
+    for target, event in pairs:
+        if event.state == State.AUTHORIZED:
+            instance_id = target if isinstance(target, int) else target.pk
+            transaction.on_commit(partial(wake_queue, instance_id))
 
 
 def emulate_receipts(runner_id: str, *, delivered_after: float, read_after: float) -> int:

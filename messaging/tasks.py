@@ -13,8 +13,8 @@ from typing import Any
 from celery import Task, shared_task
 from django.conf import settings
 
+from engines.contract import TransportError
 from instances import coalesce
-from instances.transport import TransportError
 from messaging import services
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,8 @@ from typing import Any
 
 from django.utils import timezone
 
+from engines.contract import STATUS_BROADCAST
 from instances.models import Instance
-from instances.transport.base import STATUS_BROADCAST
 from journals.chats import CHANGE_TYPES
 from journals.models import ChangeKind, Direction, JournalMessage, MessageChange
 from journals.rendering import flatten, timestamp, wire_status

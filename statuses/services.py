@@ -15,9 +15,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from engines.contract import STATUS_BROADCAST, NotSupportedYet, TransportError
+from engines.events import StatusViewEvent
+from engines.registry import get_transport
 from instances.models import Instance
-from instances.transport import NotSupportedYet, TransportError, get_transport
-from instances.transport.base import STATUS_BROADCAST
 from journals.chats import check_authorized
 from journals.models import ChangeKind, MessageChange
 from messaging import services as messaging
@@ -158,3 +159,15 @@ def prune_status_statistics() -> int:
     """Statistics are kept 30 days (API.md §9.7)."""
     deleted, _ = StatusReceipt.objects.filter(created_at__lt=timezone.now() - STATISTICS_RETENTION).delete()
     return deleted
+
+
+def consume_status_views(pairs: Sequence[tuple[Any, StatusViewEvent]]) -> None:
+    """The sink's consumer for viewers' receipts (``engines.events.StatusViewEvent``)."""
+    for target, event in pairs:
+        record_status_receipt(
+            instance_id=target if isinstance(target, int) else target.pk,
+            id_message=event.id_message,
+            participant=event.viewer,
+            status=ReceiptStatus(event.status),
+            moment=event.timestamp,
+        )

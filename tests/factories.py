@@ -29,8 +29,16 @@ class AccountFactory(factory.django.DjangoModelFactory):
 
 
 def make_instance(account: Account | None = None, *, authorized: bool = False, phone: str = "", **kwargs: Any) -> Instance:
-    """An emulator instance created through the real service (lease row, history)."""
+    """An emulator instance created through the real service (lease row, history).
+
+    ``engine`` may name an engine this server has not installed (``waweb`` without
+    neonize): the instance is created, then moved to it, as a database would hold
+    one created before that engine was removed, so tests can check what such an
+    instance answers."""
+    engine = kwargs.pop("engine", "")
     instance = services.create_instance(account=account or AccountFactory(), **kwargs)
+    if engine and engine != instance.engine:
+        Instance.objects.filter(pk=instance.pk).update(engine=engine)
     if authorized:
         services.link_phone(instance, phone=phone or f"7900{instance.id % 10_000_000:07d}", name="Test Phone")
         services.change_state(instance, State.AUTHORIZED)

@@ -26,8 +26,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image, ImageDraw
 
-from instances.images import check_image
-from instances.transport.base import (
+from engines.contract import (
     Avatar,
     CallError,
     CallStatus,
@@ -43,6 +42,7 @@ from instances.transport.base import (
     SendResult,
     TransportError,
 )
+from instances.images import check_image
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

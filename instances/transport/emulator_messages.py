@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from django.db import transaction
 from django.db.models import Q
 
+from engines.contract import STATUS_BROADCAST, OutgoingPayload, SendResult
 from instances.bulk import insert_rows
 from instances.models import EmuMessage, EmuPhone
-from instances.transport.base import STATUS_BROADCAST, OutgoingPayload, SendResult
 from instances.transport.emulator_statuses import post_status
 
 

@@ -19,8 +19,8 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from engines.contract import OutgoingPayload, SendResult
 from instances.models import EmuContact, EmuPhone, EmuStatus, EmuStatusView
-from instances.transport.base import OutgoingPayload, SendResult
 
 STATUS_LIFETIME = timedelta(hours=24)
 STATUS_AUDIENCE_LIMIT = 1024  # API.md §5: "first 1024 contacts"

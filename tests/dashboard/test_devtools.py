@@ -26,10 +26,10 @@ from django.test import Client
 from django.utils import timezone
 
 from dashboard import console, devtools
+from engines.events import MessageEvent
 from instances.models import Account, Instance
 from journals import webhooks
 from journals.models import WebhookAttempt
-from journals.notifications import MessageEvent
 from journals.services import ingest_event
 from tests.conftest import LiveServer
 from tests.factories import make_instance

@@ -10,10 +10,10 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from engines.events import MessageEvent
 from instances.models import Account, Instance
 from instances.runner import Runner
 from journals.models import Notification, NotificationState, WebhookAttempt, WebhookRedelivery
-from journals.notifications import MessageEvent
 from journals.services import ingest_event
 from messaging.models import OutgoingMessage, OutgoingStatus
 from tests.conftest import method_url

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from rest_framework.test import APIClient
 
+from engines.contract import OutgoingPayload
 from instances.models import EmuMessage, Instance
-from instances.transport.base import OutgoingPayload
 from instances.transport.emulator_messages import emulator_send_many
 from tests.groups.helpers import ALICE, BOB, create, with_contacts
 

@@ -281,7 +281,7 @@ def test_runner_that_lost_its_lease_does_not_step_the_session(settings: Any) -> 
     b.capacity = 0
     services.link_phone(inst, phone="79005550004")
 
-    a.step_emulator_sessions()
+    a.step_sessions()
 
     assert Instance.objects.get(pk=inst.pk).state == State.STARTING
 

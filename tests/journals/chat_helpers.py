@@ -8,8 +8,8 @@ from typing import Any
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from engines.events import MessageEvent
 from instances.models import Instance
-from journals.notifications import MessageEvent
 from journals.services import ingest_event
 from tests.conftest import method_url
 

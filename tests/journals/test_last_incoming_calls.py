@@ -3,9 +3,9 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from engines.events import CallEvent
 from instances.models import Instance
 from journals.models import Call
-from journals.notifications import CallEvent
 from journals.services import ingest_event
 from tests.journals.chat_helpers import PEER_WID, assert_validation, assert_wire_guards, at, get
 

@@ -9,9 +9,9 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from engines.events import MessageEvent
 from instances.models import Instance
 from journals.models import Notification
-from journals.notifications import MessageEvent
 from journals.services import ingest_event
 from tests.conftest import LiveServer, method_url
 from tests.factories import make_instance

@@ -37,7 +37,7 @@ INJECT = """
 import os
 from django.utils import timezone
 from instances.models import Instance
-from journals.notifications import MessageEvent
+from engines.events import MessageEvent
 from journals.services import ingest_event
 
 ids = [int(i) for i in os.environ["INJECT_IDS"].split(",")]

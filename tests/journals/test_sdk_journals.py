@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from whatsapp_api_client_python import API
 
+from engines.events import CallEvent
 from instances.models import Instance
 from instances.runner import Runner
-from journals.notifications import CallEvent
 from journals.services import ingest_event
 from messaging.models import OutgoingMessage
 from tests.conftest import LiveServer

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from engines.events import MessageEvent
 from instances import coalesce
 from instances.models import Instance
 from journals import services, tasks, webhooks
 from journals.models import Notification, NotificationState, WebhookAttempt
-from journals.notifications import MessageEvent
 from journals.services import ingest_event
 from tests.factories import make_instance
 

@@ -12,10 +12,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from engines.contract import OutgoingPayload, SendResult, TransportError
 from instances import services as instance_services
 from instances.models import EmuMessage, Instance
-from instances.transport import TransportError
-from instances.transport.base import OutgoingPayload, SendResult
 from instances.transport.emulator import ensure_phone
 from journals.models import Notification
 from messaging import services
@@ -124,7 +123,7 @@ def test_a_batch_retried_after_a_crash_sends_nothing_twice(unpaced: Instance) ->
     written: recover_queues re-queues the rows and the retry puts nothing on the
     network twice."""
     messages = queue(unpaced, [str(n) for n in range(4)])
-    from instances.transport import get_transport
+    from engines.registry import get_transport
 
     get_transport(unpaced).send_messages(
         [OutgoingPayload(m.id_message, m.chat_id, m.type_message, {"message": m.payload["message"]}) for m in messages]

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from engines.contract import OutgoingPayload, SendResult
 from instances.models import EmuMessage, Instance
-from instances.transport.base import OutgoingPayload, SendResult
 from messaging import services
 from messaging.models import OutgoingMessage, SendAttempt, SendCursor
 from messaging.selectors import send_attempt_tally

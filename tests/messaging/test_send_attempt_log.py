@@ -11,9 +11,8 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
+from engines.contract import OutgoingPayload, SendResult, TransportError
 from instances.models import EmuMessage, Instance
-from instances.transport import TransportError
-from instances.transport.base import OutgoingPayload, SendResult
 from messaging import services
 from messaging.models import OutgoingMessage, OutgoingStatus, SendAttempt
 from messaging.selectors import send_attempt_tally

@@ -118,7 +118,7 @@ def test_an_engine_without_statuses_refuses_at_once(api_client: APIClient, engin
     instance = make_instance(engine=engine)
     r = api_client.post(method_url(instance, "sendTextStatus"), {"message": "x"}, format="json")
     assert r.status_code == 400
-    assert r.json()["message"] == f"sendTextStatus is not supported by the {engine} engine"
+    assert r.json()["message"].startswith(f"sendTextStatus is not supported by the {engine} engine")
     assert not OutgoingMessage.objects.filter(instance=instance).exists()
     r = api_client.post(method_url(instance, "deleteStatus"), {"idMessage": "BAE5"}, format="json")
-    assert r.json()["message"] == f"deleteStatus is not supported by the {engine} engine"
+    assert r.json()["message"].startswith(f"deleteStatus is not supported by the {engine} engine")

@@ -88,6 +88,17 @@ class DeviceInfo:
     battery: int
 
 
+class SessionHost(Protocol):
+    """What an engine's session step gets from the runner that calls it: who the
+    runner is and which instances it leases at which epoch. Every write a session
+    makes for an instance is fenced by ``fence(instance_id)`` (runner id, epoch)."""
+
+    runner_id: str
+    owned: dict[int, int]
+
+    def fence(self, instance_id: int) -> tuple[str, int]: ...
+
+
 class Transport(Protocol):
     """One instance's engine, as web and worker processes see it."""
 
@@ -233,14 +244,11 @@ class Transport(Protocol):
         """The group as a member sees it."""
         ...
 
-    def update_group_name(self, *, group_id: str, name: str) -> None:
-        ...
+    def update_group_name(self, *, group_id: str, name: str) -> None: ...
 
-    def add_group_participant(self, *, group_id: str, participant: str) -> None:
-        ...
+    def add_group_participant(self, *, group_id: str, participant: str) -> None: ...
 
-    def remove_group_participant(self, *, group_id: str, participant: str) -> None:
-        ...
+    def remove_group_participant(self, *, group_id: str, participant: str) -> None: ...
 
     def set_group_admin(self, *, group_id: str, participant: str, admin: bool) -> None:
         """Promote (``admin``) or demote a member."""
@@ -250,8 +258,7 @@ class Transport(Protocol):
         """Set the group's picture (checked image bytes); returns its public URL."""
         ...
 
-    def leave_group(self, *, group_id: str) -> None:
-        ...
+    def leave_group(self, *, group_id: str) -> None: ...
 
     def update_group_settings(
         self, *, group_id: str, only_admins_send: bool | None, only_admins_edit: bool | None

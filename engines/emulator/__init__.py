@@ -1,0 +1,1 @@
+"""The emulator engine: a simulated WhatsApp network stored in the database."""

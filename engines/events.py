@@ -1,0 +1,142 @@
+"""What engines report: typed events that go into the one sink (``engines.sink``).
+
+An engine (a session in a runner, a child process, a webhook endpoint) builds these
+from what WhatsApp told it and hands them to ``engines.sink.emit``; the product's
+apps (journals, messaging, statuses) subscribe to the kinds they turn into journal
+rows, notifications and status changes. Nothing here knows about those apps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from engines.contract import QrCode
+
+
+@dataclass(frozen=True)
+class MessageEvent:
+    """A message the engine saw: received (``incoming``) or sent from the phone
+    or another linked device (``outgoing``)."""
+
+    direction: str
+    chat_id: str
+    id_message: str
+    sender: str
+    message_data: dict[str, Any]
+    timestamp: datetime
+    sender_name: str = ""
+    chat_name: str = ""
+    sender_contact_name: str = ""
+
+    @property
+    def type_message(self) -> str:
+        return str(self.message_data["typeMessage"])
+
+
+@dataclass(frozen=True)
+class StateEvent:
+    state: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """A call offer, then its outcome: pickUp, hungUp or declined.
+
+    ``direction`` ``outgoing`` is a call this account made (journal only: GREEN-API
+    has no notification for it). ``ended`` marks the hang-up of an answered call,
+    which only sets the journal's ``duration``: the two notifications of a call are
+    the offer and its outcome."""
+
+    id_call: str
+    chat_id: str
+    status: str
+    timestamp: datetime
+    direction: str = "incoming"
+    duration: int | None = None
+    ended: bool = False
+
+
+@dataclass(frozen=True)
+class BlockEvent:
+    chat_id: str
+    timestamp: datetime
+    chat_state: str = "blocked"
+
+
+@dataclass(frozen=True)
+class GroupEvent:
+    """The account joined a group or its subject changed: the group chat is in the
+    account's chat list under ``subject``. GREEN-API sends no notification for it
+    (API.md §10.2 has no group type); the journals record it."""
+
+    chat_id: str
+    subject: str
+    timestamp: datetime
+
+
+ReceiptStatus = Literal["delivered", "read", "played"]
+
+
+@dataclass(frozen=True)
+class ReceiptEvent:
+    """The other side's device got (``delivered``), read or played one of the
+    messages this instance sent through the API (``id_message`` is ours)."""
+
+    id_message: str
+    status: ReceiptStatus
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class StatusViewEvent:
+    """A viewer's device got or viewed one of this instance's statuses."""
+
+    id_message: str
+    viewer: str  # chat id of the viewer
+    status: Literal["delivered", "read"]
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class QrEvent:
+    """A new QR code to scan (codes rotate): the REST ``qr`` method, the
+    ``scanqrcode`` socket and the cabinet show the newest."""
+
+    qr: QrCode
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class PairingCodeEvent:
+    """WhatsApp issued a pairing code for ``phone`` (getAuthorizationCode)."""
+
+    code: str
+    phone: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    """Earlier messages synced on pairing (enableMessagesHistory): journal rows only,
+    no notifications (GREEN-API sends none for history)."""
+
+    messages: tuple[MessageEvent, ...]
+    timestamp: datetime
+
+
+# Every event an engine may emit.
+EngineEvent = (
+    MessageEvent
+    | ReceiptEvent
+    | StateEvent
+    | CallEvent
+    | BlockEvent
+    | GroupEvent
+    | StatusViewEvent
+    | QrEvent
+    | PairingCodeEvent
+    | HistoryEvent
+)

@@ -1,0 +1,171 @@
+"""Which engines exist, whether each is installed, what each can do, and the
+transport bound to an instance. The only place that loads engine modules by name, so
+nothing above the contract imports an engine implementation.
+
+An engine is described by an ``EngineSpec`` in its package's ``spec`` module, which
+imports nothing heavy: listing engines or checking a capability never loads neonize
+or httpx.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from engines.contract import NotSupportedYet, Transport
+
+if TYPE_CHECKING:
+    from instances.models import Instance
+
+# Methods answered from Relay's own tables (settings, queues, notifications,
+# journals, the account): they work on every engine and never reach one.
+PRODUCT_METHODS: frozenset[str] = frozenset(
+    {
+        "getSettings",
+        "setSettings",
+        "getStateInstance",
+        "getStatusInstance",
+        "updateApiToken",
+        "getStateInstanceHistory",
+        "setSystemProxy",
+        "uploadFile",
+        "receiveNotification",
+        "deleteNotification",
+        "downloadFile",
+        "getChatHistory",
+        "getMessage",
+        "lastIncomingMessages",
+        "lastOutgoingMessages",
+        "lastIncomingCalls",
+        "lastOutgoingCalls",
+        "showMessagesQueue",
+        "clearMessagesQueue",
+        "getMessagesCount",
+        "getWebhooksCount",
+        "clearWebhooksQueue",
+        "getChats",
+        "getInstances",
+        "createInstance",
+        "deleteInstanceAccount",
+        "getStatusStatistic",
+        "getIncomingStatuses",
+        "getOutgoingStatuses",
+        "callsGetIceServers",
+    }
+)
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """One engine. ``capabilities`` are the GREEN-API methods (beyond
+    ``PRODUCT_METHODS``) it really performs; ``requires`` the Python modules it
+    needs (the engine is "not installed" without them); ``transport`` the dotted
+    path of its ``Transport`` class; ``session`` the dotted path of the function a
+    runner calls each tick for the instances it leases (None: no live session)."""
+
+    name: str
+    label: str
+    transport: str
+    capabilities: frozenset[str]
+    requires: tuple[str, ...] = ()
+    session: str | None = None
+    # Why a method outside ``capabilities`` cannot work, per method (the error's
+    # description); others get a generic reason.
+    why_not: dict[str, str] = field(default_factory=dict)
+
+    def supports(self, method: str) -> bool:
+        return method in PRODUCT_METHODS or method in self.capabilities
+
+
+# name -> dotted path of its EngineSpec. Order is the order the cabinet lists them.
+ENGINES: dict[str, str] = {
+    "emulator": "engines.emulator.spec.SPEC",
+}
+
+
+class UnknownEngine(ValueError):
+    """An engine name this server does not know or has not installed."""
+
+
+@cache
+def spec(name: str) -> EngineSpec:
+    """The engine's spec; ``UnknownEngine`` for a name not in ``ENGINES``."""
+    path = ENGINES.get(name)
+    if path is None:
+        raise UnknownEngine(f"unknown engine '{name}'")
+    module_name, _, attr = path.rpartition(".")
+    loaded: EngineSpec = getattr(import_module(module_name), attr)
+    return loaded
+
+
+def names() -> list[str]:
+    return list(ENGINES)
+
+
+def is_installed(name: str) -> bool:
+    """Whether the engine is known and everything it needs imports here."""
+    try:
+        engine = spec(name)
+    except UnknownEngine:
+        return False
+    return all(importlib.util.find_spec(module) is not None for module in engine.requires)
+
+
+def installed() -> list[str]:
+    return [name for name in ENGINES if is_installed(name)]
+
+
+def check_installed(name: str) -> None:
+    """``UnknownEngine`` (with a sentence for the 400) unless ``name`` can run here."""
+    if name not in ENGINES:
+        raise UnknownEngine(f"unknown engine '{name}'; this server has: {', '.join(installed())}")
+    if not is_installed(name):
+        missing = [m for m in spec(name).requires if importlib.util.find_spec(m) is None]
+        raise UnknownEngine(
+            f"the {name} engine is not installed on this server (missing: {', '.join(missing)})"
+        )
+
+
+def refusal(engine: str, method: str) -> str | None:
+    """None when ``engine`` can do ``method``; otherwise why not (the 4xx text)."""
+    if not is_installed(engine):
+        if method in PRODUCT_METHODS:
+            return None  # Relay's own tables answer, engine or not
+        return f"{method} is not supported by the {engine} engine: it is not installed on this server"
+    engine_spec = spec(engine)
+    if engine_spec.supports(method):
+        return None
+    why = engine_spec.why_not.get(method, "")
+    return f"{method} is not supported by the {engine} engine" + (f": {why}" if why else "")
+
+
+def get_transport(instance: Instance) -> Transport:
+    """The transport bound to an instance. Raises ``NotSupportedYet`` (a permanent
+    ``TransportError``) for an engine that is unknown or not installed here."""
+    try:
+        check_installed(instance.engine)
+    except UnknownEngine as exc:
+        raise NotSupportedYet("this engine", instance.engine) from exc
+    cls = _transport_class(instance.engine)
+    transport: Transport = cls(instance)
+    return transport
+
+
+@cache
+def _transport_class(name: str) -> Any:
+    module_name, _, class_name = spec(name).transport.rpartition(".")
+    return getattr(import_module(module_name), class_name)
+
+
+def session_steps() -> list[tuple[str, Any]]:
+    """(engine name, tick function) of every installed engine with live sessions."""
+    steps = []
+    for name in installed():
+        path = spec(name).session
+        if path:
+            module_name, _, attr = path.rpartition(".")
+            steps.append((name, getattr(import_module(module_name), attr)))
+    return steps
