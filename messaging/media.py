@@ -34,6 +34,7 @@ from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.utils import timezone
 
+from engines.media import MediaUnavailable, StoredMedia
 from instances import ssrf
 from messaging.models import MediaFile, OutgoingMessage, new_media_key
 
@@ -427,3 +428,39 @@ def prepare_payload(message: OutgoingMessage) -> dict[str, Any]:
     message.payload = payload
     message.type_message = type_message
     return payload
+
+
+class EngineMediaStore:
+    """``engines.media.MediaStore`` over this module: what engines receive is stored
+    like an upload (same limit, type detection, signed links, expiry)."""
+
+    def store(
+        self, *, instance_id: int, content: bytes, file_name: str, mime_hints: tuple[str | None, ...] = ()
+    ) -> StoredMedia:
+        limit = int(settings.MEDIA_MAX_BYTES)
+        received = spool([content], limit=limit, too_large=lambda n: MediaUnavailable(too_large_message(n, limit)))
+        try:
+            stored = store(
+                instance_id=instance_id,
+                received=received,
+                file_name=file_name,
+                fallbacks=[*mime_hints, mime_from_name(file_name)],
+            )
+        finally:
+            received.file.close()
+        return StoredMedia(signed_url(stored), stored.file_name, stored.mime_type, stored.size)
+
+    def read(self, url: str) -> tuple[StoredMedia, bytes]:
+        token = _own_link_token(url)
+        if token is None:
+            raise MediaUnavailable(f"{url} is not a file stored on this server")
+        try:
+            media_file = file_for_link(token)
+            with open_file(media_file) as handle:
+                content = handle.read()
+        except (LinkInvalid, FileNotFoundError) as exc:
+            raise MediaUnavailable("the file is unknown or was deleted") from exc
+        except LinkExpired as exc:
+            raise MediaUnavailable("the file's link has expired") from exc
+        stored = StoredMedia(signed_url(media_file), media_file.file_name, media_file.mime_type, media_file.size)
+        return stored, content
