@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI assets served locally: works offline
     "channels",
     "instances",
+    "engines",
     "messaging",
     "groups",
     "statuses",
@@ -475,6 +476,11 @@ WEBHOOK_ALLOWED_NETWORKS = [
 RUNNER_LEASE_TTL_SECONDS = env.float("RUNNER_LEASE_TTL_SECONDS", default=15.0)
 RUNNER_TICK_SECONDS = env.float("RUNNER_TICK_SECONDS", default=1.0)
 RUNNER_CAPACITY = env.int("RUNNER_CAPACITY", default=5000)
+# Live-session command channel (engines.channel): how long a caller waits for the
+# session's answer, and how old a listener's heartbeat may be before callers are told
+# at once that nobody would answer.
+ENGINE_COMMAND_TIMEOUT_SECONDS = env.float("ENGINE_COMMAND_TIMEOUT_SECONDS", default=20.0)
+ENGINE_LISTENER_STALE_SECONDS = env.float("ENGINE_LISTENER_STALE_SECONDS", default=10.0)
 
 # Emulator timing.
 EMULATOR_QR_ROTATE_SECONDS = env.int("EMULATOR_QR_ROTATE_SECONDS", default=20)
