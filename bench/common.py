@@ -18,6 +18,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from engines.emulator import pairing
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 RECIPIENT = "79005550101"
@@ -90,9 +92,9 @@ def prepare(db_url: str, env: dict[str, str], instances: int, delay_ms: int | No
     django_setup(env)
     from django.contrib.auth import get_user_model
 
+    from engines.emulator.transport import ensure_phone
     from instances import services
     from instances.models import State
-    from instances.transport.emulator import ensure_phone
 
     user = get_user_model().objects.create_user("bench", password="bench-password-1")
     account = services.ensure_account(user)
@@ -100,7 +102,7 @@ def prepare(db_url: str, env: dict[str, str], instances: int, delay_ms: int | No
     creds = []
     for n in range(instances):
         instance = services.create_instance(account=account, name=f"bench {n}")
-        services.link_phone(instance, phone=f"7990{n:07d}")
+        pairing.link_phone(instance, phone=f"7990{n:07d}")
         services.change_state(instance, State.AUTHORIZED)
         if delay_ms is not None:
             services.update_settings(instance, {"delaySendMessagesMilliseconds": delay_ms})

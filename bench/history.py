@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from engines.emulator import pairing
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -100,7 +102,7 @@ def seed(db_url: str, messages: int, chats: int) -> tuple[int, str]:
     from tests.factories import AccountFactory
 
     instance = services.create_instance(account=AccountFactory())
-    services.link_phone(instance, phone="79000000001", name="Bench")
+    pairing.link_phone(instance, phone="79000000001", name="Bench")
     services.change_state(instance, State.AUTHORIZED)
     instance.refresh_from_db()
     now = datetime.now(UTC)

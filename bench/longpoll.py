@@ -34,6 +34,8 @@ import sys
 import time
 from pathlib import Path
 
+from engines.emulator import pairing
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -79,9 +81,9 @@ def prepare(db_url: str, env: dict[str, str], instances: int) -> list[tuple[int,
     django_setup(env)
     from django.contrib.auth import get_user_model
 
+    from engines.emulator.transport import ensure_phone
     from instances import services
     from instances.models import Instance, State
-    from instances.transport.emulator import ensure_phone
 
     user = get_user_model().objects.create_user("bench", password="bench-password-1")
     account = services.ensure_account(user)
@@ -89,7 +91,7 @@ def prepare(db_url: str, env: dict[str, str], instances: int) -> list[tuple[int,
     creds = []
     for n in range(instances):
         instance = services.create_instance(account=account, name=f"longpoll {n}")
-        services.link_phone(instance, phone=f"7991{n:07d}")
+        pairing.link_phone(instance, phone=f"7991{n:07d}")
         services.change_state(instance, State.AUTHORIZED)
         instance.settings["incomingWebhook"] = True
         Instance.objects.filter(pk=instance.pk).update(settings=instance.settings)

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "channels",
     "instances",
     "engines",
+    "engines.emulator",
     "messaging",
     "groups",
     "statuses",

@@ -5,7 +5,6 @@ from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from instances import ops
-from instances.urls import emulator_urlpatterns
 from messaging.views import media_file
 
 urlpatterns = [
@@ -16,7 +15,7 @@ urlpatterns = [
     path("", include("groups.urls")),
     path("", include("statuses.urls")),
     path("media/f/<str:token>/<path:filename>", media_file, name="media-file"),
-    path("api/v1/emulator/", include(emulator_urlpatterns)),
+    path("api/v1/emulator/", include("engines.emulator.urls")),
     path("api/v1/webhooks/", include("journals.webhooks_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

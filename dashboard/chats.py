@@ -9,7 +9,8 @@ from typing import Any
 
 from django.db.models import Count, Max
 
-from instances.models import EmuContact, Instance
+from engines.emulator.models import EmuContact
+from instances.models import Instance
 from journals.models import Call, ChatState, Direction, JournalMessage
 from messaging.models import OutgoingMessage, OutgoingStatus
 

@@ -14,9 +14,9 @@ from django.http import HttpRequest
 
 from dashboard import throttle
 from engines import registry as engine_registry
+from engines.emulator.services import FORCEABLE_STATES
 from instances import api as instance_api
 from instances import settings_spec
-from instances.emulator_services import FORCEABLE_STATES
 from instances.http import ValidationFailed, validate
 from instances.models import Engine, Instance
 

@@ -86,7 +86,7 @@ def sandbox_picture(seed: str) -> bytes:
 @instance_view
 def chat_group_action(request: HttpRequest, instance: Instance, chat_id: str) -> HttpResponse:
     """A simulated member acts in the group (sandbox); the session shows the result."""
-    from instances import emulator_events
+    from engines.emulator import triggers as emulator_events
 
     emulator_only(instance)
     phone = str(request.POST.get("phone", "")).lstrip("+").strip()

@@ -1,10 +1,10 @@
 """The sandbox's "send as contact" forms, generated from the emulator control API.
 
-One list: ``instances.emulator_events_api.KIND_FIELDS`` is what
+One list: ``engines.emulator.triggers_api.KIND_FIELDS`` is what
 ``POST /api/v1/emulator/instances/{id}/incoming/{typeMessage}`` (and ``phone-sent/…``)
 accept; every typeMessage there gets a form here, and a submitted form is validated
 by that very serializer (same rules, same words) before the same service
-(``instances.emulator_events``) puts the event on the emulated network."""
+(``engines.emulator.triggers``) puts the event on the emulated network."""
 
 from __future__ import annotations
 
@@ -19,12 +19,13 @@ from django.db.models import Q
 from rest_framework import serializers
 
 from dashboard import chats
-from instances import emulator_events
-from instances.emulator_events_api import KIND_FIELDS
-from instances.emulator_session import read_receipts
+from engines.emulator import triggers as emulator_events
+from engines.emulator.models import EmuMessage
+from engines.emulator.phones import PhoneClaimed, check_may_act_as
+from engines.emulator.session import read_receipts
+from engines.emulator.triggers_api import KIND_FIELDS
 from instances.http import ValidationFailed, validate
-from instances.models import EmuMessage, Instance, State
-from instances.phones import PhoneClaimed, check_may_act_as
+from instances.models import Instance, State
 
 # Friendlier names for the picker; a kind missing here still works under its wire name.
 LABELS = {

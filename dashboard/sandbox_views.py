@@ -14,10 +14,14 @@ from django.views.decorators.http import require_POST
 
 from dashboard import forms, sandbox
 from dashboard.views import emulator_only, instance_view, is_htmx, page
-from instances import emulator_calls, emulator_events, services
-from instances.emulator_services import add_simulated_contact
-from instances.models import EmuContact, Instance, State
-from instances.phones import PhoneClaimed
+from engines.emulator import calls as emulator_calls
+from engines.emulator import pairing
+from engines.emulator import triggers as emulator_events
+from engines.emulator.models import EmuContact
+from engines.emulator.phones import PhoneClaimed
+from engines.emulator.services import add_simulated_contact
+from instances import services
+from instances.models import Instance, State
 from journals.models import Call, Direction
 from messaging import calls
 
@@ -295,7 +299,7 @@ def sandbox_state(request: HttpRequest, instance: Instance) -> HttpResponse:
     if not form.is_valid():
         return _sandbox(request, instance, state_form=form)
     try:
-        services.set_state_for_testing(instance, form.cleaned_data["state"])
+        pairing.set_state_for_testing(instance, form.cleaned_data["state"])
     except services.ServiceError as exc:
         return _sandbox(request, instance, status=409, state_form=form, error=str(exc).capitalize() + ".")
     return _done(request, instance, f"State forced to {form.cleaned_data['state']}.")

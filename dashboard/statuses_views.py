@@ -12,7 +12,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from dashboard.views import emulator_only, instance_view, page
-from instances.emulator_statuses import StatusEventError, contact_posts_status
+from engines.emulator.statuses import StatusEventError, contact_posts_status
 from instances.http import BadRequest, validate
 from instances.models import Engine, Instance, State
 from journals.chats import ChatError

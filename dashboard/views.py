@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from dashboard import chats, console, forms, usage, webhook_check
 from dashboard.access import access_instance, account_of, owned_instances
+from engines.emulator import pairing
 from instances import accounts, events, services, settings_spec
 from instances.models import Engine, Instance
 
@@ -223,7 +224,7 @@ def instance_link_phone(request: HttpRequest, instance: Instance) -> HttpRespons
     if not form.is_valid():
         return _pairing_panel(request, instance, link_form=form, error="Check the phone number.")
     try:
-        services.link_phone(instance, phone=form.cleaned_data["phone"], name=form.cleaned_data["name"])
+        pairing.link_phone(instance, phone=form.cleaned_data["phone"], name=form.cleaned_data["name"])
     except services.ServiceError as exc:
         return _pairing_panel(request, instance, error=str(exc).capitalize() + ".")
     return _pairing_panel(request, instance, notice=f"+{form.cleaned_data['phone']} scanned the code. Connecting…")
@@ -248,7 +249,7 @@ def instance_confirm_code(request: HttpRequest, instance: Instance) -> HttpRespo
     """Emulator: the phone types the code (what a real user does on their phone)."""
     emulator_only(instance)
     try:
-        services.confirm_pairing_code(instance, code=str(request.POST.get("code", "")))
+        pairing.confirm_pairing_code(instance, code=str(request.POST.get("code", "")))
     except services.ServiceError as exc:
         return _pairing_panel(request, instance, error=str(exc).capitalize() + ".")
     return _pairing_panel(request, instance, notice="Code accepted. Connecting…")

@@ -116,6 +116,12 @@ class Transport(Protocol):
         """Start registering ``phone`` by SMS/voice; returns the delivery channel id."""
         ...
 
+    def complete_registration(self, *, phone: str) -> None:
+        """The registration code for ``phone`` was confirmed (sendAuthorizationCode):
+        link the account; the instance becomes ``starting``, then ``authorized``.
+        ``TransportError`` (permanent) when the number cannot be linked."""
+        ...
+
     def logout(self, *, phone: str) -> bool:
         """Unlink this device from the account (``phone``, empty when none is
         known); True when a linked device was unlinked."""

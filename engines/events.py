@@ -119,12 +119,26 @@ class PairingCodeEvent:
 
 
 @dataclass(frozen=True)
+class HistoryChat:
+    """A chat as the phone's history sync describes it."""
+
+    chat_id: str
+    name: str = ""
+    archived: bool = False
+    last_activity: datetime | None = None
+
+
+@dataclass(frozen=True)
 class HistoryEvent:
-    """Earlier messages synced on pairing (enableMessagesHistory): journal rows only,
-    no notifications (GREEN-API sends none for history)."""
+    """Earlier messages synced from the phone (on pairing with
+    enableMessagesHistory, or a sandbox's seeded history): journal rows and chat
+    list entries only, no notifications (GREEN-API sends none for history). ``read``:
+    the phone had already seen them."""
 
     messages: tuple[MessageEvent, ...]
     timestamp: datetime
+    chats: tuple[HistoryChat, ...] = ()
+    read: bool = True
 
 
 # Every event an engine may emit.

@@ -1,5 +1,5 @@
 """Group methods (API.md §9.6): one thin view per wire method. Rules live in
-``groups.services`` and, for the emulator, ``instances.emulator_groups``.
+``groups.services`` and, for the emulator, ``engines.emulator.groups``.
 
 Refusals are answered the way GREEN-API answers them: HTTP 200 with the method's
 flag ``false`` (``updateGroupSettings`` and ``setGroupPicture`` add a ``reason``),

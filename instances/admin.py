@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from instances import accounts
-from instances.models import Account, EmuPhone, Instance, LeaseGrant, SessionLease
+from instances.models import Account, Instance, LeaseGrant, SessionLease
 
 if TYPE_CHECKING:
     # django-stubs makes these generic; at runtime they are not subscriptable.
@@ -87,10 +87,3 @@ class SessionLeaseAdmin(ReadOnlyAdmin):
 class LeaseGrantAdmin(ReadOnlyAdmin):
     list_display = ("instance", "epoch", "runner_id", "previous_runner_id", "granted_at")
     search_fields = ("=instance__id", "runner_id")
-
-
-@admin.register(EmuPhone)
-class EmuPhoneAdmin(ModelAdmin):
-    list_display = ("phone", "name", "registered", "script", "created_at")
-    search_fields = ("phone", "name")
-    list_filter = ("registered", "script")

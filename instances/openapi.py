@@ -189,7 +189,7 @@ ERROR_RESPONSES: dict[str, dict[str, Any]] = {
 }
 
 
-# The emulator control API's refusals of a valid request (instances.emulator_api._result).
+# The emulator control API's refusals of a valid request (engines.emulator.api._result).
 CONFLICT = {
     "description": "Conflict: the phone cannot do that now (result false, with the reason)",
     "content": {

@@ -10,19 +10,16 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from engines import registry, sink
+from engines.contract import TransportError
 from engines.events import StateEvent
 from engines.registry import get_transport
 from instances import events, settings_spec
 from instances.dbclock import db_now
 from instances.models import (
     Account,
-    EmuMessage,
-    EmuSignal,
-    Engine,
     Instance,
     InstanceStateChange,
     SessionLease,
@@ -30,7 +27,6 @@ from instances.models import (
     new_api_token,
     new_secret,
 )
-from instances.phones import PhoneClaimed, check_may_act_as, claim_phone
 
 
 class ServiceError(Exception):
@@ -214,58 +210,19 @@ def logout(instance: Instance) -> bool:
     return unlinked or changed or dropped > 0
 
 
-def link_phone(instance: Instance, *, phone: str, name: str = "") -> None:
-    """The phone scanned the QR or entered the code: the session runner now brings
-    the instance from ``starting`` to ``authorized``."""
-    if instance.state not in (State.NOT_AUTHORIZED, State.PENDING_CODE):
-        raise ServiceError("instance account already authorized")
-    with transaction.atomic():
-        try:
-            # Another tenant's number would hand this instance their messages.
-            account = claim_phone(phone, instance.account_id, name=name)
-        except PhoneClaimed as exc:
-            raise ServiceError(str(exc)) from exc
-        linked = change_state(
-            instance,
-            State.STARTING,
-            wid=f"{phone}@c.us",
-            profile_name=account.name,
-            from_states=(State.NOT_AUTHORIZED, State.PENDING_CODE),
-        )
-        if not linked:  # another scan or code won the race
-            raise ServiceError("instance account already authorized")
-    # A newly linked device sees messages from now on, not the phone's history.
-    head = EmuMessage.objects.aggregate(head=Max("id"))["head"] or 0
-    signal_head = EmuSignal.objects.aggregate(head=Max("id"))["head"] or 0
-    Instance.objects.filter(pk=instance.pk).update(
-        pairing_code="",
-        pairing_phone="",
-        pairing_expires_at=None,
-        emulator_cursor=head,
-        emulator_signal_cursor=signal_head,
-    )
-    instance.emulator_cursor = head
-    instance.emulator_signal_cursor = signal_head
-
-
 # --- Pairing code and SMS registration ------------------------------------------------
-
-
-def _check_phone_free(instance: Instance, phone: str) -> None:
-    """A code for another tenant's number is refused before it is issued (the
-    emulator shows the code to whoever asked); ``link_phone`` checks again."""
-    try:
-        check_may_act_as(phone, instance.account_id)
-    except PhoneClaimed as exc:
-        raise ServiceError(str(exc)) from exc
 
 
 def request_pairing_code(instance: Instance, *, phone: str) -> str:
     """getAuthorizationCode: a code valid for ~2.5 minutes; instance must be unlinked."""
     if instance.state != State.NOT_AUTHORIZED:
         raise ServiceError("Instance has auth. You need to make log out")
-    _check_phone_free(instance, phone)
-    code = get_transport(instance).request_pairing_code(phone=phone)
+    try:
+        code = get_transport(instance).request_pairing_code(phone=phone)
+    except TransportError as exc:
+        if not exc.permanent:
+            raise
+        raise ServiceError(str(exc)) from exc
     Instance.objects.filter(pk=instance.pk).update(
         pairing_code=code,
         pairing_phone=phone,
@@ -274,24 +231,16 @@ def request_pairing_code(instance: Instance, *, phone: str) -> str:
     return code
 
 
-def confirm_pairing_code(instance: Instance, *, code: str) -> None:
-    """The user typed the code on the phone (emulator control API)."""
-    fresh = Instance.objects.get(pk=instance.pk)
-    expired = fresh.pairing_expires_at is None or fresh.pairing_expires_at < timezone.now()
-    if not fresh.pairing_code or expired:
-        raise ServiceError("no pairing code is pending or it expired")
-    normalized = code.replace("-", "").strip().upper()
-    if not secrets.compare_digest(normalized, fresh.pairing_code):
-        raise ServiceError("wrong pairing code")
-    link_phone(fresh, phone=fresh.pairing_phone)
-
-
 def start_authorization(instance: Instance, *, phone: str, method: str) -> None:
     """Register a number by SMS/voice code (regional docs): state ``pendingCode``."""
     if instance.state not in (State.NOT_AUTHORIZED, State.PENDING_CODE):
         raise ServiceError("already_registered")
-    _check_phone_free(instance, phone)
-    code = get_transport(instance).start_registration(phone=phone, method=method)
+    try:
+        code = get_transport(instance).start_registration(phone=phone, method=method)
+    except TransportError as exc:
+        if not exc.permanent:
+            raise
+        raise ServiceError(str(exc)) from exc
     Instance.objects.filter(pk=instance.pk).update(
         pairing_code=code,
         pairing_phone=phone,
@@ -308,8 +257,12 @@ def send_authorization_code(instance: Instance, *, code: str) -> None:
         raise ServiceError("code_expired")
     if not secrets.compare_digest(code.replace("-", "").strip(), fresh.pairing_code):
         raise ServiceError("invalid_code")
-    fresh.state = State.NOT_AUTHORIZED  # link_phone accepts pendingCode too
-    link_phone(fresh, phone=fresh.pairing_phone)
+    try:
+        get_transport(fresh).complete_registration(phone=fresh.pairing_phone)
+    except TransportError as exc:
+        if not exc.permanent:
+            raise
+        raise ServiceError(str(exc)) from exc
 
 
 def set_profile_picture(instance: Instance, *, data: bytes) -> str:
@@ -322,10 +275,3 @@ def set_profile_picture(instance: Instance, *, data: bytes) -> str:
     return url
 
 
-def set_state_for_testing(instance: Instance, state: str) -> None:
-    """Emulator control: force ``blocked``, ``yellowCard`` etc. to test client code."""
-    if instance.engine != Engine.EMULATOR:
-        raise ServiceError("only emulator instances can be forced into a state")
-    if state == State.AUTHORIZED and not instance.wid:
-        raise ServiceError("pair the instance first")
-    change_state(instance, state)

@@ -7,16 +7,7 @@ from typing import Any
 from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
 
-from instances import (
-    api,
-    emulator_api,
-    emulator_events_api,
-    emulator_groups_api,
-    emulator_seed,
-    emulator_statuses_api,
-    partner_api,
-    registry,
-)
+from instances import api, partner_api, registry
 
 
 def method(view: Any, *, extra: str = "", trailing_slash: bool = False) -> URLPattern:
@@ -57,18 +48,4 @@ urlpatterns = [
     method(partner_api.GetInstances),
     method(partner_api.CreateInstance),
     method(partner_api.DeleteInstanceAccount),
-]
-
-emulator_urlpatterns = [
-    path("instances/<int:id_instance>/scan-qr", emulator_api.ScanQr.as_view()),
-    path("instances/<int:id_instance>/confirm-pairing-code", emulator_api.ConfirmPairingCode.as_view()),
-    path("instances/<int:id_instance>/registration-code", emulator_api.RegistrationCode.as_view()),
-    path("instances/<int:id_instance>/state", emulator_api.SetState.as_view()),
-    path("instances/<int:id_instance>/contacts", emulator_api.Contacts.as_view()),
-    path("instances/<int:id_instance>/presence", emulator_api.Presence.as_view()),
-    path("instances/<int:id_instance>/seed", emulator_seed.Seed.as_view()),
-    path("avatars/<str:phone>.png", emulator_api.avatar),
-    path("instances/<int:id_instance>/statuses", emulator_statuses_api.ContactStatuses.as_view()),
-    *emulator_events_api.urlpatterns,
-    *emulator_groups_api.urlpatterns,
 ]

@@ -29,11 +29,11 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from engines.shapes import FILE_TYPES, message_data_from_payload
 from instances.models import Instance
 from journals import history_sql
 from journals.chats import CHANGE_TYPES
 from journals.models import Call, ChangeKind, Direction, JournalMessage, MessageChange
-from journals.notifications import FILE_TYPES, message_data_from_payload
 from journals.rendering import (
     JOURNAL_JSON_VERSION,
     decode,

@@ -15,37 +15,6 @@ from typing import Any
 from engines.events import BlockEvent, CallEvent, GroupEvent, MessageEvent, StateEvent
 from instances.models import Instance, State
 
-# messageData key per typeMessage (API.md §10.2).
-DATA_KEYS: dict[str, str] = {
-    "textMessage": "textMessageData",
-    "extendedTextMessage": "extendedTextMessageData",
-    "quotedMessage": "extendedTextMessageData",
-    "reactionMessage": "extendedTextMessageData",
-    "imageMessage": "fileMessageData",
-    "videoMessage": "fileMessageData",
-    "documentMessage": "fileMessageData",
-    "audioMessage": "fileMessageData",
-    "stickerMessage": "fileMessageData",
-    "locationMessage": "locationMessageData",
-    "contactMessage": "contactMessageData",
-    "contactsArrayMessage": "messageData",
-    "pollMessage": "pollMessageData",
-    "pollUpdateMessage": "pollMessageData",
-    "editedMessage": "editedMessageData",
-    "deletedMessage": "deletedMessageData",
-    "groupInviteMessage": "groupInviteMessageData",
-    "buttonsMessage": "buttonsMessage",
-    "listMessage": "listMessage",
-    "templateMessage": "templateMessage",
-    "buttonsResponseMessage": "buttonsResponseMessage",
-    "listResponseMessage": "listResponseMessage",
-    "templateButtonsReplyMessage": "templateButtonReplyMessage",
-    "interactiveButtons": "interactiveButtons",
-    "interactiveButtonsReply": "interactiveButtonsReply",
-}
-FILE_TYPES = {"imageMessage", "videoMessage", "documentMessage", "audioMessage", "stickerMessage"}
-
-
 
 @dataclass(frozen=True)
 class ApiMessageEvent:
@@ -209,68 +178,3 @@ def build_body(instance: Instance, event: IngestEvent) -> dict[str, Any]:
     if event.timestamp is not None:
         body["timestamp"] = _ts(event.timestamp)
     return body
-
-
-def message_data_from_payload(type_message: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """messageData for a message we sent (or the emulated network carried), built
-    from the transport payload (the send request's fields)."""
-    forwarded = {"isForwarded": bool(payload.get("isForwarded")), "forwardingScore": int(payload.get("forwardingScore", 0))}
-    data: dict[str, Any] = {"typeMessage": type_message}
-    if type_message == "textMessage":
-        data["textMessageData"] = {"textMessage": payload.get("message", "")}
-    elif type_message == "extendedTextMessage" and "backgroundColor" in payload:
-        # A text status (sendTextStatus): its text with its colour and font.
-        data["extendedTextMessageData"] = {
-            "text": payload.get("message", ""),
-            "backgroundColor": payload.get("backgroundColor", ""),
-            "font": payload.get("font", ""),
-        }
-    elif type_message == "extendedTextMessage":
-        preview = payload.get("customPreview") or {}
-        data["extendedTextMessageData"] = {
-            "text": payload.get("message", ""),
-            "description": preview.get("description", ""),
-            "title": preview.get("title", ""),
-            "previewType": "None" if not payload.get("linkPreview", True) else payload.get("typePreview", "small").capitalize(),
-            "jpegThumbnail": preview.get("jpegThumbnail", ""),
-            **forwarded,
-        }
-    elif type_message == "pollMessage":
-        data["pollMessageData"] = {
-            "name": payload.get("message", ""),
-            "options": payload.get("options", []),
-            "multipleAnswers": bool(payload.get("multipleAnswers", False)),
-        }
-    elif type_message == "locationMessage":
-        data["locationMessageData"] = {
-            "nameLocation": payload.get("nameLocation", ""),
-            "address": payload.get("address", ""),
-            "latitude": payload.get("latitude"),
-            "longitude": payload.get("longitude"),
-            "jpegThumbnail": "",
-            **forwarded,
-        }
-    elif type_message == "contactMessage":
-        contact = payload.get("contact", {})
-        name = " ".join(p for p in (contact.get("firstName"), contact.get("middleName"), contact.get("lastName")) if p) or contact.get("company", "")
-        phone = contact.get("phoneContact", "")
-        data["contactMessageData"] = {
-            "displayName": name,
-            "vcard": f"BEGIN:VCARD\nVERSION:3.0\nFN:{name}\nitem1.TEL;waid={phone}:+{phone}\nEND:VCARD",
-            **forwarded,
-        }
-    elif type_message in FILE_TYPES:
-        data["fileMessageData"] = {
-            "downloadUrl": payload.get("urlFile", ""),
-            "caption": payload.get("caption", ""),
-            "fileName": payload.get("fileName", ""),
-            "jpegThumbnail": "",
-            "mimeType": payload.get("mimeType", ""),
-            "isAnimated": False,
-            **forwarded,
-        }
-    else:
-        key = DATA_KEYS.get(type_message, type_message)
-        inner = {k: v for k, v in payload.items() if k not in ("quotedMessageId", "typingTime", "archiveChat")}
-        data[key] = inner
-    return data

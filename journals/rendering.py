@@ -22,8 +22,8 @@ from typing import Any
 
 from rest_framework.utils.encoders import JSONEncoder
 
+from engines.shapes import DATA_KEYS, FILE_TYPES
 from journals.models import Direction, JournalMessage
-from journals.notifications import DATA_KEYS, FILE_TYPES
 from messaging.models import OutgoingStatus
 
 # Bump when journal_object's output changes: rows stored by an older renderer are

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from engines.shapes import FILE_TYPES, payload_from_message_data
 from journals.models import JournalMessage
-from journals.notifications import FILE_TYPES
 
 
 def file_url(instance_id: int, *, chat_id: str, id_message: str) -> str | None:
@@ -32,3 +34,12 @@ def file_url(instance_id: int, *, chat_id: str, id_message: str) -> str | None:
     if isinstance(sent, dict) and sent.get("urlFile"):
         return str(sent["urlFile"])
     return None
+
+
+def forward_sources(instance_id: int, chat_id: str, id_messages: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """forwardMessages: (typeMessage, send payload) of journalled messages of the
+    chat (received, or sent from the phone), rebuilt from their messageData."""
+    rows = JournalMessage.objects.filter(
+        instance_id=instance_id, chat_id=chat_id, id_message__in=id_messages
+    ).values_list("id_message", "message_data")
+    return {id_message: payload_from_message_data(data) for id_message, data in rows if isinstance(data, dict)}

@@ -300,10 +300,54 @@ def consume_engine_events(pairs: Sequence[tuple[Instance | int, Any]]) -> None:
     for target, event in pairs:
         instance = _instance(target)
         if isinstance(event, HistoryEvent):
-            with transaction.atomic():
-                for message in event.messages:
-                    _journal(instance, message)
+            record_history(instance, event)
             continue
         ingest_event(instance, event)
-        if isinstance(event, MessageEvent) and event.direction == "incoming":
+        if isinstance(event, MessageEvent) and event.direction == "incoming" and event.chat_id != STATUS_BROADCAST:
             mark_chat_read_on_receive(instance, event.chat_id)
+
+
+HISTORY_BATCH = 2000
+
+
+def record_history(instance: Instance, event: HistoryEvent) -> int:
+    """Synced history: journal rows (a message already journalled stays as it is)
+    and the chats' list entries, in bulk, one transaction. Returns how many
+    messages were offered."""
+    rows = [
+        JournalMessage(
+            instance_id=instance.pk,
+            direction=Direction.INCOMING if m.direction == "incoming" else Direction.OUTGOING,
+            chat_id=m.chat_id,
+            id_message=m.id_message,
+            sender=m.sender,
+            sender_name=m.sender_name,
+            sender_contact_name=m.sender_contact_name,
+            chat_name=m.chat_name,
+            type_message=m.type_message,
+            message_data=m.message_data,
+            timestamp=m.timestamp,
+            is_read=event.read,
+        )
+        for m in event.messages
+    ]
+    states = [
+        ChatState(
+            instance_id=instance.pk,
+            chat_id=c.chat_id,
+            name=c.name,
+            archived=c.archived,
+            last_activity=c.last_activity or event.timestamp,
+        )
+        for c in event.chats
+    ]
+    with transaction.atomic():
+        JournalMessage.objects.bulk_create(rows, batch_size=HISTORY_BATCH, ignore_conflicts=True)
+        ChatState.objects.bulk_create(
+            states,
+            batch_size=HISTORY_BATCH,
+            update_conflicts=True,
+            unique_fields=["instance", "chat_id"],
+            update_fields=["name", "archived", "last_activity"],
+        )
+    return len(rows)

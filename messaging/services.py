@@ -22,7 +22,7 @@ from itertools import takewhile
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import DateTimeField, F, Q, Value, Window
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
@@ -33,7 +33,7 @@ from engines.registry import get_transport
 from instances import coalesce, events
 from instances.bulk import insert_values
 from instances.dbclock import db_in, db_now
-from instances.models import EmuMessage, Engine, Instance, State
+from instances.models import Instance, State
 from messaging import media
 from messaging.models import (
     PENDING_STATUSES,
@@ -678,7 +678,8 @@ def _status_events(
 ) -> list[IngestEvent]:
     """outgoingAPIMessageReceived when the message left the queue, then
     outgoingMessageStatus."""
-    from journals.notifications import ApiMessageEvent, StatusEvent, message_data_from_payload
+    from engines.shapes import message_data_from_payload
+    from journals.notifications import ApiMessageEvent, StatusEvent
 
     out: list[IngestEvent] = []
     statuses = [status]
@@ -720,12 +721,21 @@ def record_status_by_id_message(instance_id: int, id_message: str, status: Outgo
 
 
 def consume_receipts(pairs: Sequence[tuple[Any, ReceiptEvent]]) -> None:
-    """The sink's consumer for engine receipts: the message (ours, by its wire id)
-    moves to delivered / read; never back (``record_status`` is monotonic). GREEN-API
-    has no ``played`` status: a played voice message counts as read."""
-    for target, event in pairs:
-        status = OutgoingStatus.DELIVERED if event.status == "delivered" else OutgoingStatus.READ
-        record_status_by_id_message(target if isinstance(target, int) else target.pk, event.id_message, status)
+    """The sink's consumer for engine receipts: each message (ours, by instance and
+    wire id) moves to delivered / read, never back (``record_statuses`` is
+    monotonic), all of a batch in one transaction. GREEN-API has no ``played``
+    status: a played voice message counts as read."""
+    wanted = [(target if isinstance(target, int) else target.pk, event) for target, event in pairs]
+    rows = OutgoingMessage.objects.filter(
+        instance_id__in={i for i, _ in wanted}, id_message__in={e.id_message for _, e in wanted}
+    ).values_list("instance_id", "id_message", "pk")
+    pks = {(instance_id, id_message): pk for instance_id, id_message, pk in rows}
+    changes = [
+        (pks[(i, e.id_message)], OutgoingStatus.DELIVERED if e.status == "delivered" else OutgoingStatus.READ, "")
+        for i, e in wanted
+        if (i, e.id_message) in pks
+    ]
+    record_statuses(changes)
 
 
 def consume_state_changes(pairs: Sequence[tuple[Any, StateEvent]]) -> None:
@@ -734,63 +744,6 @@ def consume_state_changes(pairs: Sequence[tuple[Any, StateEvent]]) -> None:
         if event.state == State.AUTHORIZED:
             instance_id = target if isinstance(target, int) else target.pk
             transaction.on_commit(partial(wake_queue, instance_id))
-
-
-def emulate_receipts(runner_id: str, *, delivered_after: float, read_after: float) -> int:
-    """Simulated contacts acknowledge: delivered after ``delivered_after`` seconds,
-    read after ``read_after``. Called by a session runner for the instances it
-    leases; record_status is monotonic, so a second runner doing it is harmless.
-
-    Messages to phones that are linked to one of our instances are acknowledged by
-    that instance's session instead (delivered when it takes them in, read when it
-    reads the chat): see instances.emulator_session."""
-    now = timezone.now()
-    changed = 0
-    linked = Instance.objects.filter(engine=Engine.EMULATOR, is_deleted=False).exclude(wid="").values("wid")
-    mine = OutgoingMessage.objects.filter(
-        instance__lease__runner_id=runner_id, instance__engine=Engine.EMULATOR
-    ).exclude(chat_id__in=linked)
-    # Two queries, each only over rows that are due, so a backlog of one kind (say
-    # thousands of delivered messages waiting to be read) never starves the other.
-    steps = (
-        (OutgoingStatus.SENT, OutgoingStatus.DELIVERED, "delivered_at", delivered_after),
-        (OutgoingStatus.DELIVERED, OutgoingStatus.READ, "read_at", read_after),
-    )
-    for current, target, stamp, after in steps:
-        due = list(
-            mine.filter(status=current, sent_at__lte=now - timedelta(seconds=after))
-            .order_by("sent_at", "pk")
-            .values_list("pk", "instance__phone", "id_message")[:1000]
-        )
-        if not due:
-            continue
-        recorded = set(record_statuses([(pk, target, "") for pk, _, _ in due]))
-        _stamp_network([(phone, id_message) for pk, phone, id_message in due if pk in recorded], stamp, now)
-        changed += len(recorded)
-    return changed
-
-
-def _stamp_network(messages: list[tuple[str, str]], stamp: str, now: Any) -> None:
-    """Set ``stamp`` (delivered_at / read_at) on these (sender, id_message) rows of
-    the emulated network: on PostgreSQL one UPDATE for all senders (a runner's tick
-    covers every instance it leases), elsewhere one per sender."""
-    if not messages:
-        return
-    if connection.vendor == "postgresql":
-        table = EmuMessage._meta.db_table
-        column = {"delivered_at": "delivered_at", "read_at": "read_at"}[stamp]  # the two stamp columns
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} SET {column} = %s WHERE (sender, id_message) IN"  # noqa: S608 - names from the model
-                " (SELECT * FROM unnest(%s::varchar[], %s::varchar[]))",
-                [now, [sender for sender, _ in messages], [id_message for _, id_message in messages]],
-            )
-        return
-    by_sender: dict[str, list[str]] = {}
-    for sender, id_message in messages:
-        by_sender.setdefault(sender, []).append(id_message)
-    for sender, id_messages in by_sender.items():
-        EmuMessage.objects.filter(sender=sender, id_message__in=id_messages).update(**{stamp: now})
 
 
 # --- Housekeeping (beat) ------------------------------------------------------------------
@@ -854,18 +807,18 @@ class UnknownMessageError(Exception):
 
 def _source_messages(instance: Instance, chat_id_from: str, id_messages: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
     """(typeMessage, payload) of known messages in ``chat_id_from`` by idMessage:
-    ones we sent there, and ones the chat sent us on the network."""
+    ones we sent there through the API, and ones in the chat's journal."""
     found: dict[str, tuple[str, dict[str, Any]]] = {}
     for id_message, type_message, payload in OutgoingMessage.objects.filter(
         instance=instance, chat_id=chat_id_from, id_message__in=id_messages
     ).values_list("id_message", "type_message", "payload"):
         found[id_message] = (type_message, payload)
-    if instance.phone and chat_id_from.endswith("@c.us"):
-        sender = chat_id_from.split("@", 1)[0]
-        for id_message, type_message, payload in EmuMessage.objects.filter(
-            sender=sender, recipient=instance.phone, id_message__in=id_messages
-        ).values_list("id_message", "type_message", "payload"):
-            found.setdefault(id_message, (type_message, payload))
+    # What the engine reported in that chat (received, or sent from the phone): from
+    # our own journal, so forwarding works the same on every engine.
+    from journals.selectors import forward_sources  # journals builds on messaging
+
+    for id_message, source in forward_sources(instance.pk, chat_id_from, id_messages).items():
+        found.setdefault(id_message, source)
     return found
 
 

@@ -50,7 +50,7 @@ def status_content(type_message: str, message_data: dict[str, Any]) -> dict[str,
 def outgoing_statuses(instance: Instance, *, minutes: int = DEFAULT_MINUTES) -> list[dict[str, Any]]:
     """getOutgoingStatuses: our statuses of the last ``minutes``. A deleted one
     stays in the journal with ``isDeleted: true`` (a Relay addition)."""
-    from journals.notifications import message_data_from_payload
+    from engines.shapes import message_data_from_payload
 
     since = timezone.now() - timedelta(minutes=minutes)
     rows = OutgoingMessage.objects.filter(

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from instances.emulator_statuses import prune_network_statuses
 from statuses.services import prune_status_statistics
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def prune_statuses_task() -> dict[str, int]:
-    """Statistics older than 30 days, and network statuses long expired."""
-    return {"statistics": prune_status_statistics(), "network": prune_network_statuses()}
+    """Statistics older than 30 days."""
+    return {"statistics": prune_status_statistics()}

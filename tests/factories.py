@@ -7,6 +7,7 @@ from typing import Any
 import factory
 from django.contrib.auth import get_user_model
 
+from engines.emulator import pairing
 from instances import services
 from instances.models import Account, Instance, State
 
@@ -40,7 +41,7 @@ def make_instance(account: Account | None = None, *, authorized: bool = False, p
     if engine and engine != instance.engine:
         Instance.objects.filter(pk=instance.pk).update(engine=engine)
     if authorized:
-        services.link_phone(instance, phone=phone or f"7900{instance.id % 10_000_000:07d}", name="Test Phone")
+        pairing.link_phone(instance, phone=phone or f"7900{instance.id % 10_000_000:07d}", name="Test Phone")
         services.change_state(instance, State.AUTHORIZED)
     instance.refresh_from_db()
     return instance

@@ -7,8 +7,8 @@ from engines.registry import EngineSpec
 SPEC = EngineSpec(
     name="emulator",
     label="Emulator (sandbox)",
-    transport="instances.transport.emulator.EmulatorTransport",
-    session="instances.emulator_session.tick",
+    transport="engines.emulator.transport.EmulatorTransport",
+    session="engines.emulator.session.tick",
     capabilities=frozenset(
         {
             # Account and pairing

@@ -16,10 +16,10 @@ import pytest
 from django.db import close_old_connections, connections
 
 from dashboard.journal_views import LIVE_FALLBACK_SECONDS
+from engines.emulator.transport import ensure_phone
 from instances import services
 from instances.models import Instance, State
 from instances.runner import Runner
-from instances.transport.emulator import ensure_phone
 from journals.models import Notification, WebhookAttempt, WebhookRedelivery
 from messaging.models import OutgoingMessage
 from tests.conftest import LiveServer

@@ -10,8 +10,8 @@ import httpx
 from django.conf import settings as django_settings
 from django.test import Client
 
-from instances import emulator_events
-from instances.emulator_services import add_simulated_contact
+from engines.emulator import triggers as emulator_events
+from engines.emulator.services import add_simulated_contact
 from tests.conftest import LiveServer, method_url
 from tests.dashboard.test_browser import TIMEOUT_MS, browser_page, pytestmark, session_runner, shots
 from tests.factories import make_instance

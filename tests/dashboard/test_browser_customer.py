@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 
+from engines.emulator.transport import ensure_phone
 from instances import services
 from instances.models import Account, Instance
-from instances.transport.emulator import ensure_phone
 from journals import webhooks
 from journals.models import Notification, NotificationState
 from messaging.models import OutgoingMessage

@@ -8,8 +8,9 @@ from typing import Any
 from django.test import Client
 from django.urls import reverse
 
-from instances.emulator_services import add_simulated_contact
-from instances.models import EmuCall, EmuPhone, Instance
+from engines.emulator.models import EmuCall, EmuPhone
+from engines.emulator.services import add_simulated_contact
+from instances.models import Instance
 from instances.runner import Runner
 from tests.factories import make_instance
 

@@ -16,9 +16,9 @@ from django.urls import reverse
 from PIL import Image
 
 from dashboard import console
+from engines.emulator.transport import ensure_phone
 from instances import registry
 from instances.models import Instance
-from instances.transport.emulator import ensure_phone
 from messaging.models import MediaFile, OutgoingMessage
 
 HTMX = {"HTTP_HX_REQUEST": "true"}

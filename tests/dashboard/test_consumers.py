@@ -10,6 +10,7 @@ from django.test import Client
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from engines.emulator import pairing
 from instances import services
 from instances.models import Account, State
 from tests.conftest import LiveServer
@@ -52,7 +53,7 @@ def test_list_socket_pushes_state_changes(live_asgi: LiveServer) -> None:
         first = frames_until(ws, lambda f: f["type"] == "state")
         assert first == {"type": "state", "id": instance.id, "state": "notAuthorized", "label": "Not authorized",
                          "tone": "idle", "wid": ""}
-        services.link_phone(instance, phone="79005550201")
+        pairing.link_phone(instance, phone="79005550201")
         services.change_state(instance, State.AUTHORIZED)
         frame = frames_until(ws, lambda f: f.get("state") == "authorized")
         assert frame["id"] == instance.id and frame["label"] == "Authorized" and frame["tone"] == "ok"
@@ -68,7 +69,7 @@ def test_instance_socket_streams_the_qr_then_the_pairing(live_asgi: LiveServer) 
         assert frames_until(ws, lambda f: f["type"] == "state")["state"] == "notAuthorized"
         qr = frames_until(ws, lambda f: f["type"] == "qr")
         assert qr["png"].startswith("iVBOR")  # base64 PNG
-        services.link_phone(instance, phone="79005550202")
+        pairing.link_phone(instance, phone="79005550202")
         services.change_state(instance, State.AUTHORIZED)
         frame = frames_until(ws, lambda f: f.get("state") == "authorized")
         assert frame["wid"] == "79005550202@c.us"

@@ -11,6 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from dashboard.journal_views import LIVE_FALLBACK_SECONDS
+from engines.emulator import pairing
 from instances import events, services
 from instances.models import Instance, State
 from journals.models import Direction, JournalMessage, Notification, WebhookAttempt
@@ -148,6 +149,6 @@ def test_list_socket_ignores_journal_hints(live_asgi: LiveServer) -> None:
     with open_socket(live_asgi, "/ws/dashboard/", session_cookie(account)) as ws:
         frames_until(ws, lambda f: f["type"] == "state")
         incoming(instance)  # must not break the list socket (no handler error)
-        services.link_phone(instance, phone="79005550304")
+        pairing.link_phone(instance, phone="79005550304")
         services.change_state(instance, State.AUTHORIZED)
         assert frames_until(ws, lambda f: f["type"] != "state" or f.get("state") == "authorized")["type"] == "state"

@@ -13,9 +13,10 @@ from django.urls import reverse
 from PIL import Image
 
 from dashboard import sandbox
-from instances import emulator_events
-from instances.emulator_events_api import KIND_FIELDS
-from instances.models import EmuContact, EmuMessage, EmuSignal, Engine, Instance, State
+from engines.emulator import triggers as emulator_events
+from engines.emulator.models import EmuContact, EmuMessage, EmuSignal
+from engines.emulator.triggers_api import KIND_FIELDS
+from instances.models import Engine, Instance, State
 from instances.runner import Runner
 from journals.models import Call, JournalMessage
 

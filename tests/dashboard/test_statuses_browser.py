@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from instances.emulator_services import add_simulated_contact
+from engines.emulator.services import add_simulated_contact
 from tests.conftest import LiveServer
 from tests.dashboard.test_browser import CHROMIUM, browser_page, session_runner, shots
 from tests.factories import AccountFactory, make_instance

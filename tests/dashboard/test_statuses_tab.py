@@ -9,8 +9,9 @@ from typing import Any
 from django.test import Client
 from django.urls import reverse
 
-from instances.emulator_services import add_simulated_contact
-from instances.models import EmuStatus, Instance
+from engines.emulator.models import EmuStatus
+from engines.emulator.services import add_simulated_contact
+from instances.models import Instance
 from messaging.models import OutgoingMessage
 from tests.journals.emulated import tick
 

@@ -78,7 +78,7 @@ STACK_ENV = {
 BOOTSTRAP = """
 import os
 from instances import services
-from instances.transport.emulator import ensure_phone
+from engines.emulator.transport import ensure_phone
 from tests.factories import make_instance
 ensure_phone(os.environ["FAULT_RECIPIENT"], "Recipient")
 instance = make_instance(authorized=True)

@@ -7,8 +7,9 @@ from typing import Any
 
 from rest_framework.test import APIClient
 
-from instances.emulator_services import add_simulated_contact
-from instances.models import EmuGroup, EmuGroupMember, Instance
+from engines.emulator.models import EmuGroup, EmuGroupMember
+from engines.emulator.services import add_simulated_contact
+from instances.models import Instance
 from tests.conftest import method_url
 
 ALICE = "79005550001"
@@ -58,6 +59,6 @@ def promote(group_id: str, phone: str, admin: bool = True) -> None:
 
 def foreign_group(owner: str, *phones: str, name: str = "Theirs") -> str:
     """A group created by a simulated contact (through the network, not our API)."""
-    from instances import emulator_groups
+    from engines.emulator import groups as emulator_groups
 
     return emulator_groups.create_group(actor=owner, subject=name, participants=list(phones)).group_id

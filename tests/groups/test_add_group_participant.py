@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from instances import emulator_groups
-from instances.models import EmuSignal, Instance
+from engines.emulator import groups as emulator_groups
+from engines.emulator.models import EmuSignal
+from instances.models import Instance
 from tests.groups.helpers import (
     ALICE,
     BOB,

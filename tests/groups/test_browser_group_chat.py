@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from instances import emulator_events
-from instances.models import EmuMessage
+from engines.emulator import triggers as emulator_events
+from engines.emulator.models import EmuMessage
 from tests.conftest import LiveServer
 from tests.dashboard.conftest import PASSWORD
 from tests.dashboard.test_browser import CHROMIUM, browser_page, session_runner, shots  # noqa: F401 - fixtures

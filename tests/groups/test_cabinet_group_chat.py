@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from django.test import Client
 
-from instances.models import Account, EmuMessage
+from engines.emulator.models import EmuMessage
+from instances.models import Account
 from tests.dashboard.conftest import owner_client  # noqa: F401 - fixture
 from tests.factories import make_instance
 from tests.groups.helpers import ALICE, BOB, members, wid, with_contacts
@@ -13,7 +14,7 @@ from tests.journals.emulated import tick
 
 
 def test_the_group_chat_shows_senders_and_the_info_panel(owner_client: Client, account: Account) -> None:  # noqa: F811
-    from instances import emulator_events
+    from engines.emulator import triggers as emulator_events
 
     instance = with_contacts(make_instance(account, authorized=True), ALICE, BOB)
     group_id = emulator_events.contact_creates_group(
@@ -36,7 +37,7 @@ def test_the_group_chat_shows_senders_and_the_info_panel(owner_client: Client, a
 
 
 def test_sandbox_actions_change_the_group(owner_client: Client, account: Account) -> None:  # noqa: F811
-    from instances import emulator_events
+    from engines.emulator import triggers as emulator_events
 
     instance = with_contacts(make_instance(account, authorized=True), ALICE, BOB)
     group_id = emulator_events.contact_creates_group(
@@ -49,7 +50,7 @@ def test_sandbox_actions_change_the_group(owner_client: Client, account: Account
     owner_client.post(url, {"phone": ALICE, "action": "promote"})
     assert members(group_id)[instance.phone] == (True, False)
     owner_client.post(url, {"phone": BOB, "action": "rename", "text": "Renamed club"})
-    from instances.models import EmuGroup
+    from engines.emulator.models import EmuGroup
 
     assert EmuGroup.objects.get(group_id=group_id).picture == ""
     r = owner_client.post(url, {"phone": ALICE, "action": "picture", "text": "blue"}, follow=True)
@@ -64,7 +65,7 @@ def test_sandbox_actions_change_the_group(owner_client: Client, account: Account
 
 
 def test_another_owner_cannot_use_the_sandbox(client: Client, account: Account) -> None:
-    from instances import emulator_events
+    from engines.emulator import triggers as emulator_events
     from tests.factories import AccountFactory
 
     instance = with_contacts(make_instance(account, authorized=True), ALICE, BOB)

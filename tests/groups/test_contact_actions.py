@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from instances.emulator_events import MESSAGE_KINDS
-from instances.models import EmuMessage, Instance
+from engines.emulator.models import EmuMessage
+from engines.emulator.triggers import MESSAGE_KINDS
+from instances.models import Instance
 from journals.models import ChatState
 from tests.conftest import LiveServer, method_url
 from tests.groups.helpers import ALICE, BOB, members, wid, with_contacts

@@ -6,7 +6,8 @@ import re
 
 from rest_framework.test import APIClient
 
-from instances.models import EmuGroup, Instance
+from engines.emulator.models import EmuGroup
+from instances.models import Instance
 from journals.models import ChatState
 from tests.groups.helpers import ALICE, BOB, NOBODY, call, group, members, wid, with_contacts
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from rest_framework.test import APIClient
 
 from engines.contract import OutgoingPayload
-from instances.models import EmuMessage, Instance
-from instances.transport.emulator_messages import emulator_send_many
+from engines.emulator.messages import emulator_send_many
+from engines.emulator.models import EmuMessage
+from instances.models import Instance
 from tests.groups.helpers import ALICE, BOB, create, with_contacts
 
 

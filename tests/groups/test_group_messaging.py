@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from instances.models import EmuMessage, Instance
+from engines.emulator.models import EmuMessage
+from instances.models import Instance
 from journals.models import ChatState
 from messaging.models import PENDING_STATUSES, OutgoingMessage, OutgoingStatus, SendCursor
 from messaging.services import drain_queue

@@ -10,13 +10,16 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from instances.emulator_services import add_simulated_contact
-from instances.models import EmuPhone, Instance, LeaseGrant, SessionLease, State
+from engines.emulator.models import EmuPhone
+from engines.emulator.services import add_simulated_contact
+from instances.models import Instance, LeaseGrant, SessionLease, State
 from instances.runner import Runner
 from tests.conftest import method_url
 from tests.factories import AccountFactory, UserFactory, make_instance
 
 CHANGELISTS = ["account", "instance", "sessionlease", "leasegrant", "emuphone"]
+# The emulated network's phones are the emulator engine's (app label "emulator").
+APP = {"emuphone": "emulator"}
 
 
 @pytest.fixture
@@ -44,7 +47,7 @@ def leased_instance(authorized_instance: Instance) -> Instance:
 
 @pytest.mark.parametrize("model", CHANGELISTS)
 def test_superuser_sees_changelist(admin_client: Client, leased_instance: Instance, model: str) -> None:
-    r = admin_client.get(f"/admin/instances/{model}/")
+    r = admin_client.get(f"/admin/{APP.get(model, 'instances')}/{model}/")
     assert r.status_code == 200
     assert b"0 results" not in r.content  # every table has a row here
 
@@ -65,13 +68,13 @@ def test_change_page_loads(admin_client: Client, leased_instance: Instance, mode
         "leasegrant": LeaseGrant.objects.get(instance=leased_instance).pk,
         "emuphone": EmuPhone.objects.get(phone=leased_instance.phone).pk,
     }[model]
-    r = admin_client.get(f"/admin/instances/{model}/{pk}/change/")
+    r = admin_client.get(f"/admin/{APP.get(model, 'instances')}/{model}/{pk}/change/")
     assert r.status_code == 200
 
 
 @pytest.mark.parametrize("model", CHANGELISTS)
 def test_anonymous_is_sent_to_login(db: None, model: str) -> None:
-    r = Client().get(f"/admin/instances/{model}/")
+    r = Client().get(f"/admin/{APP.get(model, 'instances')}/{model}/")
     assert r.status_code == 302
     assert "/admin/login/" in r["Location"]
 

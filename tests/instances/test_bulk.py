@@ -10,8 +10,8 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from engines.emulator.models import EmuMessage
 from instances.bulk import insert_rows
-from instances.models import EmuMessage
 from journals.models import Notification
 from tests.factories import make_instance
 

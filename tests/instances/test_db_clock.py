@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from engines.emulator import pairing
 from instances import services as instance_services
 from instances.models import Instance, SessionLease, State
 from instances.runner import Runner
@@ -42,7 +43,7 @@ def test_a_runner_with_a_fast_clock_does_not_take_a_live_lease(request: pytest.F
 
 def test_a_fence_holds_on_the_database_clock(request: pytest.FixtureRequest) -> None:
     instance = make_instance()
-    instance_services.link_phone(instance, phone="79005550101", name="P")
+    pairing.link_phone(instance, phone="79005550101", name="P")
     runner = Runner(ttl=60)
     runner.runner_id = "holder"
     runner.acquire()

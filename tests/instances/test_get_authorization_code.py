@@ -6,10 +6,11 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from instances import services
-from instances.models import EmuPhone, Instance
+from engines.emulator import pairing
+from engines.emulator.models import EmuPhone
+from engines.emulator.transport import PAIRING_ALPHABET
+from instances.models import Instance
 from instances.runner import Runner
-from instances.transport.emulator import PAIRING_ALPHABET
 from tests.conftest import method_url
 
 PHONE = 79001234567
@@ -50,7 +51,7 @@ def test_it_stores_the_code_for_about_two_and_a_half_minutes(
 
 def test_entering_the_code_links_the_instance(api_client: APIClient, instance: Instance) -> None:
     code = get_code(api_client, instance, {"phoneNumber": PHONE}).json()["code"]
-    services.confirm_pairing_code(instance, code=code.lower())  # the user types it on the phone
+    pairing.confirm_pairing_code(instance, code=code.lower())  # the user types it on the phone
     state = api_client.get(method_url(instance, "getStateInstance")).json()["stateInstance"]
     assert state == "starting"
     runner = Runner()

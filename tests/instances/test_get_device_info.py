@@ -1,6 +1,7 @@
 from rest_framework.test import APIClient
 
-from instances.models import EmuPhone, Instance
+from engines.emulator.models import EmuPhone
+from instances.models import Instance
 from tests.conftest import method_url
 
 KEYS = ["platform", "deviceManufacturer", "deviceModel", "osVersion", "waVersion", "battery"]

@@ -2,6 +2,7 @@ from typing import Any
 
 from rest_framework.test import APIClient
 
+from engines.emulator import pairing
 from instances import services, settings_spec
 from instances.models import Instance
 from tests.conftest import method_url
@@ -71,7 +72,7 @@ def test_wid_is_empty_until_authorized(api_client: APIClient, instance: Instance
 
 
 def test_wid_is_empty_while_a_linked_instance_is_starting(api_client: APIClient, instance: Instance) -> None:
-    services.link_phone(instance, phone="79001234567")  # paired, the runner has not connected yet
+    pairing.link_phone(instance, phone="79001234567")  # paired, the runner has not connected yet
     assert instance.wid == "79001234567@c.us"
     assert get_settings(api_client, instance)["wid"] == ""
 

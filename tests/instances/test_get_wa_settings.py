@@ -1,9 +1,9 @@
 import pytest
 from rest_framework.test import APIClient
 
+from engines.emulator.transport import lid_for
 from instances import services
 from instances.models import Instance, State
-from instances.transport.emulator import lid_for
 from tests.conftest import method_url
 
 KEYS = [
@@ -78,7 +78,7 @@ def test_history_sync_progress_follows_the_session(api_client: APIClient, author
     """historySyncProgress is how much of the phone's network traffic this device has
     taken in: behind after messages it has not read yet, 100 once its session
     caught up."""
-    from instances.models import EmuMessage
+    from engines.emulator.models import EmuMessage
     from instances.runner import Runner
 
     for n in range(4):

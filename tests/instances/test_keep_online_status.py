@@ -8,7 +8,7 @@ from typing import Any
 
 from rest_framework.test import APIClient
 
-from instances.emulator_services import add_simulated_contact
+from engines.emulator.services import add_simulated_contact
 from instances.models import Instance
 from instances.runner import Runner
 from tests.conftest import method_url

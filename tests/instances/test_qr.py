@@ -5,9 +5,9 @@ import pytest
 from PIL import Image
 from rest_framework.test import APIClient
 
+from engines.emulator import transport as emulator
 from instances import services
 from instances.models import Instance, State
-from instances.transport import emulator
 from tests.conftest import method_url
 
 

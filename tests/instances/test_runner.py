@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from engines.emulator import pairing
 from instances import services
 from instances.models import Instance, InstanceStateChange, LeaseGrant, SessionLease, State
 from instances.runner import Runner
@@ -231,7 +232,7 @@ def test_step_emulator_sessions_finishes_starting(wid: bool, expected: str, sett
     settings.EMULATOR_STARTUP_SECONDS = 0
     inst = make_instance()
     if wid:
-        services.link_phone(inst, phone="79005550001", name="Alice")
+        pairing.link_phone(inst, phone="79005550001", name="Alice")
     else:
         services.change_state(inst, State.STARTING)
     assert Instance.objects.get(pk=inst.pk).state == State.STARTING
@@ -249,7 +250,7 @@ def test_step_emulator_sessions_finishes_starting(wid: bool, expected: str, sett
 def test_step_waits_for_startup_delay(settings: Any) -> None:
     settings.EMULATOR_STARTUP_SECONDS = 60
     inst = make_instance()
-    services.link_phone(inst, phone="79005550002")
+    pairing.link_phone(inst, phone="79005550002")
     a = make_runner("A")
 
     a.tick()
@@ -261,7 +262,7 @@ def test_only_the_lease_holder_steps_a_session(settings: Any) -> None:
     settings.EMULATOR_STARTUP_SECONDS = 0
     inst = make_instance()
     a, b = make_runner("A", capacity=0), make_runner("B")
-    services.link_phone(inst, phone="79005550003")
+    pairing.link_phone(inst, phone="79005550003")
 
     a.tick()
     assert Instance.objects.get(pk=inst.pk).state == State.STARTING
@@ -279,7 +280,7 @@ def test_runner_that_lost_its_lease_does_not_step_the_session(settings: Any) -> 
     b.capacity = 1
     b.acquire()
     b.capacity = 0
-    services.link_phone(inst, phone="79005550004")
+    pairing.link_phone(inst, phone="79005550004")
 
     a.step_sessions()
 

@@ -14,9 +14,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
+from engines.emulator.models import EmuPhone
+from engines.emulator.triggers import _thumbnail
 from instances import images
-from instances.emulator_events import _thumbnail
-from instances.models import EmuPhone, Instance
+from instances.models import Instance
 from tests.conftest import method_url
 
 pytestmark = pytest.mark.django_db

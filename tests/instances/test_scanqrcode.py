@@ -17,10 +17,11 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
+from engines.emulator import pairing
+from engines.emulator.transport import EmulatorTransport
 from instances import services
 from instances.models import Instance, State
 from instances.runner import Runner
-from instances.transport.emulator import EmulatorTransport
 from tests.conftest import LiveServer
 from tests.factories import make_instance
 
@@ -47,8 +48,8 @@ def new_instance(**kwargs: Any) -> Instance:
 
 @sync_to_async
 def scan_and_tick(instance: Instance, phone: str, name: str) -> None:
-    """The phone scans (services.link_phone) and a session runner finishes the connect."""
-    services.link_phone(Instance.objects.get(pk=instance.pk), phone=phone, name=name)
+    """The phone scans (pairing.link_phone) and a session runner finishes the connect."""
+    pairing.link_phone(Instance.objects.get(pk=instance.pk), phone=phone, name=name)
     runner = Runner(runner_id="test-runner", ttl=30)
     runner.tick()
     runner.shutdown()
@@ -160,7 +161,7 @@ async def test_window_elapses_with_timeout_expired(settings: Any) -> None:
 
 async def test_blocked_instance_gets_error_then_close() -> None:
     instance = await new_instance(authorized=True)
-    await sync_to_async(services.set_state_for_testing)(instance, State.BLOCKED)
+    await sync_to_async(pairing.set_state_for_testing)(instance, State.BLOCKED)
     communicator = WebsocketCommunicator(application, ws_path(instance))
     assert (await communicator.connect(timeout=TIMEOUT))[0]
     frame = await communicator.receive_json_from(timeout=TIMEOUT)

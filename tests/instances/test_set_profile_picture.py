@@ -8,8 +8,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 from rest_framework.test import APIClient
 
+from engines.emulator.models import EmuPhone
 from instances.api import MAX_PICTURE_BYTES
-from instances.models import EmuPhone, Instance
+from instances.models import Instance
 from tests.conftest import method_url
 
 

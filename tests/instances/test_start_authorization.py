@@ -4,7 +4,8 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from instances.models import EmuPhone, Instance
+from engines.emulator.models import EmuPhone
+from instances.models import Instance
 from tests.conftest import method_url
 
 BODY = {"phoneNumber": 79001234567, "method": "sms", "locale": "en-US", "name": "Ann"}

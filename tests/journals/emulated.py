@@ -12,7 +12,7 @@ import httpx
 import pytest
 from django.db import connection
 
-from instances.emulator_services import add_simulated_contact
+from engines.emulator.services import add_simulated_contact
 from instances.models import Instance
 from instances.runner import Runner
 from journals.models import Notification, NotificationState

@@ -3,8 +3,9 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from instances.models import EmuContact, Instance
-from instances.transport.emulator import ensure_phone
+from engines.emulator.models import EmuContact
+from engines.emulator.transport import ensure_phone
+from instances.models import Instance
 from tests.journals.chat_helpers import PEER, PEER_WID, assert_validation, assert_wire_guards, get, post
 
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from whatsapp_chatbot_python import GreenAPIBot, IncomingCallNotification, Notification
 
-from instances.models import EmuMessage, Instance
+from engines.emulator.models import EmuMessage
+from instances.models import Instance
 from instances.runner import Runner
 from tests.conftest import LiveServer
 from tests.journals.emulated import (

@@ -3,8 +3,9 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from instances.emulator_services import add_simulated_contact
-from instances.models import EmuPhone, Instance
+from engines.emulator.models import EmuPhone
+from engines.emulator.services import add_simulated_contact
+from instances.models import Instance
 from tests.journals.chat_helpers import PEER, PEER_WID, assert_validation, assert_wire_guards, post
 
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from rest_framework.test import APIClient
 
-from instances.emulator_events import phone_sends
+from engines.emulator.triggers import phone_sends
 from instances.models import Instance
 from instances.runner import Runner
 from messaging.models import SendCursor

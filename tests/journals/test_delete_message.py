@@ -3,7 +3,8 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from instances.models import EmuMessage, Instance
+from engines.emulator.models import EmuMessage
+from instances.models import Instance
 from instances.runner import Runner
 from journals.models import JournalMessage
 from tests.factories import make_instance

@@ -4,8 +4,8 @@ import httpx
 import pytest
 from rest_framework.test import APIClient
 
+from engines.emulator.transport import ensure_phone
 from instances.models import Instance
-from instances.transport.emulator import ensure_phone
 from tests.conftest import LiveServer
 from tests.factories import make_instance
 from tests.journals.chat_helpers import PEER, PEER_WID, assert_validation, assert_wire_guards, post

@@ -20,7 +20,7 @@ from tests.journals.chat_helpers import (
 def test_chats_are_listed_by_activity(
     api_client: APIClient, authorized_instance: Instance, django_capture_on_commit_callbacks: Any
 ) -> None:
-    from instances.transport.emulator import ensure_phone
+    from engines.emulator.transport import ensure_phone
 
     ensure_phone("79005550000")
     receive(authorized_instance, text_data("a"), id_message="A1", when=at(60), name="John")

@@ -3,7 +3,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from instances.emulator_services import add_simulated_contact
+from engines.emulator.services import add_simulated_contact
 from instances.models import Instance
 from journals.models import ChatState
 from tests.journals.chat_helpers import PEER, PEER_WID, assert_validation, post
@@ -65,7 +65,7 @@ def test_email_products_and_last_seen_come_from_the_contact(api_client: APIClien
 
     from django.utils import timezone
 
-    from instances.models import EmuPhone, EmuPresence
+    from engines.emulator.models import EmuPhone, EmuPresence
 
     add_simulated_contact(owner_phone=authorized_instance.phone, phone=PEER, name="Dealer")
     products = [{"id": "p1", "name": "Tea", "price": "3.50"}]

@@ -166,7 +166,7 @@ def test_bodies_are_what_drf_renders(api_client: APIClient, authorized_instance:
 
 
 def _bulk(instance: Instance, count: int) -> None:
-    """Rows written without signals (like instances.emulator_seed): no stored object."""
+    """Rows written without signals (like engines.emulator.seed): no stored object."""
     now = timezone.now()
     JournalMessage.objects.bulk_create(
         JournalMessage(

@@ -3,8 +3,8 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from engines.emulator.transport import ensure_phone
 from instances.models import Instance
-from instances.transport.emulator import ensure_phone
 from tests.journals.chat_helpers import (
     PEER,
     PEER_WID,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from instances.models import EmuPhone
+from engines.emulator.models import EmuPhone
 from tests.conftest import LiveServer
 from tests.journals.emulated import (
     CONTACT,

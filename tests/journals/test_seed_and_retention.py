@@ -4,7 +4,8 @@ from typing import Any
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from instances.models import EmuContact, Instance
+from engines.emulator.models import EmuContact
+from instances.models import Instance
 from journals.models import Call, ChatState, JournalMessage
 from journals.retention import prune_journals
 from tests.journals.chat_helpers import at, get, receive, text_data

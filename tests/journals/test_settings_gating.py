@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from instances import emulator_events
-from instances.models import EmuPhone, Instance
+from engines.emulator import triggers as emulator_events
+from engines.emulator.models import EmuPhone
+from instances.models import Instance
 from journals.models import Direction, JournalMessage, Notification
 from messaging.models import OutgoingMessage, OutgoingStatus, SendCursor
 from messaging.services import drain_queue

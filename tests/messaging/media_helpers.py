@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from instances.transport.emulator import ensure_phone
+from engines.emulator.transport import ensure_phone
 
 RECIPIENT = "79001112233"
 CHAT_ID = f"{RECIPIENT}@c.us"

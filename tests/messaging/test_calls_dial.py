@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from instances.emulator_services import add_simulated_contact
-from instances.models import EmuCall
+from engines.emulator.models import EmuCall
+from engines.emulator.services import add_simulated_contact
 from tests.factories import make_instance
 from tests.journals.chat_helpers import assert_validation, assert_wire_guards
 from tests.messaging.calls_helpers import (

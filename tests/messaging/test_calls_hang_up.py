@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from rest_framework.test import APIClient
 
-from instances.models import EmuCall
+from engines.emulator.models import EmuCall
 from tests.factories import make_instance
 from tests.journals.chat_helpers import assert_wire_guards, get
 from tests.messaging.calls_helpers import call, call_notifications, journal, pair, refused, state, tick

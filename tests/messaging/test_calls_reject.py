@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from instances import emulator_events
+from engines.emulator import triggers as emulator_events
 from tests.factories import make_instance
 from tests.journals.chat_helpers import assert_wire_guards
 from tests.messaging.calls_helpers import (

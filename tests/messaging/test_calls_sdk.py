@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 from whatsapp_api_client_python import API
 from whatsapp_api_client_python.tools.voip import CallAudio, CallInfo, CallsConnection, CallState
 
-from instances import emulator_events
+from engines.emulator import triggers as emulator_events
 from instances.models import Instance
 from instances.runner import Runner
 from tests.conftest import LiveServer

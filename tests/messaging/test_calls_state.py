@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from rest_framework.test import APIClient
 
-from instances.models import EmuCall, Engine
+from engines.emulator.models import EmuCall
+from instances.models import Engine
 from tests.factories import make_instance
 from tests.journals.chat_helpers import assert_wire_guards
 from tests.messaging.calls_helpers import call, pair, refused, state

@@ -6,9 +6,11 @@ from typing import Any
 
 from rest_framework.test import APIClient
 
+from engines.emulator import pairing
+from engines.emulator.models import EmuMessage
+from engines.emulator.transport import ensure_phone
 from instances import services as instance_services
-from instances.models import EmuMessage, Instance, State
-from instances.transport.emulator import ensure_phone
+from instances.models import Instance, State
 from messaging.models import OutgoingMessage, OutgoingStatus
 from tests.conftest import method_url
 
@@ -39,7 +41,7 @@ def test_it_clears_and_nothing_is_sent_later(
     assert api_client.get(method_url(instance, "showMessagesQueue")).json() == []
 
     with django_capture_on_commit_callbacks(execute=True):
-        instance_services.link_phone(instance, phone="79005550000")
+        pairing.link_phone(instance, phone="79005550000")
         instance_services.change_state(instance, State.AUTHORIZED)
     assert not EmuMessage.objects.exists()
 

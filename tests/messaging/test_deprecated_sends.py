@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from instances.models import EmuMessage, Instance
-from instances.transport.emulator import ensure_phone
+from engines.emulator.models import EmuMessage
+from engines.emulator.transport import ensure_phone
+from instances.models import Instance
 from messaging.models import OutgoingMessage, OutgoingStatus
 from tests.conftest import method_url
 

@@ -13,9 +13,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from engines.contract import OutgoingPayload, SendResult, TransportError
+from engines.emulator.models import EmuMessage
+from engines.emulator.receipts import emulate_receipts
+from engines.emulator.transport import ensure_phone
 from instances import services as instance_services
-from instances.models import EmuMessage, Instance
-from instances.transport.emulator import ensure_phone
+from instances.models import Instance
 from journals.models import Notification
 from messaging import services
 from messaging.models import MessageStatusChange, OutgoingMessage, OutgoingStatus, SendCursor
@@ -98,7 +100,7 @@ def test_a_transient_engine_error_puts_the_rest_back_at_the_head(
     """The engine took two, then went away: those two are recorded, the failing one
     and everything after it wait at the head in order, nothing is sent twice."""
     messages = queue(unpaced, [str(n) for n in range(5)])
-    from instances.transport.emulator import EmulatorTransport
+    from engines.emulator.transport import EmulatorTransport
 
     real = EmulatorTransport.send_messages
 
@@ -154,17 +156,11 @@ def test_emulated_receipts_are_recorded_in_one_batch_per_instance(unpaced: Insta
 
     runner = Runner()
     runner.tick()  # lease the instance
-    now = timezone.now()
-    OutgoingMessage.objects.bulk_create(
-        OutgoingMessage(
-            instance=unpaced, id_message=f"R{n:05d}", chat_id=CHAT, method="sendMessage",
-            type_message="textMessage", status=OutgoingStatus.SENT, sent_at=now,
-        )
-        for n in range(50)
-    )
+    sent = queue(unpaced, [f"text {n}" for n in range(50)])
+    assert services.drain_queue(unpaced.id, "test") is None  # all 50 on the network
     Notification.objects.filter(instance=unpaced).delete()
     with CaptureQueriesContext(connection) as captured:
-        changed = services.emulate_receipts(runner.runner_id, delivered_after=0, read_after=3600)
+        changed = emulate_receipts(runner.runner_id, delivered_after=0, read_after=3600)
     assert changed == 50
     assert len(captured.captured_queries) < 40
     assert set(OutgoingMessage.objects.filter(instance=unpaced).values_list("status", flat=True)) == {"delivered"}
@@ -172,7 +168,7 @@ def test_emulated_receipts_are_recorded_in_one_batch_per_instance(unpaced: Insta
         Notification.objects.filter(instance=unpaced, type_webhook="outgoingMessageStatus")
         .order_by("receipt_id").values_list("body__idMessage", "body__status")
     )
-    assert statuses == [(f"R{n:05d}", "delivered") for n in range(50)]
+    assert statuses == [(m.id_message, "delivered") for m in sent]
 
 
 def test_record_statuses_applies_changes_in_order_and_skips_backwards_ones(unpaced: Instance) -> None:
@@ -278,7 +274,7 @@ def test_a_sweep_skips_an_instance_another_worker_is_draining(account: Any) -> N
 
 
 def test_one_engine_failing_never_holds_back_the_others(account: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from instances.transport.emulator import EmulatorTransport
+    from engines.emulator.transport import EmulatorTransport
 
     broken, fine = make_unpaced(account, 2)
     queue(broken, ["1", "2"])
@@ -338,7 +334,7 @@ def test_a_sweep_puts_every_instance_s_batch_on_the_network_with_one_insert(auth
     # SQLite spells an insert that ignores conflicts "INSERT OR IGNORE INTO".
     inserts = [
         q["sql"] for q in captured.captured_queries
-        if q["sql"].startswith("INSERT") and 'INTO "instances_emumessage"' in q["sql"]
+        if q["sql"].startswith("INSERT") and 'INTO "emulator_emumessage"' in q["sql"]
     ]
     assert len(inserts) == 1
     for sender in senders:
@@ -361,7 +357,7 @@ def test_receipts_stamp_the_network_rows_of_every_sender_and_only_theirs(account
         type_message="textMessage",
     )
     runner_id = Instance.objects.get(pk=a.pk).lease.runner_id
-    assert services.emulate_receipts(runner_id, delivered_after=0, read_after=3600) == 4
+    assert emulate_receipts(runner_id, delivered_after=0, read_after=3600) == 4
     for sender in (a, b):
         rows = EmuMessage.objects.filter(sender=sender.phone)
         assert rows.count() == 2 and all(row.delivered_at is not None and row.read_at is None for row in rows)

@@ -13,10 +13,10 @@ import pytest
 import redis
 
 from config.celery import app as celery_app
+from engines.emulator.transport import ensure_phone
 from instances import coalesce
 from instances import services as instance_services
 from instances.models import Instance
-from instances.transport.emulator import ensure_phone
 from messaging import services, tasks
 from messaging.models import OutgoingMessage, OutgoingStatus
 from tests.factories import make_instance

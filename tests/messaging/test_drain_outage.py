@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from engines.contract import OutgoingPayload, SendResult
-from instances.models import EmuMessage, Instance
+from engines.emulator.models import EmuMessage
+from instances.models import Instance
 from messaging import services
 from messaging.models import OutgoingMessage, SendAttempt, SendCursor
 from messaging.selectors import send_attempt_tally
@@ -37,7 +38,7 @@ def test_a_sweep_cut_by_an_outage_resumes_as_soon_as_the_database_is_back(
     unpaced: Instance, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
     messages = queue_quietly(unpaced, ["1", "2", "3"], monkeypatch)
-    from instances.transport.emulator import EmulatorTransport
+    from engines.emulator.transport import EmulatorTransport
 
     real = EmulatorTransport.send_messages
     outage = contextlib.ExitStack()

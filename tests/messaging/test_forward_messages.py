@@ -11,8 +11,12 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from instances.models import EmuMessage, Instance
-from instances.transport.emulator import ensure_phone
+from engines import sink
+from engines.emulator.models import EmuMessage
+from engines.emulator.transport import ensure_phone
+from engines.events import MessageEvent
+from engines.shapes import message_data_from_payload
+from instances.models import Instance
 from messaging import services
 from messaging.models import OutgoingMessage, OutgoingStatus, SendCursor
 from tests.conftest import method_url
@@ -43,16 +47,19 @@ def sent_text(authorized_instance: Instance, chats: tuple[str, str]) -> Outgoing
 
 
 @pytest.fixture
-def received_location(authorized_instance: Instance, chats: tuple[str, str]) -> EmuMessage:
-    """A message the source chat sent this instance over the network."""
-    return EmuMessage.objects.create(
-        sender=SOURCE,
-        chat_id=f"{authorized_instance.phone}@c.us",
-        recipient=authorized_instance.phone,
+def received_location(authorized_instance: Instance, chats: tuple[str, str]) -> MessageEvent:
+    """A message the source chat sent this instance, as its session took it in."""
+    payload = {"latitude": 1.5, "longitude": 2.5, "nameLocation": "", "address": ""}
+    event = MessageEvent(
+        direction="incoming",
+        chat_id=f"{SOURCE}@c.us",
         id_message="3EB0C767D097B7C7C030",
-        type_message="locationMessage",
-        payload={"latitude": 1.5, "longitude": 2.5, "nameLocation": "", "address": ""},
+        sender=f"{SOURCE}@c.us",
+        message_data=message_data_from_payload("locationMessage", payload),
+        timestamp=timezone.now(),
     )
+    sink.emit(authorized_instance, event)
+    return event
 
 
 def forward(client: APIClient, instance: Instance, body: Any, **headers: str) -> Any:
@@ -64,7 +71,7 @@ def test_it_forwards_in_the_given_order(
     authorized_instance: Instance,
     chats: tuple[str, str],
     sent_text: OutgoingMessage,
-    received_location: EmuMessage,
+    received_location: MessageEvent,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     source, target = chats

@@ -11,9 +11,11 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from engines.emulator import pairing
+from engines.emulator.models import EmuMessage
+from engines.emulator.transport import ensure_phone
 from instances import services as instance_services
-from instances.models import EmuMessage, Instance, State
-from instances.transport.emulator import ensure_phone
+from instances.models import Instance, State
 from messaging import services
 from messaging.models import MessageStatusChange, OutgoingMessage, OutgoingStatus, SendCursor
 from tests.conftest import method_url
@@ -96,7 +98,7 @@ def test_messages_wait_while_not_authorized_and_go_out_in_order(
     assert statuses(*ids) == ["queued", "queued"]
     assert services.drain_queue(instance.id, "test") is None
     with django_capture_on_commit_callbacks(execute=True):
-        instance_services.link_phone(instance, phone="79005550000")
+        pairing.link_phone(instance, phone="79005550000")
         instance_services.change_state(instance, State.AUTHORIZED)
     assert statuses(*ids) == ["sent", "queued"]
     last_sent(instance, 10)
@@ -295,15 +297,25 @@ def test_a_backlog_waiting_to_be_read_never_starves_delivery_receipts(authorized
     waiting for their read receipt, new sent messages were never marked delivered."""
     from django.utils import timezone
 
+    from engines.emulator.models import EmuMessage
+    from engines.emulator.receipts import emulate_receipts
+    from engines.emulator.transport import ensure_phone
     from instances.runner import Runner
-    from instances.transport.emulator import ensure_phone
     from messaging.models import OutgoingMessage, OutgoingStatus
-    from messaging.services import emulate_receipts
 
     ensure_phone("79000000002", "Contact")
     runner = Runner()
     runner.tick()  # lease the instance
     now = timezone.now()
+
+    def on_network(id_message: str, delivered: bool) -> EmuMessage:
+        return EmuMessage(
+            sender=authorized_instance.phone, chat_id="79000000002@c.us", recipient="79000000002",
+            id_message=id_message, type_message="textMessage", via_instance=authorized_instance.pk,
+            created_at=now, delivered_at=now if delivered else None,
+        )
+
+    EmuMessage.objects.bulk_create(on_network(f"OLD{n:05d}", True) for n in range(1100))
     OutgoingMessage.objects.bulk_create(
         OutgoingMessage(
             instance=authorized_instance, id_message=f"OLD{n:05d}", chat_id="79000000002@c.us",
@@ -312,6 +324,7 @@ def test_a_backlog_waiting_to_be_read_never_starves_delivery_receipts(authorized
         )
         for n in range(1100)
     )
+    on_network("NEW00001", False).save()
     fresh = OutgoingMessage.objects.create(
         instance=authorized_instance, id_message="NEW00001", chat_id="79000000002@c.us",
         method="sendMessage", type_message="textMessage", status=OutgoingStatus.SENT, sent_at=now,

@@ -9,9 +9,10 @@ import re
 import pytest
 from whatsapp_api_client_python import API
 
+from engines.emulator.models import EmuMessage
+from engines.emulator.transport import ensure_phone
 from instances import services as instance_services
-from instances.models import EmuMessage, Instance
-from instances.transport.emulator import ensure_phone
+from instances.models import Instance
 from messaging.models import OutgoingMessage, OutgoingStatus
 from tests.conftest import LiveServer
 from tests.factories import make_instance

@@ -12,7 +12,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 from engines.contract import OutgoingPayload, SendResult, TransportError
-from instances.models import EmuMessage, Instance
+from engines.emulator.models import EmuMessage
+from instances.models import Instance
 from messaging import services
 from messaging.models import OutgoingMessage, OutgoingStatus, SendAttempt
 from messaging.selectors import send_attempt_tally
@@ -53,7 +54,7 @@ def test_a_transient_failure_and_its_retry_are_not_a_duplicate(
     unpaced: Instance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (message,) = queue(unpaced, ["retry me"])
-    from instances.transport.emulator import EmulatorTransport
+    from engines.emulator.transport import EmulatorTransport
 
     real = EmulatorTransport.send_messages
 

@@ -9,7 +9,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 from whatsapp_api_client_python import API
 
-from instances.models import EmuMessage, Instance
+from engines.emulator.models import EmuMessage
+from instances.models import Instance
 from messaging.models import MediaFile, OutgoingMessage, OutgoingStatus
 from tests.conftest import LiveServer, method_url
 from tests.factories import make_instance
@@ -19,7 +20,7 @@ from tests.messaging.media_helpers import (
     MediaDirs,
     pdf_bytes,
     png_bytes,
-    )
+)
 
 
 def send(client: APIClient, instance: Instance, form: dict[str, Any], method: str = "sendFileByUpload", **headers: str) -> Any:

@@ -6,7 +6,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 from whatsapp_api_client_python import API
 
-from instances.models import EmuMessage, Instance
+from engines.emulator.models import EmuMessage
+from instances.models import Instance
 from messaging import services
 from messaging.models import MediaFile, MessageStatusChange, OutgoingMessage, OutgoingStatus
 from tests.conftest import LiveServer, method_url
@@ -18,7 +19,7 @@ from tests.messaging.media_helpers import (
     MediaDirs,
     pdf_bytes,
     png_bytes,
-    )
+)
 
 
 @pytest.fixture

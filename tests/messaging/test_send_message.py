@@ -6,8 +6,10 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from instances.models import EmuMessage, Instance
-from instances.transport.emulator import ensure_phone
+from engines.emulator import pairing
+from engines.emulator.models import EmuMessage
+from engines.emulator.transport import ensure_phone
+from instances.models import Instance
 from messaging import services
 from messaging.models import MessageStatusChange, OutgoingMessage, OutgoingStatus, SendCursor
 from tests.conftest import method_url
@@ -77,7 +79,7 @@ def test_messages_wait_until_authorized(
     from instances.models import State
 
     with django_capture_on_commit_callbacks(execute=True):
-        instance_services.link_phone(instance, phone="79005550000")
+        pairing.link_phone(instance, phone="79005550000")
         instance_services.change_state(instance, State.AUTHORIZED)
     message.refresh_from_db()
     assert message.status == OutgoingStatus.SENT

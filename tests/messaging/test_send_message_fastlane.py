@@ -10,8 +10,8 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
+from engines.emulator.transport import ensure_phone
 from instances.models import Instance
-from instances.transport.emulator import ensure_phone
 from messaging.fastlane import INSERT_FIELDS
 from messaging.models import OutgoingMessage, OutgoingStatus
 from tests.conftest import LiveServer, method_url

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from instances.models import EmuMessage, EmuPresence, Instance
+from engines.emulator.models import EmuMessage, EmuPresence
+from instances.models import Instance
 from messaging.models import OutgoingMessage
 from tests.conftest import method_url
 from tests.factories import make_instance

@@ -10,9 +10,10 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from engines.emulator.models import EmuMessage
+from engines.emulator.transport import ensure_phone
 from instances import services as instance_services
-from instances.models import EmuMessage, Instance
-from instances.transport.emulator import ensure_phone
+from instances.models import Instance
 from messaging import services
 from messaging.models import OutgoingMessage, OutgoingStatus
 from tests.conftest import method_url

@@ -12,8 +12,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
-from instances.models import EmuMessage, Instance
-from instances.transport.emulator import ensure_phone
+from engines.emulator.models import EmuMessage
+from engines.emulator.transport import ensure_phone
+from instances.models import Instance
 from messaging.models import OutgoingMessage, OutgoingStatus
 from tests.conftest import method_url
 from tests.factories import make_instance

@@ -7,7 +7,7 @@ from typing import Any
 
 from rest_framework.test import APIClient
 
-from instances.emulator_services import add_simulated_contact
+from engines.emulator.services import add_simulated_contact
 from instances.models import Instance
 from messaging.models import OutgoingMessage
 from tests.conftest import method_url

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from instances.models import EmuStatus, Instance
+from engines.emulator.models import EmuStatus
+from instances.models import Instance
 from journals.models import ChangeKind, MessageChange
 from messaging.models import OutgoingStatus
 from tests.conftest import method_url

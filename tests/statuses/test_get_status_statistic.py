@@ -10,7 +10,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from instances.models import EmuStatus, EmuStatusView, Instance
+from engines.emulator.models import EmuStatus, EmuStatusView
+from instances.models import Instance
 from messaging.models import OutgoingStatus
 from statuses.models import StatusReceipt
 from statuses.services import prune_status_statistics

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from whatsapp_api_client_python import API
 
-from instances.emulator_services import add_simulated_contact
+from engines.emulator.services import add_simulated_contact
 from instances.models import Instance
 from messaging import services as messaging_services
 from messaging.models import PENDING_STATUSES, OutgoingMessage

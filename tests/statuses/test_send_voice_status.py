@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from instances.models import EmuStatus, Instance
+from engines.emulator.models import EmuStatus
+from instances.models import Instance
 from messaging import media
 from messaging.models import MediaFile, OutgoingStatus
 from statuses.media import cut_audio

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from django.utils import timezone
 
-from instances.models import EmuStatus
+from engines.emulator.models import EmuStatus
 from tests.conftest import LiveServer, method_url
 from tests.journals.emulated import (
     Control,

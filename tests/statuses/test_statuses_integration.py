@@ -13,7 +13,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
-from instances.emulator_services import add_simulated_contact
+from engines.emulator.services import add_simulated_contact
 from journals.models import Notification
 from tests.conftest import method_url
 from tests.factories import make_instance

@@ -13,9 +13,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from engines.emulator.transport import ensure_phone
 from instances import services
 from instances.models import Instance, State
-from instances.transport.emulator import ensure_phone
 
 DEMO_USER = "demo"
 DEMO_PHONES = [("79990000001", "Relay Demo One"), ("79990000002", "Relay Demo Two")]

@@ -7,8 +7,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from engines.emulator.models import EmuContact
 from instances import services
-from instances.models import EmuContact, Instance, State
+from instances.models import Instance, State
 from instances.runner import Runner
 from tests.factories import make_instance
 

@@ -11,11 +11,12 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from engines.emulator.models import EmuMessage, EmuPhone
 from instances import services
-from instances.models import Account, EmuMessage, EmuPhone, Instance, State
+from instances.models import Account, Instance, State
 from tests.conftest import method_url
+from tests.engines.emulator.test_emulator_api import control_url, post
 from tests.factories import AccountFactory, make_instance
-from tests.instances.test_emulator_api import control_url, post
 
 pytestmark = pytest.mark.django_db
 

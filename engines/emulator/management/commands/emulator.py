@@ -12,10 +12,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from engines.emulator import pairing
+from engines.emulator.phones import PhoneClaimed
+from engines.emulator.services import FORCEABLE_STATES, add_simulated_contact
 from instances import services
-from instances.emulator_services import FORCEABLE_STATES, add_simulated_contact
 from instances.models import Engine, Instance
-from instances.phones import PhoneClaimed
 
 
 class Command(BaseCommand):
@@ -47,11 +48,11 @@ class Command(BaseCommand):
         try:
             action = options["action"]
             if action == "scan":
-                services.link_phone(instance, phone=options["phone"].lstrip("+"), name=options["name"])
+                pairing.link_phone(instance, phone=options["phone"].lstrip("+"), name=options["name"])
             elif action == "confirm-code":
-                services.confirm_pairing_code(instance, code=options["code"])
+                pairing.confirm_pairing_code(instance, code=options["code"])
             elif action == "set-state":
-                services.set_state_for_testing(instance, options["state"])
+                pairing.set_state_for_testing(instance, options["state"])
             elif action == "add-contact":
                 if not instance.phone:
                     raise CommandError("pair the instance first")

@@ -21,12 +21,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from engines.emulator import pairing
+from engines.emulator import transport as emulator
+from engines.emulator.models import CallRule, EmuContact, EmuPhone
+from engines.emulator.phones import PhoneClaimed
+from engines.emulator.services import FORCEABLE_STATES, add_simulated_contact
 from instances import services
-from instances.emulator_services import FORCEABLE_STATES, add_simulated_contact
 from instances.http import BadRequest, Bool, Forbidden, Str, Unauthorized, WireJSONParser, validate
-from instances.models import CallRule, EmuContact, EmuPhone, Engine, Instance, State
-from instances.phones import PhoneClaimed
-from instances.transport import emulator
+from instances.models import Engine, Instance, State
 
 PHONE_FIELD = {"min_length": 7, "max_length": 15}
 
@@ -121,7 +123,7 @@ class ScanQr(ControlView):
         if "qr" in data and not emulator.verify_qr(instance, data["qr"]):
             return _result(instance, False, "QR code expired or belongs to another instance")
         try:
-            services.link_phone(instance, phone=data["phoneNumber"], name=data.get("name", ""))
+            pairing.link_phone(instance, phone=data["phoneNumber"], name=data.get("name", ""))
         except services.ServiceError as exc:
             return _result(instance, False, str(exc))
         return _result(instance)
@@ -137,7 +139,7 @@ class ConfirmPairingCode(ControlView):
         instance = access_instance(request, id_instance)
         data = validate(PairingCodeInput, request.data)
         try:
-            services.confirm_pairing_code(instance, code=data["code"])
+            pairing.confirm_pairing_code(instance, code=data["code"])
         except services.ServiceError as exc:
             return _result(instance, False, str(exc))
         return _result(instance)
@@ -171,7 +173,7 @@ class SetState(ControlView):
         instance = access_instance(request, id_instance)
         data = validate(StateInput, request.data)
         try:
-            services.set_state_for_testing(instance, data["state"])
+            pairing.set_state_for_testing(instance, data["state"])
         except services.ServiceError as exc:
             return _result(instance, False, str(exc))
         return _result(instance)

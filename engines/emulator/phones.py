@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from instances.models import EmuPhone, Instance
-from instances.transport.emulator import ensure_phone
+from engines.emulator.models import EmuPhone
+from engines.emulator.transport import ensure_phone
+from instances.models import Instance
 
 
 class PhoneClaimed(Exception):

@@ -1,7 +1,7 @@
 """Statuses (stories) on the emulated network: the emulator's side of posting and
 deleting them. Posting comes through the send queue like any message (a payload to
 ``STATUS_BROADCAST``); the viewers' side (taking statuses in, receipts) runs in the
-session runner (``instances.emulator_statuses``).
+session runner (``engines.emulator.statuses``).
 
 Who may see a status (its audience) is fixed when it is posted:
 
@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from engines.contract import OutgoingPayload, SendResult
-from instances.models import EmuContact, EmuPhone, EmuStatus, EmuStatusView
+from engines.emulator.models import EmuContact, EmuPhone, EmuStatus, EmuStatusView
 
 STATUS_LIFETIME = timedelta(hours=24)
 STATUS_AUDIENCE_LIMIT = 1024  # API.md §5: "first 1024 contacts"
@@ -43,7 +43,7 @@ def status_audience(poster: str, participants: Sequence[str]) -> list[str]:
 def post_status(*, poster: str, via_instance: int | None, payload: OutgoingPayload) -> SendResult:
     """Put a status on the network with its audience. Idempotent per (poster,
     id_message): a retry answers the audience of the status already posted."""
-    from journals.notifications import message_data_from_payload
+    from engines.shapes import message_data_from_payload
 
     existing = EmuStatus.objects.filter(poster=poster, id_message=payload.id_message).first()
     if existing is None:

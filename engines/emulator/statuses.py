@@ -6,7 +6,7 @@ Each tick of a session runner:
 - ``take_statuses``: the instances it leases take in the statuses posted to their
   phone (``EmuStatusView`` rows not yet delivered) as ``incomingMessageReceived`` in
   the chat ``status@broadcast``, and the revokes of statuses they took in, through
-  ``journals.services.ingest_event`` like any message. Taking one in is the viewer's
+  the engines' sink like any message. Taking one in is the viewer's
   delivery receipt; with ``markIncomingMessagesReaded`` the instance views it at
   once (read receipt).
 - ``emulate_status_views``: viewers that are simulated phones (no instance on this
@@ -29,14 +29,16 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from engines import media, sink
 from engines.contract import STATUS_BROADCAST
-from instances.models import EmuContact, EmuPhone, EmuStatus, EmuStatusView, Engine, Instance, State
-from instances.transport.emulator_statuses import STATUS_AUDIENCE_LIMIT, STATUS_LIFETIME
+from engines.emulator.models import EmuContact, EmuPhone, EmuStatus, EmuStatusView
+from engines.emulator.status_posts import STATUS_AUDIENCE_LIMIT, STATUS_LIFETIME
+from engines.events import MessageEvent, StatusViewEvent
+from instances.models import Engine, Instance, State
 
 BATCH = 500
 FONTS = ("SERIF", "SANS_SERIF", "NORICAN_REGULAR", "BRYNDAN_WRITE", "OSWALD_HEAVY")
@@ -62,25 +64,16 @@ def _live(views: QuerySet[EmuStatusView]) -> QuerySet[EmuStatusView]:
 
 def _report(status: EmuStatus, viewer: str, receipt: str, moment: Any) -> None:
     """Tell the poster (one of our instances) that ``viewer`` delivered / read it."""
-    from statuses.models import ReceiptStatus
-    from statuses.services import record_status_receipt
-
     if status.via_instance:
-        record_status_receipt(
-            instance_id=status.via_instance,
-            id_message=status.id_message,
-            participant=_wid(viewer),
-            status=ReceiptStatus(receipt),
-            moment=moment,
+        sink.emit(
+            status.via_instance,
+            StatusViewEvent(id_message=status.id_message, viewer=_wid(viewer), status=receipt, timestamp=moment),  # type: ignore[arg-type]
         )
 
 
 def take_statuses(runner_id: str) -> int:
     """Ingest statuses (and revokes) posted to the phones of the authorized
     emulator instances this runner leases. Returns how many events were produced."""
-    from engines.events import MessageEvent
-    from journals.services import ingest_event
-
     instances = list(
         Instance.objects.filter(
             lease__runner_id=runner_id, engine=Engine.EMULATOR, state=State.AUTHORIZED, is_deleted=False
@@ -123,7 +116,7 @@ def take_statuses(runner_id: str) -> int:
         read = False
         for instance in by_phone[view.viewer]:
             contact_name = contact_names.get((instance.phone, status.poster), "")
-            ingest_event(
+            sink.emit(
                 instance,
                 MessageEvent(
                     direction="incoming",
@@ -149,7 +142,7 @@ def take_statuses(runner_id: str) -> int:
     for view in revoked:
         status, now = view.status, timezone.now()
         for instance in by_phone[view.viewer]:
-            ingest_event(
+            sink.emit(
                 instance,
                 MessageEvent(
                     direction="incoming",
@@ -214,7 +207,7 @@ def contact_posts_status(
     may see, as may the contact's own contacts. ``kind``: ``text`` (``message``,
     ``backgroundColor``, ``font``) or a picture/video (``imageMessage``,
     ``videoMessage``: ``caption``, optional base64 ``file``, else a generated one)."""
-    from instances.emulator_events import EventError, _peer, sample_file
+    from engines.emulator.triggers import EventError, _peer, sample_file
 
     if instance.engine != Engine.EMULATOR or not instance.phone or instance.state != State.AUTHORIZED:
         raise StatusEventError("the instance must be authorized on the emulator (pair it first)")
@@ -266,24 +259,20 @@ def contact_posts_status(
 
 
 def _stored_file(instance: Instance, kind: str, fields: dict[str, Any], sample_file: Any) -> dict[str, Any]:
-    from messaging import media
-
     content, mime, extension = sample_file(kind)
     if fields.get("file"):
         try:
             content = base64.b64decode(str(fields["file"]), validate=True)
         except (binascii.Error, ValueError) as exc:
             raise StatusEventError("'file' must be base64") from exc
-    limit = int(settings.MEDIA_MAX_BYTES)
-    received = media.spool([content], limit=limit, too_large=lambda n: StatusEventError(media.too_large_message(n, limit)))
     try:
         stored = media.store(
-            instance_id=instance.pk, received=received, file_name=f"status{extension}", fallbacks=[mime]
+            instance_id=instance.pk, content=content, file_name=f"status{extension}", mime_hints=(mime,)
         )
-    finally:
-        received.file.close()
+    except media.MediaUnavailable as exc:
+        raise StatusEventError(str(exc)) from exc
     return {
-        "downloadUrl": media.signed_url(stored),
+        "downloadUrl": stored.url,
         "caption": str(fields.get("caption", "")),
         "fileName": stored.file_name,
         "jpegThumbnail": "",

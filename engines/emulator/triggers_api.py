@@ -21,8 +21,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from instances import emulator_events
-from instances.emulator_api import PHONE_FIELD, ControlView, access_instance, digits
+from engines.emulator import triggers as emulator_events
+from engines.emulator.api import PHONE_FIELD, ControlView, access_instance, digits
 from instances.http import BadRequest, Bool, Int, Str, validate
 
 TAGS = ["emulator"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from instances.models import CallRule, EmuContact, EmuPhone, State
-from instances.phones import PhoneClaimed, may_use, owner_account
-from instances.transport.emulator import ensure_phone
+from engines.emulator.models import CallRule, EmuContact, EmuPhone
+from engines.emulator.phones import PhoneClaimed, may_use, owner_account
+from engines.emulator.transport import ensure_phone
+from instances.models import State
 
 # States the control API and ``manage.py emulator set-state`` may force. Unlinking
 # (``notAuthorized``) is ``logout``; ``pendingCode`` comes from ``startAuthorization``.
@@ -26,7 +27,7 @@ def add_simulated_contact(
     """Put ``phone`` in ``owner_phone``'s contacts, creating the simulated phone if new.
 
     The caller acts for ``account_id`` (default: the account ``owner_phone`` belongs
-    to). A new or unclaimed number becomes that account's (``instances.phones``) and takes
+    to). A new or unclaimed number becomes that account's (``engines.emulator.phones``) and takes
     ``registered``/``script`` (None: leave as is; a new phone is registered, unscripted)
     and ``name``. A number of another account may still be added to the address book
     under ``name``, but asking to change its registration, script or ``call_rule``

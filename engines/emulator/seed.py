@@ -21,11 +21,14 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from instances.emulator_api import ControlView, access_instance, digits
-from instances.emulator_services import add_simulated_contact
+from engines import sink
+from engines.emulator.api import ControlView, access_instance, digits
+from engines.emulator.models import EmuPhone
+from engines.emulator.services import add_simulated_contact
+from engines.emulator.transport import ensure_phone
+from engines.events import HistoryChat, HistoryEvent, MessageEvent
 from instances.http import Bool, Int, Str, validate
-from instances.models import EmuPhone, Instance
-from instances.transport.emulator import ensure_phone
+from instances.models import Instance
 
 MAX_CONTACTS = 10_000
 MAX_CHATS = 10_000
@@ -66,8 +69,6 @@ def seed(
     """Put contacts in the instance phone's address book and give it chats with a
     history: ``messages`` texts per chat, alternately received and sent from the
     phone, spread evenly over ``span`` up to now. One transaction."""
-    from journals.models import ChatState, Direction, JournalMessage
-
     if not instance.phone:
         raise SeedError("pair the instance with a phone first")
     total = sum(chat.messages for chat in chats)
@@ -84,8 +85,8 @@ def seed(
             ignore_conflicts=True,
             batch_size=BATCH,
         )
-        rows: list[JournalMessage] = []
-        states: list[ChatState] = []
+        messages: list[MessageEvent] = []
+        listed: list[HistoryChat] = []
         for chat in chats:
             wid = f"{chat.phone}@c.us"
             name = chat.name or known.get(chat.phone, "") or f"Contact {chat.phone[-4:]}"
@@ -95,33 +96,22 @@ def seed(
                 moment = now - span + step * (i + 1)
                 incoming = i % 2 == 0
                 last = moment
-                rows.append(
-                    JournalMessage(
-                        instance_id=instance.pk,
-                        direction=Direction.INCOMING if incoming else Direction.OUTGOING,
+                messages.append(
+                    MessageEvent(
+                        direction="incoming" if incoming else "outgoing",
                         chat_id=wid,
                         id_message=new_id_message(),
                         sender=wid if incoming else instance.wid,
                         sender_name=name if incoming else "",
                         chat_name=name,
-                        type_message="textMessage",
                         message_data={"typeMessage": "textMessage", "textMessageData": {"textMessage": f"Message {i + 1}"}},
                         timestamp=moment,
-                        is_read=True,
                     )
                 )
-            states.append(
-                ChatState(instance_id=instance.pk, chat_id=wid, name=name, archived=chat.archived, last_activity=last)
-            )
-        JournalMessage.objects.bulk_create(rows, batch_size=BATCH, ignore_conflicts=True)
-        ChatState.objects.bulk_create(
-            states,
-            batch_size=BATCH,
-            update_conflicts=True,
-            unique_fields=["instance", "chat_id"],
-            update_fields=["name", "archived", "last_activity"],
-        )
-    return Seeded(contacts=len(contacts), chats=len(chats), messages=len(rows))
+            listed.append(HistoryChat(chat_id=wid, name=name, archived=chat.archived, last_activity=last))
+        # The phone's history, as a linked device syncs it: journals, no notifications.
+        sink.emit(instance, HistoryEvent(messages=tuple(messages), chats=tuple(listed), timestamp=now))
+    return Seeded(contacts=len(contacts), chats=len(chats), messages=len(messages))
 
 
 # --- Control API -----------------------------------------------------------------------

@@ -42,13 +42,14 @@ from engines.contract import (
     SendResult,
     TransportError,
 )
+from engines.emulator.models import EmuPhone, EmuPresence
 from instances.images import check_image
+from instances.models import Instance, State
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from instances.emulator_groups import GroupView
-    from instances.models import EmuPhone, EmuPresence, Instance
+    from engines.emulator.groups import GroupView
 
 PAIRING_ALPHABET = "ABCDEFGHJKLMNPQRSTVWXYZ123456789"
 QR_PREFIX = "relay-emu"
@@ -142,7 +143,7 @@ def group_data(group: GroupView) -> GroupData:
 @contextmanager
 def _refusals() -> Iterator[None]:
     """The network's refusals as the contract's."""
-    from instances.emulator_groups import GroupError
+    from engines.emulator.groups import GroupError
 
     try:
         yield
@@ -166,7 +167,7 @@ def jpeg_thumbnail(data: bytes, size: int = 640) -> bytes:
 
 def ensure_phone(phone: str, name: str = "") -> EmuPhone:
     """Get or create an emulated WhatsApp account for ``phone``."""
-    from instances.models import EmuPhone
+    from engines.emulator.models import EmuPhone
 
     obj, created = EmuPhone.objects.get_or_create(
         phone=phone, defaults={"name": name or f"Relay {phone[-4:]}"}
@@ -180,7 +181,7 @@ def ensure_phone(phone: str, name: str = "") -> EmuPhone:
 def show_presence(phone: str, *, chat_id: str, kind: str, milliseconds: int, start: datetime | None = None) -> EmuPresence:
     """A phone shows ``kind`` (typing, recording; online with ``chat_id`` empty) from
     ``start`` (now) for ``milliseconds``: the network row its peers read."""
-    from instances.models import EmuPresence
+    from engines.emulator.models import EmuPresence
 
     started = start or timezone.now()
     return EmuPresence.objects.create(
@@ -193,7 +194,7 @@ def presences_seen_by(phone: str, now: datetime | None = None) -> list[EmuPresen
     with it, and its contacts that show themselves online. Oldest first."""
     from django.db.models import Q
 
-    from instances.models import EmuContact, EmuPresence, PresenceKind
+    from engines.emulator.models import EmuContact, EmuPresence, PresenceKind
 
     moment = now or timezone.now()
     contacts = EmuContact.objects.filter(owner__phone=phone).values_list("contact__phone", flat=True)
@@ -208,7 +209,7 @@ def last_seen(phone: str, now: datetime | None = None) -> int | None:
     shows itself online, else the end of its last online spell; None if never."""
     from django.db.models import Max
 
-    from instances.models import EmuPresence, PresenceKind
+    from engines.emulator.models import EmuPresence, PresenceKind
 
     moment = now or timezone.now()
     online = EmuPresence.objects.filter(phone=phone, kind=PresenceKind.AVAILABLE, started_at__lte=moment)
@@ -232,17 +233,40 @@ class EmulatorTransport:
         return QrCode(text=text, png_base64=render_qr_png(text), window=window)
 
     def request_pairing_code(self, *, phone: str) -> str:
+        self._check_phone_free(phone)
         ensure_phone(phone)
         return new_pairing_code()
 
     def start_registration(self, *, phone: str, method: str) -> str:
+        self._check_phone_free(phone)
         ensure_phone(phone)
         return f"{secrets.randbelow(1_000_000):06d}"
+
+    def complete_registration(self, *, phone: str) -> None:
+        from engines.emulator.pairing import link_phone
+        from instances.services import ServiceError
+
+        fresh = Instance.objects.get(pk=self.instance.pk)
+        fresh.state = State.NOT_AUTHORIZED  # link_phone accepts pendingCode too
+        try:
+            link_phone(fresh, phone=phone)
+        except ServiceError as exc:
+            raise TransportError(str(exc), permanent=True) from exc
+
+    def _check_phone_free(self, phone: str) -> None:
+        """A code for another tenant's number is refused before it is issued (the
+        emulator shows the code to whoever asked); linking checks again."""
+        from engines.emulator.phones import PhoneClaimed, check_may_act_as
+
+        try:
+            check_may_act_as(phone, self.instance.account_id)
+        except PhoneClaimed as exc:
+            raise TransportError(str(exc), permanent=True) from exc
 
     def logout(self, *, phone: str) -> bool:
         """The emulated phone forgets this linked device: True when the instance was
         linked to an account on the network."""
-        from instances.models import EmuPhone
+        from engines.emulator.models import EmuPhone
 
         return bool(phone) and EmuPhone.objects.filter(phone=phone).exists()
 
@@ -261,7 +285,7 @@ class EmulatorTransport:
 
     def send_presence(self, *, chat_id: str, milliseconds: int, recording: bool) -> None:
         """Put 'typing…'/'recording…' on the network for the chat's other side."""
-        from instances.models import PresenceKind
+        from engines.emulator.models import PresenceKind
 
         show_presence(
             self.instance.phone,
@@ -271,7 +295,7 @@ class EmulatorTransport:
         )
 
     def read_chat(self, *, chat_id: str) -> None:
-        from instances.emulator_session import read_receipts
+        from engines.emulator.session import read_receipts
 
         if chat_id.endswith("@c.us") and self.instance.phone:
             read_receipts(self.instance.phone, chat_id.split("@", 1)[0])
@@ -282,36 +306,36 @@ class EmulatorTransport:
         return self.instance.phone
 
     def call_status(self) -> CallStatus:
-        from instances import emulator_calls
+        from engines.emulator import calls as emulator_calls
 
         return emulator_calls.status(self._call_phone())
 
     def call_dial(self, *, phone: str) -> CallStatus:
-        from instances import emulator_calls
+        from engines.emulator import calls as emulator_calls
 
         emulator_calls.dial(self._call_phone(), phone)
         return self.call_status()
 
     def call_accept(self) -> CallStatus:
-        from instances import emulator_calls
+        from engines.emulator import calls as emulator_calls
 
         emulator_calls.accept(self._call_phone())
         return self.call_status()
 
     def call_reject(self) -> CallStatus:
-        from instances import emulator_calls
+        from engines.emulator import calls as emulator_calls
 
         emulator_calls.reject(self._call_phone())
         return self.call_status()
 
     def call_hang_up(self) -> CallStatus:
-        from instances import emulator_calls
+        from engines.emulator import calls as emulator_calls
 
         emulator_calls.hang_up(self._call_phone())
         return self.call_status()
 
     def call_answer_offer(self, *, offer: Mapping[str, object]) -> dict[str, str] | None:
-        from instances import emulator_calls
+        from engines.emulator import calls as emulator_calls
 
         call = emulator_calls.current(self._call_phone())
         if call is None:
@@ -322,12 +346,12 @@ class EmulatorTransport:
         return emulator_calls.answer_sdp(offer)
 
     def send_message(self, payload: OutgoingPayload) -> SendResult:
-        from instances.transport.emulator_messages import emulator_send
+        from engines.emulator.messages import emulator_send
 
         return emulator_send(sender_phone=self.instance.phone, via_instance=self.instance.id, payload=payload)
 
     def send_messages(self, payloads: Sequence[OutgoingPayload]) -> list[SendResult | TransportError]:
-        from instances.transport.emulator_messages import emulator_send_many
+        from engines.emulator.messages import emulator_send_many
 
         return list(emulator_send_many(sender_phone=self.instance.phone, via_instance=self.instance.id, payloads=payloads))
 
@@ -336,13 +360,13 @@ class EmulatorTransport:
         cls, batches: Sequence[tuple[EmulatorTransport, Sequence[OutgoingPayload]]]
     ) -> list[list[SendResult | TransportError]]:
         """``send_messages`` for several instances at once (base.send_for_instances)."""
-        from instances.transport.emulator_messages import emulator_send_senders
+        from engines.emulator.messages import emulator_send_senders
 
         sent = emulator_send_senders([(t.instance.phone, t.instance.id, payloads) for t, payloads in batches])
         return [list(results) for results in sent]
 
     def profile(self, *, phone: str) -> Profile | None:
-        from instances.models import EmuPhone
+        from engines.emulator.models import EmuPhone
 
         account = EmuPhone.objects.filter(phone=phone).first()
         if account is None:
@@ -362,9 +386,9 @@ class EmulatorTransport:
         enableMessagesHistory, or after being offline)."""
         from django.db.models import Q
 
-        from instances.models import EmuMessage, Instance
+        from engines.emulator.models import EmuMessage, EmuSession
 
-        cursor = Instance.objects.filter(pk=self.instance.pk).values_list("emulator_cursor", flat=True).first() or 0
+        cursor = EmuSession.objects.filter(instance_id=self.instance.pk).values_list("cursor", flat=True).first() or 0
         mine = EmuMessage.objects.filter(Q(recipient=phone) | Q(sender=phone))
         pending = mine.filter(id__gt=cursor).count()
         if not pending:
@@ -373,7 +397,7 @@ class EmulatorTransport:
         return min(99, 100 * taken // (taken + pending))
 
     def device_info(self, *, phone: str) -> DeviceInfo | None:
-        from instances.models import EmuPhone
+        from engines.emulator.models import EmuPhone
 
         account = EmuPhone.objects.filter(phone=phone).first()
         if account is None:
@@ -393,7 +417,7 @@ class EmulatorTransport:
         return chat_id.split("@", 1)[0] if chat_id.endswith("@c.us") else ""
 
     def _account(self, chat_id: str) -> EmuPhone | None:
-        from instances.models import EmuPhone
+        from engines.emulator.models import EmuPhone
 
         phone = self._peer_phone(chat_id)
         return EmuPhone.objects.filter(phone=phone, registered=True).first() if phone else None
@@ -401,8 +425,8 @@ class EmulatorTransport:
     def read_chat_until(self, *, chat_id: str, id_message: str) -> None:
         from django.db.models import Q
 
-        from instances.emulator_session import read_receipts
-        from instances.models import EmuMessage
+        from engines.emulator.models import EmuMessage
+        from engines.emulator.session import read_receipts
 
         own, peer = self.instance.phone, self._peer_phone(chat_id)
         if not own or not peer:
@@ -417,13 +441,13 @@ class EmulatorTransport:
             read_receipts(own, peer, up_to_id=bound)
 
     def check_whatsapp(self, *, phone: str) -> bool:
-        from instances.models import EmuPhone
+        from engines.emulator.models import EmuPhone
 
         return EmuPhone.objects.filter(phone=phone, registered=True).exists()
 
     def get_avatar(self, *, chat_id: str) -> Avatar:
         if chat_id.endswith("@g.us"):
-            from instances.emulator_groups import GroupError, group_view
+            from engines.emulator.groups import GroupError, group_view
 
             try:
                 group = group_view(chat_id, actor=self.instance.phone)
@@ -436,7 +460,7 @@ class EmulatorTransport:
         return Avatar(exists=True, url=avatar_url(account))
 
     def _contact_name(self, account: EmuPhone) -> str:
-        from instances.models import EmuContact
+        from engines.emulator.models import EmuContact
 
         if not self.instance.phone:
             return ""
@@ -463,7 +487,7 @@ class EmulatorTransport:
         )
 
     def contacts(self) -> list[Contact]:
-        from instances.models import EmuContact
+        from engines.emulator.models import EmuContact
 
         if not self.instance.phone:
             return []
@@ -475,7 +499,7 @@ class EmulatorTransport:
         return [Contact(chat_id=row.contact.wid, name=row.contact.name, contact_name=row.name) for row in rows]
 
     def save_contact(self, *, chat_id: str, name: str, in_addressbook: bool = True) -> bool:
-        from instances.models import EmuContact
+        from engines.emulator.models import EmuContact
 
         account = self._account(chat_id)
         if account is None or not self.instance.phone:
@@ -488,7 +512,7 @@ class EmulatorTransport:
         return True
 
     def delete_contact(self, *, chat_id: str) -> bool:
-        from instances.models import EmuContact
+        from engines.emulator.models import EmuContact
 
         phone = self._peer_phone(chat_id)
         if not phone or not self.instance.phone:
@@ -500,7 +524,7 @@ class EmulatorTransport:
         """Put an edit or revoke on the network; the peer's session takes it in as
         an incoming message. ``via_instance`` keeps our own session from journalling
         it a second time as phone-sent."""
-        from instances.models import EmuMessage
+        from engines.emulator.models import EmuMessage
 
         id_message = "BAE5" + secrets.token_hex(6).upper()
         EmuMessage.objects.create(
@@ -537,20 +561,20 @@ class EmulatorTransport:
         return self.instance.phone
 
     def create_group(self, *, name: str, participants: Sequence[str]) -> GroupData:
-        from instances import emulator_groups
+        from engines.emulator import groups as emulator_groups
 
         phones = [p.split("@", 1)[0] for p in participants if p.endswith("@c.us")]
         with _refusals():
             return group_data(emulator_groups.create_group(actor=self._me(), subject=name, participants=phones))
 
     def group_data(self, *, group_id: str) -> GroupData:
-        from instances import emulator_groups
+        from engines.emulator import groups as emulator_groups
 
         with _refusals():
             return group_data(emulator_groups.group_view(group_id, actor=self._me()))
 
     def update_group_name(self, *, group_id: str, name: str) -> None:
-        from instances import emulator_groups
+        from engines.emulator import groups as emulator_groups
 
         with _refusals():
             emulator_groups.rename_group(group_id, actor=self._me(), subject=name)
@@ -562,29 +586,29 @@ class EmulatorTransport:
             change(group_id, actor=self._me(), phone=participant.split("@", 1)[0], **kwargs)
 
     def add_group_participant(self, *, group_id: str, participant: str) -> None:
-        from instances import emulator_groups
+        from engines.emulator import groups as emulator_groups
 
         self._on_member(emulator_groups.add_participant, group_id, participant)
 
     def remove_group_participant(self, *, group_id: str, participant: str) -> None:
-        from instances import emulator_groups
+        from engines.emulator import groups as emulator_groups
 
         self._on_member(emulator_groups.remove_participant, group_id, participant)
 
     def set_group_admin(self, *, group_id: str, participant: str, admin: bool) -> None:
-        from instances import emulator_groups
+        from engines.emulator import groups as emulator_groups
 
         self._on_member(emulator_groups.set_admin, group_id, participant, admin=admin)
 
     def set_group_picture(self, *, group_id: str, data: bytes) -> str:
-        from instances import emulator_groups
+        from engines.emulator import groups as emulator_groups
 
         with _refusals():
             emulator_groups.set_picture(group_id, actor=self._me(), data=data)
             return group_picture_url(emulator_groups.group_view(group_id, actor=self._me()))
 
     def leave_group(self, *, group_id: str) -> None:
-        from instances import emulator_groups
+        from engines.emulator import groups as emulator_groups
 
         with _refusals():
             emulator_groups.leave_group(group_id, actor=self._me())
@@ -592,7 +616,7 @@ class EmulatorTransport:
     def update_group_settings(
         self, *, group_id: str, only_admins_send: bool | None, only_admins_edit: bool | None
     ) -> None:
-        from instances import emulator_groups
+        from engines.emulator import groups as emulator_groups
 
         with _refusals():
             emulator_groups.update_settings(
@@ -600,6 +624,6 @@ class EmulatorTransport:
             )
 
     def delete_status(self, *, id_message: str) -> bool:
-        from instances.transport.emulator_statuses import delete_status
+        from engines.emulator.status_posts import delete_status
 
         return bool(self.instance.phone) and delete_status(poster=self.instance.phone, id_message=id_message)

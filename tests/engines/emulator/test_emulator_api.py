@@ -10,11 +10,12 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from engines.emulator import transport as emulator
+from engines.emulator.models import EmuContact
+from engines.emulator.transport import EmulatorTransport
 from instances import services
-from instances.models import Account, EmuContact, Instance, State
+from instances.models import Account, Instance, State
 from instances.runner import Runner
-from instances.transport import emulator
-from instances.transport.emulator import EmulatorTransport
 from tests.conftest import method_url
 from tests.factories import AccountFactory, UserFactory, make_instance
 

@@ -36,17 +36,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 from engines.contract import CallError, CallStatus
-from instances.models import (
+from engines.emulator.models import (
     CallRule,
     EmuCall,
     EmuCallState,
     EmuContact,
     EmuPhone,
     EmuSignal,
-    Engine,
-    Instance,
     SignalKind,
 )
+from instances.models import Engine, Instance
 
 # Why a call ended (``reason`` of callsState and the callsRtc state frames).
 HANGUP = "hangup"  # an answered call was hung up

@@ -25,12 +25,12 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from instances import emulator_events
+from engines.emulator import triggers as emulator_events
+from engines.emulator.api import ControlView, access_instance, digits
+from engines.emulator.transport import group_picture_url
+from engines.emulator.triggers_api import KIND_FIELDS, EventMessageOutput, EventResultOutput, _phone
 from instances.api import check_image
-from instances.emulator_api import ControlView, access_instance, digits
-from instances.emulator_events_api import KIND_FIELDS, EventMessageOutput, EventResultOutput, _phone
 from instances.http import BadRequest, Bool, Str, ValidationFailed, validate
-from instances.transport.emulator import group_picture_url
 
 TAGS = ["emulator"]
 

@@ -17,19 +17,21 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import mimetypes
 import secrets
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from PIL import Image
 
+from engines import media
+from engines.emulator.models import EmuCall, EmuMessage, EmuPhone, EmuSignal, SignalKind
+from engines.emulator.phones import PhoneClaimed, check_may_act_as
+from engines.emulator.transport import ensure_phone
 from instances.images import UnsafeImage, check_image
-from instances.models import EmuCall, EmuMessage, EmuPhone, EmuSignal, Engine, Instance, SignalKind, State
-from instances.phones import PhoneClaimed, check_may_act_as
-from instances.transport.emulator import ensure_phone
+from instances.models import Engine, Instance, State
 
 Fields = dict[str, Any]
 MessageData = dict[str, Any]
@@ -391,8 +393,6 @@ def _thumbnail(content: bytes) -> str:
 def _file(chat: _Chat, fields: Fields, kind: str) -> MessageData:
     """Store the file (the one given as base64, or a generated sample) in the
     instance's media and point ``downloadUrl`` at its signed link."""
-    from messaging import media
-
     sample, sample_mime, extension = sample_file(kind)
     content = sample
     if fields.get("file"):
@@ -400,22 +400,19 @@ def _file(chat: _Chat, fields: Fields, kind: str) -> MessageData:
             content = base64.b64decode(str(fields["file"]), validate=True)
         except (binascii.Error, ValueError) as exc:
             raise EventError("'file' must be base64") from exc
-    limit = int(settings.MEDIA_MAX_BYTES)
-    received = media.spool(
-        [content], limit=limit, too_large=lambda n: EventError(media.too_large_message(n, limit))
-    )
     file_name = str(fields.get("fileName") or f"{secrets.token_hex(8)}{extension}")
+    mime_hint = fields.get("mimeType")
     try:
         stored = media.store(
             instance_id=chat.instance.pk,
-            received=received,
+            content=content,
             file_name=file_name,
-            fallbacks=[fields.get("mimeType"), media.mime_from_name(file_name), sample_mime],
+            mime_hints=(str(mime_hint) if mime_hint else None, mimetypes.guess_type(file_name)[0], sample_mime),
         )
-    finally:
-        received.file.close()
+    except media.MediaUnavailable as exc:
+        raise EventError(str(exc)) from exc
     thumbnail = _thumbnail(content) if kind in ("imageMessage", "videoMessage") else ""
-    data: Fields = {"downloadUrl": media.signed_url(stored)}
+    data: Fields = {"downloadUrl": stored.url}
     if kind == "stickerMessage":
         data.update(
             jpegThumbnail=thumbnail,
@@ -492,7 +489,7 @@ def phone_sends(instance: Instance, *, phone: str, kind: str, fields: Fields) ->
     """The instance's own phone (or another linked device) sends ``phone`` a message:
     the instance sees ``outgoingMessageReceived``; an instance linked to ``phone``
     receives it; a scripted contact answers."""
-    from instances.transport.emulator_messages import echo_reply
+    from engines.emulator.messages import echo_reply
 
     owner = _own_phone(instance)
     if phone == owner:
@@ -512,7 +509,8 @@ def contact_calls(instance: Instance, *, phone: str, outcome: str = "", name: st
     callsState becomes ``inc-call``) and, with ``outcome``, what happens next right
     after (``call_ends``). Returns the call id (the notifications' idMessage)."""
     from engines.contract import CallError
-    from instances import emulator_calls, events
+    from engines.emulator import calls as emulator_calls
+    from instances import events
 
     owner = _own_phone(instance)
     if outcome and outcome not in CALL_OUTCOMES:
@@ -536,7 +534,8 @@ def call_ends(instance: Instance, *, id_call: str, outcome: str) -> None:
     answers (``pickUp``) or declines (``declined``) it while it rings, or the contact
     hangs up (``hungUp``, before or after an answer)."""
     from engines.contract import CallError
-    from instances import emulator_calls, events
+    from engines.emulator import calls as emulator_calls
+    from instances import events
 
     owner = _own_phone(instance)
     if outcome not in CALL_OUTCOMES:
@@ -577,7 +576,7 @@ class _GroupChat(_Chat):
         self.group_id = group_id
 
     def known(self, id_message: str, *, what: str = "message") -> EmuMessage:
-        from instances.emulator_groups import find_group_message
+        from engines.emulator.groups import find_group_message
 
         found = find_group_message(self.group_id, id_message)
         if found is None:
@@ -600,7 +599,7 @@ def contact_creates_group(
 ) -> str:
     """A simulated contact creates a group with the instance's phone (and other
     contacts) in it. Returns the group id."""
-    from instances.emulator_groups import create_group
+    from engines.emulator.groups import create_group
 
     owner = _own_phone(instance)
     if phone == owner:
@@ -617,7 +616,7 @@ def contact_posts_in_group(
 ) -> EmuMessage:
     """A simulated member posts a message of ``kind`` in the group: every current
     member (the instance's phone among them) receives it."""
-    from instances.emulator_groups import audiences, group_rows
+    from engines.emulator.groups import audiences, group_rows
 
     _instance_group(instance, group_id)
     with transaction.atomic():
@@ -654,7 +653,7 @@ def contact_acts_in_group(
     """A simulated member changes the group as WhatsApp lets it (``GROUP_ACTIONS``):
     add, remove, promote or demote ``participant`` (default: the instance's phone),
     rename, set the picture (checked image bytes), change the settings, or leave."""
-    from instances import emulator_groups as groups
+    from engines.emulator import groups
 
     owner = _instance_group(instance, group_id)
     target = participant or owner
@@ -684,7 +683,7 @@ def contact_acts_in_group(
 
 def instance_groups(instance: Instance) -> list[Any]:
     """The groups the instance's phone is in now (emulator_groups.GroupView)."""
-    from instances.emulator_groups import groups_of
+    from engines.emulator.groups import groups_of
 
     return list(groups_of(_own_phone(instance)))
 
@@ -696,7 +695,8 @@ def contact_acts_on_call(instance: Instance, *, action: str) -> str:
     """The simulated contact on the other end of the instance's current call acts:
     answers or rejects the instance's ringing call, or hangs up. Returns the call id."""
     from engines.contract import CallError
-    from instances import emulator_calls, events
+    from engines.emulator import calls as emulator_calls
+    from instances import events
 
     owner = _own_phone(instance)
     if action not in CONTACT_CALL_ACTIONS:

@@ -11,8 +11,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from instances import emulator_statuses
-from instances.emulator_api import PHONE_FIELD, ControlView, access_instance, digits
+from engines.emulator import statuses as emulator_statuses
+from engines.emulator.api import PHONE_FIELD, ControlView, access_instance, digits
 from instances.http import BadRequest, Str, validate
 
 KINDS = ["text", "imageMessage", "videoMessage"]

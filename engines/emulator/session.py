@@ -19,23 +19,25 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
+from engines import sink
 from engines.contract import SessionHost
-from instances import events, services
-from instances.models import (
+from engines.emulator.models import (
     EmuContact,
     EmuMessage,
     EmuPhone,
     EmuPresence,
+    EmuSession,
     EmuSignal,
-    Engine,
-    Instance,
     PresenceKind,
     SignalKind,
-    State,
 )
+from engines.emulator.receipts import emulate_receipts
+from engines.events import BlockEvent, CallEvent, GroupEvent, MessageEvent, ReceiptEvent
+from instances import events, services
+from instances.models import Engine, Instance, State
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,36 @@ def _contact_names(owners: set[str], phones: set[str]) -> dict[tuple[str, str], 
         "owner__phone", "contact__phone", "name"
     )
     return {(owner, phone): name for owner, phone, name in rows if name}
+
+
+def network_head() -> tuple[int, int]:
+    """The newest message and signal ids on the network (0 when empty)."""
+    head = EmuMessage.objects.aggregate(head=Max("id"))["head"] or 0
+    signal_head = EmuSignal.objects.aggregate(head=Max("id"))["head"] or 0
+    return head, signal_head
+
+
+def start_at_head(instance_id: int) -> None:
+    """A newly linked device sees messages from now on, not the phone's history."""
+    head, signal_head = network_head()
+    EmuSession.objects.update_or_create(
+        instance_id=instance_id, defaults={"cursor": head, "signal_cursor": signal_head}
+    )
+
+
+def session_cursors(instance_ids: list[int]) -> dict[int, EmuSession]:
+    """Each instance's cursors; an instance without a row yet (linked before the
+    emulator kept them apart) starts at the network head."""
+    found = {s.instance_id: s for s in EmuSession.objects.filter(instance_id__in=instance_ids)}
+    missing = [i for i in instance_ids if i not in found]
+    if missing:
+        head, signal_head = network_head()
+        EmuSession.objects.bulk_create(
+            [EmuSession(instance_id=i, cursor=head, signal_cursor=signal_head) for i in missing],
+            ignore_conflicts=True,
+        )
+        found.update({s.instance_id: s for s in EmuSession.objects.filter(instance_id__in=missing)})
+    return found
 
 
 def take_inbox(runner_id: str) -> int:
@@ -69,24 +101,25 @@ def take_inbox(runner_id: str) -> int:
     for instance in instances:
         by_phone[instance.phone].append(instance)
     phones = set(by_phone)
+    cursors = session_cursors([i.pk for i in instances])
     messages = list(
-        EmuMessage.objects.filter(id__gt=min(i.emulator_cursor for i in instances))
+        EmuMessage.objects.filter(id__gt=min(cursors[i.pk].cursor for i in instances))
         .filter(Q(recipient__in=phones) | Q(sender__in=phones))
         .order_by("id")[:BATCH]
     )
     signals = list(
         EmuSignal.objects.filter(
-            id__gt=min(i.emulator_signal_cursor for i in instances), to_phone__in=phones
+            id__gt=min(cursors[i.pk].signal_cursor for i in instances), to_phone__in=phones
         ).order_by("id")[:BATCH]
     )
     messages, signals = _in_horizon(messages, signals)
     if not messages and not signals:
         return 0
     others = {m.sender for m in messages} | {m.recipient for m in messages if m.recipient}
-    inbox = _Inbox(by_phone, _names(others), _contact_names(phones, others))
+    inbox = _Inbox(by_phone, cursors, _names(others), _contact_names(phones, others))
     group_ids = {m.chat_id for m in messages if m.chat_id.endswith("@g.us")}
     if group_ids:
-        from instances.emulator_groups import subjects
+        from engines.emulator.groups import subjects
 
         inbox.subjects = subjects(group_ids)
     for item in _network_order(messages, signals):
@@ -95,13 +128,15 @@ def take_inbox(runner_id: str) -> int:
         else:
             inbox.signal(item)
     # Everyone this runner serves has now seen the network up to here.
-    mine = Instance.objects.filter(pk__in=[i.pk for i in instances], lease__runner_id=runner_id)
+    mine = EmuSession.objects.filter(
+        instance_id__in=[i.pk for i in instances], instance__lease__runner_id=runner_id
+    )
     if messages:
         last = messages[-1].id
-        mine.filter(emulator_cursor__lt=last).update(emulator_cursor=last)
+        mine.filter(cursor__lt=last).update(cursor=last)
     if signals:
         last = signals[-1].id
-        mine.filter(emulator_signal_cursor__lt=last).update(emulator_signal_cursor=last)
+        mine.filter(signal_cursor__lt=last).update(signal_cursor=last)
     return inbox.produced
 
 
@@ -138,25 +173,24 @@ class _Inbox:
     def __init__(
         self,
         by_phone: dict[str, list[Instance]],
+        cursors: dict[int, EmuSession],
         names: dict[str, str],
         contact_names: dict[tuple[str, str], str],
     ) -> None:
         self.by_phone = by_phone
+        self.cursors = cursors
         self.names = names
         self.contact_names = contact_names
         self.subjects: dict[str, str] = {}
         self.produced = 0
 
     def message(self, message: EmuMessage) -> None:
-        from engines.events import MessageEvent
-        from journals.services import ingest_event, mark_chat_read_on_receive
-
         # A group message is one row per member (``recipient``) plus the sender's
         # copy (``recipient=""``): members take theirs in the group chat, the
         # sender's other devices see the copy.
         in_group = message.chat_id.endswith("@g.us")
         for instance in self.by_phone.get(message.recipient, []):
-            if message.id <= instance.emulator_cursor:
+            if message.id <= self.cursors[instance.pk].cursor:
                 continue
             sender_wid = f"{message.sender}@c.us"
             contact_name = self.contact_names.get((instance.phone, message.sender), "")
@@ -177,14 +211,15 @@ class _Inbox:
                 message_data=message.message_data,
                 timestamp=message.created_at,
             )
-            ingest_event(instance, event)
-            self.produced += 1
+            # Delivered before the event: the recipient may read the chat at once
+            # (markIncomingMessagesReaded), and the sender sees delivered, then read.
             _delivered(message)
-            mark_chat_read_on_receive(instance, chat_id)
+            sink.emit(instance, event)
+            self.produced += 1
         if in_group and message.recipient:
             return
         for instance in self.by_phone.get(message.sender, []):
-            if message.id <= instance.emulator_cursor or message.via_instance == instance.id:
+            if message.id <= self.cursors[instance.pk].cursor or message.via_instance == instance.id:
                 continue
             contact_name = self.contact_names.get((instance.phone, message.recipient), "")
             event = MessageEvent(
@@ -198,20 +233,17 @@ class _Inbox:
                 message_data=message.message_data,
                 timestamp=message.created_at,
             )
-            ingest_event(instance, event)
+            sink.emit(instance, event)
             self.produced += 1
 
     def signal(self, signal: EmuSignal) -> None:
-        from engines.events import BlockEvent, CallEvent, GroupEvent
-        from journals.services import ingest_event
-
         for instance in self.by_phone.get(signal.to_phone, []):
-            if signal.id <= instance.emulator_signal_cursor:
+            if signal.id <= self.cursors[instance.pk].signal_cursor:
                 continue
             chat_id = f"{signal.from_phone}@c.us"
             if signal.kind == SignalKind.CALL:
                 duration = signal.payload.get("duration")
-                ingest_event(
+                sink.emit(
                     instance,
                     CallEvent(
                         id_call=str(signal.payload["idCall"]),
@@ -224,14 +256,14 @@ class _Inbox:
                     ),
                 )
             elif signal.kind == SignalKind.BLOCK:
-                ingest_event(instance, BlockEvent(chat_id=chat_id, timestamp=signal.created_at))
+                sink.emit(instance, BlockEvent(chat_id=chat_id, timestamp=signal.created_at))
             elif signal.kind == SignalKind.GROUP:
                 group = GroupEvent(
                     chat_id=str(signal.payload["groupId"]),
                     subject=str(signal.payload.get("subject", "")),
                     timestamp=signal.created_at,
                 )
-                ingest_event(instance, group)
+                sink.emit(instance, group)
             else:
                 log.warning("unknown emulator signal %s (%s)", signal.pk, signal.kind)
                 continue
@@ -241,37 +273,27 @@ class _Inbox:
 def _delivered(message: EmuMessage) -> None:
     """The recipient's device got it: the sender (if it is one of our instances)
     sees ``delivered``."""
-    from django.utils import timezone
-
-    from messaging.models import OutgoingStatus
-    from messaging.services import record_status_by_id_message
-
+    now = timezone.now()
     if message.delivered_at is None:
-        EmuMessage.objects.filter(pk=message.pk, delivered_at__isnull=True).update(
-            delivered_at=timezone.now()
-        )
+        EmuMessage.objects.filter(pk=message.pk, delivered_at__isnull=True).update(delivered_at=now)
     if message.via_instance:
-        record_status_by_id_message(message.via_instance, message.id_message, OutgoingStatus.DELIVERED)
+        sink.emit(message.via_instance, ReceiptEvent(message.id_message, "delivered", now))
 
 
 def read_receipts(reader_phone: str, chat_phone: str, *, up_to_id: int | None = None) -> list[Any]:
     """The reader's phone read a chat: messages from ``chat_phone`` become read and
     their senders (if our instances) see ``read``. Returns the network rows touched."""
-    from django.utils import timezone
-
-    from messaging.models import OutgoingStatus
-    from messaging.services import record_status_by_id_message
-
     rows = EmuMessage.objects.filter(sender=chat_phone, recipient=reader_phone, read_at__isnull=True)
     if up_to_id is not None:
         rows = rows.filter(id__lte=up_to_id)
     touched = list(rows.values_list("pk", "via_instance", "id_message"))
     if not touched:
         return []
-    EmuMessage.objects.filter(pk__in=[t[0] for t in touched]).update(read_at=timezone.now())
-    for _, via_instance, id_message in touched:
-        if via_instance:
-            record_status_by_id_message(via_instance, id_message, OutgoingStatus.READ)
+    now = timezone.now()
+    EmuMessage.objects.filter(pk__in=[t[0] for t in touched]).update(read_at=now)
+    sink.emit_many(
+        [(via_instance, ReceiptEvent(id_message, "read", now)) for _, via_instance, id_message in touched if via_instance]
+    )
     return touched
 
 
@@ -283,8 +305,6 @@ def keep_online(runner_id: str) -> int:
     setting on shows its phone online (an ``available`` presence extended each
     tick); one with the setting off ends its online spell at once, so ``lastSeen``
     is when it stopped. Returns how many phones are shown online."""
-    from django.utils import timezone
-
     now = timezone.now()
     mine = Instance.objects.filter(
         lease__runner_id=runner_id, engine=Engine.EMULATOR, state=State.AUTHORIZED, is_deleted=False
@@ -340,8 +360,6 @@ def _step_sessions(host: SessionHost) -> None:
 def _step_receipts(host: SessionHost) -> None:
     """Emulated recipients acknowledge what our instances sent them (delivered,
     then read) after the configured delays."""
-    from messaging.services import emulate_receipts
-
     emulate_receipts(
         host.runner_id,
         delivered_after=settings.EMULATOR_DELIVERED_AFTER_SECONDS,
@@ -363,7 +381,7 @@ def _step_inbox(host: SessionHost) -> None:
 def _step_statuses(host: SessionHost) -> None:
     """Statuses: our instances take in what was posted to them; simulated
     viewers deliver and view what our instances posted."""
-    from instances.emulator_statuses import emulate_status_views, take_statuses
+    from engines.emulator.statuses import emulate_status_views, take_statuses
 
     take_statuses(host.runner_id)
     emulate_status_views(
@@ -376,7 +394,7 @@ def _step_statuses(host: SessionHost) -> None:
 def _step_calls(host: SessionHost) -> None:
     """Simulated contacts take the calls ringing them (by their call rule) and
     unanswered calls time out; the instances on either side are told."""
-    from instances import emulator_calls
+    from engines.emulator import calls as emulator_calls
 
     for call in emulator_calls.step():
         with transaction.atomic():

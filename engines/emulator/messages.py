@@ -9,9 +9,9 @@ from django.db import transaction
 from django.db.models import Q
 
 from engines.contract import STATUS_BROADCAST, OutgoingPayload, SendResult
+from engines.emulator.models import EmuMessage, EmuPhone
+from engines.emulator.status_posts import post_status
 from instances.bulk import insert_rows
-from instances.models import EmuMessage, EmuPhone
-from instances.transport.emulator_statuses import post_status
 
 
 def emulator_send(*, sender_phone: str, via_instance: int | None, payload: OutgoingPayload) -> SendResult:
@@ -35,7 +35,7 @@ def emulator_send_senders(
     retry after a crash delivers nothing twice (rows already on the network are
     skipped, and the unique key drops a racing duplicate). Scripted recipients
     answer once the batch has landed."""
-    from journals.notifications import message_data_from_payload
+    from engines.shapes import message_data_from_payload
 
     numbers = {
         p.chat_id.split("@", 1)[0] for _, _, payloads in batches for p in payloads if p.chat_id.endswith("@c.us")
@@ -53,7 +53,7 @@ def emulator_send_senders(
         for sender_phone, ids in retried.items():
             either |= Q(sender=sender_phone, id_message__in=ids)
         on_network = set(EmuMessage.objects.filter(either).values_list("sender", "id_message"))
-    from instances.emulator_groups import audiences, group_rows
+    from engines.emulator.groups import audiences, group_rows
 
     reach = audiences(
         (sender_phone, p.chat_id) for sender_phone, _, payloads in batches for p in payloads if p.chat_id.endswith("@g.us")
@@ -145,13 +145,13 @@ def with_quote(message_data: dict[str, object], sender: str, recipient: str, quo
 
 def with_group_quote(message_data: dict[str, object], group_id: str, quoted_id: str) -> dict[str, object]:
     """``with_quote`` for a reply in a group: the quoted message is the group's."""
-    from instances.emulator_groups import find_group_message
+    from engines.emulator.groups import find_group_message
 
     return _quoting(message_data, find_group_message(group_id, quoted_id), quoted_id)
 
 
 def _quoting(message_data: dict[str, object], quoted: EmuMessage | None, quoted_id: str) -> dict[str, object]:
-    from instances.emulator_events import quoted_object
+    from engines.emulator.triggers import quoted_object
 
     if quoted is None:
         return message_data

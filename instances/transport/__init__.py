@@ -1,1 +1,0 @@
-"""The emulator engine's transport (moving to ``engines.emulator``)."""
