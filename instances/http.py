@@ -14,7 +14,8 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar, cast
 
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
@@ -30,6 +31,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from engines import registry as engine_registry
 from engines.contract import TransportError
 from instances import authfail, ratelimit, registry
+from instances.guards import ChatError
 from instances.models import Instance
 
 log = logging.getLogger(__name__)
@@ -156,6 +158,28 @@ class ServiceUnavailable(WireError):
         response = error_envelope(request, self.status, str(self))
         response["Retry-After"] = str(self.RETRY_AFTER_SECONDS)
         return response
+
+
+class MessageError(WireError):
+    """A refusal GREEN-API words as ``{"message": ...}`` (contacts methods)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+    def response(self, request: HttpRequest) -> HttpResponse:
+        return JsonResponse({"message": str(self)}, status=self.status)
+
+
+@contextmanager
+def wire_errors() -> Iterator[None]:
+    """Service refusals (``instances.guards.ChatError``) as their wire errors."""
+    try:
+        yield
+    except ChatError as exc:
+        if exc.status == 400:
+            raise BadRequest(str(exc)) from exc
+        raise MessageError(str(exc), exc.status) from exc
 
 
 def is_outage(exc: BaseException) -> bool:

@@ -25,10 +25,13 @@ from django.utils import timezone
 from engines.contract import STATUS_BROADCAST, Avatar, Contact, PeerInfo
 from engines.events import MessageEvent
 from engines.registry import get_transport
-from instances.models import Instance, State
+from instances.guards import ChatError, NotAuthorized, check_authorized
+from instances.models import Instance
 from journals.models import ChangeKind, ChatState, Direction, JournalMessage, MessageChange
 
 log = logging.getLogger(__name__)
+
+__all__ = ["ChatError", "NotAuthorized", "check_authorized"]  # their home is instances.guards
 
 # Engine messages that change another message rather than add one to the chat: the
 # journal lists show their effect on the target (edited text, isDeleted, poll tally).
@@ -36,25 +39,6 @@ CHANGE_TYPES = ("editedMessage", "deletedMessage", "pollUpdateMessage")
 TEXT_TYPES = ("textMessage", "extendedTextMessage", "quotedMessage")
 EDIT_WINDOW = timedelta(minutes=15)
 EPHEMERAL_EXPIRATIONS = (0, 86_400, 604_800, 7_776_000)
-
-
-class ChatError(Exception):
-    """A request the account cannot carry out; ``status`` is the HTTP answer."""
-
-    def __init__(self, message: str, *, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class NotAuthorized(ChatError):
-    def __init__(self) -> None:
-        super().__init__("instance is starting or not authorized")
-
-
-def check_authorized(instance: Instance) -> None:
-    """Methods that talk to WhatsApp need a linked, authorized account."""
-    if instance.state != State.AUTHORIZED or not instance.wid:
-        raise NotAuthorized()
 
 
 def chat_type(chat_id: str) -> str:

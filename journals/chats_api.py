@@ -4,11 +4,9 @@ wire method. Business rules live in ``journals.chats``."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,8 +19,8 @@ from instances.http import (
     Int,
     Str,
     ValidationFailed,
-    WireError,
     validate,
+    wire_errors,
 )
 from journals import chats
 from messaging.fields import ChatId, legacy_phone_number
@@ -31,28 +29,6 @@ T = TypeVar("T")
 PERSONAL_RE = re.compile(r"^(\d{5,20}@c\.us|\d{5,25}@lid)$")
 PERSONAL_FORMATS = "'phone_number@c.us' or 'chat_id@lid'"
 BAD_PHONE = "bad phone number, valid 11 or 12 digits"
-
-
-class MessageError(WireError):
-    """A refusal GREEN-API words as ``{"message": ...}`` (contacts methods)."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-    def response(self, request: HttpRequest) -> HttpResponse:
-        return JsonResponse({"message": str(self)}, status=self.status)
-
-
-@contextmanager
-def wire_errors() -> Iterator[None]:
-    """Service refusals as their wire errors."""
-    try:
-        yield
-    except chats.ChatError as exc:
-        if exc.status == 400:
-            raise BadRequest(str(exc)) from exc
-        raise MessageError(str(exc), exc.status) from exc
 
 
 def call(func: Callable[..., T], request: Request, **kwargs: Any) -> T:

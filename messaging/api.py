@@ -10,8 +10,15 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from instances.http import Bool, InstanceMethodView, InstanceRequest, Str, ValidationFailed, fresh
-from journals.chats_api import wire_errors
+from instances.http import (
+    Bool,
+    InstanceMethodView,
+    InstanceRequest,
+    Str,
+    ValidationFailed,
+    fresh,
+    wire_errors,
+)
 from messaging import services
 from messaging.fields import (
     ChatId,

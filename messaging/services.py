@@ -33,6 +33,7 @@ from engines.registry import get_transport
 from instances import coalesce, events
 from instances.bulk import insert_values
 from instances.dbclock import db_in, db_now
+from instances.guards import check_authorized
 from instances.models import Instance, State
 from messaging import media
 from messaging.models import (
@@ -880,7 +881,5 @@ def send_typing(instance: Instance, *, chat_id: str, milliseconds: int, recordin
     """Show a typing (or recording) indicator in the chat for ``milliseconds``.
     Needs a linked, authorized account (``NotAuthorized``); an engine error is
     raised to the caller, not reported as shown."""
-    from journals.chats import check_authorized
-
     check_authorized(instance)
     get_transport(instance).send_presence(chat_id=chat_id, milliseconds=milliseconds, recording=recording)

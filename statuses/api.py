@@ -10,8 +10,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from instances.guards import ChatError
 from instances.http import BadRequest, InstanceMethodView, InstanceRequest, Str, validate
-from journals.chats import ChatError
 from journals.history_api import MinutesQuery
 from messaging import media
 from messaging.api import IdMessageOutput, idempotency_key

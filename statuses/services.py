@@ -18,8 +18,8 @@ from django.utils import timezone
 from engines.contract import STATUS_BROADCAST, NotSupportedYet, TransportError
 from engines.events import StatusViewEvent
 from engines.registry import get_transport
+from instances.guards import check_authorized
 from instances.models import Instance
-from journals.chats import check_authorized
 from journals.models import ChangeKind, MessageChange
 from messaging import services as messaging
 from messaging.models import PENDING_STATUSES, OutgoingMessage, OutgoingStatus
