@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,7 @@ INSTALLED_APPS = [
     "statuses",
     "journals",
     "dashboard",
+    "engines.cloud",
 ]
 
 MIDDLEWARE = [
@@ -399,6 +401,24 @@ RELAY_API_URL = env.str("RELAY_API_URL", default="http://127.0.0.1:8000")
 RELAY_MEDIA_URL = env.str("RELAY_MEDIA_URL", default=RELAY_API_URL)
 # Engine for new instances: emulator (default), waweb, cloud.
 RELAY_DEFAULT_ENGINE = env.str("RELAY_DEFAULT_ENGINE", default="emulator")
+
+# Cloud engine (Meta's WhatsApp Business Cloud API, docs/engines/cloud.md). Every Graph
+# call goes to {CLOUD_API_BASE_URL}/{CLOUD_API_VERSION}/...; tests point the base at
+# a local fake Graph server.
+_cloud_base: str = env.str("CLOUD_API_BASE_URL", default="https://graph.facebook.com")
+CLOUD_API_BASE_URL = _cloud_base.rstrip("/")
+CLOUD_API_VERSION = env.str("CLOUD_API_VERSION", default="v23.0")
+if not re.fullmatch(r"v\d+\.\d+", CLOUD_API_VERSION):
+    raise ImproperlyConfigured(f"CLOUD_API_VERSION must look like v23.0, not {CLOUD_API_VERSION!r}")
+CLOUD_API_TIMEOUT_SECONDS = env.float("CLOUD_API_TIMEOUT_SECONDS", default=30.0)
+# Meta's default throughput of one business number (130429 past it), and its pacing
+# of messages to one user (131056 past about one every 6 s): Relay keeps below both.
+CLOUD_API_MESSAGES_PER_SECOND = env.float("CLOUD_API_MESSAGES_PER_SECOND", default=80.0)
+CLOUD_API_RECIPIENT_INTERVAL_SECONDS = env.float("CLOUD_API_RECIPIENT_INTERVAL_SECONDS", default=6.0)
+# Key material for the Cloud API credentials stored in the database (access token,
+# app secret, verify token). Empty: derived from SECRET_KEY, so rotating SECRET_KEY
+# then makes stored credentials unreadable (set this one to rotate them apart).
+CLOUD_CREDENTIALS_KEY = _secret("CLOUD_CREDENTIALS_KEY", "")
 
 # Rate limits (API.md §4). RATE_LIMITS_ENABLED=false turns them off;
 # RATE_LIMIT_OVERRIDES="sendMessage=100,getSettings=5" changes single methods

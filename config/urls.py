@@ -17,6 +17,7 @@ urlpatterns = [
     path("media/f/<str:token>/<path:filename>", media_file, name="media-file"),
     path("api/v1/emulator/", include("engines.emulator.urls")),
     path("api/v1/webhooks/", include("journals.webhooks_urls")),
+    path("engines/cloud/", include("engines.cloud.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", ops.healthz),

@@ -77,17 +77,20 @@ class GroupEvent:
     timestamp: datetime
 
 
-ReceiptStatus = Literal["delivered", "read", "played"]
+ReceiptStatus = Literal["delivered", "read", "played", "failed"]
 
 
 @dataclass(frozen=True)
 class ReceiptEvent:
     """The other side's device got (``delivered``), read or played one of the
-    messages this instance sent through the API (``id_message`` is ours)."""
+    messages this instance sent through the API (``id_message`` is ours), or the
+    network gave up on it after accepting it (``failed``, with why in
+    ``description``: the Cloud API reports such failures by webhook)."""
 
     id_message: str
     status: ReceiptStatus
     timestamp: datetime
+    description: str = ""
 
 
 @dataclass(frozen=True)

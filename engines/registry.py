@@ -10,6 +10,7 @@ or httpx.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import import_module
@@ -75,6 +76,15 @@ class EngineSpec:
     # Why a method outside ``capabilities`` cannot work, per method (the error's
     # description); others get a generic reason.
     why_not: dict[str, str] = field(default_factory=dict)
+    # Dotted path of ``configure(instance, options)``: stores the engine's own options
+    # of a new instance (createInstance's Relay extension field named like the
+    # engine) inside the creating transaction; raises ``EngineOptionsInvalid``.
+    # None: the engine takes no options.
+    configure: str | None = None
+    # Dotted path of ``connect(instance)``: for engines without a live session, brings
+    # an instance to the state its credentials allow (on creation and on reboot) and
+    # records it; never raises for the engine's refusal (it is a state, not a 500).
+    connect: str | None = None
 
     def supports(self, method: str) -> bool:
         return method in PRODUCT_METHODS or method in self.capabilities
@@ -83,11 +93,16 @@ class EngineSpec:
 # name -> dotted path of its EngineSpec. Order is the order the cabinet lists them.
 ENGINES: dict[str, str] = {
     "emulator": "engines.emulator.spec.SPEC",
+    "cloud": "engines.cloud.spec.SPEC",
 }
 
 
 class UnknownEngine(ValueError):
     """An engine name this server does not know or has not installed."""
+
+
+class EngineOptionsInvalid(ValueError):
+    """An engine's creation options are missing or wrong (the 400's sentence)."""
 
 
 @cache
@@ -169,3 +184,30 @@ def session_steps() -> list[tuple[str, Any]]:
             module_name, _, attr = path.rpartition(".")
             steps.append((name, getattr(import_module(module_name), attr)))
     return steps
+
+
+def _call(path: str, *args: Any) -> Any:
+    module_name, _, attr = path.rpartition(".")
+    return getattr(import_module(module_name), attr)(*args)
+
+
+def configure(instance: Instance, options: Mapping[str, Any] | None) -> None:
+    """Hand a new instance's engine options to its engine (``EngineSpec.configure``).
+    ``EngineOptionsInvalid`` when the engine takes none but some were given, or the
+    engine refuses them."""
+    path = spec(instance.engine).configure
+    if path is None:
+        if options:
+            raise EngineOptionsInvalid(f"the {instance.engine} engine takes no engine options")
+        return
+    _call(path, instance, options or {})
+
+
+def connect(instance: Instance) -> bool:
+    """Connect an instance of an engine without live sessions (``EngineSpec.connect``);
+    False when its engine has sessions (a runner connects it)."""
+    path = spec(instance.engine).connect
+    if path is None:
+        return False
+    _call(path, instance)
+    return True

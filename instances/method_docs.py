@@ -44,6 +44,8 @@ EMULATOR: dict[str, str] = {
     "sendTemplateButtons": "delivered",
     "sendListMessage": "delivered",
     "sendLink": "delivered",
+    "sendTemplate": "400: templates are the cloud engine's (Meta's approved templates, docs/engines/cloud.md)",
+    "sendReaction": "400: a Relay extension of the cloud engine (docs/engines/cloud.md)",
     "receiveNotification": "the notification queue",
     "deleteNotification": "removes from the queue (path or body form)",
     "downloadFile": "the stored file's link",

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from engines.registry import UnknownEngine
+from engines.registry import EngineOptionsInvalid, UnknownEngine
 from instances import services
 from instances.api import settings_changes, settings_input_class
 from instances.http import (
@@ -129,6 +129,8 @@ class CreateInstance(PartnerMethodView):
             "name": Str(required=False, allow_blank=True, max_length=200),
             # Relay extension: choose the engine (default: the server's default).
             "engine": serializers.ChoiceField(choices=Engine.values, required=False),
+            # Relay extension: the cloud engine's credentials (docs/engines/cloud.md).
+            "cloud": serializers.DictField(required=False),
         }
     )
     Output = CreateInstanceOutput
@@ -141,9 +143,10 @@ class CreateInstance(PartnerMethodView):
                 account=cast(PartnerRequest, request).account,
                 name=data.pop("name", ""),
                 engine=data.pop("engine", ""),
+                engine_options=data.pop("cloud", None),
                 settings_changes=settings_changes(data),
             )
-        except UnknownEngine as exc:
+        except (UnknownEngine, EngineOptionsInvalid) as exc:
             raise ValidationFailed(str(exc)) from exc
         return Response(
             {"idInstance": instance.id, "apiTokenInstance": instance.api_token, "typeInstance": "whatsapp"}

@@ -68,7 +68,10 @@ METHODS: tuple[MethodSpec, ...] = (
     M("sendTemplateButtons", ("POST",), 50, "sending", "deprecated", "api"),
     M("sendListMessage", ("POST",), 50, "sending", "deprecated", "api"),
     M("sendLink", ("POST",), 50, "sending", "deprecated", "api"),
+    # Removed by GREEN-API; Relay answers it on the cloud engine (Meta's templates).
     M("sendTemplate", ("POST",), 50, "sending", "removed", "api"),
+    # Relay extension (cloud engine): react to a message.
+    M("sendReaction", ("POST",), 50, "sending", "relay", "api"),
     # 9.3 Receiving
     M("receiveNotification", ("GET",), 100, "receiving", "current", "api"),
     M("deleteNotification", ("DELETE",), 100, "receiving", "current", "api"),

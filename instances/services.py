@@ -4,6 +4,7 @@ defers side effects (websocket pushes, tasks) to ``transaction.on_commit``."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -54,9 +55,15 @@ def create_instance(
     name: str = "",
     engine: str = "",
     settings_changes: dict[str, Any] | None = None,
+    engine_options: Mapping[str, Any] | None = None,
 ) -> Instance:
     """Create an instance in ``notAuthorized`` state with GREEN-API's default settings
-    (every flag "no"), overridden by ``settings_changes`` (stored form)."""
+    (every flag "no"), overridden by ``settings_changes`` (stored form).
+
+    ``engine_options`` go to the engine (``engines.registry.configure``, e.g. the
+    cloud engine's credentials; ``EngineOptionsInvalid`` when refused). An engine
+    without live sessions is connected right after the commit
+    (``engines.registry.connect``), so the answer already shows its state."""
     engine = engine or settings.RELAY_DEFAULT_ENGINE
     # ``UnknownEngine`` (a 400 at the views) for an engine this server cannot run.
     registry.check_installed(engine)
@@ -77,9 +84,12 @@ def create_instance(
                     instance.save(update_fields=["name"])
                 SessionLease.objects.create(instance=instance)
                 InstanceStateChange.objects.create(instance=instance, state=instance.state)
-                return instance
+                registry.configure(instance, engine_options)
         except IntegrityError:
             continue  # id collision: draw again
+        # Outside the transaction: the engine may call its network (seconds).
+        registry.connect(instance)
+        return instance
     raise RuntimeError("could not allocate an idInstance")
 
 
@@ -191,6 +201,9 @@ def reboot(instance: Instance) -> None:
     with transaction.atomic():
         change_state(instance, State.STARTING)
         SessionLease.objects.filter(instance_id=instance.pk).update(runner_id="", expires_at=None)
+    # An engine without live sessions connects here (the cloud engine checks its
+    # credentials again): no runner would take it past ``starting``.
+    registry.connect(instance)
 
 
 def logout(instance: Instance) -> bool:

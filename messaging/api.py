@@ -498,3 +498,44 @@ class SendLink(SendView):
         if data.get("quotedMessageId"):
             payload["quotedMessageId"] = data["quotedMessageId"]
         return self.queue(request, chat_id=data["chatId"], type_message="extendedTextMessage", echo=data, payload=payload)
+
+
+class TemplateParam(serializers.Serializer[Any]):
+    default = Str(max_length=1024)
+
+
+class SendTemplate(SendView):
+    """GREEN-API's removed sendTemplate, answered by engines with templates (the cloud
+    engine: Meta's approved templates, the only messages Meta delivers outside the
+    24-hour window). ``params`` fill the body's variables in order; ``components``
+    (a Relay extension) are Meta's template components as they are."""
+
+    wire_name = "sendTemplate"
+
+    class Input(serializers.Serializer[Any]):
+        chatId = ChatId()
+        name = Str(max_length=512)
+        languageCode = Str(max_length=20)
+        namespace = Str(required=False, allow_blank=True, max_length=200)
+        params = many(TemplateParam, 0, 100, required=False)
+        components = serializers.ListField(child=serializers.DictField(), required=False, max_length=20)
+        quotedMessageId = quoted_message_id()
+
+    type_message = "templateMessage"
+
+
+class SendReaction(SendView):
+    """Relay extension: react to a message of the chat with an emoji (an empty
+    ``reaction`` removes ours)."""
+
+    wire_name = "sendReaction"
+
+    class Input(serializers.Serializer[Any]):
+        chatId = ChatId()
+        idMessage = Str(max_length=128)
+        reaction = Str(allow_blank=True, max_length=16)
+
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        data = self.validate(request.data)
+        payload = {"messageId": data["idMessage"], "reaction": data["reaction"]}
+        return self.queue(request, chat_id=data["chatId"], type_message="reactionMessage", echo=data, payload=payload)

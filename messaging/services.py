@@ -721,18 +721,27 @@ def record_status_by_id_message(instance_id: int, id_message: str, status: Outgo
     return record_status(pk, status) if pk is not None else False
 
 
+_RECEIPT_STATUS = {
+    "delivered": OutgoingStatus.DELIVERED,
+    "read": OutgoingStatus.READ,
+    "played": OutgoingStatus.READ,
+    "failed": OutgoingStatus.FAILED,
+}
+
+
 def consume_receipts(pairs: Sequence[tuple[Any, ReceiptEvent]]) -> None:
     """The sink's consumer for engine receipts: each message (ours, by instance and
-    wire id) moves to delivered / read, never back (``record_statuses`` is
-    monotonic), all of a batch in one transaction. GREEN-API has no ``played``
-    status: a played voice message counts as read."""
+    wire id) moves to delivered / read, or to failed with the engine's reason
+    (``description``); never back (``record_statuses`` is monotonic), all of a batch
+    in one transaction. GREEN-API has no ``played`` status: a played voice message
+    counts as read."""
     wanted = [(target if isinstance(target, int) else target.pk, event) for target, event in pairs]
     rows = OutgoingMessage.objects.filter(
         instance_id__in={i for i, _ in wanted}, id_message__in={e.id_message for _, e in wanted}
     ).values_list("instance_id", "id_message", "pk")
     pks = {(instance_id, id_message): pk for instance_id, id_message, pk in rows}
     changes = [
-        (pks[(i, e.id_message)], OutgoingStatus.DELIVERED if e.status == "delivered" else OutgoingStatus.READ, "")
+        (pks[(i, e.id_message)], _RECEIPT_STATUS[e.status], e.description)
         for i, e in wanted
         if (i, e.id_message) in pks
     ]

@@ -17,6 +17,8 @@ urlpatterns = [
     method(api.SendTemplateButtons),
     method(api.SendListMessage),
     method(api.SendLink),
+    method(api.SendTemplate),
+    method(api.SendReaction),
     method(api.ShowMessagesQueue),
     method(api.ClearMessagesQueue),
     method(api.GetMessagesCount),
