@@ -105,11 +105,42 @@ class InstanceCreateForm(forms.Form):
         help_text="Where the WhatsApp session runs.",
     )
 
+    # The cloud engine's credentials (createInstance's "cloud" field): from Meta's
+    # app dashboard, WhatsApp → API Setup, and the app's Basic settings.
+    cloud_phone_number_id = forms.CharField(
+        label="Phone number ID", max_length=64, required=False,
+        help_text="WhatsApp → API Setup in your Meta app: the ID of the number (digits), not the number itself.",
+    )
+    cloud_access_token = forms.CharField(
+        label="Access token", max_length=1000, required=False, widget=forms.PasswordInput,
+        help_text="A permanent System User token with whatsapp_business_messaging. Stored encrypted; never shown again.",
+    )
+    cloud_app_secret = forms.CharField(
+        label="App secret", max_length=1000, required=False, widget=forms.PasswordInput,
+        help_text="App settings → Basic → App secret: Relay checks Meta's webhook signatures with it.",
+    )
+    cloud_verify_token = forms.CharField(
+        label="Verify token", max_length=200, required=False,
+        help_text="Any text you will paste into Meta's webhook settings; leave empty and Relay makes one.",
+    )
+
     @property
     def available(self) -> list[str]:
         """Engines a new instance may use on this server (known and installed); the
         others are shown, disabled, with a note."""
         return engine_registry.installed()
+
+    @property
+    def cloud_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if name.startswith("cloud_")]
+
+    def engine_options(self) -> dict[str, str] | None:
+        """The chosen engine's options, in createInstance's wire names."""
+        if self.cleaned_data.get("engine") != Engine.CLOUD:
+            return None
+        names = {"phoneNumberId": "cloud_phone_number_id", "accessToken": "cloud_access_token",
+                 "appSecret": "cloud_app_secret", "verifyToken": "cloud_verify_token"}
+        return {wire: str(self.cleaned_data.get(field) or "") for wire, field in names.items()}
 
     def clean_engine(self) -> str:
         engine = str(self.cleaned_data["engine"])

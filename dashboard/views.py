@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from dashboard import chats, console, forms, usage, webhook_check
 from dashboard.access import access_instance, account_of, owned_instances
+from engines import registry as engine_registry
 from engines.emulator import pairing
 from instances import accounts, events, services, settings_spec
 from instances.models import Engine, Instance
@@ -122,16 +123,24 @@ def instance_create(request: HttpRequest) -> HttpResponse:
     acc = account_of(request.user)
     form = forms.InstanceCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        instance = services.create_instance(
-            account=acc, name=str(form.cleaned_data["name"]).strip(), engine=form.cleaned_data["engine"]
-        )
-        events.account_changed(acc.id)
-        # Shown only while the instance is unpaired (the page hides it once paired).
-        messages.success(
-            request, f"Instance {instance.id} is ready. Scan the QR code to link a WhatsApp account.",
-            extra_tags="until-paired",
-        )
-        return redirect(detail_url(instance))
+        try:
+            instance = services.create_instance(
+                account=acc,
+                name=str(form.cleaned_data["name"]).strip(),
+                engine=form.cleaned_data["engine"],
+                engine_options=form.engine_options(),
+            )
+        except engine_registry.EngineOptionsInvalid as exc:
+            form.add_error(None, f"Check the credentials: {exc}.")
+        else:
+            events.account_changed(acc.id)
+            # Shown only while the instance is unpaired (the page hides it once paired).
+            if not engine_registry.spec(instance.engine).connect:
+                messages.success(
+                    request, f"Instance {instance.id} is ready. Scan the QR code to link a WhatsApp account.",
+                    extra_tags="until-paired",
+                )
+            return redirect(detail_url(instance))
     engines = [
         {"value": value, "label": label, "available": value in form.available}
         for value, label in Engine.choices
@@ -151,6 +160,7 @@ def instance_detail(request: HttpRequest, instance: Instance) -> HttpResponse:
         rename_form=forms.RenameForm(initial={"name": instance.name}),
         api_url=settings.RELAY_API_URL,
         media_url=settings.RELAY_MEDIA_URL,
+        engine_facts=engine_registry.describe(instance),
     )
 
 

@@ -85,6 +85,9 @@ class EngineSpec:
     # an instance to the state its credentials allow (on creation and on reboot) and
     # records it; never raises for the engine's refusal (it is a state, not a 500).
     connect: str | None = None
+    # Dotted path of ``describe(instance) -> list[EngineFact]``: what the cabinet
+    # shows about an instance's engine (e.g. the callback URL to paste at Meta).
+    describe: str | None = None
 
     def supports(self, method: str) -> bool:
         return method in PRODUCT_METHODS or method in self.capabilities
@@ -95,6 +98,18 @@ ENGINES: dict[str, str] = {
     "emulator": "engines.emulator.spec.SPEC",
     "cloud": "engines.cloud.spec.SPEC",
 }
+
+
+@dataclass(frozen=True)
+class EngineFact:
+    """One line the cabinet shows about an instance's engine. ``copy``: offer a copy
+    button; ``problem``: shown as an error (why the engine is not connected)."""
+
+    label: str
+    value: str
+    copy: bool = False
+    problem: bool = False
+    help: str = ""
 
 
 class UnknownEngine(ValueError):
@@ -211,3 +226,12 @@ def connect(instance: Instance) -> bool:
         return False
     _call(path, instance)
     return True
+
+
+def describe(instance: Instance) -> list[EngineFact]:
+    """What the cabinet shows about the instance's engine (``EngineSpec.describe``);
+    empty for engines that tell nothing or are not installed here."""
+    if not is_installed(instance.engine):
+        return []
+    path = spec(instance.engine).describe
+    return list(_call(path, instance)) if path else []

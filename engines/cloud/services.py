@@ -9,12 +9,15 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from engines.cloud import graph
+from engines.cloud.crypto import mask
 from engines.cloud.models import CloudAccount
-from engines.registry import EngineOptionsInvalid
+from engines.registry import EngineFact, EngineOptionsInvalid
 from instances.models import Instance, State
 
 log = logging.getLogger(__name__)
@@ -85,7 +88,7 @@ def connect(instance: Instance) -> None:
             problem = ""
         except graph.GraphError as exc:
             info = {}
-            problem = describe(exc)
+            problem = refusal_text(exc)
     digits = re.sub(r"\D", "", str(info.get("display_phone_number", "")))
     if not problem and not digits:
         problem = "Meta did not tell this number's display_phone_number"
@@ -106,7 +109,7 @@ def connect(instance: Instance) -> None:
             )
 
 
-def describe(exc: graph.GraphError) -> str:
+def refusal_text(exc: graph.GraphError) -> str:
     """Meta's refusal of the credentials in a person's words, then Meta's own."""
     if exc.status == 0:
         return f"Meta's Graph API could not be reached ({exc.details or exc.message})"
@@ -115,3 +118,30 @@ def describe(exc: graph.GraphError) -> str:
     if exc.status == 404 or exc.code == 100:
         return f"Meta does not know this phoneNumberId for this token: {exc.message or exc.title} (code {exc.code})"
     return f"Meta answered HTTP {exc.status}: {exc.message or exc.title} (code {exc.code})"
+
+
+def callback_url(instance: Instance) -> str:
+    return settings.RELAY_API_URL.rstrip("/") + reverse("cloud-webhook", args=[instance.pk])
+
+
+def describe(instance: Instance) -> list[EngineFact]:
+    """The cabinet's view of a cloud instance: what to paste into Meta's app settings
+    (callback URL, verify token), the number, the masked secrets, the last check."""
+    account = CloudAccount.objects.filter(instance_id=instance.pk).first()
+    if account is None:
+        return [EngineFact("Credentials", "none stored: delete this instance and create it again", problem=True)]
+    facts = [
+        EngineFact("Callback URL", callback_url(instance), copy=True,
+                   help="Meta app → WhatsApp → Configuration → Webhook: Callback URL; subscribe to 'messages'."),
+        EngineFact("Verify token", account.verify_token, copy=True, help="Paste it beside the callback URL."),
+        EngineFact("Phone number ID", account.phone_number_id),
+        EngineFact("Display number", account.display_phone_number or "not checked yet"),
+        EngineFact("Access token", mask(account.access_token) or "unreadable: enter the credentials again"),
+        EngineFact("App secret", mask(account.app_secret) or "unreadable: enter the credentials again"),
+    ]
+    if account.problem:
+        facts.append(EngineFact("Last check", account.problem, problem=True,
+                                help="Fix it in Meta's settings, then Reboot the instance to check again."))
+    elif account.checked_at:
+        facts.append(EngineFact("Last check", f"credentials accepted at {account.checked_at:%Y-%m-%d %H:%M} UTC"))
+    return facts

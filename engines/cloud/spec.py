@@ -14,6 +14,7 @@ SPEC = EngineSpec(
     requires=("httpx",),
     configure="engines.cloud.services.configure",
     connect="engines.cloud.services.connect",
+    describe="engines.cloud.services.describe",
     capabilities=frozenset(
         {
             # Account: a reboot checks the credentials again.

@@ -122,11 +122,13 @@ class CloudTransport:
                 "messaging_product": "whatsapp", "recipient_type": "individual", **address, **body,
             })
         except graph.GraphError as exc:
+            self._recent.append(clock())
             if exc.code == graph.WINDOW_CLOSED:
                 return SendResult("failed", window_text(exc))
             if exc.transient:
                 raise TransportError(f"Cloud API: {exc}") from exc
             return SendResult("failed", f"Cloud API: {exc}")
+        self._recent.append(clock())
         messages = answer.get("messages") or [{}]
         wamid = str(messages[0].get("id") or "")
         if wamid:
@@ -208,7 +210,10 @@ class CloudTransport:
 
     def _throttle(self) -> None:
         """At most CLOUD_API_MESSAGES_PER_SECOND sends in any second (Meta: 130429):
-        a send that would exceed it waits for the oldest to leave the window."""
+        a send that would exceed it waits until the oldest of the window was answered
+        a second ago. Sends are counted when Meta's answer came back, and a request
+        reaches Meta between its start and its answer, so no second at Meta's end
+        sees more than the cap either."""
         cap = int(settings.CLOUD_API_MESSAGES_PER_SECOND)
         if cap <= 0:
             return
@@ -216,11 +221,10 @@ class CloudTransport:
         while self._recent and self._recent[0] <= now - 1.0:
             self._recent.popleft()
         if len(self._recent) >= cap:
-            sleep(max(0.0, self._recent[0] + 1.0 - now))
+            sleep(max(0.0, self._recent[-cap] + 1.0 - now))
             now = clock()
             while self._recent and self._recent[0] <= now - 1.0:
                 self._recent.popleft()
-        self._recent.append(now)
 
     # --- Bodies ---------------------------------------------------------------------------
 

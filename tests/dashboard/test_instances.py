@@ -26,7 +26,7 @@ def test_list_shows_live_badges(owner_client: Client, instance: Instance) -> Non
 
 def test_create_an_emulator_instance(owner_client: Client, account: Account) -> None:
     page = owner_client.get(reverse("dashboard:create")).content.decode()
-    assert 'value="cloud" disabled' in page and "Coming soon" in page
+    assert 'value="waweb" disabled' in page and "Coming soon" in page
     response = owner_client.post(reverse("dashboard:create"), {"name": "Sales", "engine": "emulator"})
     instance = Instance.objects.get(account=account)
     assert response.status_code == 302
