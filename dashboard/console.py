@@ -45,7 +45,7 @@ SDK_GROUPS = {
 # generic ``request()`` instead.
 SDK_GENERIC = frozenset(
     {"startAuthorization", "sendAuthorizationCode", "setSystemProxy", "sendTyping", "editMessage",
-     "updateGroupSettings", "deleteContact", "addContact", "editContact", "getAvatarAsync", "sendTemplate"}
+     "updateGroupSettings", "deleteContact", "addContact", "editContact", "getAvatarAsync", "sendTemplate", "sendReaction"}
 )
 RESPONSE_PREVIEW_BYTES = 64 * 1024
 

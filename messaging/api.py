@@ -525,8 +525,8 @@ class SendTemplate(SendView):
 
 
 class SendReaction(SendView):
-    """Relay extension: react to a message of the chat with an emoji (an empty
-    ``reaction`` removes ours)."""
+    """A Relay extension (not a GREEN-API method): react to a message of the chat
+    with an emoji (an empty ``reaction`` removes ours). Answered by the cloud engine."""
 
     wire_name = "sendReaction"
 

@@ -124,7 +124,7 @@ def test_signup_pair_send_and_see_ticks(
 
     # Create an instance.
     page.get_by_role("link", name="Create your first instance").click()
-    expect(page.get_by_label("Meta Cloud API")).to_be_disabled()
+    expect(page.get_by_label("Meta Cloud API")).to_be_enabled()
     page.get_by_label("Name").fill("Support line")
     shots(page, "04-create-instance")
     page.get_by_role("button", name="Create instance").click()
