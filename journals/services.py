@@ -171,6 +171,10 @@ def _journal(instance: Instance, event: IngestEvent) -> bool:
             name=event.subject
         ).update(name=event.subject)
     elif isinstance(event, CallEvent):
+        if event.direction == "outgoing" and not instance.setting("outgoingCallWebhook"):
+            # lastOutgoingCalls "needs outgoingCallWebhook" (API.md §9.4): without
+            # it the account's own calls are not journalled at all.
+            return False
         changes: dict[str, Any] = {"status": event.status, "updated_at": event.timestamp}
         if event.duration is not None:
             changes["duration"] = event.duration

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
+from django.utils import timezone
 
 from engines.contract import STATUS_BROADCAST, OutgoingPayload, SendResult
-from engines.emulator.models import EmuMessage, EmuPhone
+from engines.emulator.models import EmuMessage, EmuPhone, PresenceKind
 from engines.emulator.status_posts import post_status
 from instances.bulk import insert_rows
 
@@ -60,7 +62,8 @@ def emulator_send_senders(
     )
     answers_all: list[list[SendResult]] = []
     rows: list[EmuMessage] = []
-    answers: list[tuple[EmuPhone, str, dict[str, object]]] = []
+    answers: list[tuple[EmuPhone, str, dict[str, object], datetime]] = []
+    typist = _Typist([sender for sender, _, payloads in batches if any(typing_ms(p) for p in payloads)])
     for sender_phone, via_instance, payloads in batches:
         results: list[SendResult] = []
         answers_all.append(results)
@@ -89,7 +92,7 @@ def emulator_send_senders(
                 quoted_id = payload.data.get("quotedMessageId")
                 if quoted_id:
                     message_data = with_group_quote(message_data, chat_id, str(quoted_id))
-                rows += group_rows(
+                copies = group_rows(
                     sender=sender_phone,
                     group_id=chat_id,
                     id_message=payload.id_message,
@@ -99,6 +102,10 @@ def emulator_send_senders(
                     payload=dict(payload.data),
                     via_instance=via_instance,
                 )
+                arrives = typist.arrival(sender_phone, chat_id, typing_ms(payload))
+                for copy in copies:
+                    copy.created_at = arrives
+                rows += copies
                 continue
             # @lid chats: accepted, not resolvable on the emulated network yet.
             results.append(SendResult("sent"))
@@ -108,6 +115,7 @@ def emulator_send_senders(
             quoted_id = payload.data.get("quotedMessageId")
             if quoted_id and recipient:
                 message_data = with_quote(message_data, sender_phone, recipient, str(quoted_id))
+            arrives = typist.arrival(sender_phone, chat_id, typing_ms(payload))
             rows.append(
                 EmuMessage(
                     sender=sender_phone,
@@ -118,16 +126,60 @@ def emulator_send_senders(
                     payload=dict(payload.data),
                     message_data=message_data,
                     via_instance=via_instance,
+                    created_at=arrives,
                 )
             )
             if contact is not None and contact.script == "echo":
-                answers.append((contact, sender_phone, message_data))
+                answers.append((contact, sender_phone, message_data, arrives))
     if rows:
         with transaction.atomic():
             insert_rows(EmuMessage, rows, ignore_conflicts=True)
-    for contact, sender_phone, message_data in answers:
-        echo_reply(contact, sender_phone, message_data)
+            typist.show()
+    for contact, sender_phone, message_data, arrives in answers:
+        echo_reply(contact, sender_phone, message_data, at=arrives)
     return answers_all
+
+
+def typing_ms(payload: OutgoingPayload) -> int:
+    """How long the sender types before this message (typingTime; the transport
+    fills it in from autoTyping), 0 for none."""
+    value = payload.data.get("typingTime")
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+class _Typist:
+    """typingTime / autoTyping on the network: the sender shows ``composing`` in
+    the chat for that long, and the message arrives when the typing ends (its
+    ``created_at``; sessions take in nothing from the future, see
+    ``session.take_inbox``). A sender types one message after another, so each
+    message arrives no earlier than the sender's previous one (also one of an
+    earlier call still being typed)."""
+
+    def __init__(self, typing_senders: Sequence[str]) -> None:
+        self.now = timezone.now()
+        self.busy_until: dict[str, datetime] = {}
+        if typing_senders:
+            pending = (
+                EmuMessage.objects.filter(sender__in=set(typing_senders), created_at__gt=self.now)
+                .values("sender")
+                .annotate(last=Max("created_at"))
+            )
+            self.busy_until = {row["sender"]: row["last"] for row in pending}
+        self.presences: list[tuple[str, str, datetime, int]] = []
+
+    def arrival(self, sender: str, chat_id: str, ms: int) -> datetime:
+        start = max(self.now, self.busy_until.get(sender, self.now))
+        if ms:
+            self.presences.append((sender, chat_id, start, ms))
+        arrives = start + timedelta(milliseconds=ms)
+        self.busy_until[sender] = arrives
+        return arrives
+
+    def show(self) -> None:
+        from engines.emulator.transport import show_presence
+
+        for sender, chat_id, start, ms in self.presences:
+            show_presence(sender, chat_id=chat_id, kind=PresenceKind.TYPING, milliseconds=ms, start=start)
 
 
 def with_quote(message_data: dict[str, object], sender: str, recipient: str, quoted_id: str) -> dict[str, object]:
@@ -168,9 +220,11 @@ def _quoting(message_data: dict[str, object], quoted: EmuMessage | None, quoted_
     }
 
 
-def echo_reply(contact: EmuPhone, to_phone: str, message_data: dict[str, object]) -> EmuMessage:
-    """The echo contact answers every message: texts with the same text, anything
-    else with a line naming what it got."""
+def echo_reply(
+    contact: EmuPhone, to_phone: str, message_data: dict[str, object], *, at: datetime | None = None
+) -> EmuMessage:
+    """The echo contact answers every message (``at``: when it arrived): texts with
+    the same text, anything else with a line naming what it got."""
     text = ""
     data = message_data.get("textMessageData")
     if isinstance(data, dict):
@@ -187,4 +241,5 @@ def echo_reply(contact: EmuPhone, to_phone: str, message_data: dict[str, object]
         id_message=secrets.token_hex(16).upper(),
         type_message="textMessage",
         message_data={"typeMessage": "textMessage", "textMessageData": {"textMessage": text}},
+        created_at=max(at, timezone.now()) if at else timezone.now(),
     )

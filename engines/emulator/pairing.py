@@ -9,6 +9,7 @@ import secrets
 from django.db import transaction
 from django.utils import timezone
 
+from engines.emulator.history import sync_history
 from engines.emulator.phones import PhoneClaimed, claim_phone
 from engines.emulator.session import start_at_head
 from instances import services
@@ -37,7 +38,11 @@ def link_phone(instance: Instance, *, phone: str, name: str = "") -> None:
         if not linked:  # another scan or code won the race
             raise ServiceError("instance account already authorized")
     Instance.objects.filter(pk=instance.pk).update(pairing_code="", pairing_phone="", pairing_expires_at=None)
-    start_at_head(instance.pk)
+    with transaction.atomic():
+        head = start_at_head(instance.pk)
+        linked_instance = Instance.objects.get(pk=instance.pk)
+        if linked_instance.setting("enableMessagesHistory"):
+            sync_history(linked_instance, up_to_id=head)
 
 
 def confirm_pairing_code(instance: Instance, *, code: str) -> None:

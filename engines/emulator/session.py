@@ -62,12 +62,14 @@ def network_head() -> tuple[int, int]:
     return head, signal_head
 
 
-def start_at_head(instance_id: int) -> None:
-    """A newly linked device sees messages from now on, not the phone's history."""
+def start_at_head(instance_id: int) -> int:
+    """A newly linked device takes in messages from now on (the phone's history
+    comes as a sync, ``engines.emulator.history``). Returns the message head."""
     head, signal_head = network_head()
     EmuSession.objects.update_or_create(
         instance_id=instance_id, defaults={"cursor": head, "signal_cursor": signal_head}
     )
+    return head
 
 
 def session_cursors(instance_ids: list[int]) -> dict[int, EmuSession]:
@@ -112,6 +114,7 @@ def take_inbox(runner_id: str) -> int:
             id__gt=min(cursors[i.pk].signal_cursor for i in instances), to_phone__in=phones
         ).order_by("id")[:BATCH]
     )
+    messages = _arrived(messages)
     messages, signals = _in_horizon(messages, signals)
     if not messages and not signals:
         return 0
@@ -138,6 +141,18 @@ def take_inbox(runner_id: str) -> int:
         last = signals[-1].id
         mine.filter(signal_cursor__lt=last).update(signal_cursor=last)
     return inbox.produced
+
+
+def _arrived(messages: list[EmuMessage]) -> list[EmuMessage]:
+    """Messages up to the first one still on its way: a sender typing it first
+    (typingTime, autoTyping) puts it on the network with ``created_at`` when the
+    typing ends. Later rows wait behind it, so every session keeps network order
+    (and its cursor never passes a message it has not taken in)."""
+    now = timezone.now()
+    for index, message in enumerate(messages):
+        if message.created_at > now:
+            return messages[:index]
+    return messages
 
 
 def _in_horizon(

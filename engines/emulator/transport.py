@@ -16,6 +16,7 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -219,6 +220,16 @@ def last_seen(phone: str, now: datetime | None = None) -> int | None:
     return int(min(latest, moment).timestamp())
 
 
+TEXT_TYPES = ("textMessage", "extendedTextMessage")
+AUTO_TYPING_MS_PER_CHAR = 60
+
+
+def auto_typing_ms(text: str, level: int) -> int:
+    """autoTyping's typing time for a text: 60 ms a character times the level
+    (1 = brisk ... 4 = slow), within sendMessage's typingTime bounds (1-20 s)."""
+    return max(1000, min(20_000, len(text) * AUTO_TYPING_MS_PER_CHAR * level))
+
+
 class EmulatorTransport:
     """The emulator seen from web and worker processes."""
 
@@ -345,15 +356,30 @@ class EmulatorTransport:
             return None
         return emulator_calls.answer_sdp(offer)
 
+    def typed_payloads(self, payloads: Sequence[OutgoingPayload]) -> list[OutgoingPayload]:
+        """autoTyping: a text without its own typingTime is typed for a time its
+        length gives (see ``auto_typing_ms``); typingTime wins (API.md §3)."""
+        level = int(self.instance.setting("autoTyping") or 0)
+        if level <= 0:
+            return list(payloads)
+        return [
+            replace(p, data={**p.data, "typingTime": auto_typing_ms(str(p.data.get("message", "")), level)})
+            if p.type_message in TEXT_TYPES and not p.data.get("typingTime")
+            else p
+            for p in payloads
+        ]
+
     def send_message(self, payload: OutgoingPayload) -> SendResult:
         from engines.emulator.messages import emulator_send
 
-        return emulator_send(sender_phone=self.instance.phone, via_instance=self.instance.id, payload=payload)
+        [typed] = self.typed_payloads([payload])
+        return emulator_send(sender_phone=self.instance.phone, via_instance=self.instance.id, payload=typed)
 
     def send_messages(self, payloads: Sequence[OutgoingPayload]) -> list[SendResult | TransportError]:
         from engines.emulator.messages import emulator_send_many
 
-        return list(emulator_send_many(sender_phone=self.instance.phone, via_instance=self.instance.id, payloads=payloads))
+        typed = self.typed_payloads(payloads)
+        return list(emulator_send_many(sender_phone=self.instance.phone, via_instance=self.instance.id, payloads=typed))
 
     @classmethod
     def send_messages_of_many(
@@ -362,7 +388,7 @@ class EmulatorTransport:
         """``send_messages`` for several instances at once (base.send_for_instances)."""
         from engines.emulator.messages import emulator_send_senders
 
-        sent = emulator_send_senders([(t.instance.phone, t.instance.id, payloads) for t, payloads in batches])
+        sent = emulator_send_senders([(t.instance.phone, t.instance.id, t.typed_payloads(payloads)) for t, payloads in batches])
         return [list(results) for results in sent]
 
     def profile(self, *, phone: str) -> Profile | None:

@@ -33,6 +33,7 @@ ALL_FLAGS = (
     "incomingBlockWebhook",
     "editedMessageWebhook",
     "deletedMessageWebhook",
+    "outgoingCallWebhook",
 )
 
 

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from engines.emulator.models import EmuCall
 from engines.emulator.services import add_simulated_contact
+from tests.conftest import method_url
 from tests.factories import make_instance
 from tests.journals.chat_helpers import assert_validation, assert_wire_guards
 from tests.messaging.calls_helpers import (
@@ -51,6 +52,28 @@ def test_the_other_instance_rings(api_client: APIClient) -> None:
     assert call_notifications(a) == []  # GREEN-API has no outgoing-call notification
     assert journal(a) == [("outgoing", b.wid, "offer", None)]
     assert journal(b) == [("incoming", a.wid, "offer", None)]
+
+
+def test_outgoing_calls_are_journalled_only_with_outgoing_call_webhook(api_client: APIClient) -> None:
+    """lastOutgoingCalls "needs outgoingCallWebhook" (API.md §9.4): off, the call
+    still rings the other side but leaves nothing in the caller's journal."""
+    a, b = pair(a_phone="79330000031", b_phone="79330000032")
+    a.settings["outgoingCallWebhook"] = False
+    a.save(update_fields=["settings"])
+    assert call(api_client, a, "callsDial", {"chatId": b.wid}).status_code == 200
+    tick()
+    assert call_notifications(b) == [("offer", a.wid)]
+    assert journal(a) == []
+    assert api_client.get(method_url(a, "lastOutgoingCalls")).json() == []
+    assert call(api_client, a, "callsHangUp").status_code == 200
+    tick()
+    assert journal(a) == []
+
+    r = api_client.post(f"/waInstance{a.id}/setSettings/{a.api_token}", {"outgoingCallWebhook": "yes"}, format="json")
+    assert r.status_code == 200, r.content
+    assert call(api_client, a, "callsDial", {"chatId": b.wid}).status_code == 200
+    tick()
+    assert [c["status"] for c in api_client.get(method_url(a, "lastOutgoingCalls")).json()] == ["offer"]
 
 
 def test_a_contact_that_answers(api_client: APIClient) -> None:
