@@ -9,7 +9,8 @@ from typing import Any
 
 from django.db.models import Count, Max
 
-from engines.emulator.models import EmuContact
+from engines.contract import TransportError
+from engines.registry import get_transport
 from instances.models import Instance
 from journals.models import Call, ChatState, Direction, JournalMessage
 from messaging.models import OutgoingMessage, OutgoingStatus
@@ -330,10 +331,12 @@ def known_chats(instance: Instance, limit: int = 200) -> list[tuple[str, str]]:
     for chat_id, name in ChatState.objects.filter(instance=instance).order_by("-last_activity").values_list("chat_id", "name")[:limit]:
         if not seen.get(chat_id):
             seen[chat_id] = str(name or "")
-    if instance.phone:  # the emulated phone's address book (what getContacts lists)
-        book = EmuContact.objects.filter(owner__phone=instance.phone).select_related("contact").order_by("name")
-        for entry in book[:limit]:
-            chat_id = f"{entry.contact.phone}@c.us"
-            if not seen.get(chat_id):
-                seen[chat_id] = entry.name
+    if instance.phone:  # the phone's address book (what getContacts lists)
+        try:
+            book = get_transport(instance).contacts()
+        except TransportError:  # an engine without contacts, or unreachable: none offered
+            book = []
+        for entry in sorted(book, key=lambda c: c.contact_name)[:limit]:
+            if not seen.get(entry.chat_id):
+                seen[entry.chat_id] = entry.contact_name
     return list(seen.items())[:limit]

@@ -4,7 +4,7 @@ validated by the very serializer setSettings uses, so the two never disagree."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
@@ -14,7 +14,6 @@ from django.http import HttpRequest
 
 from dashboard import throttle
 from engines import registry as engine_registry
-from engines.emulator.services import FORCEABLE_STATES
 from instances import api as instance_api
 from instances import settings_spec
 from instances.http import ValidationFailed, validate
@@ -393,7 +392,13 @@ class CallForm(forms.Form):
 
 
 class ForceStateForm(forms.Form):
-    state = forms.ChoiceField(choices=[(s.value, s.label if s.label != s.value else s.value) for s in FORCEABLE_STATES])
+    """The states a sandbox may force (the emulator's list)."""
+
+    state = forms.ChoiceField(choices=())
+
+    def __init__(self, *args: Any, choices: tuple[tuple[str, str], ...] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["state"]).choices = list(choices)
 
 
 # --- Webhook redelivery ------------------------------------------------------------------

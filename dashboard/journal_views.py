@@ -16,7 +16,8 @@ from django.views.decorators.http import require_POST
 
 from dashboard import chats, console, deliveries, forms
 from dashboard.groups import group_panel
-from dashboard.views import emulator_only, instance_view, is_htmx, page
+from dashboard.views import instance_view, is_htmx, page, sandbox_of
+from engines.sandbox import SandboxError
 from instances.models import Instance
 from journals.models import Notification, NotificationState
 
@@ -86,31 +87,29 @@ def sandbox_picture(seed: str) -> bytes:
 @instance_view
 def chat_group_action(request: HttpRequest, instance: Instance, chat_id: str) -> HttpResponse:
     """A simulated member acts in the group (sandbox); the session shows the result."""
-    from engines.emulator import triggers as emulator_events
-
-    emulator_only(instance)
+    sandbox = sandbox_of(instance)
     phone = str(request.POST.get("phone", "")).lstrip("+").strip()
     action = str(request.POST.get("action", ""))
     text = str(request.POST.get("text", "")).strip()
     try:
         if not phone.isdigit():
-            raise emulator_events.EventError("choose the member who acts")
+            raise SandboxError("choose the member who acts")
         if action == "post":
             if not text:
-                raise emulator_events.EventError("write the message")
-            emulator_events.contact_posts_in_group(
+                raise SandboxError("write the message")
+            sandbox.contact_posts_in_group(
                 instance, group_id=chat_id, phone=phone, kind="textMessage", fields={"message": text[:20_000]}
             )
         elif action in dict(GROUP_SANDBOX_ACTIONS):
             if action == "rename" and not text:
-                raise emulator_events.EventError("write the new subject")
+                raise SandboxError("write the new subject")
             picture = sandbox_picture(text or f"{chat_id}{phone}") if action == "picture" else b""
-            emulator_events.contact_acts_in_group(
+            sandbox.contact_acts_in_group(
                 instance, group_id=chat_id, phone=phone, action=action, subject=text[:100], picture=picture
             )
         else:
-            raise emulator_events.EventError("unknown action")
-    except emulator_events.EventError as exc:
+            raise SandboxError("unknown action")
+    except SandboxError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, "Done: the instance's session takes it in within a moment.")

@@ -1,10 +1,11 @@
-"""The sandbox's "send as contact" forms, generated from the emulator control API.
+"""The sandbox's "send as contact" forms, generated from the engine's sandbox.
 
-One list: ``engines.emulator.triggers_api.KIND_FIELDS`` is what
-``POST /api/v1/emulator/instances/{id}/incoming/{typeMessage}`` (and ``phone-sent/…``)
-accept; every typeMessage there gets a form here, and a submitted form is validated
-by that very serializer (same rules, same words) before the same service
-(``engines.emulator.triggers``) puts the event on the emulated network."""
+One list: the sandbox's ``kind_fields`` (the emulator's control API serializers, what
+``POST /api/v1/emulator/instances/{id}/incoming/{typeMessage}`` and ``phone-sent/…``
+accept); every typeMessage there gets a form here, and a submitted form is validated
+by that very serializer (same rules, same words) before the sandbox puts the event
+on the simulated network. The cabinet reaches the engine only through
+``engines.sandbox``."""
 
 from __future__ import annotations
 
@@ -15,17 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
-from django.db.models import Q
 from rest_framework import serializers
 
 from dashboard import chats
-from engines.emulator import triggers as emulator_events
-from engines.emulator.models import EmuMessage
-from engines.emulator.phones import PhoneClaimed, check_may_act_as
-from engines.emulator.session import read_receipts
-from engines.emulator.triggers_api import KIND_FIELDS
+from engines.sandbox import Sandbox
 from instances.http import ValidationFailed, validate
-from instances.models import Instance, State
+from instances.models import Instance
 
 # Friendlier names for the picker; a kind missing here still works under its wire name.
 LABELS = {
@@ -105,13 +101,13 @@ def _kind(name: str, serializer: type[serializers.Serializer[Any]]) -> EventKind
     return EventKind(name=name, label=LABELS.get(name, name), fields=tuple(fields))
 
 
-def kinds() -> list[EventKind]:
-    """Every typeMessage the emulator can send, in the emulator's own order."""
-    return [_kind(name, KIND_FIELDS[name]) for name in emulator_events.MESSAGE_KINDS]
+def kinds(box: Sandbox) -> list[EventKind]:
+    """Every typeMessage the sandbox can send, in its own order."""
+    return [_kind(name, serializer) for name, serializer in box.kind_fields.items()]
 
 
-def kind_by_name(name: str) -> EventKind | None:
-    return next((k for k in kinds() if k.name == name), None)
+def kind_by_name(box: Sandbox, name: str) -> EventKind | None:
+    return next((k for k in kinds(box) if k.name == name), None)
 
 
 class EventInputError(Exception):
@@ -152,7 +148,7 @@ def _parse(field: EventField, raw: str, files: Any, errors: dict[str, str]) -> A
     return raw
 
 
-def event_fields(kind: EventKind, data: Any, files: Any) -> dict[str, Any]:
+def event_fields(box: Sandbox, kind: EventKind, data: Any, files: Any) -> dict[str, Any]:
     """The submitted form (inputs named ``f-<wireName>``) as the control API's body
     for ``kind``, validated by the control API's serializer."""
     errors: dict[str, str] = {}
@@ -164,17 +160,20 @@ def event_fields(kind: EventKind, data: Any, files: Any) -> dict[str, Any]:
     if errors:
         raise EventInputError(errors)
     try:
-        return validate(KIND_FIELDS[kind.name], body)
+        return validate(box.kind_fields[kind.name], body)
     except ValidationFailed as exc:
         names = [n for n in WIRE_NAME_RE.findall(exc.detail) if any(f.name == n for f in kind.fields)]
         raise EventInputError({names[0] if names else "": exc.detail}) from exc
 
 
-def send_event(instance: Instance, *, who: str, phone: str, name: str, kind: EventKind, fields: dict[str, Any]) -> EmuMessage:
-    """A contact writes to the instance's phone, or the phone writes to a contact."""
+def send_event(
+    box: Sandbox, instance: Instance, *, who: str, phone: str, name: str, kind: EventKind, fields: dict[str, Any]
+) -> str:
+    """A contact writes to the instance's phone, or the phone writes to a contact;
+    returns the message id."""
     if who == "phone":
-        return emulator_events.phone_sends(instance, phone=phone, kind=kind.name, fields=fields)
-    return emulator_events.contact_sends(instance, phone=phone, kind=kind.name, fields=fields, name=name)
+        return box.phone_sends(instance, phone=phone, kind=kind.name, fields=fields)
+    return box.contact_sends(instance, phone=phone, kind=kind.name, fields=fields, name=name)
 
 
 # --- What the forms offer -------------------------------------------------------------
@@ -186,21 +185,14 @@ class RecentMessage:
     label: str
 
 
-def recent_messages(instance: Instance) -> list[RecentMessage]:
+def recent_messages(box: Sandbox, instance: Instance) -> list[RecentMessage]:
     """Messages of the instance's phone on the network, newest first, for the
     "which message" fields (replies, reactions, edits, deletes, votes)."""
     phone = instance.phone
-    if not phone:
-        return []
-    rows = (
-        EmuMessage.objects.filter(Q(sender=phone) | Q(recipient=phone))
-        .order_by("-id")
-        .only("id_message", "sender", "recipient", "type_message", "message_data")[:RECENT_MESSAGES]
-    )
     result = []
-    for m in rows:
+    for m in box.recent_messages(instance, limit=RECENT_MESSAGES):
         arrow = f"me → +{m.recipient}" if m.sender == phone else f"+{m.sender} → me"
-        text = chats.describe(m.type_message, m.message_data or {})
+        text = chats.describe(m.type_message, m.message_data)
         result.append(RecentMessage(m.id_message, f"{arrow}: {text[:60]}"))
     return result
 
@@ -214,28 +206,12 @@ class SentPoll:
     multiple: bool
 
 
-def sent_polls(instance: Instance, limit: int = 5) -> list[SentPoll]:
+def sent_polls(box: Sandbox, instance: Instance, limit: int = 5) -> list[SentPoll]:
     """Polls the instance's phone sent (through the API or the phone) that their
     recipient can vote in."""
-    if not instance.phone:
-        return []
-    rows = EmuMessage.objects.filter(sender=instance.phone, type_message="pollMessage").order_by("-id")[:limit]
     polls = []
-    for m in rows:
-        data = (m.message_data or {}).get("pollMessageData") or {}
+    for m in box.sent_polls(instance, limit=limit):
+        data = m.message_data.get("pollMessageData") or {}
         options = tuple(str(o.get("optionName", "")) for o in data.get("options", []) if isinstance(o, dict))
         polls.append(SentPoll(m.id_message, m.recipient, str(data.get("name", "")), options, bool(data.get("multipleAnswers"))))
     return polls
-
-
-def contact_reads(instance: Instance, phone: str) -> int:
-    """The contact opens the chat now: what the instance sent it becomes delivered
-    and read (instead of after EMULATOR_READ_AFTER_SECONDS). Returns how many
-    messages it read."""
-    if not instance.phone or instance.state != State.AUTHORIZED:
-        raise emulator_events.EventError("the instance must be authorized on the emulator (pair it first)")
-    try:
-        check_may_act_as(phone, instance.account_id)  # only a number's tenant reads as it
-    except PhoneClaimed as exc:
-        raise emulator_events.EventError(str(exc)) from exc
-    return len(read_receipts(phone, instance.phone))

@@ -11,10 +11,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from dashboard.views import emulator_only, instance_view, page
-from engines.emulator.statuses import StatusEventError, contact_posts_status
+from dashboard.views import instance_view, page, sandbox_of
+from engines import registry as engine_registry
+from engines.sandbox import SandboxError
 from instances.http import BadRequest, validate
-from instances.models import Engine, Instance, State
+from instances.models import Instance, State
 from journals.chats import ChatError
 from statuses import api, selectors, services
 
@@ -40,7 +41,7 @@ def _page(request: HttpRequest, instance: Instance, status: int = 200, **context
         "kind": "text",
         "values": {},
         "error": "",
-        "sandbox": instance.engine == Engine.EMULATOR,
+        "sandbox": engine_registry.sandbox(instance.engine) is not None,
         "paired": instance.state == State.AUTHORIZED and bool(instance.phone),
     }
     base.update(context)
@@ -92,7 +93,7 @@ def statuses_delete(request: HttpRequest, instance: Instance) -> HttpResponse:
 @require_POST
 def statuses_contact(request: HttpRequest, instance: Instance) -> HttpResponse:
     """Sandbox: a simulated contact posts a text status the instance may see."""
-    emulator_only(instance)
+    sandbox = sandbox_of(instance)
     phone = "".join(ch for ch in str(request.POST.get("phone", "")) if ch.isdigit())
     fields = {
         "message": str(request.POST.get("message", "")).strip(),
@@ -106,8 +107,10 @@ def statuses_contact(request: HttpRequest, instance: Instance) -> HttpResponse:
         error = "Write the status text."
     if not error:
         try:
-            contact_posts_status(instance, phone=phone, kind="text", fields=fields, name=str(request.POST.get("name", "")))
-        except StatusEventError as exc:
+            sandbox.contact_posts_status(
+                instance, phone=phone, kind="text", fields=fields, name=str(request.POST.get("name", ""))
+            )
+        except SandboxError as exc:
             error = str(exc)
     if error:
         return _page(request, instance, status=422, contact_error=error)

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from dashboard import chats, console, forms, usage, webhook_check
 from dashboard.access import access_instance, account_of, owned_instances
 from engines import registry as engine_registry
-from engines.emulator import pairing
+from engines.sandbox import Sandbox, SandboxError
 from instances import accounts, events, services, settings_spec
 from instances.models import Engine, Instance
 
@@ -45,9 +45,12 @@ def instance_view(func: Callable[..., HttpResponse]) -> View:
     return wrapper
 
 
-def emulator_only(instance: Instance) -> None:
-    if instance.engine != Engine.EMULATOR:
+def sandbox_of(instance: Instance) -> Sandbox:
+    """The instance's engine sandbox (the emulator's); 404 for engines without one."""
+    found = engine_registry.sandbox(instance.engine)
+    if found is None:
         raise Http404("The sandbox exists for emulator instances only")
+    return found
 
 
 def page(request: HttpRequest, template: str, instance: Instance, tab: str, **context: Any) -> HttpResponse:
@@ -229,13 +232,13 @@ def _pairing_panel(request: HttpRequest, instance: Instance, **context: Any) -> 
 @instance_view
 @require_POST
 def instance_link_phone(request: HttpRequest, instance: Instance) -> HttpResponse:
-    emulator_only(instance)
+    sandbox = sandbox_of(instance)
     form = forms.LinkPhoneForm(request.POST, prefix="link")
     if not form.is_valid():
         return _pairing_panel(request, instance, link_form=form, error="Check the phone number.")
     try:
-        pairing.link_phone(instance, phone=form.cleaned_data["phone"], name=form.cleaned_data["name"])
-    except services.ServiceError as exc:
+        sandbox.scan_qr(instance, phone=form.cleaned_data["phone"], name=form.cleaned_data["name"])
+    except SandboxError as exc:
         return _pairing_panel(request, instance, error=str(exc).capitalize() + ".")
     return _pairing_panel(request, instance, notice=f"+{form.cleaned_data['phone']} scanned the code. Connecting…")
 
@@ -257,10 +260,9 @@ def instance_pairing_code(request: HttpRequest, instance: Instance) -> HttpRespo
 @require_POST
 def instance_confirm_code(request: HttpRequest, instance: Instance) -> HttpResponse:
     """Emulator: the phone types the code (what a real user does on their phone)."""
-    emulator_only(instance)
     try:
-        pairing.confirm_pairing_code(instance, code=str(request.POST.get("code", "")))
-    except services.ServiceError as exc:
+        sandbox_of(instance).type_pairing_code(instance, code=str(request.POST.get("code", "")))
+    except SandboxError as exc:
         return _pairing_panel(request, instance, error=str(exc).capitalize() + ".")
     return _pairing_panel(request, instance, notice="Code accepted. Connecting…")
 

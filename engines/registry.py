@@ -17,6 +17,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from engines.contract import NotSupportedYet, Transport
+from engines.sandbox import Sandbox
 
 if TYPE_CHECKING:
     from instances.models import Instance
@@ -73,6 +74,8 @@ class EngineSpec:
     capabilities: frozenset[str]
     requires: tuple[str, ...] = ()
     session: str | None = None
+    # Dotted path of the engine's ``engines.sandbox.Sandbox`` (None: no sandbox).
+    sandbox: str | None = None
     # Why a method outside ``capabilities`` cannot work, per method (the error's
     # description); others get a generic reason.
     why_not: dict[str, str] = field(default_factory=dict)
@@ -235,3 +238,16 @@ def describe(instance: Instance) -> list[EngineFact]:
         return []
     path = spec(instance.engine).describe
     return list(_call(path, instance)) if path else []
+
+
+def sandbox(name: str) -> Sandbox | None:
+    """The engine's sandbox (``engines.sandbox``), or None: only an engine that
+    simulates the other side has one, and only when it is installed here."""
+    if not is_installed(name):
+        return None
+    path = spec(name).sandbox
+    if not path:
+        return None
+    module_name, _, attr = path.rpartition(".")
+    found: Sandbox = getattr(import_module(module_name), attr)
+    return found

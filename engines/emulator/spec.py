@@ -9,6 +9,7 @@ SPEC = EngineSpec(
     label="Emulator (sandbox)",
     transport="engines.emulator.transport.EmulatorTransport",
     session="engines.emulator.session.tick",
+    sandbox="engines.emulator.sandbox.SANDBOX",
     capabilities=frozenset(
         {
             # Account and pairing

@@ -41,6 +41,7 @@ from engines.contract import (
     Profile,
     QrCode,
     SendResult,
+    Transport,
     TransportError,
 )
 from engines.emulator.models import EmuPhone, EmuPresence
@@ -653,3 +654,9 @@ class EmulatorTransport:
         from engines.emulator.status_posts import delete_status
 
         return bool(self.instance.phone) and delete_status(poster=self.instance.phone, id_message=id_message)
+
+
+def as_transport(instance: Instance) -> Transport:
+    """The emulator bound to an instance, typed as the contract: mypy checks here
+    that ``EmulatorTransport`` implements every command of ``engines.contract``."""
+    return EmulatorTransport(instance)

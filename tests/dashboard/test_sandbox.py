@@ -13,6 +13,7 @@ from django.urls import reverse
 from PIL import Image
 
 from dashboard import sandbox
+from engines import registry as engine_registry
 from engines.emulator import triggers as emulator_events
 from engines.emulator.models import EmuContact, EmuMessage, EmuSignal
 from engines.emulator.triggers_api import KIND_FIELDS
@@ -64,8 +65,10 @@ def send_as(client: Client, instance: Instance, kind: str, fields: dict[str, Any
 
 def test_every_emulator_message_type_has_a_generated_form(owner_client: Client, authorized_instance: Instance) -> None:
     # One list: the control API's serializers are the forms.
-    assert [k.name for k in sandbox.kinds()] == list(emulator_events.MESSAGE_KINDS)
-    for kind in sandbox.kinds():
+    box = engine_registry.sandbox("emulator")
+    assert box is not None
+    assert [k.name for k in sandbox.kinds(box)] == list(emulator_events.MESSAGE_KINDS)
+    for kind in sandbox.kinds(box):
         assert {f.name for f in kind.fields} == set(KIND_FIELDS[kind.name]().fields), kind.name
     url = reverse("dashboard:sandbox", args=[authorized_instance.id])
     body = owner_client.get(url).content.decode()
