@@ -345,6 +345,10 @@ class PeerInfo:
     email: str = ""
     products: tuple[dict[str, object], ...] = ()
     last_seen: int | None = None  # unix seconds; None when hidden or never seen
+    # The chat is muted on the linked phone; ``mute_expiration`` unix seconds, -1
+    # for "always" (WhatsApp's value), None when not muted.
+    is_mute: bool = False
+    mute_expiration: int | None = None
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ EMULATOR: dict[str, str] = {
     "checkWhatsapp": "the emulated directory, cached a day per instance; force asks again",
     "getAvatar": "the peer's picture",
     "getContacts": "the phone's contacts",
-    "getContactInfo": "the emulated contact's profile (email, products, lastSeen from its online spells); isMute is always false: the emulator has no mute",
+    "getContactInfo": "the emulated contact's profile (email, products, lastSeen from its online spells); isMute/muteExpiration: the phone's mute (control API /mute)",
     "deleteMessage": "the peer sees it revoked",
     "editMessage": "the peer sees the edit",
     "archiveChat": "archived on every device of the account (getChats, cabinet); a chat without messages is refused",

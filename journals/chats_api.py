@@ -228,9 +228,9 @@ class GetContactInfo(InstanceMethodView):
                 "lastSeen": peer.last_seen if peer else None,
                 "isArchive": bool(chat and chat.archived),
                 "isDisappearing": expiration > 0,
-                "isMute": False,
+                "isMute": bool(peer and peer.is_mute),
                 "messageExpiration": expiration,
-                "muteExpiration": None,
+                "muteExpiration": peer.mute_expiration if peer else None,
                 "isBusiness": bool(peer and peer.is_business),
             }
         )

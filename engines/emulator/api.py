@@ -9,10 +9,12 @@ owning account's partner token, or a logged-in session of the owner.
 from __future__ import annotations
 
 import hmac
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -23,11 +25,11 @@ from rest_framework.views import APIView
 
 from engines.emulator import pairing
 from engines.emulator import transport as emulator
-from engines.emulator.models import CallRule, EmuContact, EmuPhone
+from engines.emulator.models import CallRule, EmuContact, EmuMute, EmuPhone
 from engines.emulator.phones import PhoneClaimed
 from engines.emulator.services import FORCEABLE_STATES, add_simulated_contact
 from instances import services
-from instances.http import BadRequest, Bool, Forbidden, Str, Unauthorized, WireJSONParser, validate
+from instances.http import BadRequest, Bool, Forbidden, Int, Str, Unauthorized, WireJSONParser, validate
 from instances.models import Engine, Instance, State
 
 PHONE_FIELD = {"min_length": 7, "max_length": 15}
@@ -249,6 +251,42 @@ class Contacts(ControlView):
         except PhoneClaimed as exc:
             raise BadRequest(f"{exc}: it can be added only without 'registered', 'script' or 'callRule'") from exc
         return Response(contact_to_wire(contact), status=201)
+
+
+class MuteInput(serializers.Serializer[Any]):
+    phoneNumber = Str(**PHONE_FIELD, help_text="The contact whose chat the phone mutes, digits only.")
+    mute = Bool(help_text="true mutes the chat, false unmutes it")
+    seconds = Int(required=False, min_value=1, max_value=366 * 86400, help_text="how long; omitted: always")
+
+    def validate_phoneNumber(self, value: str) -> str:  # noqa: N802
+        return digits(value, "phoneNumber")
+
+
+class MuteOutput(serializers.Serializer[Any]):
+    chatId = serializers.CharField()
+    isMute = serializers.BooleanField()
+    muteExpiration = serializers.IntegerField(allow_null=True, help_text="unix seconds; -1: always")
+
+
+class Mute(ControlView):
+    """The person mutes or unmutes a chat on the phone linked to this instance
+    (getContactInfo's ``isMute`` and ``muteExpiration`` then say so)."""
+
+    @extend_schema(request=MuteInput, responses=MuteOutput, tags=["emulator"])
+    def post(self, request: Request, id_instance: int) -> Response:
+        instance = access_instance(request, id_instance)
+        data = validate(MuteInput, request.data)
+        if not instance.phone:
+            raise serializers.ValidationError("pair the instance with a phone first", code="joi")
+        chat_id = f"{data['phoneNumber']}@c.us"
+        expiration: int | None = None
+        if data["mute"]:
+            until = timezone.now() + timedelta(seconds=data["seconds"]) if "seconds" in data else None
+            EmuMute.objects.update_or_create(phone=instance.phone, chat_id=chat_id, defaults={"until": until})
+            expiration = int(until.timestamp()) if until else -1
+        else:
+            EmuMute.objects.filter(phone=instance.phone, chat_id=chat_id).delete()
+        return Response({"chatId": chat_id, "isMute": data["mute"], "muteExpiration": expiration})
 
 
 class PresenceOutput(serializers.Serializer[Any]):

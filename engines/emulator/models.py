@@ -121,6 +121,23 @@ class EmuPresence(models.Model):
         return f"+{self.phone} {self.kind} {self.chat_id}".strip()
 
 
+class EmuMute(models.Model):
+    """A chat muted on an emulated phone (WhatsApp keeps mutes on the phone and
+    syncs them to linked devices): getContactInfo's ``isMute`` and
+    ``muteExpiration``. ``until`` None mutes it until unmuted. Set through the
+    control API (``/mute``), as a person would on the phone."""
+
+    phone = models.CharField(max_length=20)
+    chat_id = models.CharField(max_length=100)
+    until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["phone", "chat_id"], name="unique_emu_mute")]
+
+    def __str__(self) -> str:
+        return f"+{self.phone} muted {self.chat_id}"
+
+
 class EmuMessage(models.Model):
     """A message carried by the emulated network: the "WhatsApp servers" log.
 

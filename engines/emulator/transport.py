@@ -502,6 +502,7 @@ class EmulatorTransport:
         account = self._account(chat_id)
         if account is None:
             return None
+        mute = self._mute_expiration(account.wid)
         return PeerInfo(
             chat_id=account.wid,
             name=account.name,
@@ -511,7 +512,27 @@ class EmulatorTransport:
             email=account.email,
             products=tuple(p for p in account.products if isinstance(p, dict)),
             last_seen=last_seen(account.phone),
+            is_mute=mute is not None,
+            mute_expiration=mute,
         )
+
+    def _mute_expiration(self, chat_id: str) -> int | None:
+        """When the linked phone's mute of ``chat_id`` ends (unix seconds, -1 for
+        always); None when it is not muted."""
+        from django.db.models import Q
+
+        from engines.emulator.models import EmuMute
+
+        if not self.instance.phone:
+            return None
+        mute = (
+            EmuMute.objects.filter(phone=self.instance.phone, chat_id=chat_id)
+            .filter(Q(until__isnull=True) | Q(until__gt=timezone.now()))
+            .first()
+        )
+        if mute is None:
+            return None
+        return int(mute.until.timestamp()) if mute.until else -1
 
     def contacts(self) -> list[Contact]:
         from engines.emulator.models import EmuContact

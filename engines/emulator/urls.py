@@ -14,6 +14,7 @@ urlpatterns = [
     path("instances/<int:id_instance>/state", api.SetState.as_view()),
     path("instances/<int:id_instance>/contacts", api.Contacts.as_view()),
     path("instances/<int:id_instance>/presence", api.Presence.as_view()),
+    path("instances/<int:id_instance>/mute", api.Mute.as_view()),
     path("instances/<int:id_instance>/seed", seed.Seed.as_view()),
     path("avatars/<str:phone>.png", api.avatar),
     path("instances/<int:id_instance>/statuses", statuses_api.ContactStatuses.as_view()),
