@@ -103,8 +103,10 @@ def calls_hang_up(instance: Instance) -> CallStatus:
 
 def calls_get_ice_servers(instance: Instance) -> list[dict[str, Any]]:
     """callsGetIceServers: the STUN/TURN servers the operator configured
-    (``CALLS_ICE_SERVERS``; none by default)."""
-    _transport(instance)
+    (``CALLS_ICE_SERVERS``; none by default). Relay's own setting, never the
+    engine's (``engines.registry.PRODUCT_METHODS``): only the state is checked."""
+    if instance.state != State.AUTHORIZED or not instance.wid:
+        raise CallRefused("instance is starting or not authorized")
     return [dict(server) for server in settings.CALLS_ICE_SERVERS]
 
 
