@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError
@@ -34,6 +34,7 @@ from engines.contract import (
     Profile,
     QrCode,
     SendResult,
+    Transport,
     TransportError,
 )
 from instances.models import Instance
@@ -343,11 +344,10 @@ class CloudTransport:
         graph.close()
 
     def profile(self, *, phone: str) -> Profile | None:
-        account = self.account
-        return Profile(phone=phone, name=account.verified_name, avatar_url="", lid="", device_id="")
+        raise NotSupportedYet("getWaSettings", ENGINE)
 
     def device_info(self, *, phone: str) -> DeviceInfo | None:
-        return None
+        raise NotSupportedYet("getDeviceInfo", ENGINE)
 
     def logout(self, *, phone: str) -> bool:
         raise NotSupportedYet("logout", ENGINE)
@@ -361,6 +361,9 @@ class CloudTransport:
     def start_registration(self, *, phone: str, method: str) -> str:
         raise NotSupportedYet("startAuthorization", ENGINE)
 
+    def complete_registration(self, *, phone: str) -> None:
+        raise NotSupportedYet("sendAuthorizationCode", ENGINE)
+
     def set_profile_picture(self, *, phone: str, data: bytes) -> str:
         raise NotSupportedYet("setProfilePicture", ENGINE)
 
@@ -370,7 +373,7 @@ class CloudTransport:
     # --- Calls ---------------------------------------------------------------------
 
     def call_status(self) -> CallStatus:
-        return CallStatus(state="idle")
+        raise NotSupportedYet("callsState", ENGINE)
 
     def call_dial(self, *, phone: str) -> CallStatus:
         raise NotSupportedYet("callsDial", ENGINE)
@@ -549,3 +552,9 @@ def template(data: Mapping[str, Any]) -> dict[str, Any]:
             {"type": "body", "parameters": [{"type": "text", "text": str(p.get("default", ""))} for p in data["params"]]}
         ]
     return out
+
+
+if TYPE_CHECKING:
+
+    def _conforms(instance: Instance) -> Transport:
+        return CloudTransport(instance)  # mypy checks the class against the whole contract
