@@ -23,6 +23,7 @@ from engines import media
 from engines.cloud import graph
 from engines.cloud.models import CloudAccount, CloudMessage, CloudUser, Direction
 from engines.contract import (
+    STATUS_BROADCAST,
     Avatar,
     CallStatus,
     Contact,
@@ -95,6 +96,10 @@ class CloudTransport:
         return result
 
     def send_messages(self, payloads: Sequence[OutgoingPayload]) -> list[SendResult | TransportError]:
+        if any(p.chat_id == STATUS_BROADCAST for p in payloads):
+            # The status methods are outside the spec, so the wire refuses them first;
+            # a status reaching here is a caller's bug, refused before anything is sent.
+            raise NotSupportedYet("sendTextStatus", ENGINE)
         results: list[SendResult | TransportError] = []
         self._prime_window()
         for payload in payloads:

@@ -345,3 +345,8 @@ class EmulatorHarness(Harness):
         from engines.emulator import pairing
 
         pairing.link_phone(instance, phone=self._next_phone(instance), name="Paired Phone")
+
+
+# --- Engines with harnesses of their own -----------------------------------------------
+
+from tests.engines.cloud import harness as _cloud_harness  # noqa: E402, F401 - registers CloudHarness

@@ -30,6 +30,7 @@ class Sent:
     phone_number_id: str
     body: dict[str, Any]
     at: float  # time.monotonic() when it arrived
+    wamid: str = ""  # the id the fake answered (messages; empty for read marks)
 
 
 @dataclass
@@ -173,11 +174,12 @@ def handler_for(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
             if scripted is not None:
                 self._answer(scripted[0], _error(scripted[1]))
                 return
-            fake.sent.append(Sent(parts[0], body, time.monotonic()))
             if body.get("status") == "read":
+                fake.sent.append(Sent(parts[0], body, time.monotonic()))
                 self._answer(200, {"success": True})
                 return
             wamid = f"wamid.FAKE{fake.next_id():06d}"
+            fake.sent.append(Sent(parts[0], body, time.monotonic(), wamid))
             to = body.get("to") or body.get("recipient")
             contact = {"input": to, "wa_id": to} if "to" in body else {"input": to, "user_id": to}
             self._answer(200, {"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": wamid}]})
