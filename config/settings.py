@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "instances",
     "engines",
     "engines.emulator",
+    "engines.waweb",
     "messaging",
     "groups",
     "statuses",
@@ -502,6 +503,13 @@ RUNNER_CAPACITY = env.int("RUNNER_CAPACITY", default=5000)
 # at once that nobody would answer.
 ENGINE_COMMAND_TIMEOUT_SECONDS = env.float("ENGINE_COMMAND_TIMEOUT_SECONDS", default=20.0)
 ENGINE_LISTENER_STALE_SECONDS = env.float("ENGINE_LISTENER_STALE_SECONDS", default=10.0)
+# waweb engine (engines.waweb): where whatsmeow keeps its keys (empty: this database
+# on PostgreSQL, one SQLite file per instance under var/waweb/ otherwise), the proxy
+# behind proxyInstance's "system proxy" (empty: none), and how long a session process
+# gets between SIGTERM and SIGKILL.
+WAWEB_STORE_URL = _secret("WAWEB_STORE_URL", "")
+WAWEB_PROXY_URL = _secret("WAWEB_PROXY_URL", "")
+WAWEB_STOP_GRACE_SECONDS = env.float("WAWEB_STOP_GRACE_SECONDS", default=5.0)
 
 # Emulator timing.
 EMULATOR_QR_ROTATE_SECONDS = env.int("EMULATOR_QR_ROTATE_SECONDS", default=20)

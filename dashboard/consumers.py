@@ -22,6 +22,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from dashboard.templatetags.relay import state_badge_parts
+from engines.contract import TransportError
 from engines.registry import get_transport
 from instances import events
 from instances.models import Account, Instance, State
@@ -57,8 +58,11 @@ def _instance(account_id: int, instance_id: int) -> Instance | None:
     return Instance.objects.filter(pk=instance_id, account_id=account_id, is_deleted=False).first()
 
 
-def _qr(instance: Instance) -> tuple[int, str]:
-    code = get_transport(instance).current_qr()
+def _qr(instance: Instance) -> tuple[int, str] | None:
+    try:
+        code = get_transport(instance).current_qr()
+    except TransportError:
+        return None  # no code yet (a live session is still reaching WhatsApp)
     return code.window, code.png_base64
 
 
@@ -191,8 +195,8 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
                 last_window = None
                 await self.send_json(state_frame(instance.id, instance.state, instance.wid))
             if instance.state == State.NOT_AUTHORIZED:
-                window, png = await database_sync_to_async(_qr)(instance)
-                if window != last_window:
-                    last_window = window
+                frame = await database_sync_to_async(_qr)(instance)
+                if frame is not None and frame[0] != last_window:
+                    last_window, png = frame
                     await self.send_json({"type": "qr", "id": instance.id, "png": png})
             await self._sleep(QR_POLL_SECONDS if instance.state != State.AUTHORIZED else POLL_SECONDS)

@@ -57,8 +57,12 @@ def _require() -> MediaStore:
     return _store
 
 
-def store(*, instance_id: int, content: bytes, file_name: str, mime_hints: tuple[str | None, ...] = ()) -> StoredMedia:
-    return _require().store(instance_id=instance_id, content=content, file_name=file_name, mime_hints=mime_hints)
+def store(
+    *, instance_id: int, content: bytes, file_name: str, mime_hints: tuple[str | None, ...] = ()
+) -> StoredMedia:
+    return _require().store(
+        instance_id=instance_id, content=content, file_name=file_name, mime_hints=mime_hints
+    )
 
 
 def read(url: str) -> tuple[StoredMedia, bytes]:

@@ -99,6 +99,7 @@ class EngineSpec:
 # name -> dotted path of its EngineSpec. Order is the order the cabinet lists them.
 ENGINES: dict[str, str] = {
     "emulator": "engines.emulator.spec.SPEC",
+    "waweb": "engines.waweb.spec.SPEC",
     "cloud": "engines.cloud.spec.SPEC",
 }
 

@@ -10,6 +10,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from engines.contract import TransportError
 from engines.registry import get_transport
 from instances import images, selectors, services, settings_spec
 from instances.http import (
@@ -239,7 +240,12 @@ def qr_frame(instance: Instance) -> dict[str, str]:
         return {"type": "error", "message": "instance in starting process try later"}
     if instance.state != State.NOT_AUTHORIZED:
         return {"type": "error", "message": "Instance has auth. You need to make log out"}
-    return {"type": "qrCode", "message": get_transport(instance).current_qr().png_base64}
+    try:
+        return {"type": "qrCode", "message": get_transport(instance).current_qr().png_base64}
+    except TransportError as exc:
+        # An engine whose codes come from a live session (waweb) has none while the
+        # session has not reached WhatsApp: qr's own error shape, with the reason.
+        return {"type": "error", "message": str(exc)}
 
 
 class Qr(InstanceMethodView):

@@ -20,6 +20,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from engines import registry as engine_registry
+from engines.contract import TransportError
 from engines.registry import get_transport
 from instances import events, ratelimit, registry
 from instances.http import WireError, authenticate_instance
@@ -40,8 +41,11 @@ def _reload(instance_id: int) -> Instance | None:
     return Instance.objects.filter(pk=instance_id, is_deleted=False).first()
 
 
-def _qr(instance: Instance) -> tuple[int, str]:
-    code = get_transport(instance).current_qr()
+def _qr(instance: Instance) -> tuple[int, str] | None:
+    try:
+        code = get_transport(instance).current_qr()
+    except TransportError:
+        return None  # no code yet (a live session is still reaching WhatsApp): keep waiting
     return code.window, code.png_base64
 
 
@@ -127,7 +131,8 @@ class ScanQrCodeConsumer(AsyncJsonWebsocketConsumer):
                 )
                 return
             if instance.state == State.NOT_AUTHORIZED:
-                window, png = await database_sync_to_async(_qr)(instance)
+                frame = await database_sync_to_async(_qr)(instance)
+                window, png = frame if frame is not None else (last_window, "")
                 if window != last_window:
                     last_window = window
                     await self.send_json({"type": "qrCode", "message": png})

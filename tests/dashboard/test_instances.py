@@ -35,7 +35,7 @@ def test_create_an_emulator_instance(owner_client: Client, account: Account) -> 
 
 
 def test_other_engines_are_refused_with_a_note(owner_client: Client, account: Account) -> None:
-    response = owner_client.post(reverse("dashboard:create"), {"name": "x", "engine": "waweb"})
+    response = owner_client.post(reverse("dashboard:create"), {"name": "x", "engine": "cloud"})
     assert response.status_code == 200
     assert "cannot be used here" in response.content.decode()
     assert not Instance.objects.filter(account=account).exists()

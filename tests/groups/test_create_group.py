@@ -113,13 +113,13 @@ def test_an_engine_without_groups_answers_400_naming_it(api_client: APIClient, a
     from instances.models import State
     from tests.factories import make_instance
 
-    waweb = make_instance(account, engine="waweb")  # type: ignore[arg-type]
+    waweb = make_instance(account, engine="cloud")  # type: ignore[arg-type]  # not installed here
     Instance.objects.filter(pk=waweb.pk).update(
         state=State.AUTHORIZED, wid="79001112233@c.us", phone="79001112233"
     )
     waweb.refresh_from_db()
     r = call(api_client, waweb, "createGroup", {"groupName": "T", "chatIds": [wid(ALICE)]})
     assert r.status_code == 400
-    assert "waweb" in r.json()["message"]
+    assert "cloud" in r.json()["message"]
     r = call(api_client, waweb, "getGroupData", {"groupId": "120363000000000001@g.us"})
-    assert r.status_code == 400 and "waweb" in r.json()["message"]
+    assert r.status_code == 400 and "cloud" in r.json()["message"]

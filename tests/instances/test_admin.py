@@ -175,7 +175,7 @@ def test_action_touches_only_selected_instances(admin_client: Client, account: A
 
 
 def test_reboot_action_reports_engine_errors(admin_client: Client, account: Any) -> None:
-    instance = make_instance(account, engine="waweb")  # no transport installed for it yet
+    instance = make_instance(account, engine="cloud")  # no transport installed for it here
     r = run_action(admin_client, "reboot", instance)
     assert r.status_code == 200
     assert b"not supported" in r.content

@@ -64,10 +64,10 @@ def test_a_starting_instance_is_logged_out(api_client: APIClient, authorized_ins
 
 
 def test_an_engine_that_cannot_answers_an_error(api_client: APIClient, authorized_instance: Instance) -> None:
-    Instance.objects.filter(pk=authorized_instance.pk).update(engine="waweb")
+    Instance.objects.filter(pk=authorized_instance.pk).update(engine="cloud")  # not installed here
     r = api_client.get(method_url(authorized_instance, "logout"))
     assert r.status_code == 400
-    assert "waweb" in r.json()["message"]
+    assert "cloud" in r.json()["message"]
     authorized_instance.refresh_from_db()
     assert authorized_instance.state == "authorized"
 

@@ -71,10 +71,10 @@ def test_an_unauthorized_instance_is_refused(api_client: APIClient, instance: In
 
 def test_an_engine_that_cannot_is_refused(api_client: APIClient, db: None) -> None:
     instance = make_instance(authorized=True)
-    Instance.objects.filter(pk=instance.pk).update(engine="waweb")
+    Instance.objects.filter(pk=instance.pk).update(engine="cloud")  # not installed here
     r = send(api_client, instance, {"chatId": CHAT})
     assert r.status_code == 400
-    assert "waweb" in r.json()["message"]
+    assert "cloud" in r.json()["message"]
     assert not EmuPresence.objects.exists()
 
 

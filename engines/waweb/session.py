@@ -1,0 +1,711 @@
+"""The session process of one waweb account (``manage.py wa_session``): the only code
+that talks to whatsmeow.
+
+One process per account, because whatsmeow (through neonize's FFI) can abort the
+whole process with a Go panic, and a dial can block every other call for a minute.
+The process dies with its runner (``PR_SET_PDEATHSIG``), holds the instance's lease
+epoch, and exits as soon as that lease is no longer its own.
+
+Threads: neonize's ``connect()`` blocks for the whole connection, so it runs on a
+thread of its own; neonize calls our event callbacks on a Go-created thread, and they
+only enqueue. The main thread owns the database: it applies queued events (through
+``engines.sink``, every state write fenced by the epoch) and runs the commands the
+channel brings, one at a time.
+
+Exit codes tell the supervisor (``engines.waweb.supervisor``) what to do next.
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import io
+import logging
+import os
+import queue
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from engines import channel, sink
+from engines.contract import STATUS_BROADCAST, GroupRefused, OutgoingPayload, QrCode, TransportError
+from engines.events import PairingCodeEvent, QrEvent, ReceiptEvent
+from engines.waweb import store
+from engines.waweb.models import WawebMessage, WawebSession
+from instances import services
+from instances.models import Instance, State
+
+log = logging.getLogger(__name__)
+
+EXIT_STOPPED = 0  # asked to stop (SIGTERM, reboot): restart at once if still leased
+EXIT_CRASHED = 1  # anything unexpected: restart with backoff
+EXIT_LOGGED_OUT = 3  # the phone removed the device: notAuthorized, no restart
+EXIT_REPLACED = 4  # another connection took the account over: back off >= 60 s
+EXIT_BANNED = 5  # temporary ban: yellowCard, back off until it expires
+EXIT_LEASE_LOST = 6  # the lease is no longer ours: nothing to do
+EXIT_QR_TIMEOUT = 7  # nobody scanned within the QR budget: restart for fresh codes
+EXIT_CONNECT_FAILED = 8  # the dial failed (network, proxy): restart with backoff
+
+PR_SET_PDEATHSIG = 1
+QR_BUDGET_SECONDS = 160  # whatsmeow's QR codes: 60 s, then 20 s each, ~160 s in all
+
+
+def die_with_parent(expected_parent: int | None) -> None:
+    """Ask the kernel to SIGKILL this process when its parent (the runner) dies, and
+    exit now if it already has (the runner died between fork and here)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except OSError:
+        log.warning("waweb session: PR_SET_PDEATHSIG unavailable; relying on the lease check")
+    if expected_parent is not None and os.getppid() != expected_parent:
+        os._exit(EXIT_LEASE_LOST)
+
+
+def render_qr(text: str) -> str:
+    import segno
+
+    buf = io.BytesIO()
+    segno.make(text, error="m").save(buf, kind="png", scale=6, border=2)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def proxy_url(value: str) -> str:
+    """``proxyInstance`` as a proxy URL: ``system proxy`` means ``WAWEB_PROXY_URL``
+    (none when empty); ``ip:port:login:password`` an HTTP proxy with those
+    credentials; a URL (``socks5://…``) is used as it is."""
+    if not value or value == "system proxy":
+        return str(settings.WAWEB_PROXY_URL)
+    if "://" in value:
+        return value
+    parts = value.split(":")
+    host, port = parts[0], parts[1] if len(parts) > 1 else "80"
+    login = parts[2] if len(parts) > 2 else ""
+    password = parts[3] if len(parts) > 3 else ""
+    auth = f"{login}:{password}@" if login else ""
+    return f"http://{auth}{host}:{port}"
+
+
+class Stop(Exception):
+    """The session must end with ``code``."""
+
+    def __init__(self, code: int, why: str = "") -> None:
+        super().__init__(why)
+        self.code = code
+
+
+class Session:
+    """One account's whatsmeow client, its events and its commands. ``client`` is
+    a neonize ``NewClient`` (or an object with its Python surface)."""
+
+    def __init__(self, instance: Instance, epoch: int, runner_id: str, client: Any) -> None:
+        self.instance = instance
+        self.epoch = epoch
+        self.runner_id = runner_id
+        self.client = client
+        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.row, _ = WawebSession.objects.get_or_create(instance_id=instance.pk)
+        self.qr_deadline: float | None = None
+        self.connected = False
+        self.commands: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "send": self.cmd_send,
+            "pair_phone": self.cmd_pair_phone,
+            "logout": self.cmd_logout,
+            "reboot": self.cmd_reboot,
+            "profile": self.cmd_profile,
+            "check_whatsapp": self.cmd_check_whatsapp,
+            "send_presence": self.cmd_send_presence,
+            "get_avatar": self.cmd_get_avatar,
+            "contact_info": self.cmd_contact_info,
+            "delete_message": self.cmd_delete_message,
+            "edit_message": self.cmd_edit_message,
+            "set_disappearing": self.cmd_set_disappearing,
+            "set_profile_picture": self.cmd_set_profile_picture,
+            "create_group": self.cmd_create_group,
+            "group_data": self.cmd_group_data,
+            "update_group_name": self.cmd_update_group_name,
+            "group_participant": self.cmd_group_participant,
+            "set_group_picture": self.cmd_set_group_picture,
+            "leave_group": self.cmd_leave_group,
+            "update_group_settings": self.cmd_update_group_settings,
+            "delete_status": self.cmd_delete_status,
+        }
+
+    @property
+    def fence(self) -> tuple[str, int]:
+        return (self.runner_id, self.epoch)
+
+    # --- Wiring neonize's callbacks: they only enqueue ------------------------------
+
+    def install(self) -> None:
+        from neonize import events as ev
+
+        kinds = (
+            ev.ConnectedEv,
+            ev.PairStatusEv,
+            ev.LoggedOutEv,
+            ev.StreamReplacedEv,
+            ev.TemporaryBanEv,
+            ev.ConnectFailureEv,
+            ev.ClientOutdatedEv,
+            ev.DisconnectedEv,
+            ev.KeepAliveTimeoutEv,
+            ev.KeepAliveRestoredEv,
+            ev.MessageEv,
+            ev.ReceiptEv,
+            ev.CallOfferEv,
+            ev.CallTerminateEv,
+        )
+        for kind in kinds:
+            self.client.event(kind)(self._on_event)
+        self.client.event.qr(self._on_qr)
+        self.client.event.paircode(self._on_paircode)
+
+    def _on_event(self, _client: Any, message: Any) -> None:
+        # ``Connected`` -> ``connected``, ``KeepAliveTimeout`` -> ``keep_alive_timeout``
+        self.events.put((re.sub(r"(?<!^)(?=[A-Z])", "_", type(message).__name__).lower(), message))
+
+    def _on_qr(self, _client: Any, data: bytes) -> None:
+        self.events.put(("qr", data.decode() if isinstance(data, bytes) else str(data)))
+
+    def _on_paircode(self, _client: Any, code: str, connected: bool) -> None:
+        self.events.put(("pair_code", (code, connected)))
+
+    # --- Applying events (main thread) ----------------------------------------------
+
+    def pump(self) -> int:
+        """Apply every queued event; returns how many. Raises ``Stop`` when one ends
+        the session (logged out, replaced, banned)."""
+        count = 0
+        while True:
+            try:
+                kind, message = self.events.get_nowait()
+            except queue.Empty:
+                return count
+            count += 1
+            WawebSession.objects.filter(pk=self.instance.pk).update(last_event_at=timezone.now())
+            self.apply(kind, message)
+
+    def apply(self, kind: str, message: Any) -> None:
+        handler = getattr(self, f"on_{kind}", None)
+        if handler is None:
+            return
+        handler(message)
+
+    def set_state(self, state: str, **fields: Any) -> None:
+        services.change_state(self.instance, state, fence=self.fence, **fields)
+
+    def on_qr(self, text: str) -> None:
+        if self.qr_deadline is None:
+            self.qr_deadline = time.monotonic() + QR_BUDGET_SECONDS
+        count = self.row.qr_count + 1
+        self.row.qr_count = count
+        qr = QrCode(text=text, png_base64=render_qr(text), window=count)
+        sink.emit(self.instance, QrEvent(qr=qr, timestamp=timezone.now()))
+
+    def on_pair_code(self, value: tuple[str, bool]) -> None:
+        code, connected = value
+        if not connected:
+            sink.emit(
+                self.instance,
+                PairingCodeEvent(code=code, phone=self.row.pairing_phone, timestamp=timezone.now()),
+            )
+
+    def on_pair_status(self, message: Any) -> None:
+        from engines.waweb.translate import device_jid
+
+        if message.Error:
+            WawebSession.objects.filter(pk=self.instance.pk).update(
+                last_error=f"pairing failed: {message.Error}"
+            )
+            return
+        self.row.device_jid = device_jid(message.ID)
+        WawebSession.objects.filter(pk=self.instance.pk).update(
+            device_jid=self.row.device_jid, qr_text="", qr_png=""
+        )
+
+    def on_connected(self, _message: Any) -> None:
+        from engines.waweb.translate import chat_id, device_jid
+
+        self.connected = True
+        self.qr_deadline = None
+        me = self.client.get_me()  # safe now: whatsmeow has a device (before connect it panics)
+        jid = device_jid(me.JID)
+        WawebSession.objects.filter(pk=self.instance.pk).update(
+            device_jid=jid,
+            push_name=me.PushName,
+            connected_at=timezone.now(),
+            last_error="",
+            qr_text="",
+            qr_png="",
+        )
+        self.row.device_jid = jid
+        wid = chat_id(me.JID).split(":")[0]
+        wid = f"{me.JID.User}@c.us" if me.JID.Server == "s.whatsapp.net" else wid
+        self.set_state(State.AUTHORIZED, wid=wid, profile_name=me.PushName)
+
+    def on_disconnected(self, _message: Any) -> None:
+        # whatsmeow reconnects by itself; count it for the health report.
+        self.connected = False
+        row = WawebSession.objects.filter(pk=self.instance.pk)
+        row.update(reconnects=self.row.reconnects + 1)
+        self.row.reconnects += 1
+        if self.instance.state == State.AUTHORIZED:
+            self.set_state(State.STARTING)
+
+    def on_keep_alive_timeout(self, _message: Any) -> None:
+        self.row.keepalive_failures += 1
+        WawebSession.objects.filter(pk=self.instance.pk).update(
+            keepalive_failures=self.row.keepalive_failures
+        )
+        if self.instance.state == State.AUTHORIZED:
+            self.set_state(State.SLEEP_MODE)
+
+    def on_keep_alive_restored(self, _message: Any) -> None:
+        if self.instance.state == State.SLEEP_MODE:
+            self.set_state(State.AUTHORIZED)
+
+    def on_logged_out(self, message: Any) -> None:
+        self._forget_device()
+        self.set_state(State.NOT_AUTHORIZED, wid="", profile_name="")
+        raise Stop(EXIT_LOGGED_OUT, f"logged out (reason {message.Reason})")
+
+    def on_stream_replaced(self, _message: Any) -> None:
+        raise Stop(EXIT_REPLACED, "another connection replaced this one")
+
+    def on_temporary_ban(self, message: Any) -> None:
+        WawebSession.objects.filter(pk=self.instance.pk).update(
+            last_error=f"temporary ban (code {message.Code}, expires in {message.Expire} s)"
+        )
+        self.set_state(State.YELLOW_CARD)
+        raise Stop(EXIT_BANNED, str(message.Expire))
+
+    def on_connect_failure(self, message: Any) -> None:
+        WawebSession.objects.filter(pk=self.instance.pk).update(last_error=f"connect failure: {message}")
+
+    def on_client_outdated(self, _message: Any) -> None:
+        WawebSession.objects.filter(pk=self.instance.pk).update(
+            last_error="WhatsApp refuses this whatsmeow version (client outdated): upgrade neonize"
+        )
+
+    def on_message(self, message: Any) -> None:
+        from engines.waweb.translate import message_event
+
+        event = message_event(message, self.instance.wid)
+        if event is None:
+            return
+        if (
+            event.direction == "outgoing"
+            and WawebMessage.objects.filter(instance_id=self.instance.pk, wa_id=event.id_message).exists()
+        ):
+            return  # our own API send, echoed back: reported by the send path already
+        sink.emit(self.instance, event)
+
+    def on_receipt(self, message: Any) -> None:
+        from engines.waweb.translate import receipt_status, timestamp
+
+        status = receipt_status(message)
+        if status is None:
+            return
+        ours = dict(
+            WawebMessage.objects.filter(
+                instance_id=self.instance.pk, wa_id__in=list(message.MessageIDs)
+            ).values_list("wa_id", "id_message")
+        )
+        when = timestamp(message.Timestamp)
+        receipts = [
+            ReceiptEvent(id_message=ours[w], status=status, timestamp=when)
+            for w in message.MessageIDs
+            if w in ours
+        ]
+        if receipts:
+            sink.emit(self.instance.pk, *receipts)
+
+    def on_call_offer(self, message: Any) -> None:
+        from engines.events import CallEvent
+        from engines.waweb.translate import chat_id, timestamp
+
+        meta = message.basicCallMeta
+        event = CallEvent(
+            id_call=meta.callID,
+            chat_id=chat_id(getattr(meta, "from")),
+            status="offer",
+            timestamp=timestamp(meta.timestamp),
+        )
+        sink.emit(self.instance, event)
+
+    def on_call_terminate(self, message: Any) -> None:
+        from engines.events import CallEvent
+        from engines.waweb.translate import chat_id, timestamp
+
+        meta = message.basicCallMeta
+        status = "declined" if "reject" in message.reason.lower() else "hungUp"
+        event = CallEvent(
+            id_call=meta.callID,
+            chat_id=chat_id(getattr(meta, "from")),
+            status=status,
+            timestamp=timestamp(meta.timestamp),
+        )
+        sink.emit(self.instance, event)
+
+    def _forget_device(self) -> None:
+        store.erase_keys(self.instance.pk, self.row.device_jid)
+        WawebSession.objects.filter(pk=self.instance.pk).update(device_jid="", push_name="")
+        self.row.device_jid = ""
+
+    # --- Commands (main thread, from the channel) ------------------------------------
+
+    def handle(self, name: str, args: dict[str, Any]) -> Any:
+        command = self.commands.get(name)
+        if command is None:
+            raise TransportError(f"the waweb engine has no command {name}", permanent=True)
+        if name not in ("pair_phone", "logout", "reboot", "profile") and not self.connected:
+            raise TransportError("the WhatsApp connection of this instance is not up; retry later")
+        try:
+            return command(args)
+        except (TransportError, Stop):
+            raise
+        except Exception as exc:  # noqa: BLE001 - neonize raises its own error classes for WhatsApp's refusals
+            raise TransportError(f"WhatsApp refused {name}: {exc}", permanent=True) from exc
+
+    def cmd_send(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        from engines.waweb import outgoing
+
+        results: list[dict[str, Any]] = []
+        for raw in args["payloads"]:
+            payload = OutgoingPayload(**raw)
+            try:
+                results.append(outgoing.send(self, payload))
+            except TransportError as exc:
+                results.append({"error": channel.encode_error(exc)})
+                if not exc.permanent:
+                    break
+            except Exception as exc:  # noqa: BLE001 - neonize raises its own classes
+                results.append(
+                    {
+                        "error": channel.encode_error(
+                            TransportError(f"WhatsApp refused it: {exc}", permanent=True)
+                        )
+                    }
+                )
+        return results
+
+    def cmd_pair_phone(self, args: dict[str, Any]) -> str:
+        phone = str(args["phone"])
+        if self.row.qr_count == 0:
+            raise TransportError(
+                "the session has not reached WhatsApp yet (no QR code): retry in a few seconds"
+            )
+        from neonize.utils.enum import ClientType
+
+        self.row.pairing_phone = phone
+        code = str(self.client.PairPhone(phone, True, client_type=ClientType.CHROME))
+        sink.emit(self.instance, PairingCodeEvent(code=code, phone=phone, timestamp=timezone.now()))
+        return code
+
+    def cmd_logout(self, args: dict[str, Any]) -> bool:
+        linked = bool(self.row.device_jid)
+        if self.connected:
+            self.client.logout()
+        self._forget_device()
+        self.after_answer = Stop(EXIT_LOGGED_OUT, "logout")
+        return linked
+
+    def cmd_reboot(self, args: dict[str, Any]) -> bool:
+        self.after_answer = Stop(EXIT_STOPPED, "reboot")
+        return True
+
+    def cmd_profile(self, args: dict[str, Any]) -> dict[str, Any] | None:
+        if not self.connected:
+            return None
+        me = self.client.get_me()
+        return {
+            "phone": me.JID.User,
+            "name": me.PushName,
+            "avatar_url": "",
+            "lid": f"{me.LID.User}@lid" if me.LID.User else "",
+            "device_id": f"{me.JID.User}:{me.JID.Device}@s.whatsapp.net",
+        }
+
+    def cmd_check_whatsapp(self, args: dict[str, Any]) -> bool:
+        answers = self.client.is_on_whatsapp("+" + str(args["phone"]))
+        return bool(answers and answers[0].IsIn)
+
+    def cmd_send_presence(self, args: dict[str, Any]) -> None:
+        from neonize.utils.enum import ChatPresence, ChatPresenceMedia
+
+        from engines.waweb.translate import to_jid
+
+        media = (
+            ChatPresenceMedia.CHAT_PRESENCE_MEDIA_AUDIO
+            if args["recording"]
+            else ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT
+        )
+        self.client.send_chat_presence(to_jid(args["chat_id"]), ChatPresence.CHAT_PRESENCE_COMPOSING, media)
+
+    def cmd_get_avatar(self, args: dict[str, Any]) -> dict[str, Any]:
+        from neonize.proto.Neonize_pb2 import GetProfilePictureParams
+
+        from engines.waweb.translate import to_jid
+
+        jid = to_jid(args["chat_id"])
+        try:
+            picture = self.client.get_profile_picture(jid, GetProfilePictureParams(Preview=False))
+        except Exception:  # noqa: BLE001 - no picture, or hidden from us
+            return {"exists": True, "url": ""}
+        return {"exists": True, "url": picture.URL}
+
+    def cmd_contact_info(self, args: dict[str, Any]) -> dict[str, Any] | None:
+        from engines.waweb.translate import to_jid
+
+        jid = to_jid(args["chat_id"])
+        info = self.client.get_user_info(jid)
+        about = ""
+        is_business = False
+        for entry in getattr(info, "UsersInfo", []) or []:
+            about = entry.UserInfo.Status
+            is_business = entry.UserInfo.HasField("VerifiedName")
+        avatar = self.cmd_get_avatar(args)["url"]
+        return {
+            "chat_id": args["chat_id"],
+            "name": "",
+            "contact_name": "",
+            "avatar_url": avatar,
+            "about": about,
+            "is_business": is_business,
+        }
+
+    def _wa_id(self, id_message: str) -> str:
+        return (
+            WawebMessage.objects.filter(instance_id=self.instance.pk, id_message=id_message)
+            .values_list("wa_id", flat=True)
+            .first()
+            or id_message
+        )
+
+    def cmd_delete_message(self, args: dict[str, Any]) -> str:
+        from neonize.utils.jid import build_jid
+
+        from engines.waweb.translate import to_jid
+
+        me = self.client.get_me()
+        response = self.client.revoke_message(
+            to_jid(args["chat_id"]), build_jid(me.JID.User), self._wa_id(args["id_message"])
+        )
+        return str(response.ID)
+
+    def cmd_edit_message(self, args: dict[str, Any]) -> str:
+        from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
+
+        from engines.waweb.translate import to_jid
+
+        response = self.client.edit_message(
+            to_jid(args["chat_id"]), self._wa_id(args["id_message"]), Message(conversation=args["text"])
+        )
+        return str(response.ID)
+
+    def cmd_set_disappearing(self, args: dict[str, Any]) -> None:
+        from engines.waweb.translate import to_jid
+
+        # Nanoseconds as an int: neonize's timedelta path converts to milliseconds
+        # while Go reads nanoseconds (7 days would become 0.6 s, i.e. off).
+        self.client.set_disappearing_timer(to_jid(args["chat_id"]), int(args["expiration"]) * 1_000_000_000)
+
+    def cmd_set_profile_picture(self, args: dict[str, Any]) -> str:
+        self.client.set_profile_photo(base64.b64decode(args["data"]))
+        return ""
+
+    def _group(self, info: Any) -> dict[str, Any]:
+        from engines.waweb.translate import chat_id
+
+        group_id = chat_id(info.JID)
+        try:
+            link = self.client.get_group_invite_link(info.JID)
+        except Exception:  # noqa: BLE001 - only admins may read the link
+            link = ""
+        return {
+            "group_id": group_id,
+            "owner": chat_id(info.OwnerJID),
+            "subject": info.GroupName.Name,
+            "creation": int(info.GroupCreated),
+            "subject_time": int(info.GroupName.NameSetAt),
+            "subject_owner": chat_id(info.GroupName.NameSetBy),
+            "participants": [
+                {
+                    "chat_id": chat_id(p.JID),
+                    "is_admin": bool(p.IsAdmin),
+                    "is_super_admin": bool(p.IsSuperAdmin),
+                }
+                for p in info.Participants
+            ],
+            "invite_link": link,
+            "only_admins_send": bool(info.GroupAnnounce.IsAnnounce),
+            "only_admins_edit": bool(info.GroupLocked.IsLocked),
+        }
+
+    def cmd_create_group(self, args: dict[str, Any]) -> dict[str, Any]:
+        from engines.waweb.translate import to_jid
+
+        info = self.client.create_group(args["name"], participants=[to_jid(p) for p in args["participants"]])
+        return self._group(info)
+
+    def cmd_group_data(self, args: dict[str, Any]) -> dict[str, Any]:
+        from engines.waweb.translate import to_jid
+
+        try:
+            info = self.client.get_group_info(to_jid(args["group_id"]))
+        except Exception as exc:  # noqa: BLE001 - neonize's GetGroupInfoError
+            raise GroupRefused("item-not-found", str(exc)) from exc
+        return self._group(info)
+
+    def cmd_update_group_name(self, args: dict[str, Any]) -> None:
+        from engines.waweb.translate import to_jid
+
+        self.client.set_group_name(to_jid(args["group_id"]), args["name"])
+
+    def cmd_group_participant(self, args: dict[str, Any]) -> None:
+        from neonize.utils.enum import ParticipantChange
+
+        from engines.waweb.translate import to_jid
+
+        change = {
+            "add": ParticipantChange.ADD,
+            "remove": ParticipantChange.REMOVE,
+            "promote": ParticipantChange.PROMOTE,
+            "demote": ParticipantChange.DEMOTE,
+        }[args["change"]]
+        self.client.update_group_participants(to_jid(args["group_id"]), [to_jid(args["participant"])], change)
+
+    def cmd_set_group_picture(self, args: dict[str, Any]) -> str:
+        from engines.waweb.translate import to_jid
+
+        return str(self.client.set_group_photo(to_jid(args["group_id"]), base64.b64decode(args["data"])))
+
+    def cmd_leave_group(self, args: dict[str, Any]) -> None:
+        from engines.waweb.translate import to_jid
+
+        self.client.leave_group(to_jid(args["group_id"]))
+
+    def cmd_update_group_settings(self, args: dict[str, Any]) -> None:
+        from engines.waweb.translate import to_jid
+
+        jid = to_jid(args["group_id"])
+        if args.get("only_admins_send") is not None:
+            self.client.set_group_announce(jid, bool(args["only_admins_send"]))
+        if args.get("only_admins_edit") is not None:
+            self.client.set_group_locked(jid, bool(args["only_admins_edit"]))
+
+    def cmd_delete_status(self, args: dict[str, Any]) -> bool:
+        from neonize.utils.jid import build_jid
+
+        from engines.waweb.translate import to_jid
+
+        wa_id = (
+            WawebMessage.objects.filter(instance_id=self.instance.pk, id_message=args["id_message"])
+            .values_list("wa_id", flat=True)
+            .first()
+        )
+        if not wa_id:
+            return False
+        me = self.client.get_me()
+        self.client.revoke_message(to_jid(STATUS_BROADCAST), build_jid(me.JID.User), wa_id)
+        return True
+
+    # --- The process's main loop ----------------------------------------------------------
+
+    after_answer: Stop | None = None
+
+    def connect_in_thread(self, proxy: str) -> threading.Thread:
+        def dial() -> None:
+            try:
+                if proxy:
+                    from neonize.client import ProxySettings
+
+                    self.client.connect(ProxySettings(proxy_address=proxy))
+                else:
+                    self.client.connect()
+            except Exception as exc:  # noqa: BLE001 - NeonizeError: reported to the main thread
+                self.events.put(("dial_failed", str(exc)))
+            else:
+                self.events.put(("dial_failed", "the connection ended"))
+
+        thread = threading.Thread(target=dial, name=f"waweb-dial-{self.instance.pk}", daemon=True)
+        thread.start()
+        return thread
+
+    def on_dial_failed(self, why: str) -> None:
+        WawebSession.objects.filter(pk=self.instance.pk).update(last_error=why[:1000])
+        raise Stop(EXIT_CONNECT_FAILED, why)
+
+    def serve(self, listener: channel.Listener, stop: threading.Event) -> int:
+        """Apply events and run commands until something ends the session."""
+        try:
+            while not stop.is_set():
+                if not listener.keep_alive():
+                    return EXIT_LEASE_LOST
+                self.pump()
+                for command in listener.take():
+                    listener.run(command, self.handle)
+                    if self.after_answer is not None:
+                        raise self.after_answer
+                if (
+                    self.qr_deadline is not None
+                    and time.monotonic() > self.qr_deadline
+                    and not self.connected
+                ):
+                    raise Stop(EXIT_QR_TIMEOUT, "nobody scanned the QR code in time")
+                if self.events.empty():
+                    listener.wait(0.2)
+        except Stop as stopped:
+            log.info("waweb session of %s ends: %s", self.instance.pk, stopped)
+            return stopped.code
+        return EXIT_STOPPED
+
+
+def new_client(instance_id: int, device_jid: str) -> Any:
+    """A neonize client on the instance's store: resuming the linked device, or a
+    new device (QR or pairing code) when there is none."""
+    from neonize.client import NewClient
+    from neonize.proto.Neonize_pb2 import JID
+
+    name = store.store_name(instance_id)
+    uuid = f"relay-{instance_id}"
+    if device_jid:
+        user_device, _, server = device_jid.partition("@")
+        user, _, device = user_device.partition(":")
+        jid = JID(User=user, Device=int(device or 0), Server=server, RawAgent=0, Integrator=0, IsEmpty=False)
+        return NewClient(name, jid=jid, uuid=uuid)
+    return NewClient(name, uuid=uuid, new_device=True)
+
+
+def run(instance_id: int, epoch: int, runner_id: str, parent: int | None) -> int:
+    """The body of ``manage.py wa_session``; returns the exit code."""
+    die_with_parent(parent)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    listener = channel.Listener(instance_id, epoch, runner_id)
+    if not listener.start():
+        return EXIT_LEASE_LOST
+    try:
+        instance = Instance.objects.get(pk=instance_id)
+        row, _ = WawebSession.objects.get_or_create(instance_id=instance_id)
+        WawebSession.objects.filter(pk=instance_id).update(
+            started_at=timezone.now(), qr_text="", qr_png="", qr_count=0, pairing_code=""
+        )
+        client = new_client(instance_id, row.device_jid)
+        session = Session(instance, epoch, runner_id, client)
+        session.row.qr_count = 0
+        session.install()
+        if row.device_jid and instance.state in (State.NOT_AUTHORIZED, State.SLEEP_MODE, State.YELLOW_CARD):
+            session.set_state(State.STARTING)
+        session.connect_in_thread(proxy_url(str(instance.setting("proxyInstance"))))
+        return session.serve(listener, stop)
+    finally:
+        listener.stop()

@@ -1,0 +1,78 @@
+"""The waweb engine as the registry sees it (imports nothing heavy: not neonize)."""
+
+from __future__ import annotations
+
+from engines.registry import EngineSpec
+
+_APP_STATE = "neonize 0.5.2 cannot send whatsmeow's app-state patch for it (see docs/engines/waweb.md)"
+
+_STATUSES = (
+    "not built yet for this engine (whatsmeow posts to the account's status-privacy audience, "
+    "not to chosen participants)"
+)
+
+SPEC = EngineSpec(
+    name="waweb",
+    label="WhatsApp Web (linked device)",
+    transport="engines.waweb.transport.WawebTransport",
+    session="engines.waweb.supervisor.tick",
+    requires=("neonize",),
+    capabilities=frozenset(
+        {
+            # Account and pairing
+            "qr",
+            "scanqrcode",
+            "getAuthorizationCode",
+            "logout",
+            "reboot",
+            "setProfilePicture",
+            "getWaSettings",
+            # Sending (through the queue, in the session process)
+            "sendMessage",
+            "sendFileByUpload",
+            "sendFileByUrl",
+            "sendLocation",
+            "sendContact",
+            "sendPoll",
+            "sendTyping",
+            # Chats and contacts
+            "checkWhatsapp",
+            "getAvatar",
+            "getContactInfo",
+            "deleteMessage",
+            "editMessage",
+            "setDisappearingChat",
+            # Groups
+            "createGroup",
+            "getGroupData",
+            "updateGroupName",
+            "addGroupParticipant",
+            "removeGroupParticipant",
+            "setGroupAdmin",
+            "removeAdmin",
+            "setGroupPicture",
+            "leaveGroup",
+            "updateGroupSettings",
+        }
+    ),
+    why_not={
+        "archiveChat": _APP_STATE,
+        "unarchiveChat": _APP_STATE,
+        "startAuthorization": "a linked device cannot register a number by SMS; link it by QR code or pairing code",
+        "sendAuthorizationCode": "a linked device cannot register a number by SMS; link it by QR code or pairing code",
+        "getContacts": "whatsmeow's contact store fills only after app-state sync; not served yet",
+        "readChat": "read receipts need the ids of the unread messages, which this engine does not track yet",
+        "forwardMessages": "forwarding needs the original message, which this engine does not keep yet",
+        "sendTextStatus": _STATUSES,
+        "sendVoiceStatus": _STATUSES,
+        "sendMediaStatus": _STATUSES,
+        "deleteStatus": _STATUSES,
+        "getDeviceInfo": "WhatsApp does not tell a linked device about the phone's handset",
+        "addContact": "whatsmeow cannot write the phone's address book",
+        "editContact": "whatsmeow cannot write the phone's address book",
+        "deleteContact": "whatsmeow cannot write the phone's address book",
+        "callsDial": "whatsmeow cannot place calls",
+        "callsAccept": "whatsmeow cannot take calls",
+        "callsRtc": "whatsmeow cannot carry call media",
+    },
+)

@@ -1,0 +1,228 @@
+"""whatsmeow's events (neonize protobufs) as Relay's engine events, and chat ids
+both ways. Pure functions: the session process feeds them what neonize's dispatcher
+hands it, and tests feed them the same serialised events offline.
+
+Imports neonize: only the session process and tests load this module."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from neonize.proto.Neonize_pb2 import JID
+from neonize.proto.Neonize_pb2 import Message as MessageEv
+from neonize.proto.Neonize_pb2 import Receipt as ReceiptEv
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message, ProtocolMessage
+
+from engines.events import MessageEvent, ReceiptStatus
+
+SERVERS_TO_GREEN = {
+    "s.whatsapp.net": "c.us",
+    "c.us": "c.us",
+    "g.us": "g.us",
+    "lid": "lid",
+    "broadcast": "broadcast",
+}
+
+
+def chat_id(jid: JID) -> str:
+    """A JID as GREEN-API writes chat ids: ``79001234567@c.us``, ``…@g.us``."""
+    server = SERVERS_TO_GREEN.get(jid.Server, jid.Server)
+    return f"{jid.User}@{server}"
+
+
+def device_jid(jid: JID) -> str:
+    """A JID with its device, as whatsmeow's store keys it (``user:device@server``)."""
+    device = f":{jid.Device}" if jid.Device else ""
+    return f"{jid.User}{device}@{jid.Server}"
+
+
+def to_jid(chat: str) -> JID:
+    """A GREEN-API chat id as a JID (``…@c.us`` → ``…@s.whatsapp.net``)."""
+    user, _, server = chat.partition("@")
+    server = {"c.us": "s.whatsapp.net", "": "s.whatsapp.net"}.get(server, server)
+    return JID(User=user, Server=server, Device=0, RawAgent=0, Integrator=0, IsEmpty=False)
+
+
+def timestamp(value: int) -> datetime:
+    """neonize's timestamps are unix seconds (milliseconds in a few events)."""
+    seconds = value / 1000 if value > 10**11 else value
+    return datetime.fromtimestamp(seconds, tz=UTC) if seconds > 0 else datetime.now(tz=UTC)
+
+
+def _quoted(context: Any) -> dict[str, Any] | None:
+    if context is None or not context.stanzaID:
+        return None
+    quoted: dict[str, Any] = {"stanzaId": context.stanzaID, "participant": _green(context.participant)}
+    inner = message_data(context.quotedMessage) if context.HasField("quotedMessage") else None
+    if inner:
+        quoted.update(inner)
+    return quoted
+
+
+def _green(jid_text: str) -> str:
+    return jid_text.replace("@s.whatsapp.net", "@c.us")
+
+
+def _file(kind: str, media: Any, file_name: str = "") -> dict[str, Any]:
+    return {
+        "typeMessage": kind,
+        "fileMessageData": {
+            # Filled by the session once it has downloaded the file (media.store).
+            "downloadUrl": "",
+            "caption": getattr(media, "caption", ""),
+            "fileName": file_name or getattr(media, "fileName", ""),
+            "jpegThumbnail": "",
+            "mimeType": getattr(media, "mimetype", ""),
+            "isAnimated": bool(getattr(media, "isAnimated", False)),
+            "forwardingScore": 0,
+            "isForwarded": False,
+        },
+    }
+
+
+def message_data(message: Message) -> dict[str, Any] | None:
+    """GREEN-API's ``messageData`` for a WhatsApp message (API.md §10.2), or None for
+    what GREEN-API does not report (protocol housekeeping, key distribution)."""
+    data: dict[str, Any] | None = None
+    context = None
+    if message.HasField("ephemeralMessage"):
+        return message_data(message.ephemeralMessage.message)
+    if message.HasField("viewOnceMessage"):
+        return message_data(message.viewOnceMessage.message)
+    if message.HasField("documentWithCaptionMessage"):
+        return message_data(message.documentWithCaptionMessage.message)
+    if message.conversation:
+        data = {"typeMessage": "textMessage", "textMessageData": {"textMessage": message.conversation}}
+    elif message.HasField("extendedTextMessage"):
+        ext = message.extendedTextMessage
+        context = ext.contextInfo if ext.HasField("contextInfo") else None
+        data = {
+            "typeMessage": "extendedTextMessage",
+            "extendedTextMessageData": {
+                "text": ext.text,
+                "description": ext.description,
+                "title": ext.title,
+                "previewType": "None",
+                "jpegThumbnail": "",
+                "forwardingScore": context.forwardingScore if context else 0,
+                "isForwarded": bool(context.isForwarded) if context else False,
+            },
+        }
+        if context is not None and context.stanzaID:
+            data["typeMessage"] = "quotedMessage"
+    elif message.HasField("imageMessage"):
+        data = _file("imageMessage", message.imageMessage)
+        context = message.imageMessage.contextInfo if message.imageMessage.HasField("contextInfo") else None
+    elif message.HasField("videoMessage"):
+        data = _file("videoMessage", message.videoMessage)
+    elif message.HasField("audioMessage"):
+        data = _file("audioMessage", message.audioMessage)
+    elif message.HasField("documentMessage"):
+        data = _file("documentMessage", message.documentMessage, message.documentMessage.fileName)
+    elif message.HasField("stickerMessage"):
+        data = _file("stickerMessage", message.stickerMessage)
+    elif message.HasField("locationMessage"):
+        loc = message.locationMessage
+        data = {
+            "typeMessage": "locationMessage",
+            "locationMessageData": {
+                "nameLocation": loc.name,
+                "address": loc.address,
+                "latitude": loc.degreesLatitude,
+                "longitude": loc.degreesLongitude,
+                "jpegThumbnail": "",
+                "forwardingScore": 0,
+                "isForwarded": False,
+            },
+        }
+    elif message.HasField("contactMessage"):
+        data = {
+            "typeMessage": "contactMessage",
+            "contactMessageData": {
+                "displayName": message.contactMessage.displayName,
+                "vcard": message.contactMessage.vcard,
+                "forwardingScore": 0,
+                "isForwarded": False,
+            },
+        }
+    elif message.HasField("reactionMessage"):
+        reaction = message.reactionMessage
+        data = {
+            "typeMessage": "reactionMessage",
+            "extendedTextMessageData": {"text": reaction.text},
+            "quotedMessage": {"stanzaId": reaction.key.ID, "participant": _green(reaction.key.participant)},
+        }
+        return data
+    else:
+        for field in ("pollCreationMessage", "pollCreationMessageV2", "pollCreationMessageV3"):
+            if message.HasField(field):
+                poll = getattr(message, field)
+                data = {
+                    "typeMessage": "pollMessage",
+                    "pollMessageData": {
+                        "name": poll.name,
+                        "options": [{"optionName": o.optionName} for o in poll.options],
+                        "multipleAnswers": poll.selectableOptionsCount != 1,
+                    },
+                }
+                break
+    if data is None and message.HasField("protocolMessage"):
+        return _protocol(message.protocolMessage)
+    if data is None:
+        return None
+    quoted = _quoted(context)
+    if quoted is not None:
+        data["quotedMessage"] = quoted
+    return data
+
+
+def _protocol(protocol: ProtocolMessage) -> dict[str, Any] | None:
+    if protocol.type == ProtocolMessage.REVOKE:
+        return {"typeMessage": "deletedMessage", "deletedMessageData": {"stanzaId": protocol.key.ID}}
+    if protocol.type == ProtocolMessage.MESSAGE_EDIT:
+        edited = message_data(protocol.editedMessage) or {}
+        text = edited.get("textMessageData", {}).get("textMessage") or edited.get(
+            "extendedTextMessageData", {}
+        ).get("text", "")
+        return {
+            "typeMessage": "editedMessage",
+            "editedMessageData": {"textMessage": text, "stanzaId": protocol.key.ID},
+        }
+    return None
+
+
+def message_event(event: MessageEv, own_chat_id: str) -> MessageEvent | None:
+    """A message the linked account received (``incoming``) or sent from the phone
+    or another device (``outgoing``); None for messages GREEN-API does not report."""
+    data = message_data(event.Message)
+    if data is None:
+        return None
+    source = event.Info.MessageSource
+    chat = chat_id(source.Chat)
+    sender = own_chat_id if source.IsFromMe else chat_id(source.Sender)
+    return MessageEvent(
+        direction="outgoing" if source.IsFromMe else "incoming",
+        chat_id=chat,
+        id_message=event.Info.ID,
+        sender=sender,
+        message_data=data,
+        timestamp=timestamp(event.Info.Timestamp),
+        sender_name="" if source.IsFromMe else event.Info.Pushname,
+        chat_name="" if source.IsGroup else ("" if source.IsFromMe else event.Info.Pushname),
+    )
+
+
+RECEIPTS: dict[int, ReceiptStatus] = {
+    ReceiptEv.DESCRIPTOR.fields_by_name["Type"].enum_type.values_by_name["DELIVERED"].number: "delivered",
+    ReceiptEv.DESCRIPTOR.fields_by_name["Type"].enum_type.values_by_name["READ"].number: "read",
+    ReceiptEv.DESCRIPTOR.fields_by_name["Type"].enum_type.values_by_name["PLAYED"].number: "played",
+}
+
+
+def receipt_status(event: ReceiptEv) -> ReceiptStatus | None:
+    """What a receipt says about messages this account sent (None: a receipt of
+    our own devices, a retry request, …)."""
+    if event.MessageSource.IsFromMe:
+        return None  # READ_SELF etc.: the account's own devices
+    return RECEIPTS.get(event.Type)

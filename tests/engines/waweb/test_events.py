@@ -1,0 +1,253 @@
+"""neonize events through the waweb session into the sink: real, serialised
+whatsmeow events are fed through neonize's own dispatcher (``client.event.execute``,
+as the Go side calls it) to a real ``NewClient`` that never connects; the session
+applies them and the GREEN-API notifications, states and QR codes are checked in the
+database and over the wire. Only ``get_me`` is answered by a subclass: whatsmeow
+aborts the process on it without a login."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+pytest.importorskip("neonize", reason="the waweb engine needs neonize (requirements-waweb.txt)")
+
+from neonize.client import NewClient  # noqa: E402
+from neonize.proto.Neonize_pb2 import Device  # noqa: E402
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message  # noqa: E402
+
+from engines.waweb import session as waweb_session  # noqa: E402
+from engines.waweb.models import WawebMessage, WawebSession  # noqa: E402
+from engines.waweb.session import Session, Stop  # noqa: E402
+from instances import services  # noqa: E402
+from instances.models import Instance, SessionLease, State  # noqa: E402
+from journals.models import Notification  # noqa: E402
+from tests.conftest import method_url  # noqa: E402
+from tests.engines.waweb import neonize_events as ev  # noqa: E402
+from tests.factories import make_instance  # noqa: E402
+
+pytestmark = pytest.mark.django_db
+
+ME = "79005550001"
+PEER = "79001234567"
+WEBHOOKS = {
+    "incomingWebhook": True,
+    "outgoingMessageWebhook": True,
+    "stateWebhook": True,
+    "incomingCallWebhook": True,
+    "outgoingWebhook": True,
+    "deletedMessageWebhook": True,
+    "editedMessageWebhook": True,
+}
+
+
+class LoggedInClient(NewClient):
+    """neonize's client; ``get_me`` answers as whatsmeow does once logged in."""
+
+    def get_me(self) -> Device:
+        return Device(
+            JID=ev.jid(ME, device=7), LID=ev.jid("123456789012345", "lid"), PushName="Shop", Platform=""
+        )
+
+
+@pytest.fixture
+def waweb(tmp_path: Path) -> tuple[Instance, Session]:
+    instance = make_instance(engine="waweb", settings_changes=WEBHOOKS)
+    SessionLease.objects.filter(instance_id=instance.pk).update(
+        runner_id="test-runner", epoch=3, expires_at=timezone.now() + timedelta(minutes=5)
+    )
+    client = LoggedInClient(str(tmp_path / "store.sqlite3"), uuid=f"test-{instance.pk}", new_device=True)
+    session = Session(instance, 3, "test-runner", client)
+    session.install()
+    return instance, session
+
+
+def bodies(instance: Instance, kind: str) -> list[dict[str, Any]]:
+    return list(
+        Notification.objects.filter(instance=instance, type_webhook=kind)
+        .order_by("receipt_id")
+        .values_list("body", flat=True)
+    )
+
+
+def test_connected_authorizes_the_instance_with_the_linked_account(waweb: tuple[Instance, Session]) -> None:
+    instance, session = waweb
+    ev.feed(session.client, ev.connected())
+    session.pump()
+
+    instance.refresh_from_db()
+    assert (instance.state, instance.wid, instance.profile_name) == (State.AUTHORIZED, f"{ME}@c.us", "Shop")
+    assert WawebSession.objects.get(instance_id=instance.pk).device_jid == f"{ME}:7@s.whatsapp.net"
+    [body] = bodies(instance, "stateInstanceChanged")
+    assert body["stateInstance"] == "authorized"
+
+
+def test_an_incoming_text_becomes_incoming_message_received(waweb: tuple[Instance, Session]) -> None:
+    instance, session = waweb
+    ev.feed(session.client, ev.message("3EB0AA01", PEER, Message(conversation="hello there")))
+    session.pump()
+
+    [body] = bodies(instance, "incomingMessageReceived")
+    assert body["idMessage"] == "3EB0AA01"
+    assert body["senderData"]["chatId"] == f"{PEER}@c.us"
+    assert body["senderData"]["sender"] == f"{PEER}@c.us"
+    assert body["senderData"]["senderName"] == "John"
+    assert body["messageData"] == {
+        "typeMessage": "textMessage",
+        "textMessageData": {"textMessage": "hello there"},
+    }
+    assert body["timestamp"] == 1_767_000_000
+
+
+def test_a_message_typed_on_the_phone_becomes_outgoing_message_received(
+    waweb: tuple[Instance, Session],
+) -> None:
+    instance, session = waweb
+    ev.feed(session.client, ev.connected())
+    ev.feed(
+        session.client,
+        ev.message("3EB0AA02", PEER, Message(conversation="sent from phone"), from_me=True, me=ME),
+    )
+    session.pump()
+
+    [body] = bodies(instance, "outgoingMessageReceived")
+    assert body["idMessage"] == "3EB0AA02"
+    assert body["senderData"]["chatId"] == f"{PEER}@c.us"
+    assert body["messageData"]["textMessageData"]["textMessage"] == "sent from phone"
+
+
+def test_a_location_and_a_revoke_keep_green_api_shapes(waweb: tuple[Instance, Session]) -> None:
+    from neonize.proto.waCommon.WACommon_pb2 import MessageKey
+    from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import LocationMessage, ProtocolMessage
+
+    instance, session = waweb
+    location = Message(
+        locationMessage=LocationMessage(
+            degreesLatitude=55.75, degreesLongitude=37.61, name="Red Square", address="Moscow"
+        )
+    )
+    revoke = Message(
+        protocolMessage=ProtocolMessage(type=ProtocolMessage.REVOKE, key=MessageKey(ID="3EB0AA03"))
+    )
+    ev.feed(session.client, ev.message("3EB0AA03", PEER, location))
+    ev.feed(session.client, ev.message("3EB0AA04", PEER, revoke))
+    session.pump()
+
+    first, second = bodies(instance, "incomingMessageReceived")
+    assert first["messageData"]["typeMessage"] == "locationMessage"
+    assert first["messageData"]["locationMessageData"]["latitude"] == 55.75
+    assert first["messageData"]["locationMessageData"]["nameLocation"] == "Red Square"
+    assert second["messageData"] == {
+        "typeMessage": "deletedMessage",
+        "deletedMessageData": {"stanzaId": "3EB0AA03"},
+    }
+
+
+def test_a_read_receipt_moves_our_api_message_on(
+    waweb: tuple[Instance, Session], api_client: APIClient
+) -> None:
+    instance, session = waweb
+    Instance.objects.filter(pk=instance.pk).update(state=State.AUTHORIZED, wid=f"{ME}@c.us", phone=ME)
+    r = api_client.post(
+        method_url(instance, "sendMessage"), {"chatId": f"{PEER}@c.us", "message": "hi"}, format="json"
+    )
+    id_message = r.json()["idMessage"]
+    from messaging.models import OutgoingMessage, OutgoingStatus
+    from messaging.services import record_status_by_id_message
+
+    # As the drain records it after the session answered the send (WhatsApp's id mapped).
+    record_status_by_id_message(instance.pk, id_message, OutgoingStatus.SENT)
+    WawebMessage.objects.create(
+        instance_id=instance.pk, id_message=id_message, wa_id="3EB0FF01", chat_id=f"{PEER}@c.us"
+    )
+
+    ev.feed(session.client, ev.receipt(PEER, ["3EB0FF01", "3EB0UNKNOWN"], "READ"))
+    session.pump()
+
+    assert OutgoingMessage.objects.get(instance=instance, id_message=id_message).status == OutgoingStatus.READ
+    statuses = [
+        b["status"] for b in bodies(instance, "outgoingMessageStatus") if b["idMessage"] == id_message
+    ]
+    assert statuses[-1] == "read"
+
+
+def test_a_call_offer_becomes_incoming_call(waweb: tuple[Instance, Session]) -> None:
+    instance, session = waweb
+    ev.feed(session.client, ev.call_offer(PEER, "CALL0001"))
+    session.pump()
+
+    [body] = bodies(instance, "incomingCall")
+    assert body["from"] == f"{PEER}@c.us"
+    assert body["idMessage"] == "CALL0001"
+    assert body["status"] == "offer"
+
+
+def test_logged_out_erases_the_device_and_ends_the_session(waweb: tuple[Instance, Session]) -> None:
+    instance, session = waweb
+    ev.feed(session.client, ev.connected())
+    session.pump()
+    ev.feed(session.client, ev.logged_out())
+
+    with pytest.raises(Stop) as stopped:
+        session.pump()
+
+    assert stopped.value.code == waweb_session.EXIT_LOGGED_OUT
+    instance.refresh_from_db()
+    assert (instance.state, instance.wid) == (State.NOT_AUTHORIZED, "")
+    assert WawebSession.objects.get(instance_id=instance.pk).device_jid == ""
+    assert [b["stateInstance"] for b in bodies(instance, "stateInstanceChanged")] == [
+        "authorized",
+        "notAuthorized",
+    ]
+
+
+def test_a_temporary_ban_is_a_yellow_card(waweb: tuple[Instance, Session]) -> None:
+    instance, session = waweb
+    ev.feed(session.client, ev.connected())
+    ev.feed(session.client, ev.temporary_ban())
+
+    with pytest.raises(Stop) as stopped:
+        session.pump()
+
+    assert stopped.value.code == waweb_session.EXIT_BANNED
+    instance.refresh_from_db()
+    assert instance.state == State.YELLOW_CARD
+    assert bodies(instance, "stateInstanceChanged")[-1]["stateInstance"] == "yellowCard"
+
+
+def test_a_session_that_lost_its_lease_changes_nothing(waweb: tuple[Instance, Session]) -> None:
+    instance, session = waweb
+    SessionLease.objects.filter(instance_id=instance.pk).update(runner_id="someone-else", epoch=4)
+    ev.feed(session.client, ev.connected())
+    session.pump()
+
+    instance.refresh_from_db()
+    assert instance.state == State.NOT_AUTHORIZED
+    assert not bodies(instance, "stateInstanceChanged")
+
+
+def test_qr_codes_reach_the_qr_method(waweb: tuple[Instance, Session], api_client: APIClient) -> None:
+    instance, session = waweb
+    r = api_client.get(method_url(instance, "qr"))
+    assert r.status_code == 200
+    assert r.json()["type"] == "error"
+    assert "no QR code yet" in r.json()["message"]
+
+    ev.feed_qr(session.client, "2@first-code,key,key,key")
+    session.pump()
+    first = api_client.get(method_url(instance, "qr")).json()
+    ev.feed_qr(session.client, "2@second-code,key,key,key")
+    session.pump()
+    second = api_client.get(method_url(instance, "qr")).json()
+
+    assert first["type"] == second["type"] == "qrCode"
+    assert first["message"] != second["message"]
+    import base64
+
+    assert base64.b64decode(second["message"]).startswith(b"\x89PNG")
+    services.change_state(instance, State.STARTING)  # the keys stay until a logout
