@@ -145,9 +145,11 @@ class Runner:
     def step_sessions(self) -> None:
         """Each installed engine with live sessions steps the instances of it this
         runner leases. One engine's failure is logged and never stops another's."""
-        if not self.owned:
-            return
         for name, step in registry.session_steps():
+            # An engine that keeps processes of its own (waweb) is stepped even with
+            # no lease left, so it can stop the sessions of leases it just lost.
+            if not self.owned and not getattr(step, "step_when_idle", False):
+                continue
             try:
                 step(self)
             except Exception:

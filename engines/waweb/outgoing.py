@@ -47,6 +47,10 @@ def build(session: Session, payload: OutgoingPayload) -> Message | str:
     data = payload.data
     kind = payload.type_message
     client = session.client
+    if data.get("quotedMessageId"):
+        # whatsmeow needs the quoted message itself, which this engine does not keep
+        # yet: fail visibly rather than send a reply that quotes nothing.
+        raise TransportError("quotedMessageId is not supported by the waweb engine yet", permanent=True)
     if payload.chat_id == STATUS_BROADCAST and kind == "extendedTextMessage":
         colour = str(data.get("backgroundColor", "#000000")).lstrip("#") or "000000"
         return Message(

@@ -414,7 +414,9 @@ class Session:
         if self.connected:
             self.client.logout()
         self._forget_device()
-        self.after_answer = Stop(EXIT_LOGGED_OUT, "logout")
+        # Unlike a logout from the phone, the API's logout is the start of a new link:
+        # the next session (started at once) shows fresh QR codes.
+        self.after_answer = Stop(EXIT_STOPPED, "logout")
         return linked
 
     def cmd_reboot(self, args: dict[str, Any]) -> bool:
@@ -704,7 +706,9 @@ def run(instance_id: int, epoch: int, runner_id: str, parent: int | None) -> int
         session.row.qr_count = 0
         session.install()
         if row.device_jid and instance.state in (State.NOT_AUTHORIZED, State.SLEEP_MODE, State.YELLOW_CARD):
-            session.set_state(State.STARTING)
+            session.set_state(State.STARTING)  # resuming the linked device
+        elif not row.device_jid and instance.state != State.NOT_AUTHORIZED:
+            session.set_state(State.NOT_AUTHORIZED, wid="", profile_name="")  # nothing linked: QR codes follow
         session.connect_in_thread(proxy_url(str(instance.setting("proxyInstance"))))
         return session.serve(listener, stop)
     finally:

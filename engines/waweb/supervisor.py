@@ -108,6 +108,11 @@ def tick(host: SessionHost) -> None:
     _erase_deleted(now)
 
 
+# Stepped by the runner even when it holds no lease: the children of leases it has
+# just lost must still be stopped.
+tick.step_when_idle = True  # type: ignore[attr-defined]
+
+
 def _spawn(host: SessionHost, instance_id: int, epoch: int, now: float) -> None:
     command = [
         sys.executable,

@@ -86,6 +86,9 @@ class WawebTransport:
 
     def current_qr(self) -> QrCode:
         row = WawebSession.objects.filter(instance_id=self.instance.pk).exclude(qr_text="").first()
+        parked = WawebSession.objects.filter(instance_id=self.instance.pk, parked_reason="loggedOut").exists()
+        if row is None and parked:
+            raise TransportError("the phone logged this device out; call reboot to start a new session and link again")
         if row is None:
             why = (
                 WawebSession.objects.filter(instance_id=self.instance.pk)
