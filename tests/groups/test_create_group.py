@@ -113,7 +113,7 @@ def test_an_engine_without_groups_answers_400_naming_it(api_client: APIClient, a
     from instances.models import State
     from tests.factories import make_instance
 
-    waweb = make_instance(account, engine="cloud")  # type: ignore[arg-type]  # not installed here
+    waweb = make_instance(account, engine="cloud")  # type: ignore[arg-type]  # cloud has no groups
     Instance.objects.filter(pk=waweb.pk).update(
         state=State.AUTHORIZED, wid="79001112233@c.us", phone="79001112233"
     )

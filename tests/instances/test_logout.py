@@ -64,7 +64,7 @@ def test_a_starting_instance_is_logged_out(api_client: APIClient, authorized_ins
 
 
 def test_an_engine_that_cannot_answers_an_error(api_client: APIClient, authorized_instance: Instance) -> None:
-    Instance.objects.filter(pk=authorized_instance.pk).update(engine="cloud")  # not installed here
+    Instance.objects.filter(pk=authorized_instance.pk).update(engine="cloud")  # an engine that cannot do it
     r = api_client.get(method_url(authorized_instance, "logout"))
     assert r.status_code == 400
     assert "cloud" in r.json()["message"]

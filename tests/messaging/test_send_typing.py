@@ -71,7 +71,7 @@ def test_an_unauthorized_instance_is_refused(api_client: APIClient, instance: In
 
 def test_an_engine_that_cannot_is_refused(api_client: APIClient, db: None) -> None:
     instance = make_instance(authorized=True)
-    Instance.objects.filter(pk=instance.pk).update(engine="cloud")  # not installed here
+    Instance.objects.filter(pk=instance.pk).update(engine="cloud")  # an engine that cannot do it
     r = send(api_client, instance, {"chatId": CHAT})
     assert r.status_code == 400
     assert "cloud" in r.json()["message"]
