@@ -144,6 +144,27 @@ class HistoryEvent:
     read: bool = True
 
 
+@dataclass(frozen=True)
+class DisappearingEvent:
+    """The chat's disappearing-messages timer is now ``expiration`` seconds (0:
+    off), set on this device, another device of the account or by the other side
+    (WhatsApp applies a timer to both sides of the chat)."""
+
+    chat_id: str
+    expiration: int
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class ExpiredEvent:
+    """A message of a chat with a disappearing timer expired: it is gone from the
+    chat on every device (no notification; WhatsApp shows nothing in its place)."""
+
+    chat_id: str
+    id_message: str
+    timestamp: datetime
+
+
 # Every event an engine may emit.
 EngineEvent = (
     MessageEvent
@@ -156,4 +177,6 @@ EngineEvent = (
     | QrEvent
     | PairingCodeEvent
     | HistoryEvent
+    | DisappearingEvent
+    | ExpiredEvent
 )

@@ -86,7 +86,7 @@ EMULATOR: dict[str, str] = {
     "editMessage": "the peer sees the edit",
     "archiveChat": "archived on every device of the account (getChats, cabinet); a chat without messages is refused",
     "unarchiveChat": "as archiveChat; an unknown chat is refused",
-    "setDisappearingChat": "stores the chat's timer (getChats, getContactInfo); messages do not expire yet",
+    "setDisappearingChat": "the timer reaches both sides (every member of a group); messages sent from then on leave both sides' journals and the network when it runs out (no notification)",
     "getChats": "the account's chats",
     "addContact": "saved on the emulated phone; saveInAddressbook false keeps it out of the phone's address book",
     "editContact": "as addContact",

@@ -27,3 +27,8 @@ class JournalsConfig(AppConfig):
             events.HistoryEvent,
         ):
             sink.subscribe(kind, consume_engine_events)
+
+        from journals.chats import consume_disappearing
+
+        sink.subscribe(events.DisappearingEvent, consume_disappearing)
+        sink.subscribe(events.ExpiredEvent, consume_disappearing)

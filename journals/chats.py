@@ -23,7 +23,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from engines.contract import STATUS_BROADCAST, Avatar, Contact, PeerInfo
-from engines.events import MessageEvent
+from engines.events import DisappearingEvent, ExpiredEvent, MessageEvent
 from engines.registry import get_transport
 from instances.guards import ChatError, NotAuthorized, check_authorized
 from instances.models import Instance
@@ -380,6 +380,26 @@ def delete_message(instance: Instance, *, chat_id: str, id_message: str, only_me
         raise ChatError("only your own messages can be deleted for everyone; use onlySenderDelete")
     get_transport(instance).delete_message(chat_id=chat_id, id_message=id_message)
     _record_change(instance.pk, chat_id, id_message, ChangeKind.DELETED, now)
+
+
+def consume_disappearing(pairs: Sequence[tuple[Instance | int, DisappearingEvent | ExpiredEvent]]) -> None:
+    """What the engine says of disappearing messages: a chat's timer changed (set
+    here, on another device or by the other side), or a message expired. An
+    expired message leaves the journals as a delete-for-me does (the row goes, a
+    ``hidden`` change keeps an API-sent copy out of the history); idempotent."""
+    for target, event in pairs:
+        instance_id = target.pk if isinstance(target, Instance) else target
+        if isinstance(event, DisappearingEvent):
+            row, _ = ChatState.objects.get_or_create(instance_id=instance_id, chat_id=event.chat_id)
+            row.ephemeral_expiration = event.expiration
+            row.ephemeral_set_at = event.timestamp
+            row.save(update_fields=["ephemeral_expiration", "ephemeral_set_at"])
+            continue
+        with transaction.atomic():
+            JournalMessage.objects.filter(
+                instance_id=instance_id, chat_id=event.chat_id, id_message=event.id_message
+            ).delete()
+            _record_change(instance_id, event.chat_id, event.id_message, ChangeKind.HIDDEN, event.timestamp)
 
 
 def edit_message(instance: Instance, *, chat_id: str, id_message: str, text: str) -> str:

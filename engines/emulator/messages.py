@@ -132,6 +132,9 @@ def emulator_send_senders(
             if contact is not None and contact.script == "echo":
                 answers.append((contact, sender_phone, message_data, arrives))
     if rows:
+        from engines.emulator.disappearing import apply_timers
+
+        apply_timers(rows)
         with transaction.atomic():
             insert_rows(EmuMessage, rows, ignore_conflicts=True)
             typist.show()
@@ -234,7 +237,9 @@ def echo_reply(
         text = str(ext.get("text", ""))
     if not text:
         text = f"echo: {message_data.get('typeMessage')}"
-    return EmuMessage.objects.create(
+    from engines.emulator.disappearing import apply_timers
+
+    reply = EmuMessage(
         sender=contact.phone,
         chat_id=f"{to_phone}@c.us",
         recipient=to_phone,
@@ -243,3 +248,6 @@ def echo_reply(
         message_data={"typeMessage": "textMessage", "textMessageData": {"textMessage": text}},
         created_at=max(at, timezone.now()) if at else timezone.now(),
     )
+    apply_timers([reply])
+    reply.save(force_insert=True)
+    return reply

@@ -138,6 +138,24 @@ class EmuMute(models.Model):
         return f"+{self.phone} muted {self.chat_id}"
 
 
+class EmuChatTimer(models.Model):
+    """A chat's disappearing-messages timer as one phone has it (setDisappearingChat
+    sets it on both sides of a personal chat, on every member's side of a group):
+    messages sent in the chat from then on expire ``expiration`` seconds after
+    they were sent. 0 turns it off."""
+
+    phone = models.CharField(max_length=20)
+    chat_id = models.CharField(max_length=100)
+    expiration = models.PositiveIntegerField(default=0)
+    set_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["phone", "chat_id"], name="unique_emu_chat_timer")]
+
+    def __str__(self) -> str:
+        return f"+{self.phone} {self.chat_id}: {self.expiration}s"
+
+
 class EmuMessage(models.Model):
     """A message carried by the emulated network: the "WhatsApp servers" log.
 
@@ -161,6 +179,9 @@ class EmuMessage(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
+    # Sent in a chat with a disappearing timer (setDisappearingChat): it leaves
+    # both sides' chats then (engines.emulator.disappearing).
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         # A group message is one row per recipient member (plus the sender's copy,
@@ -169,7 +190,10 @@ class EmuMessage(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["sender", "id_message", "recipient"], name="unique_emu_message_copy")
         ]
-        indexes = [models.Index(fields=["recipient", "created_at"], name="instances_e_recipie_9ca54c_idx")]
+        indexes = [
+            models.Index(fields=["recipient", "created_at"], name="instances_e_recipie_9ca54c_idx"),
+            models.Index(fields=["expires_at"], name="emu_message_expiry_idx", condition=models.Q(expires_at__isnull=False)),
+        ]
 
 
 class SignalKind(models.TextChoices):

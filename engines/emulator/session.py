@@ -353,6 +353,7 @@ def tick(host: SessionHost) -> None:
     _step_inbox(host)
     _step_statuses(host)
     _step_presence(host)
+    _step_expiry(host)
 
 
 def _step_sessions(host: SessionHost) -> None:
@@ -386,6 +387,13 @@ def _step_presence(host: SessionHost) -> None:
     """keepOnlineStatus: connected instances that keep themselves online show
     so to their contacts; the others are seen online no longer."""
     keep_online(host.runner_id)
+
+
+def _step_expiry(host: SessionHost) -> None:
+    """Disappearing messages whose time is up leave both sides' chats."""
+    from engines.emulator.disappearing import expire
+
+    expire()
 
 
 def _step_inbox(host: SessionHost) -> None:

@@ -598,7 +598,11 @@ class EmulatorTransport:
         return None  # the emulated phone keeps no chat list of its own
 
     def set_disappearing(self, *, chat_id: str, expiration: int) -> None:
-        return None  # emulated contacts do not expire messages
+        """The timer is set on the network for both sides of the chat; messages
+        sent from now on expire (``engines.emulator.disappearing``)."""
+        from engines.emulator.disappearing import set_timer
+
+        set_timer(self._me(), chat_id, expiration)
 
 
     # --- Groups: the linked phone acts on the emulated network (emulator_groups) ------

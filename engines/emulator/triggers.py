@@ -458,7 +458,9 @@ MESSAGE_KINDS: tuple[str, ...] = tuple(BUILDERS)
 
 
 def _put(*, sender: str, recipient: str, message_data: MessageData) -> EmuMessage:
-    return EmuMessage.objects.create(
+    from engines.emulator.disappearing import apply_timers
+
+    message = EmuMessage(
         sender=sender,
         chat_id=wid(recipient),
         recipient=recipient,
@@ -466,6 +468,9 @@ def _put(*, sender: str, recipient: str, message_data: MessageData) -> EmuMessag
         type_message=str(message_data["typeMessage"]),
         message_data=message_data,
     )
+    apply_timers([message])
+    message.save(force_insert=True)
+    return message
 
 
 # --- Services ------------------------------------------------------------------------
@@ -634,6 +639,9 @@ def contact_posts_in_group(
             message_data=message_data,
             recipients=audience.recipients,
         )
+        from engines.emulator.disappearing import apply_timers
+
+        apply_timers(rows)
         EmuMessage.objects.bulk_create(rows)
     return rows[0]
 

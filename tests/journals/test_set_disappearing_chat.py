@@ -1,10 +1,21 @@
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from engines.emulator.disappearing import expire
+from engines.emulator.models import EmuMessage
+from engines.emulator.services import add_simulated_contact
+from engines.emulator.triggers import contact_sends
+from instances import services as instance_services
 from instances.models import Instance
-from tests.journals.chat_helpers import PEER_WID, assert_validation, assert_wire_guards, post
+from instances.runner import Runner
+from journals.models import Notification
+from messaging.services import drain_queue
+from tests.factories import make_instance
+from tests.journals.chat_helpers import PEER, PEER_WID, assert_validation, assert_wire_guards, post
 
 
 @pytest.mark.parametrize("seconds", [86400, 604800, 7776000])
@@ -34,3 +45,76 @@ def test_it_validates(api_client: APIClient, authorized_instance: Instance, body
 
 def test_wire_guards(api_client: APIClient, authorized_instance: Instance) -> None:
     assert_wire_guards(api_client, authorized_instance, "setDisappearingChat", "POST", {"chatId": PEER_WID})
+
+
+# --- The timer's effect on the emulated network -----------------------------------------
+
+
+def _ready(instance: Instance) -> Instance:
+    instance_services.update_settings(instance, {"delaySendMessagesMilliseconds": 0})
+    return instance
+
+
+def _send(api_client: APIClient, instance: Instance, chat_id: str, text: str) -> str:
+    r = post(api_client, instance, "sendMessage", {"chatId": chat_id, "message": text})
+    assert r.status_code == 200, r.content
+    drain_queue(instance.id, "test")
+    return str(r.json()["idMessage"])
+
+
+def _history(api_client: APIClient, instance: Instance, chat_id: str) -> list[str]:
+    r = post(api_client, instance, "getChatHistory", {"chatId": chat_id, "count": 50})
+    assert r.status_code == 200, r.content
+    return [m["idMessage"] for m in r.json()]
+
+
+def test_the_other_side_gets_the_timer(api_client: APIClient, db: None) -> None:
+    a, b = _ready(make_instance(authorized=True)), _ready(make_instance(authorized=True))
+    r = post(api_client, a, "setDisappearingChat", {"chatId": b.wid, "ephemeralExpiration": 604800})
+    assert r.status_code == 200, r.content
+    info = post(api_client, b, "getContactInfo", {"chatId": a.wid}).json()
+    assert (info["isDisappearing"], info["messageExpiration"]) == (True, 604800)
+
+
+def test_new_messages_expire_from_both_sides(api_client: APIClient, db: None) -> None:
+    a, b = _ready(make_instance(authorized=True)), _ready(make_instance(authorized=True))
+    runner = Runner()
+    before = _send(api_client, a, b.wid, "sent before the timer")
+    post(api_client, a, "setDisappearingChat", {"chatId": b.wid, "ephemeralExpiration": 86400})
+    mine = _send(api_client, a, b.wid, "gone tomorrow")
+    runner.tick()
+    theirs = _send(api_client, b, a.wid, "me too")
+    runner.tick()
+    assert _history(api_client, a, b.wid) == [theirs, mine, before]
+    assert _history(api_client, b, a.wid) == [theirs, mine, before]
+
+    assert expire(timezone.now() + timedelta(hours=23)) == 0  # not yet
+    assert expire(timezone.now() + timedelta(days=1, seconds=5)) == 2  # the runner's step, a day on
+
+    assert _history(api_client, a, b.wid) == [before]
+    assert _history(api_client, b, a.wid) == [before]
+    assert list(EmuMessage.objects.values_list("id_message", flat=True)) == [before]
+    assert not Notification.objects.filter(type_webhook__contains="deleted").exists()
+
+
+def test_a_simulated_contacts_messages_expire_too(api_client: APIClient, authorized_instance: Instance) -> None:
+    add_simulated_contact(owner_phone=authorized_instance.phone, phone=PEER, name="Peer")
+    post(api_client, authorized_instance, "setDisappearingChat", {"chatId": PEER_WID, "ephemeralExpiration": 86400})
+    message = contact_sends(authorized_instance, phone=PEER, kind="textMessage", fields={"message": "psst"})
+    runner = Runner()
+    runner.tick()
+    assert _history(api_client, authorized_instance, PEER_WID) == [message.id_message]
+    expire(timezone.now() + timedelta(days=2))
+    assert _history(api_client, authorized_instance, PEER_WID) == []
+    assert not EmuMessage.objects.exists()
+
+
+def test_turned_off_new_messages_stay(api_client: APIClient, db: None) -> None:
+    a, b = _ready(make_instance(authorized=True)), _ready(make_instance(authorized=True))
+    post(api_client, a, "setDisappearingChat", {"chatId": b.wid, "ephemeralExpiration": 86400})
+    post(api_client, b, "setDisappearingChat", {"chatId": a.wid, "ephemeralExpiration": 0})  # the other side turns it off
+    info = post(api_client, a, "getContactInfo", {"chatId": b.wid}).json()
+    assert info["isDisappearing"] is False
+    kept = _send(api_client, a, b.wid, "stays")
+    expire(timezone.now() + timedelta(days=100))
+    assert _history(api_client, a, b.wid) == [kept]
