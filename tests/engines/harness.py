@@ -56,6 +56,10 @@ class Harness:
         """An instance of this engine that has not been paired yet (``notAuthorized``)."""
         raise NotObservable("unpaired")
 
+    def instance_fields(self) -> dict[str, Any]:
+        """What createInstance needs beyond ``engine`` for this engine (credentials)."""
+        return {}
+
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
         """Whatever must run around a test (fake servers, settings)."""
