@@ -56,8 +56,9 @@ class Harness:
         """An instance of this engine that has not been paired yet (``notAuthorized``)."""
         raise NotObservable("unpaired")
 
-    def instance_fields(self) -> dict[str, Any]:
-        """What createInstance needs beyond ``engine`` for this engine (credentials)."""
+    def create_fields(self) -> dict[str, Any]:
+        """What createInstance needs beside ``engine`` for this engine (its Relay
+        extension field, e.g. the cloud engine's credentials)."""
         return {}
 
     @contextlib.contextmanager
