@@ -41,11 +41,13 @@ def _reload(instance_id: int) -> Instance | None:
     return Instance.objects.filter(pk=instance_id, is_deleted=False).first()
 
 
-def _qr(instance: Instance) -> tuple[int, str] | None:
+def _qr(instance: Instance) -> tuple[int, str] | str:
+    """The current code (rotation window, PNG), or why there is none yet (an engine
+    whose codes come from a live session that has not reached WhatsApp)."""
     try:
         code = get_transport(instance).current_qr()
-    except TransportError:
-        return None  # no code yet (a live session is still reaching WhatsApp): keep waiting
+    except TransportError as exc:
+        return str(exc)
     return code.window, code.png_base64
 
 
@@ -117,6 +119,7 @@ class ScanQrCodeConsumer(AsyncJsonWebsocketConsumer):
             await self._finish({"type": "alreadyLogged", "message": "instance account already authorized"})
             return
         last_window = None
+        told_why = False
         while True:
             if instance.state == State.AUTHORIZED:
                 await self._finish(
@@ -132,7 +135,14 @@ class ScanQrCodeConsumer(AsyncJsonWebsocketConsumer):
                 return
             if instance.state == State.NOT_AUTHORIZED:
                 frame = await database_sync_to_async(_qr)(instance)
-                window, png = frame if frame is not None else (last_window, "")
+                if isinstance(frame, str):
+                    # No code yet: say why once, and keep waiting for the session's codes.
+                    if not told_why:
+                        told_why = True
+                        await self.send_json({"type": "error", "message": frame})
+                    window, png = last_window, ""
+                else:
+                    window, png = frame
                 if window != last_window:
                     last_window = window
                     await self.send_json({"type": "qrCode", "message": png})

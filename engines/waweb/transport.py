@@ -107,6 +107,9 @@ class WawebTransport:
     def start_registration(self, *, phone: str, method: str) -> str:
         raise self._unsupported("startAuthorization")
 
+    def complete_registration(self, *, phone: str) -> None:
+        raise self._unsupported("sendAuthorizationCode")
+
     def logout(self, *, phone: str) -> bool:
         try:
             return bool(self._call("logout"))
@@ -133,7 +136,7 @@ class WawebTransport:
         return Profile(**data) if data else None
 
     def device_info(self, *, phone: str) -> DeviceInfo | None:
-        return None
+        raise self._unsupported("getDeviceInfo")
 
     def send_presence(self, *, chat_id: str, milliseconds: int, recording: bool) -> None:
         self._call("send_presence", chat_id=chat_id, milliseconds=milliseconds, recording=recording)
@@ -144,10 +147,10 @@ class WawebTransport:
     def read_chat_until(self, *, chat_id: str, id_message: str) -> None:
         raise self._unsupported("readChat")
 
-    # --- Calls: whatsmeow can only reject an offer ----------------------------------
+    # --- Calls: whatsmeow carries none (offers are reported as events) ----------------
 
     def call_status(self) -> CallStatus:
-        return CallStatus(state="idle")
+        raise self._unsupported("callsState")
 
     def call_dial(self, *, phone: str) -> CallStatus:
         raise self._unsupported("callsDial")
@@ -257,4 +260,6 @@ class WawebTransport:
     # --- Statuses -----------------------------------------------------------------------
 
     def delete_status(self, *, id_message: str) -> bool:
-        return bool(self._call("delete_status", id_message=id_message))
+        # Not in the spec's capabilities yet (docs/engines/waweb.md): refused before
+        # any effect, like every command the engine does not cover.
+        raise self._unsupported("deleteStatus")
