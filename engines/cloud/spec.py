@@ -26,7 +26,6 @@ SPEC = EngineSpec(
             "sendFileByUrl",
             "sendLocation",
             "sendContact",
-            "sendInteractiveButtons",
             "sendInteractiveButtonsReply",
             "sendButtons",
             "sendListMessage",
@@ -50,6 +49,10 @@ SPEC = EngineSpec(
         "forwardMessages": "Meta's Cloud API cannot forward messages",
         "sendTyping": "Meta's Cloud API shows typing only together with a read mark of a received message",
         "sendTemplateButtons": "use sendTemplate with a template approved in WhatsApp Manager",
+        "sendInteractiveButtons": (
+            "Meta's free-form messages carry no call or copy-code buttons (only approved templates do: "
+            "sendTemplate); quick replies are sendInteractiveButtonsReply"
+        ),
         "sendTextStatus": "Meta's Cloud API cannot post statuses",
         "sendVoiceStatus": "Meta's Cloud API cannot post statuses",
         "sendMediaStatus": "Meta's Cloud API cannot post statuses",

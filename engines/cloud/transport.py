@@ -253,8 +253,6 @@ class CloudTransport:
             body = {"type": "contacts", "contacts": [contact_card(card)]}
         elif kind in ("interactiveButtonsReply", "buttonsMessage"):
             body = {"type": "interactive", "interactive": reply_buttons(data)}
-        elif kind == "interactiveButtons":
-            body = {"type": "interactive", "interactive": url_button(data)}
         elif kind == "listMessage":
             body = {"type": "interactive", "interactive": list_message(data)}
         elif kind == "templateMessage" and "name" in data:
@@ -508,23 +506,6 @@ def reply_buttons(data: Mapping[str, Any]) -> dict[str, Any]:
         for b in data.get("buttons") or []
     ]
     return {"type": "button", **_frame(data, body_key), "action": {"buttons": buttons}}
-
-
-def url_button(data: Mapping[str, Any]) -> dict[str, Any]:
-    """sendInteractiveButtons: Meta's free-form interactive message carries one URL
-    button (``cta_url``); call and copy-code buttons exist only in templates."""
-    buttons = list(data.get("buttons") or [])
-    if len(buttons) != 1 or buttons[0].get("type") != "url":
-        raise NotPossible(
-            "the Cloud API sends one URL button per interactive message (cta_url); call and copy buttons, "
-            "or several buttons, need an approved template (sendTemplate)"
-        )
-    button = buttons[0]
-    return {
-        "type": "cta_url",
-        **_frame(data, "body"),
-        "action": {"name": "cta_url", "parameters": {"display_text": button.get("buttonText", ""), "url": button.get("url", "")}},
-    }
 
 
 def list_message(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,19 @@ from tests.engines.cloud.conftest import CREDENTIALS, PHONE_NUMBER_ID, TOKEN, si
 from tests.engines.cloud.fakegraph import FakeGraph, start
 from tests.engines.harness import Harness, register
 
+MESSAGE_TYPES = {
+    "image": "imageMessage",
+    "video": "videoMessage",
+    "audio": "audioMessage",
+    "document": "documentMessage",
+    "sticker": "stickerMessage",
+    "location": "locationMessage",
+    "contacts": "contactMessage",
+    "template": "templateMessage",
+    "reaction": "reactionMessage",
+}
+INTERACTIVE = {"button": "buttonsMessage", "list": "listMessage"}
+
 
 @register
 class CloudHarness(Harness):
@@ -106,9 +119,18 @@ class CloudHarness(Harness):
         if not sent:
             return None
         body = sent[0].body
-        if body.get("type") == "text":
+        kind = str(body.get("type"))
+        if kind == "text":
             return {"typeMessage": "textMessage", "textMessageData": {"textMessage": body["text"]["body"]}}
-        return {"typeMessage": str(body.get("type")), **{k: v for k, v in body.items() if k == body.get("type")}}
+        # What the customer's WhatsApp shows, in GREEN-API's names; Meta's body beside it.
+        if kind == "interactive":
+            type_message = INTERACTIVE[str(body["interactive"]["type"])]
+        else:
+            type_message = MESSAGE_TYPES.get(kind, kind)
+        return {"typeMessage": type_message, kind: body[kind]}
+
+    def create_fields(self) -> dict[str, Any]:
+        return {"cloud": CREDENTIALS}
 
     def seen_read(self, instance: Instance, chat_id: str, id_message: str) -> bool:
         """Meta marks a message read together with every earlier one of the chat."""

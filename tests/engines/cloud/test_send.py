@@ -119,11 +119,6 @@ def test_a_document_keeps_its_file_name(api_client: APIClient, cloud_instance: I
              "footer": {"text": "f"}, "action": {"buttons": [
                  {"type": "reply", "reply": {"id": "1", "title": "Yes"}},
                  {"type": "reply", "reply": {"id": "2", "title": "No"}}]}}}),
-        ("sendInteractiveButtons", {"chatId": PEER, "body": "Docs",
-                                    "buttons": [{"type": "url", "buttonId": "1", "buttonText": "Open", "url": "https://example.com"}]},
-         {"type": "interactive", "interactive": {
-             "type": "cta_url", "body": {"text": "Docs"},
-             "action": {"name": "cta_url", "parameters": {"display_text": "Open", "url": "https://example.com"}}}}),
         ("sendListMessage", {"chatId": PEER, "message": "Menu", "title": "T", "buttonText": "Open",
                              "sections": [{"title": "S", "rows": [{"title": "A", "rowId": "a", "description": "d"}]}]},
          {"type": "interactive", "interactive": {
@@ -146,15 +141,6 @@ def test_each_kind_goes_in_metas_shape(api_client: APIClient, cloud_instance: In
     assert message.status == "sent", message.description
     body = graph.messages()[-1]
     assert {k: v for k, v in body.items() if k not in ("messaging_product", "recipient_type", "to")} == expected
-
-
-def test_buttons_meta_cannot_send_fail_with_the_reason(api_client: APIClient, cloud_instance: Instance, graph: FakeGraph,
-                                                       django_capture_on_commit_callbacks: Any) -> None:
-    message = send(api_client, cloud_instance, "sendInteractiveButtons",
-                   {"chatId": PEER, "body": "Call us", "buttons": [{"type": "call", "buttonId": "1", "buttonText": "Call", "phoneNumber": "15550100"}]},
-                   django_capture_on_commit_callbacks)
-    assert message.status == "failed" and "template" in message.description
-    assert graph.messages() == []
 
 
 def test_outside_the_24h_window_it_fails_saying_a_template_is_needed(
