@@ -243,3 +243,31 @@ def test_a_bsuid_sender_gets_a_stable_lid_chat_and_replies_reach_it(
     [sent] = graph.messages()
     assert sent["recipient"] == "US.13491208655302741918" and "to" not in sent
     assert OutgoingMessage.objects.get(id_message=r.json()["idMessage"]).status == "sent"
+
+
+def test_a_window_failure_reported_later_says_a_template_is_needed(
+    client: Client, notifying: Instance, graph: FakeGraph, django_capture_on_commit_callbacks: Any
+) -> None:
+    id_message, wamid = sent_message(client, notifying, django_capture_on_commit_callbacks)
+    post_webhook(client, notifying, status(wamid, "failed", errors=[{"code": 131047, "title": "Re-engagement message"}]))
+    message = OutgoingMessage.objects.get(id_message=id_message)
+    assert message.status == "failed"
+    assert message.description.startswith("(131047) Re-engagement message") and "sendTemplate" in message.description
+
+
+def test_a_change_for_another_number_of_the_app_reaches_its_instance(
+    client: Client, notifying: Instance, graph: FakeGraph
+) -> None:
+    from tests.engines.cloud.conftest import CREDENTIALS, TOKEN
+
+    graph.add_number("200200200200200", TOKEN, "+1 555-010-0300")
+    other = services.create_instance(account=notifying.account, engine="cloud",
+                                     engine_options={**CREDENTIALS, "phoneNumberId": "200200200200200"})
+    payload = envelope({
+        "contacts": [{"profile": {"name": "Kerry"}, "wa_id": "16505551234"}],
+        "messages": [{"from": "16505551234", "id": "wamid.OTHER", "timestamp": "1765000000", "type": "text",
+                      "text": {"body": "to the second number"}}],
+    }, phone_number_id="200200200200200")
+    assert post_webhook(client, notifying, payload).status_code == 200  # Meta posts to the app's one URL
+    assert not JournalMessage.objects.filter(instance=notifying).exists()
+    assert JournalMessage.objects.get(instance=other).chat_id == "16505551234@c.us"
