@@ -27,6 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from engines.emulator.models import EmuGroup, EmuGroupMember, EmuMessage, EmuPhone, EmuSignal, SignalKind
+from engines.emulator.network import jpeg_thumbnail
 
 # WhatsApp's group size limit (participants, creator included).
 MAX_MEMBERS = 1024
@@ -303,7 +304,6 @@ def update_settings(
 def set_picture(group_id: str, *, actor: str, data: bytes) -> str:
     """Store the picture (re-encoded as a bounded JPEG) and return its storage path.
     ``data`` must already have passed the upload checks (instances.api)."""
-    from engines.emulator.transport import jpeg_thumbnail
 
     with transaction.atomic():
         group = _locked(group_id)

@@ -11,8 +11,11 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from engines.contract import STATUS_BROADCAST, OutgoingPayload, SendResult
+from engines.emulator.groups import audiences, find_group_message, group_rows
 from engines.emulator.models import EmuMessage, EmuPhone, PresenceKind
+from engines.emulator.network import quoted_object, show_presence
 from engines.emulator.status_posts import post_status
+from engines.shapes import message_data_from_payload
 from instances.bulk import insert_rows
 
 
@@ -37,7 +40,6 @@ def emulator_send_senders(
     retry after a crash delivers nothing twice (rows already on the network are
     skipped, and the unique key drops a racing duplicate). Scripted recipients
     answer once the batch has landed."""
-    from engines.shapes import message_data_from_payload
 
     numbers = {
         p.chat_id.split("@", 1)[0] for _, _, payloads in batches for p in payloads if p.chat_id.endswith("@c.us")
@@ -55,7 +57,6 @@ def emulator_send_senders(
         for sender_phone, ids in retried.items():
             either |= Q(sender=sender_phone, id_message__in=ids)
         on_network = set(EmuMessage.objects.filter(either).values_list("sender", "id_message"))
-    from engines.emulator.groups import audiences, group_rows
 
     reach = audiences(
         (sender_phone, p.chat_id) for sender_phone, _, payloads in batches for p in payloads if p.chat_id.endswith("@g.us")
@@ -179,8 +180,6 @@ class _Typist:
         return arrives
 
     def show(self) -> None:
-        from engines.emulator.transport import show_presence
-
         for sender, chat_id, start, ms in self.presences:
             show_presence(sender, chat_id=chat_id, kind=PresenceKind.TYPING, milliseconds=ms, start=start)
 
@@ -200,13 +199,11 @@ def with_quote(message_data: dict[str, object], sender: str, recipient: str, quo
 
 def with_group_quote(message_data: dict[str, object], group_id: str, quoted_id: str) -> dict[str, object]:
     """``with_quote`` for a reply in a group: the quoted message is the group's."""
-    from engines.emulator.groups import find_group_message
 
     return _quoting(message_data, find_group_message(group_id, quoted_id), quoted_id)
 
 
 def _quoting(message_data: dict[str, object], quoted: EmuMessage | None, quoted_id: str) -> dict[str, object]:
-    from engines.emulator.triggers import quoted_object
 
     if quoted is None:
         return message_data

@@ -14,8 +14,18 @@ from __future__ import annotations
 from django.db import transaction
 
 from engines.emulator.models import EmuPhone
-from engines.emulator.transport import ensure_phone
 from instances.models import Instance
+
+
+def ensure_phone(phone: str, name: str = "") -> EmuPhone:
+    """Get or create an emulated WhatsApp account for ``phone``."""
+    obj, created = EmuPhone.objects.get_or_create(
+        phone=phone, defaults={"name": name or f"Relay {phone[-4:]}"}
+    )
+    if not created and name and obj.name != name:
+        obj.name = name
+        obj.save(update_fields=["name"])
+    return obj
 
 
 class PhoneClaimed(Exception):

@@ -24,6 +24,8 @@ from django.utils import timezone
 
 from engines import sink
 from engines.contract import SessionHost
+from engines.emulator import calls as emulator_calls
+from engines.emulator.groups import subjects
 from engines.emulator.models import (
     EmuContact,
     EmuMessage,
@@ -35,6 +37,7 @@ from engines.emulator.models import (
     SignalKind,
 )
 from engines.emulator.receipts import emulate_receipts
+from engines.emulator.statuses import emulate_status_views, take_statuses
 from engines.events import BlockEvent, CallEvent, GroupEvent, MessageEvent, ReceiptEvent
 from instances import events, services
 from instances.models import Engine, Instance, State
@@ -122,8 +125,6 @@ def take_inbox(runner_id: str) -> int:
     inbox = _Inbox(by_phone, cursors, _names(others), _contact_names(phones, others))
     group_ids = {m.chat_id for m in messages if m.chat_id.endswith("@g.us")}
     if group_ids:
-        from engines.emulator.groups import subjects
-
         inbox.subjects = subjects(group_ids)
     for item in _network_order(messages, signals):
         if isinstance(item, EmuMessage):
@@ -404,8 +405,6 @@ def _step_inbox(host: SessionHost) -> None:
 def _step_statuses(host: SessionHost) -> None:
     """Statuses: our instances take in what was posted to them; simulated
     viewers deliver and view what our instances posted."""
-    from engines.emulator.statuses import emulate_status_views, take_statuses
-
     take_statuses(host.runner_id)
     emulate_status_views(
         host.runner_id,
@@ -417,8 +416,6 @@ def _step_statuses(host: SessionHost) -> None:
 def _step_calls(host: SessionHost) -> None:
     """Simulated contacts take the calls ringing them (by their call rule) and
     unanswered calls time out; the instances on either side are told."""
-    from engines.emulator import calls as emulator_calls
-
     for call in emulator_calls.step():
         with transaction.atomic():
             # Wake the callsRtc sockets of the instances on either side.

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from engines.contract import OutgoingPayload, SendResult
 from engines.emulator.models import EmuContact, EmuPhone, EmuStatus, EmuStatusView
+from engines.shapes import message_data_from_payload
 
 STATUS_LIFETIME = timedelta(hours=24)
 STATUS_AUDIENCE_LIMIT = 1024  # API.md §5: "first 1024 contacts"
@@ -43,7 +44,6 @@ def status_audience(poster: str, participants: Sequence[str]) -> list[str]:
 def post_status(*, poster: str, via_instance: int | None, payload: OutgoingPayload) -> SendResult:
     """Put a status on the network with its audience. Idempotent per (poster,
     id_message): a retry answers the audience of the status already posted."""
-    from engines.shapes import message_data_from_payload
 
     existing = EmuStatus.objects.filter(poster=poster, id_message=payload.id_message).first()
     if existing is None:

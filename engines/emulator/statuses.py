@@ -36,6 +36,7 @@ from django.utils import timezone
 from engines import media, sink
 from engines.contract import STATUS_BROADCAST
 from engines.emulator.models import EmuContact, EmuPhone, EmuStatus, EmuStatusView
+from engines.emulator.network import EventError, _peer, sample_file
 from engines.emulator.status_posts import STATUS_AUDIENCE_LIMIT, STATUS_LIFETIME
 from engines.events import MessageEvent, StatusViewEvent
 from instances.models import Engine, Instance, State
@@ -207,7 +208,6 @@ def contact_posts_status(
     may see, as may the contact's own contacts. ``kind``: ``text`` (``message``,
     ``backgroundColor``, ``font``) or a picture/video (``imageMessage``,
     ``videoMessage``: ``caption``, optional base64 ``file``, else a generated one)."""
-    from engines.emulator.triggers import EventError, _peer, sample_file
 
     if instance.engine != Engine.EMULATOR or not instance.phone or instance.state != State.AUTHORIZED:
         raise StatusEventError("the instance must be authorized on the emulator (pair it first)")

@@ -17,13 +17,14 @@ import time
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import segno
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db.models import Max, Q
 from django.utils import timezone
 from PIL import Image, ImageDraw
 
@@ -44,9 +45,20 @@ from engines.contract import (
     Transport,
     TransportError,
 )
-from engines.emulator.models import EmuPhone, EmuPresence
-from instances.images import check_image
+from engines.emulator import calls as emulator_calls
+from engines.emulator import groups as emulator_groups
+from engines.emulator.groups import GroupError, group_view
+from engines.emulator.messages import emulator_send, emulator_send_many, emulator_send_senders
+from engines.emulator.models import EmuContact, EmuMessage, EmuPhone, EmuPresence, EmuSession, PresenceKind
+from engines.emulator.network import jpeg_thumbnail as jpeg_thumbnail  # re-exported: api, sandbox
+from engines.emulator.network import show_presence
+from engines.emulator.pairing import link_phone
+from engines.emulator.phones import PhoneClaimed, check_may_act_as
+from engines.emulator.phones import ensure_phone as ensure_phone  # re-exported: seeding, tests
+from engines.emulator.session import read_receipts
+from engines.emulator.status_posts import delete_status
 from instances.models import Instance, State
+from instances.services import ServiceError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -145,58 +157,15 @@ def group_data(group: GroupView) -> GroupData:
 @contextmanager
 def _refusals() -> Iterator[None]:
     """The network's refusals as the contract's."""
-    from engines.emulator.groups import GroupError
-
     try:
         yield
     except GroupError as exc:
         raise GroupRefused(exc.reason, str(exc)) from exc
 
 
-def jpeg_thumbnail(data: bytes, size: int = 640) -> bytes:
-    """A picture as WhatsApp stores it: at most ``size`` px a side, JPEG. ``data``
-    has passed the upload checks (``instances.api.read_image_upload``: an image
-    within the pixel limit); ``draft`` lets JPEGs decode at a reduced scale, so a
-    large photo never occupies its full size in memory."""
-    check_image(data)  # again here: the one guard every caller passes through
-    with Image.open(io.BytesIO(data)) as image:
-        image.draft("RGB", (size, size))
-        image.thumbnail((size, size))
-        buf = io.BytesIO()
-        image.convert("RGB").save(buf, format="JPEG", quality=85)
-    return buf.getvalue()
-
-
-def ensure_phone(phone: str, name: str = "") -> EmuPhone:
-    """Get or create an emulated WhatsApp account for ``phone``."""
-    from engines.emulator.models import EmuPhone
-
-    obj, created = EmuPhone.objects.get_or_create(
-        phone=phone, defaults={"name": name or f"Relay {phone[-4:]}"}
-    )
-    if not created and name and obj.name != name:
-        obj.name = name
-        obj.save(update_fields=["name"])
-    return obj
-
-
-def show_presence(phone: str, *, chat_id: str, kind: str, milliseconds: int, start: datetime | None = None) -> EmuPresence:
-    """A phone shows ``kind`` (typing, recording; online with ``chat_id`` empty) from
-    ``start`` (now) for ``milliseconds``: the network row its peers read."""
-    from engines.emulator.models import EmuPresence
-
-    started = start or timezone.now()
-    return EmuPresence.objects.create(
-        phone=phone, chat_id=chat_id, kind=kind, started_at=started, until=started + timedelta(milliseconds=milliseconds)
-    )
-
-
 def presences_seen_by(phone: str, now: datetime | None = None) -> list[EmuPresence]:
     """What ``phone`` sees now: peers typing or recording in their personal chat
     with it, and its contacts that show themselves online. Oldest first."""
-    from django.db.models import Q
-
-    from engines.emulator.models import EmuContact, EmuPresence, PresenceKind
 
     moment = now or timezone.now()
     contacts = EmuContact.objects.filter(owner__phone=phone).values_list("contact__phone", flat=True)
@@ -209,9 +178,6 @@ def presences_seen_by(phone: str, now: datetime | None = None) -> list[EmuPresen
 def last_seen(phone: str, now: datetime | None = None) -> int | None:
     """When ``phone`` was last online on the network (unix seconds): now while it
     shows itself online, else the end of its last online spell; None if never."""
-    from django.db.models import Max
-
-    from engines.emulator.models import EmuPresence, PresenceKind
 
     moment = now or timezone.now()
     online = EmuPresence.objects.filter(phone=phone, kind=PresenceKind.AVAILABLE, started_at__lte=moment)
@@ -255,9 +221,6 @@ class EmulatorTransport:
         return f"{secrets.randbelow(1_000_000):06d}"
 
     def complete_registration(self, *, phone: str) -> None:
-        from engines.emulator.pairing import link_phone
-        from instances.services import ServiceError
-
         fresh = Instance.objects.get(pk=self.instance.pk)
         fresh.state = State.NOT_AUTHORIZED  # link_phone accepts pendingCode too
         try:
@@ -268,8 +231,6 @@ class EmulatorTransport:
     def _check_phone_free(self, phone: str) -> None:
         """A code for another tenant's number is refused before it is issued (the
         emulator shows the code to whoever asked); linking checks again."""
-        from engines.emulator.phones import PhoneClaimed, check_may_act_as
-
         try:
             check_may_act_as(phone, self.instance.account_id)
         except PhoneClaimed as exc:
@@ -278,8 +239,6 @@ class EmulatorTransport:
     def logout(self, *, phone: str) -> bool:
         """The emulated phone forgets this linked device: True when the instance was
         linked to an account on the network."""
-        from engines.emulator.models import EmuPhone
-
         return bool(phone) and EmuPhone.objects.filter(phone=phone).exists()
 
     def reboot(self) -> None:
@@ -297,8 +256,6 @@ class EmulatorTransport:
 
     def send_presence(self, *, chat_id: str, milliseconds: int, recording: bool) -> None:
         """Put 'typing…'/'recording…' on the network for the chat's other side."""
-        from engines.emulator.models import PresenceKind
-
         show_presence(
             self.instance.phone,
             chat_id=chat_id,
@@ -307,8 +264,6 @@ class EmulatorTransport:
         )
 
     def read_chat(self, *, chat_id: str) -> None:
-        from engines.emulator.session import read_receipts
-
         if chat_id.endswith("@c.us") and self.instance.phone:
             read_receipts(self.instance.phone, chat_id.split("@", 1)[0])
 
@@ -318,37 +273,25 @@ class EmulatorTransport:
         return self.instance.phone
 
     def call_status(self) -> CallStatus:
-        from engines.emulator import calls as emulator_calls
-
         return emulator_calls.status(self._call_phone())
 
     def call_dial(self, *, phone: str) -> CallStatus:
-        from engines.emulator import calls as emulator_calls
-
         emulator_calls.dial(self._call_phone(), phone)
         return self.call_status()
 
     def call_accept(self) -> CallStatus:
-        from engines.emulator import calls as emulator_calls
-
         emulator_calls.accept(self._call_phone())
         return self.call_status()
 
     def call_reject(self) -> CallStatus:
-        from engines.emulator import calls as emulator_calls
-
         emulator_calls.reject(self._call_phone())
         return self.call_status()
 
     def call_hang_up(self) -> CallStatus:
-        from engines.emulator import calls as emulator_calls
-
         emulator_calls.hang_up(self._call_phone())
         return self.call_status()
 
     def call_answer_offer(self, *, offer: Mapping[str, object]) -> dict[str, str] | None:
-        from engines.emulator import calls as emulator_calls
-
         call = emulator_calls.current(self._call_phone())
         if call is None:
             raise CallError("there is no call to negotiate")
@@ -371,14 +314,10 @@ class EmulatorTransport:
         ]
 
     def send_message(self, payload: OutgoingPayload) -> SendResult:
-        from engines.emulator.messages import emulator_send
-
         [typed] = self.typed_payloads([payload])
         return emulator_send(sender_phone=self.instance.phone, via_instance=self.instance.id, payload=typed)
 
     def send_messages(self, payloads: Sequence[OutgoingPayload]) -> list[SendResult | TransportError]:
-        from engines.emulator.messages import emulator_send_many
-
         typed = self.typed_payloads(payloads)
         return list(emulator_send_many(sender_phone=self.instance.phone, via_instance=self.instance.id, payloads=typed))
 
@@ -387,14 +326,10 @@ class EmulatorTransport:
         cls, batches: Sequence[tuple[EmulatorTransport, Sequence[OutgoingPayload]]]
     ) -> list[list[SendResult | TransportError]]:
         """``send_messages`` for several instances at once (base.send_for_instances)."""
-        from engines.emulator.messages import emulator_send_senders
-
         sent = emulator_send_senders([(t.instance.phone, t.instance.id, t.typed_payloads(payloads)) for t, payloads in batches])
         return [list(results) for results in sent]
 
     def profile(self, *, phone: str) -> Profile | None:
-        from engines.emulator.models import EmuPhone
-
         account = EmuPhone.objects.filter(phone=phone).first()
         if account is None:
             return None
@@ -411,9 +346,6 @@ class EmulatorTransport:
         """Share of the phone's network messages up to now this device has taken
         in: 100 once its session caught up (it starts behind after pairing with
         enableMessagesHistory, or after being offline)."""
-        from django.db.models import Q
-
-        from engines.emulator.models import EmuMessage, EmuSession
 
         cursor = EmuSession.objects.filter(instance_id=self.instance.pk).values_list("cursor", flat=True).first() or 0
         mine = EmuMessage.objects.filter(Q(recipient=phone) | Q(sender=phone))
@@ -424,8 +356,6 @@ class EmulatorTransport:
         return min(99, 100 * taken // (taken + pending))
 
     def device_info(self, *, phone: str) -> DeviceInfo | None:
-        from engines.emulator.models import EmuPhone
-
         account = EmuPhone.objects.filter(phone=phone).first()
         if account is None:
             return None
@@ -444,16 +374,10 @@ class EmulatorTransport:
         return chat_id.split("@", 1)[0] if chat_id.endswith("@c.us") else ""
 
     def _account(self, chat_id: str) -> EmuPhone | None:
-        from engines.emulator.models import EmuPhone
-
         phone = self._peer_phone(chat_id)
         return EmuPhone.objects.filter(phone=phone, registered=True).first() if phone else None
 
     def read_chat_until(self, *, chat_id: str, id_message: str) -> None:
-        from django.db.models import Q
-
-        from engines.emulator.models import EmuMessage
-        from engines.emulator.session import read_receipts
 
         own, peer = self.instance.phone, self._peer_phone(chat_id)
         if not own or not peer:
@@ -468,14 +392,10 @@ class EmulatorTransport:
             read_receipts(own, peer, up_to_id=bound)
 
     def check_whatsapp(self, *, phone: str) -> bool:
-        from engines.emulator.models import EmuPhone
-
         return EmuPhone.objects.filter(phone=phone, registered=True).exists()
 
     def get_avatar(self, *, chat_id: str) -> Avatar:
         if chat_id.endswith("@g.us"):
-            from engines.emulator.groups import GroupError, group_view
-
             try:
                 group = group_view(chat_id, actor=self.instance.phone)
             except GroupError:
@@ -487,8 +407,6 @@ class EmulatorTransport:
         return Avatar(exists=True, url=avatar_url(account))
 
     def _contact_name(self, account: EmuPhone) -> str:
-        from engines.emulator.models import EmuContact
-
         if not self.instance.phone:
             return ""
         name = (
@@ -535,8 +453,6 @@ class EmulatorTransport:
         return int(mute.until.timestamp()) if mute.until else -1
 
     def contacts(self) -> list[Contact]:
-        from engines.emulator.models import EmuContact
-
         if not self.instance.phone:
             return []
         rows = (
@@ -547,8 +463,6 @@ class EmulatorTransport:
         return [Contact(chat_id=row.contact.wid, name=row.contact.name, contact_name=row.name) for row in rows]
 
     def save_contact(self, *, chat_id: str, name: str, in_addressbook: bool = True) -> bool:
-        from engines.emulator.models import EmuContact
-
         account = self._account(chat_id)
         if account is None or not self.instance.phone:
             return False
@@ -560,8 +474,6 @@ class EmulatorTransport:
         return True
 
     def delete_contact(self, *, chat_id: str) -> bool:
-        from engines.emulator.models import EmuContact
-
         phone = self._peer_phone(chat_id)
         if not phone or not self.instance.phone:
             return False
@@ -572,8 +484,6 @@ class EmulatorTransport:
         """Put an edit or revoke on the network; the peer's session takes it in as
         an incoming message. ``via_instance`` keeps our own session from journalling
         it a second time as phone-sent."""
-        from engines.emulator.models import EmuMessage
-
         id_message = "BAE5" + secrets.token_hex(6).upper()
         EmuMessage.objects.create(
             sender=self.instance.phone,
@@ -613,21 +523,15 @@ class EmulatorTransport:
         return self.instance.phone
 
     def create_group(self, *, name: str, participants: Sequence[str]) -> GroupData:
-        from engines.emulator import groups as emulator_groups
-
         phones = [p.split("@", 1)[0] for p in participants if p.endswith("@c.us")]
         with _refusals():
             return group_data(emulator_groups.create_group(actor=self._me(), subject=name, participants=phones))
 
     def group_data(self, *, group_id: str) -> GroupData:
-        from engines.emulator import groups as emulator_groups
-
         with _refusals():
             return group_data(emulator_groups.group_view(group_id, actor=self._me()))
 
     def update_group_name(self, *, group_id: str, name: str) -> None:
-        from engines.emulator import groups as emulator_groups
-
         with _refusals():
             emulator_groups.rename_group(group_id, actor=self._me(), subject=name)
 
@@ -638,46 +542,32 @@ class EmulatorTransport:
             change(group_id, actor=self._me(), phone=participant.split("@", 1)[0], **kwargs)
 
     def add_group_participant(self, *, group_id: str, participant: str) -> None:
-        from engines.emulator import groups as emulator_groups
-
         self._on_member(emulator_groups.add_participant, group_id, participant)
 
     def remove_group_participant(self, *, group_id: str, participant: str) -> None:
-        from engines.emulator import groups as emulator_groups
-
         self._on_member(emulator_groups.remove_participant, group_id, participant)
 
     def set_group_admin(self, *, group_id: str, participant: str, admin: bool) -> None:
-        from engines.emulator import groups as emulator_groups
-
         self._on_member(emulator_groups.set_admin, group_id, participant, admin=admin)
 
     def set_group_picture(self, *, group_id: str, data: bytes) -> str:
-        from engines.emulator import groups as emulator_groups
-
         with _refusals():
             emulator_groups.set_picture(group_id, actor=self._me(), data=data)
             return group_picture_url(emulator_groups.group_view(group_id, actor=self._me()))
 
     def leave_group(self, *, group_id: str) -> None:
-        from engines.emulator import groups as emulator_groups
-
         with _refusals():
             emulator_groups.leave_group(group_id, actor=self._me())
 
     def update_group_settings(
         self, *, group_id: str, only_admins_send: bool | None, only_admins_edit: bool | None
     ) -> None:
-        from engines.emulator import groups as emulator_groups
-
         with _refusals():
             emulator_groups.update_settings(
                 group_id, actor=self._me(), only_admins_send=only_admins_send, only_admins_edit=only_admins_edit
             )
 
     def delete_status(self, *, id_message: str) -> bool:
-        from engines.emulator.status_posts import delete_status
-
         return bool(self.instance.phone) and delete_status(poster=self.instance.phone, id_message=id_message)
 
 

@@ -27,9 +27,15 @@ from django.db.models import Q
 from PIL import Image
 
 from engines import media
-from engines.emulator.models import EmuCall, EmuMessage, EmuPhone, EmuSignal, SignalKind
-from engines.emulator.phones import PhoneClaimed, check_may_act_as
-from engines.emulator.transport import ensure_phone
+from engines.contract import CallError
+from engines.emulator import calls as emulator_calls
+from engines.emulator import groups
+from engines.emulator.groups import audiences, create_group, find_group_message, group_rows, groups_of
+from engines.emulator.messages import echo_reply
+from engines.emulator.models import EmuCall, EmuMessage, EmuSignal, SignalKind
+from engines.emulator.network import EventError as EventError  # re-exported: control API, tests
+from engines.emulator.network import _peer, quoted_object, sample_file, wid
+from instances import events
 from instances.images import UnsafeImage, check_image
 from instances.models import Engine, Instance, State
 
@@ -40,18 +46,9 @@ CALL_OUTCOMES = ("pickUp", "hungUp", "declined")
 FILE_KINDS = ("imageMessage", "videoMessage", "audioMessage", "documentMessage", "stickerMessage")
 
 
-class EventError(Exception):
-    """The event cannot happen on the network (unknown message, not paired…); the
-    control API answers 400 with this text."""
-
-
 def new_id_message() -> str:
     """A WhatsApp-phone style message id (32 uppercase hex digits)."""
     return secrets.token_hex(16).upper()
-
-
-def wid(phone: str) -> str:
-    return f"{phone}@c.us"
 
 
 # --- Who talks to whom ----------------------------------------------------------------
@@ -61,21 +58,6 @@ def _own_phone(instance: Instance) -> str:
     if instance.engine != Engine.EMULATOR or not instance.phone or instance.state != State.AUTHORIZED:
         raise EventError("the instance must be authorized on the emulator (pair it first)")
     return instance.phone
-
-
-def _peer(phone: str, name: str = "", *, author_for: Instance | None = None) -> EmuPhone:
-    """The other phone of an event, created if new. ``author_for``: the event is
-    written *as* this phone for that instance's tenant, which another tenant's
-    number must refuse (its instance would take the event in as its own)."""
-    if author_for is not None:
-        try:
-            check_may_act_as(phone, author_for.account_id)
-        except PhoneClaimed as exc:
-            raise EventError(str(exc)) from exc
-    peer = ensure_phone(phone, name if author_for is not None else "")
-    if not peer.registered:
-        raise EventError(f"+{phone} has no WhatsApp account")
-    return peer
 
 
 def find_message(owner_phone: str, peer_phone: str, id_message: str) -> EmuMessage | None:
@@ -119,41 +101,6 @@ def _forwarded(fields: Fields) -> Fields:
         "forwardingScore": int(fields.get("forwardingScore", 0)),
         "isForwarded": bool(fields.get("isForwarded", False)),
     }
-
-
-def quoted_object(message: EmuMessage) -> Fields:
-    """The ``quotedMessage`` object of a reply: it mirrors the quoted message
-    (API.md §10.4 quotedMessage)."""
-    data = message.message_data or {}
-    kind = str(data.get("typeMessage", message.type_message))
-    quoted: Fields = {"stanzaId": message.id_message, "participant": wid(message.sender), "typeMessage": kind}
-    text = data.get("textMessageData")
-    ext = data.get("extendedTextMessageData")
-    file = data.get("fileMessageData")
-    if isinstance(text, dict):
-        quoted["textMessage"] = text.get("textMessage", "")
-    elif isinstance(ext, dict):
-        if kind == "extendedTextMessage":
-            quoted["extendedTextMessage"] = {
-                k: ext.get(k, "") for k in ("text", "description", "title", "previewType", "jpegThumbnail")
-            }
-        else:
-            quoted["textMessage"] = ext.get("text", "")
-    elif isinstance(file, dict):
-        quoted.update(
-            downloadUrl=file.get("downloadUrl", ""),
-            caption=file.get("caption", ""),
-            jpegThumbnail=file.get("jpegThumbnail", ""),
-        )
-    elif isinstance(data.get("contactMessageData"), dict):
-        contact = data["contactMessageData"]
-        quoted["contact"] = {"displayName": contact.get("displayName", ""), "vcard": contact.get("vcard", "")}
-    elif isinstance(data.get("locationMessageData"), dict):
-        loc = data["locationMessageData"]
-        quoted["location"] = {
-            k: loc.get(k) for k in ("nameLocation", "address", "latitude", "longitude", "jpegThumbnail")
-        }
-    return quoted
 
 
 def _with_quote(chat: _Chat, fields: Fields, data: MessageData) -> MessageData:
@@ -351,29 +298,6 @@ def _interactive_reply(chat: _Chat, fields: Fields) -> MessageData:
 # --- Files ---------------------------------------------------------------------------
 
 
-def _picture(fmt: str, size: int = 64) -> bytes:
-    img = Image.new("RGB", (size, size), (37, 211, 102))
-    buf = io.BytesIO()
-    img.save(buf, format=fmt)
-    return buf.getvalue()
-
-
-def sample_file(kind: str) -> tuple[bytes, str, str]:
-    """A small generated file of the kind: (bytes, MIME type, extension)."""
-    if kind == "imageMessage":
-        return _picture("JPEG"), "image/jpeg", ".jpg"
-    if kind == "stickerMessage":
-        return _picture("WEBP", 128), "image/webp", ".webp"
-    if kind == "videoMessage":
-        box = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
-        return box + b"\x00\x00\x00\x08free" + b"\x00\x00\x00\x08mdat", "video/mp4", ".mp4"
-    if kind == "audioMessage":
-        # A voice note: an Ogg page header is enough for every type sniffer.
-        return b"OggS\x00\x02" + b"\x00" * 20 + b"\x01\x13OpusHead\x01\x01", "audio/ogg", ".ogg"
-    body = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-    return body, "application/pdf", ".pdf"
-
-
 def _thumbnail(content: bytes) -> str:
     try:
         check_image(content)  # a decompression bomb gets no thumbnail, and no decode
@@ -494,8 +418,6 @@ def phone_sends(instance: Instance, *, phone: str, kind: str, fields: Fields) ->
     """The instance's own phone (or another linked device) sends ``phone`` a message:
     the instance sees ``outgoingMessageReceived``; an instance linked to ``phone``
     receives it; a scripted contact answers."""
-    from engines.emulator.messages import echo_reply
-
     owner = _own_phone(instance)
     if phone == owner:
         raise EventError("a phone cannot message itself here")
@@ -513,10 +435,6 @@ def contact_calls(instance: Instance, *, phone: str, outcome: str = "", name: st
     """A contact calls the instance's phone: an ``offer`` now (the instance's
     callsState becomes ``inc-call``) and, with ``outcome``, what happens next right
     after (``call_ends``). Returns the call id (the notifications' idMessage)."""
-    from engines.contract import CallError
-    from engines.emulator import calls as emulator_calls
-    from instances import events
-
     owner = _own_phone(instance)
     if outcome and outcome not in CALL_OUTCOMES:
         raise EventError(f"outcome must be one of {', '.join(CALL_OUTCOMES)}")
@@ -538,10 +456,6 @@ def call_ends(instance: Instance, *, id_call: str, outcome: str) -> None:
     """What happens to a call between a contact and the instance's phone: the phone
     answers (``pickUp``) or declines (``declined``) it while it rings, or the contact
     hangs up (``hungUp``, before or after an answer)."""
-    from engines.contract import CallError
-    from engines.emulator import calls as emulator_calls
-    from instances import events
-
     owner = _own_phone(instance)
     if outcome not in CALL_OUTCOMES:
         raise EventError(f"outcome must be one of {', '.join(CALL_OUTCOMES)}")
@@ -581,8 +495,6 @@ class _GroupChat(_Chat):
         self.group_id = group_id
 
     def known(self, id_message: str, *, what: str = "message") -> EmuMessage:
-        from engines.emulator.groups import find_group_message
-
         found = find_group_message(self.group_id, id_message)
         if found is None:
             raise EventError(f"{what} {id_message} is not in the group {self.group_id}")
@@ -604,8 +516,6 @@ def contact_creates_group(
 ) -> str:
     """A simulated contact creates a group with the instance's phone (and other
     contacts) in it. Returns the group id."""
-    from engines.emulator.groups import create_group
-
     owner = _own_phone(instance)
     if phone == owner:
         raise EventError("the creator is a contact; use createGroup for the instance's own groups")
@@ -621,8 +531,6 @@ def contact_posts_in_group(
 ) -> EmuMessage:
     """A simulated member posts a message of ``kind`` in the group: every current
     member (the instance's phone among them) receives it."""
-    from engines.emulator.groups import audiences, group_rows
-
     _instance_group(instance, group_id)
     with transaction.atomic():
         _peer(phone, name, author_for=instance)
@@ -661,8 +569,6 @@ def contact_acts_in_group(
     """A simulated member changes the group as WhatsApp lets it (``GROUP_ACTIONS``):
     add, remove, promote or demote ``participant`` (default: the instance's phone),
     rename, set the picture (checked image bytes), change the settings, or leave."""
-    from engines.emulator import groups
-
     owner = _instance_group(instance, group_id)
     target = participant or owner
     _peer(phone, author_for=instance)
@@ -691,8 +597,6 @@ def contact_acts_in_group(
 
 def instance_groups(instance: Instance) -> list[Any]:
     """The groups the instance's phone is in now (emulator_groups.GroupView)."""
-    from engines.emulator.groups import groups_of
-
     return list(groups_of(_own_phone(instance)))
 
 
@@ -702,10 +606,6 @@ CONTACT_CALL_ACTIONS = ("answer", "reject", "hangup")
 def contact_acts_on_call(instance: Instance, *, action: str) -> str:
     """The simulated contact on the other end of the instance's current call acts:
     answers or rejects the instance's ringing call, or hangs up. Returns the call id."""
-    from engines.contract import CallError
-    from engines.emulator import calls as emulator_calls
-    from instances import events
-
     owner = _own_phone(instance)
     if action not in CONTACT_CALL_ACTIONS:
         raise EventError(f"action must be one of {', '.join(CONTACT_CALL_ACTIONS)}")
