@@ -7,6 +7,7 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # why local: Django's template; settings are chosen (above) before Django loads.
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

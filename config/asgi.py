@@ -18,6 +18,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
 from instances.edge import EdgeGuard  # noqa: E402
+from journals.longpoll_edge import receive_notification  # noqa: E402
 from messaging.fastlane import FastLane  # noqa: E402
 
 
@@ -36,7 +37,7 @@ async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 application = ProtocolTypeRouter(
     {
-        "http": FastLane(EdgeGuard(django_asgi_app)),
+        "http": FastLane(EdgeGuard(django_asgi_app), receive=receive_notification),
         "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
         "lifespan": lifespan,
     }

@@ -4,7 +4,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from celery import Celery
+from kombu.transport import redis as kombu_redis
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -21,9 +23,6 @@ def _survive_broker_loss_with_unacked_messages() -> None:
     Raised as the connection error it is, Celery logs it and reconnects; the
     messages stay in Redis' unacked set for ``restore_visible`` (or are gone with a
     Redis that restarted empty: every task here is recovered by a beat job)."""
-    import redis
-    from kombu.transport import redis as kombu_redis
-
     connparams: Callable[..., dict[str, Any]] = kombu_redis.Channel._connparams  # type: ignore[attr-defined]  # noqa: SLF001
 
     def checked_connparams(self: kombu_redis.Channel, asynchronous: bool = False) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import json
 import os
 import re
 from pathlib import Path
@@ -530,8 +531,6 @@ EMULATOR_CALL_RING_SECONDS = env.float("EMULATOR_CALL_RING_SECONDS", default=45.
 def _ice_servers(raw: str) -> list[dict[str, Any]]:
     """CALLS_ICE_SERVERS: a JSON list of {"urls": [...], "username"?, "credential"?}
     (what callsGetIceServers answers). Fails loudly on anything else."""
-    import json
-
     try:
         value = json.loads(raw or "[]")
     except ValueError as exc:

@@ -6,6 +6,8 @@ class DashboardConfig(AppConfig):
     name = "dashboard"
 
     def ready(self) -> None:
+        # why local: the admin site, signals and forms import models, which need the
+        # app registry loaded.
         from django.contrib import admin
 
         from dashboard import signals

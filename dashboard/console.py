@@ -26,6 +26,7 @@ from rest_framework import serializers
 
 from instances import registry
 from instances.models import Instance
+from instances.openapi import WireAutoSchema
 
 # SDK attribute per registry section (whatsapp-api-client-python's GreenAPI object).
 SDK_GROUPS = {
@@ -121,8 +122,6 @@ def _documented_body(view: Any) -> tuple[str, Any]:
     """How the OpenAPI schema documents the body of a view without ``Input``: asks
     the view's own schema class (``instances.openapi.WireAutoSchema``, or the one
     ``@extend_schema`` made), so the console and /api/schema/ cannot disagree."""
-    from instances.openapi import WireAutoSchema
-
     post = getattr(view, "post", None)
     schema_class = getattr(post, "kwargs", {}).get("schema") or WireAutoSchema
     try:

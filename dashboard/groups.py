@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from engines.contract import TransportError
 from engines.registry import get_transport
+from groups import services
 from instances.models import Instance
 from journals.chats import ChatError
 
@@ -35,8 +36,6 @@ class GroupPanel:
 def group_panel(instance: Instance, chat_id: str) -> GroupPanel | None:
     """What the account knows of the group now; None when it is not a member (it
     left or was removed) or the engine has no groups."""
-    from groups import services
-
     if not chat_id.endswith("@g.us"):
         return None
     try:

@@ -8,7 +8,7 @@ rows, notifications and status changes. Nothing here knows about those apps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -180,3 +180,71 @@ EngineEvent = (
     | DisappearingEvent
     | ExpiredEvent
 )
+
+
+# --- The product's own events -------------------------------------------------------
+# No engine reports these: the send path (messaging) tells what became of API sends
+# through the same sink, so it never imports the apps that record them (journals
+# turns them into notifications and chat changes, statuses into status audiences).
+
+
+@dataclass(frozen=True)
+class ApiMessageEvent:
+    """A message we sent through the API left the engine (outgoingAPIMessageReceived)."""
+
+    chat_id: str
+    id_message: str
+    message_data: dict[str, Any]
+    timestamp: datetime
+    chat_name: str = ""
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """An outgoing message's status changed (outgoingMessageStatus)."""
+
+    chat_id: str
+    id_message: str
+    status: str
+    timestamp: datetime
+    send_by_api: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class QuotaEvent:
+    quota_data: dict[str, Any] = field(default_factory=dict)
+    timestamp: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SendReport:
+    """One instance's API sends in one status transaction, in order: what left the
+    engine and each status change (one batch of notifications)."""
+
+    events: tuple[ApiMessageEvent | StatusEvent, ...]
+
+
+@dataclass(frozen=True)
+class StatusPostedEvent:
+    """The engine posted one of our statuses (``id_message``) to ``audience``."""
+
+    id_message: str
+    audience: tuple[str, ...]
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class SendQueuedEvent:
+    """A send method queued a message to ``chat_id`` (inside its transaction): the
+    chat is archived with ``archiveChat``, read with markIncomingMessagesReadedOnReply."""
+
+    chat_id: str
+    archive_chat: bool
+    mark_read: bool
+
+
+ProductEvent = ApiMessageEvent | StatusEvent | QuotaEvent | SendReport | StatusPostedEvent | SendQueuedEvent
+
+# Everything that travels the sink.
+SinkEvent = EngineEvent | ProductEvent

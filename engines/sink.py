@@ -16,12 +16,12 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from engines.events import EngineEvent
+from engines.events import SinkEvent
 
 if TYPE_CHECKING:
     from instances.models import Instance
 
-E = TypeVar("E", bound=EngineEvent)
+E = TypeVar("E", bound=SinkEvent)
 
 # handler(pairs): every (target, event) of one kind from one emit, in order.
 Handler = Callable[[Sequence[tuple[Any, Any]]], None]
@@ -40,17 +40,17 @@ def subscribe(kind: type[E], handler: Callable[[Sequence[tuple[Instance | int, E
         _handlers[kind].append(handler)
 
 
-def emit(target: Instance | int, *events: EngineEvent) -> None:
+def emit(target: Instance | int, *events: SinkEvent) -> None:
     """Report events for one instance, in order. ``target`` is the instance, or its
     id when the emitter does not hold the row (a receipt for the sender)."""
     emit_many([(target, event) for event in events])
 
 
-def emit_many(pairs: Sequence[tuple[Instance | int, EngineEvent]]) -> None:
+def emit_many(pairs: Sequence[tuple[Instance | int, SinkEvent]]) -> None:
     """Report a batch (any instances): consecutive events of one kind reach their
     handlers as one call, so consumers can write them in one statement, while the
     batch's order is kept across kinds."""
-    run: list[tuple[Instance | int, EngineEvent]] = []
+    run: list[tuple[Instance | int, SinkEvent]] = []
     for pair in pairs:
         if run and type(pair[1]) is not type(run[0][1]):
             _dispatch(run)
@@ -60,7 +60,7 @@ def emit_many(pairs: Sequence[tuple[Instance | int, EngineEvent]]) -> None:
         _dispatch(run)
 
 
-def _dispatch(run: list[tuple[Instance | int, EngineEvent]]) -> None:
+def _dispatch(run: list[tuple[Instance | int, SinkEvent]]) -> None:
     kind = type(run[0][1])
     handlers = _handlers.get(kind)
     if not handlers:

@@ -7,4 +7,5 @@ class InstancesConfig(AppConfig):
     verbose_name = "Accounts and instances"
 
     def ready(self) -> None:
+        # why local: the checks import models, which need the app registry loaded.
         from instances import checks  # noqa: F401 - registers the system checks

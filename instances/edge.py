@@ -36,7 +36,14 @@ from django.conf import settings
 
 from instances import metrics
 from instances.clients import scope_meta
-from instances.http import BadRequest, PayloadTooLarge, WireError, authenticate_instance
+from instances.http import (
+    BadRequest,
+    Forbidden,
+    PayloadTooLarge,
+    WireError,
+    authenticate_instance,
+    too_large_message,
+)
 
 Scope = dict[str, Any]
 
@@ -87,9 +94,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 def _too_large(path: str, upload: bool, size: int) -> WireError:
     if upload:
-        from messaging import media
-
-        return PayloadTooLarge(media.too_large_message(size, settings.MEDIA_MAX_BYTES))
+        return PayloadTooLarge(too_large_message(size, settings.MEDIA_MAX_BYTES))
     return PayloadTooLarge()
 
 
@@ -152,8 +157,6 @@ class EdgeGuard:
         assert match is not None
         id_instance = int(match["id"])
         if id_instance > BIGINT_MAX:
-            from instances.http import Forbidden
-
             return Forbidden()
         try:
             await database_sync_to_async(_authenticate)(id_instance, match["token"])

@@ -19,6 +19,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
+from instances import wakeups
+
 log = logging.getLogger(__name__)
 
 
@@ -112,8 +114,6 @@ def account_changed(account_id: int) -> None:
 
 def notification_added(instance_id: int) -> None:
     """Wake receiveNotification waiters (instances.wakeups) once committed."""
-    from instances import wakeups
-
     transaction.on_commit(lambda: wakeups.publish(instance_id))
 
 

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, cast
 
+import psycopg
+from django import db
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.utils import timezone
 from rest_framework import exceptions as drf_exceptions
@@ -31,6 +33,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from engines import registry as engine_registry
 from engines.contract import TransportError
 from instances import authfail, ratelimit, registry
+from instances.edgepool import PoolTimeout
 from instances.guards import ChatError
 from instances.models import Instance
 
@@ -182,14 +185,21 @@ def wire_errors() -> Iterator[None]:
         raise MessageError(str(exc), exc.status) from exc
 
 
+def _mb(size: int) -> str:
+    value = size / (1024 * 1024)
+    return str(math.ceil(value)) if value >= 1 or size == 0 else f"{value:.2g}"
+
+
+def too_large_message(size: int, limit: int, url: str = "") -> str:
+    """GREEN-API's wording for a file over the cap (API.md §3)."""
+    where = " from url" if url else ""
+    text = f"File{where} exceeded max upload size. Size: {_mb(size)}mb Limit: {_mb(limit)}mb"
+    return f"{text} Url: {url}" if url else text
+
+
 def is_outage(exc: BaseException) -> bool:
     """Whether ``exc`` says the database is out of reach (down, restarting, no
     connection free), as opposed to a bug or bad input."""
-    import psycopg
-    from django import db
-
-    from messaging.edgepool import PoolTimeout
-
     outages = (db.OperationalError, db.InterfaceError, psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
     return isinstance(exc, outages)
 

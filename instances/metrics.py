@@ -4,12 +4,14 @@ read from the database at scrape time (instances by state, live leases)."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from instances import selectors
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -46,6 +48,17 @@ def _latency(method: str) -> Any:
     return LATENCY.labels(method=method)
 
 
+# Queue gauges the apps that own the queues add from their AppConfig.ready (the
+# send queue is messaging's, the notification queue journals'): they build on
+# instances, so instances cannot read their tables itself.
+_queue_gauges: dict[str, tuple[str, Callable[[], int]]] = {}
+
+
+def add_queue_gauge(name: str, help_text: str, read: Callable[[], int]) -> None:
+    """Report ``read()`` as gauge ``name`` at every scrape (once per name)."""
+    _queue_gauges.setdefault(name, (help_text, read))
+
+
 class DatabaseCollector(Collector):
     """Gauges that are only true in the database: computed per scrape."""
 
@@ -53,8 +66,6 @@ class DatabaseCollector(Collector):
         return []  # no DB access at registration time
 
     def collect(self) -> Iterable[Metric]:
-        from instances import selectors
-
         states = GaugeMetricFamily("relay_instances", "Instances by state.", labels=["state"])
         for state, count in selectors.instance_state_counts().items():
             states.add_metric([state], count)
@@ -62,7 +73,8 @@ class DatabaseCollector(Collector):
         leases = GaugeMetricFamily("relay_session_leases_live", "Instances held by a live runner lease.")
         leases.add_metric([], selectors.live_lease_count())
         yield leases
-        for name, help_text, value in selectors.queue_depths():
+        depths = [(name, help_text, read()) for name, (help_text, read) in _queue_gauges.items()]
+        for name, help_text, value in depths + selectors.queue_depths():
             gauge = GaugeMetricFamily(name, help_text)
             gauge.add_metric([], value)
             yield gauge

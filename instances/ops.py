@@ -7,7 +7,9 @@ import ipaddress
 import logging
 import sys
 import time
+from pathlib import Path
 
+import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -29,11 +31,8 @@ def _check_database() -> str:
 
 def _check_broker() -> str:
     if settings.REDIS_URL:
-        import redis
-
         redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2).ping()
         return "ok"
-    from pathlib import Path
 
     folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
     if not folder.is_dir():

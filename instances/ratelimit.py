@@ -10,6 +10,7 @@ Operators change limits with ``RATE_LIMIT_OVERRIDES`` or turn them off with
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import threading
@@ -118,8 +119,6 @@ _aio_counters: dict[int, Any] = {}
 def _aio_count() -> Any:
     """One async client (and its registered script) per event loop: their
     connections belong to a loop."""
-    import asyncio
-
     key = id(asyncio.get_running_loop())
     counter = _aio_counters.get(key)
     if counter is None:
@@ -174,8 +173,6 @@ async def refund_async(instance_id: int, spec: MethodSpec, bucket: int | None) -
     if bucket is None:
         return
     if settings.REDIS_URL:
-        import asyncio
-
         key = id(asyncio.get_running_loop())
         refund = _aio_refunds.get(key)
         if refund is None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from django.urls import get_resolver
+
 if TYPE_CHECKING:
     from rest_framework.views import APIView
 
@@ -165,7 +167,5 @@ def canonical(segment: str) -> str | None:
 
 def implemented() -> list[tuple[MethodSpec, type[APIView]]]:
     """Methods this server answers, in catalogue order (loads the URL conf)."""
-    from django.urls import get_resolver
-
     get_resolver().url_patterns  # noqa: B018 - importing URL confs binds views
     return [(m, _VIEWS[m.name]) for m in METHODS if m.name in _VIEWS]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import redis
+from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 
@@ -23,28 +25,11 @@ def live_lease_count() -> int:
 
 
 def queue_depths() -> list[tuple[str, str, int]]:
-    """(metric name, help, value) for every queue the product keeps: the send queue
-    and the notification queue live in SQL, Celery's broker queue in Redis."""
-    from django.conf import settings
-
-    from journals.models import Notification, NotificationState
-    from messaging.models import PENDING_STATUSES, OutgoingMessage
-
-    depths = [
-        (
-            "relay_send_queue_depth",
-            "Outgoing messages waiting to be sent (queued or being sent).",
-            OutgoingMessage.objects.filter(status__in=PENDING_STATUSES).count(),
-        ),
-        (
-            "relay_notification_queue_depth",
-            "Notifications waiting for receiveNotification or webhook delivery.",
-            Notification.objects.filter(state=NotificationState.QUEUED).count(),
-        ),
-    ]
+    """(metric name, help, value) of Celery's broker queue in Redis. The send queue
+    and the notification queue live in SQL; their apps add their gauges
+    (``instances.metrics.add_queue_gauge``)."""
+    depths: list[tuple[str, str, int]] = []
     if settings.REDIS_URL:
-        import redis
-
         try:
             client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1)
             depths.append(

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
+from django.conf import settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -57,8 +58,6 @@ class Policy:
         ``dns_timeout`` defaults to the ``SSRF_DNS_TIMEOUT_SECONDS`` setting."""
         networks = tuple(ipaddress.ip_network(n.strip(), strict=False) for n in allowed_networks if n.strip())
         if dns_timeout is None:
-            from django.conf import settings
-
             dns_timeout = float(settings.SSRF_DNS_TIMEOUT_SECONDS)
         return cls(allow_private=allow_private, allowed_networks=networks, dns_timeout=dns_timeout)
 

@@ -1,23 +1,28 @@
 from django.apps import AppConfig
 from django.db.models.signals import pre_save
 
+from engines import events, sink
+
 
 class JournalsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "journals"
 
     def ready(self) -> None:
-        # Here rather than in journals.rendering: every process that writes journal
-        # rows (web, worker, session runner) loads the apps, not the URL conf.
+        # why local: these modules import models, which need the app registry loaded.
+        from instances import metrics
+        from journals import tasks  # noqa: F401 - registers the webhook tasks journals.webhooks enqueues by name
+        from journals.chats import consume_disappearing
         from journals.models import JournalMessage
         from journals.rendering import fill_journal_json
+        from journals.selectors import notification_queue_depth
+        from journals.services import consume_engine_events, consume_send_queued, consume_send_reports
 
+        # Here rather than in journals.rendering: every process that writes journal
+        # rows (web, worker, session runner) loads the apps, not the URL conf.
         pre_save.connect(fill_journal_json, sender=JournalMessage, dispatch_uid="journals.fill_journal_json")
 
         # The engines' sink: what sessions report becomes journals and notifications.
-        from engines import events, sink
-        from journals.services import consume_engine_events
-
         for kind in (
             events.MessageEvent,
             events.StateEvent,
@@ -27,8 +32,16 @@ class JournalsConfig(AppConfig):
             events.HistoryEvent,
         ):
             sink.subscribe(kind, consume_engine_events)
-
-        from journals.chats import consume_disappearing
-
         sink.subscribe(events.DisappearingEvent, consume_disappearing)
         sink.subscribe(events.ExpiredEvent, consume_disappearing)
+        # The send path's own events: messaging reports through the sink, so it
+        # never imports journals.
+        sink.subscribe(events.SendReport, consume_send_reports)
+        sink.subscribe(events.SendQueuedEvent, consume_send_queued)
+        sink.subscribe(events.StatusEvent, consume_engine_events)  # editMessage refused
+        # The notification queue's depth at every /metrics scrape.
+        metrics.add_queue_gauge(
+            "relay_notification_queue_depth",
+            "Notifications waiting for receiveNotification or webhook delivery.",
+            notification_queue_depth,
+        )

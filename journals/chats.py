@@ -22,12 +22,14 @@ from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from engines import sink
 from engines.contract import STATUS_BROADCAST, Avatar, Contact, PeerInfo
-from engines.events import DisappearingEvent, ExpiredEvent, MessageEvent
+from engines.events import DisappearingEvent, ExpiredEvent, MessageEvent, StatusEvent
 from engines.registry import get_transport
 from instances.guards import ChatError, NotAuthorized, check_authorized
 from instances.models import Instance
 from journals.models import ChangeKind, ChatState, Direction, JournalMessage, MessageChange
+from messaging.models import OutgoingMessage, new_id_message
 
 log = logging.getLogger(__name__)
 
@@ -339,8 +341,6 @@ class Found:
 
 
 def _find(instance: Instance, chat_id: str, id_message: str) -> Found | None:
-    from messaging.models import OutgoingMessage
-
     sent = (
         OutgoingMessage.objects.filter(instance_id=instance.pk, chat_id=chat_id, id_message=id_message)
         .values_list("type_message", "sent_at", "created_at", "payload")
@@ -407,10 +407,6 @@ def edit_message(instance: Instance, *, chat_id: str, id_message: str, text: str
     Returns the edit's idMessage. As on WhatsApp, an edit later than 15 minutes
     after sending is answered with an id but not applied: the instance gets a
     ``failed`` outgoingMessageStatus for it instead."""
-    from journals.notifications import StatusEvent
-    from journals.services import ingest_event
-    from messaging.models import new_id_message
-
     check_authorized(instance)
     found = _find(instance, chat_id, id_message)
     if found is None or found.direction != Direction.OUTGOING:
@@ -427,7 +423,7 @@ def edit_message(instance: Instance, *, chat_id: str, id_message: str, text: str
             timestamp=now,
             description="The message was not edited: WhatsApp allows edits within 15 minutes of sending",
         )
-        ingest_event(instance, status)
+        sink.emit(instance, status)  # journals.services ingests it (outgoingMessageStatus)
         return refused
     edit_id = get_transport(instance).edit_message(chat_id=chat_id, id_message=id_message, text=text)
     _record_change(instance.pk, chat_id, id_message, ChangeKind.EDITED, now, text=text)

@@ -1,53 +1,30 @@
 """The GREEN-API notification bodies built from events (API.md §10).
 
 Engine events (``engines.events``) reach ``journals.services.ingest_event`` through
-the sink; the product's own events (an API send left the engine, its status, a
-quota) are defined here. Body builders are pure functions: same input,
+the sink; so do the product's own (an API send left the engine, its status, a
+quota), defined beside them in ``engines.events`` so the send path need not import
+journals. Body builders are pure functions: same input,
 same JSON, so tests can compare them with the documented examples.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from engines.events import BlockEvent, CallEvent, GroupEvent, MessageEvent, StateEvent
+from engines.events import (
+    ApiMessageEvent,
+    BlockEvent,
+    CallEvent,
+    GroupEvent,
+    MessageEvent,
+    QuotaEvent,
+    StateEvent,
+    StatusEvent,
+)
 from instances.models import Instance, State
 
-
-@dataclass(frozen=True)
-class ApiMessageEvent:
-    """A message we sent through the API left the engine (outgoingAPIMessageReceived)."""
-
-    chat_id: str
-    id_message: str
-    message_data: dict[str, Any]
-    timestamp: datetime
-    chat_name: str = ""
-
-
-@dataclass(frozen=True)
-class StatusEvent:
-    """An outgoing message's status changed (outgoingMessageStatus)."""
-
-    chat_id: str
-    id_message: str
-    status: str
-    timestamp: datetime
-    send_by_api: bool = True
-    description: str = ""
-
-
-
-
-
-@dataclass(frozen=True)
-class QuotaEvent:
-    quota_data: dict[str, Any] = field(default_factory=dict)
-    timestamp: datetime | None = None
-
-
+__all__ = ["ApiMessageEvent", "QuotaEvent", "StatusEvent"]  # defined in engines.events
 
 # What journals ingest: engine events plus the product's own (API sends, their
 # statuses, quota).

@@ -12,6 +12,7 @@ from django.db.models import Model, QuerySet
 from django.utils import timezone
 
 from journals.models import Call, JournalMessage, MessageChange
+from messaging.models import PENDING_STATUSES, OutgoingMessage
 
 BATCH = 5_000
 
@@ -29,8 +30,6 @@ def _delete_in_batches(rows: QuerySet[Model]) -> int:
 def prune_journals(days: int | None = None) -> dict[str, int]:
     """Delete journal entries older than ``days`` (default: the setting; 0 keeps
     everything). Messages still waiting in the send queue are never touched."""
-    from messaging.models import PENDING_STATUSES, OutgoingMessage
-
     days = settings.JOURNAL_RETENTION_DAYS if days is None else days
     if days <= 0:
         return {}

@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from engines.shapes import FILE_TYPES, payload_from_message_data
-from journals.models import JournalMessage
+from journals.models import JournalMessage, Notification, NotificationState
+from messaging.models import OutgoingMessage
 
 
 def file_url(instance_id: int, *, chat_id: str, id_message: str) -> str | None:
     """downloadFile: the link of a file message the instance received or sent (from
     the phone: journal; through the API: the send queue's row). None when the chat
     has no such message or it carries no file."""
-    from messaging.models import OutgoingMessage
-
     journalled = (
         JournalMessage.objects.filter(instance_id=instance_id, chat_id=chat_id, id_message=id_message)
         .values_list("message_data", flat=True)
@@ -43,3 +42,8 @@ def forward_sources(instance_id: int, chat_id: str, id_messages: list[str]) -> d
         instance_id=instance_id, chat_id=chat_id, id_message__in=id_messages
     ).values_list("id_message", "message_data")
     return {id_message: payload_from_message_data(data) for id_message, data in rows if isinstance(data, dict)}
+
+
+def notification_queue_depth() -> int:
+    """Notifications waiting for receiveNotification or webhook delivery."""
+    return Notification.objects.filter(state=NotificationState.QUEUED).count()

@@ -18,12 +18,13 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from engines.contract import STATUS_BROADCAST
-from engines.events import CallEvent, GroupEvent, HistoryEvent, MessageEvent
+from engines.contract import STATUS_BROADCAST, TransportError
+from engines.events import CallEvent, GroupEvent, HistoryEvent, MessageEvent, SendQueuedEvent, SendReport
+from engines.registry import get_transport
 from instances import events
 from instances.bulk import insert_rows
 from instances.models import Instance
-from journals import chats
+from journals import chats, webhooks
 from journals.models import (
     Call,
     ChatState,
@@ -191,9 +192,7 @@ def _journal(instance: Instance, event: IngestEvent) -> bool:
 
 def _wake_webhooks(instance_id: int) -> None:
     try:
-        from journals.tasks import deliver_webhooks_task
-
-        deliver_webhooks_task.apply_async((instance_id,), queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+        webhooks.delivery_task().apply_async((instance_id,), queue=settings.CELERY_TASK_DEFAULT_QUEUE)
     except Exception:  # noqa: BLE001 - the notification is committed; beat recovers
         log.warning("could not enqueue webhook delivery for %s", instance_id, exc_info=True)
 
@@ -271,9 +270,6 @@ def expire_notifications(*, batch: int = 20_000) -> dict[str, int]:
 def mark_chat_read(instance: Instance, chat_id: str) -> int:
     """Mark the chat's incoming messages read and send read receipts through the
     engine. Returns how many journal messages changed."""
-    from engines.contract import TransportError
-    from engines.registry import get_transport
-
     changed = JournalMessage.objects.filter(
         instance_id=instance.pk, chat_id=chat_id, direction=Direction.INCOMING, is_read=False
     ).update(is_read=True)
@@ -309,6 +305,25 @@ def consume_engine_events(pairs: Sequence[tuple[Instance | int, Any]]) -> None:
         ingest_event(instance, event)
         if isinstance(event, MessageEvent) and event.direction == "incoming" and event.chat_id != STATUS_BROADCAST:
             mark_chat_read_on_receive(instance, event.chat_id)
+
+
+def consume_send_reports(pairs: Sequence[tuple[Instance | int, SendReport]]) -> None:
+    """What became of API sends (``engines.sink``, from the drain inside its status
+    transaction): outgoingAPIMessageReceived and outgoingMessageStatus
+    notifications, all instances in one batch."""
+    ingest_events_many([(_instance(target), report.events) for target, report in pairs])
+
+
+def consume_send_queued(pairs: Sequence[tuple[Instance | int, SendQueuedEvent]]) -> None:
+    """A send method queued a message (``engines.sink``, inside the send's
+    transaction): ``archiveChat`` archives the chat, markIncomingMessagesReadedOnReply
+    reads it."""
+    for target, event in pairs:
+        instance = _instance(target)
+        if event.archive_chat:
+            chats.archive_on_send(instance, chat_id=event.chat_id)
+        if event.mark_read:
+            mark_chat_read(instance, event.chat_id)
 
 
 HISTORY_BATCH = 2000

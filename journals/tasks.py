@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery import Task, shared_task
 
-from journals import webhooks
+from journals import services, webhooks
 
 if TYPE_CHECKING:
     _Base = Task[Any, Any]
@@ -51,6 +51,4 @@ def wake_due_webhooks_task() -> dict[str, int]:
 @shared_task(acks_late=True, ignore_result=True)
 def expire_notifications_task() -> dict[str, int]:
     """Notifications leave the queue after NOTIFICATION_RETENTION_SECONDS (24 h)."""
-    from journals.services import expire_notifications
-
-    return expire_notifications()
+    return services.expire_notifications()

@@ -1,5 +1,5 @@
 from instances.urls import method
-from journals import api
+from journals import api, forwarding_api
 
 urlpatterns = [
     method(api.ReceiveNotification),
@@ -9,4 +9,5 @@ urlpatterns = [
     method(api.GetWebhooksCount),
     method(api.ClearWebhooksQueue),
     method(api.DownloadFile),
+    method(forwarding_api.ForwardMessages),
 ]

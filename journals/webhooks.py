@@ -40,6 +40,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from celery import Task, current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
@@ -413,11 +414,18 @@ def _insert_attempts(values: list[tuple[Any, ...]]) -> None:
 # --- Wake-ups -------------------------------------------------------------------------
 
 
+def delivery_task() -> Task[Any, Any]:
+    """``journals.tasks.deliver_webhooks_task``, by its registered name: that task
+    runs ``deliver`` here, so this module does not import it (``journals.apps``
+    does, which registers it in every process)."""
+    task: Task[Any, Any] = current_app.tasks["journals.tasks.deliver_webhooks_task"]
+    return task
+
+
 def wake(instance_id: int, countdown: float = 0) -> None:
     """Enqueue a delivery run. Never raises: with the broker down the notifications
     stay queued in SQL and ``wake_due`` (beat) enqueues the run later."""
-    from journals.tasks import deliver_webhooks_task
-
+    deliver_webhooks_task = delivery_task()
     try:
         if countdown > 0:
             if deliver_webhooks_task.app.conf.task_always_eager:

@@ -304,41 +304,7 @@ class GetMessagesCount(InstanceMethodView):
         return Response({"count": services.messages_count(_instance(request))})
 
 
-# --- Forwarding, interactive and deprecated sends ------------------------------------------
-
-
-class ForwardOutput(serializers.Serializer[Any]):
-    messages = serializers.ListField(child=serializers.CharField())
-
-
-class ForwardMessages(InstanceMethodView):
-    wire_name = "forwardMessages"
-    Output = ForwardOutput
-
-    class Input(serializers.Serializer[Any]):
-        chatId = ChatId()
-        chatIdFrom = ChatId()
-        messages = serializers.ListField(child=Str(max_length=64))
-        typingTime = typing_time()
-
-        def validate_messages(self, value: list[str]) -> list[str]:
-            check_items("messages", value, 1, 100)
-            return value
-
-    def post(self, request: Request, **kwargs: Any) -> Response:
-        data = self.validate(request.data)
-        try:
-            sent = services.forward_messages(
-                instance=_instance(request),
-                chat_id=data["chatId"],
-                chat_id_from=data["chatIdFrom"],
-                id_messages=data["messages"],
-                typing_time=data.get("typingTime"),
-                idempotency_key=idempotency_key(request),
-            )
-        except services.UnknownMessageError as exc:
-            raise ValidationFailed(f"'messages' contains an unknown message id: {exc}") from exc
-        return Response({"messages": [m.id_message for m in sent]})
+# --- Interactive and deprecated sends ------------------------------------------
 
 
 class InteractiveButton(serializers.Serializer[Any]):

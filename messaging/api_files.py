@@ -28,6 +28,7 @@ from instances.http import (
     Str,
     UploadMixin,
     ValidationFailed,
+    too_large_message,
     validate,
 )
 from instances.models import Instance
@@ -238,7 +239,7 @@ class UploadFile(InstanceMethodView):
         limit = settings.MEDIA_MAX_BYTES
         declared = str(request.META.get("CONTENT_LENGTH") or "")
         if declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(media.too_large_message(int(declared), limit))
+            raise PayloadTooLarge(too_large_message(int(declared), limit))
         try:
             received = media.spool(
                 media.read_stream(self.http_request), limit=limit, too_large=lambda n: media.FileTooLarge(n, limit)

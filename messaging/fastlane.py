@@ -28,6 +28,7 @@ import queue
 import re
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.conf import settings
@@ -37,6 +38,7 @@ from django.utils import timezone
 from instances import metrics, ratelimit, registry
 from instances.bulk import db_value
 from instances.clients import scope_meta
+from instances.edgepool import EdgePool
 from instances.http import (
     BadRequest,
     PayloadTooLarge,
@@ -49,9 +51,9 @@ from instances.http import (
 )
 from instances.models import Instance
 from messaging.api import SendMessage, compose_send_message
-from messaging.edgepool import EdgePool
 from messaging.fields import CHAT_ID_RE
 from messaging.models import OutgoingMessage, OutgoingStatus, new_id_message
+from messaging.wake import wake_queues
 
 log = logging.getLogger(__name__)
 
@@ -165,8 +167,6 @@ class WakePublisher:
                     self._thread.start()
 
     def _run(self) -> None:
-        from messaging.services import wake_queues
-
         while True:
             taken = [self._queue.get()]
             # Gather a few milliseconds of commits into one round (one Redis round
@@ -185,11 +185,19 @@ class WakePublisher:
                     self._idle.notify_all()
 
 
+# receive(pool, scope, instance id, token) -> (status, body): journals.longpoll_edge.
+ReceiveHandler = Callable[[Any, dict[str, Any], int, str], Awaitable[tuple[int, bytes]]]
+
+
 class FastLane:
     """ASGI middleware in front of Django (see module docstring)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, receive: ReceiveHandler | None = None) -> None:
+        """``receive`` serves receiveNotification long-polls on the same pool
+        (journals.longpoll_edge, handed in by config.asgi: journals builds on
+        messaging, not the other way)."""
         self.app = app
+        self.receive = receive
         self.enabled = bool(settings.IS_POSTGRES and settings.RELAY_FASTLANE)
         self._pools: dict[int, EdgePool] = {}
         self._known: dict[int, tuple[str, bool]] = {}
@@ -200,6 +208,7 @@ class FastLane:
             self.enabled
             and scope["type"] == "http"
             and scope["method"] == "GET"
+            and self.receive is not None
             and (poll := RECEIVE_PATH.match(scope["path"]))
         ):
             await self.handle_receive(scope, send, poll)
@@ -217,11 +226,10 @@ class FastLane:
 
     async def handle_receive(self, scope: Scope, send: Any, match: re.Match[str]) -> None:
         """receiveNotification long-polls (journals/longpoll_edge.py)."""
-        from journals.longpoll_edge import receive_notification
-
+        assert self.receive is not None  # __call__ routes here only with a handler
         started = time.perf_counter()
         try:
-            status, body = await receive_notification(
+            status, body = await self.receive(
                 await self._pool(), scope, int(match["id"]), match["token"]
             )
             content_type = "application/json"

@@ -15,7 +15,6 @@ SSRF protection) and returns the payload the transport sends.
 from __future__ import annotations
 
 import hashlib
-import math
 import mimetypes
 import re
 import time
@@ -36,6 +35,8 @@ from django.utils import timezone
 
 from engines.media import MediaUnavailable, StoredMedia
 from instances import ssrf
+from instances.http import too_large_message
+from messaging.audio import VOICE_LIMIT_SECONDS, cut_audio
 from messaging.models import MediaFile, OutgoingMessage, new_media_key
 
 STORAGE_ALIAS = "files"
@@ -47,7 +48,7 @@ OCTET_STREAM = "application/octet-stream"
 MIB = 1024 * 1024
 MIME_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 # Image types WhatsApp shows as pictures; other images (svg, tiff…) go as documents.
-# Status methods whose file is checked (and a voice cut) once fetched: statuses.media.
+# Status methods whose file is checked (and a voice cut) once fetched: check_status_file.
 STATUS_FILE_METHODS = ("sendMediaStatus", "sendVoiceStatus")
 PICTURE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/gif"}
 
@@ -73,18 +74,6 @@ class LinkExpired(Exception):
 
 class LinkInvalid(Exception):
     """Not one of our links: bad signature, unknown or deleted file."""
-
-
-def _mb(size: int) -> str:
-    value = size / MIB
-    return str(math.ceil(value)) if value >= 1 or size == 0 else f"{value:.2g}"
-
-
-def too_large_message(size: int, limit: int, url: str = "") -> str:
-    """GREEN-API's wording for a file over the cap (API.md §3)."""
-    where = " from url" if url else ""
-    text = f"File{where} exceeded max upload size. Size: {_mb(size)}mb Limit: {_mb(limit)}mb"
-    return f"{text} Url: {url}" if url else text
 
 
 def files_storage() -> Storage:
@@ -405,6 +394,37 @@ def file_payload(media_file: MediaFile, **fields: Any) -> dict[str, Any]:
     return payload
 
 
+def check_status_file(method: str, media_file: MediaFile) -> MediaFile:
+    """What a status file must be, checked by the worker once the file is fetched
+    (``prepare_payload``): a media status is a picture or a video, a voice status
+    audio. The file a status posts (``media_file``, or a cut copy of it). Raises
+    ``MediaError`` (the status fails with that description) for a file that
+    cannot be such a status."""
+    kind = type_message_for(media_file.mime_type)
+    if method == "sendMediaStatus" and kind not in ("imageMessage", "videoMessage"):
+        raise MediaError(f"A media status must be a picture or a video, not {media_file.mime_type}")
+    if method != "sendVoiceStatus":
+        return media_file
+    if kind != "audioMessage":
+        raise MediaError(f"A voice status must be an audio file, not {media_file.mime_type}")
+    with open_file(media_file) as stored:
+        content = stored.read()
+    cut = cut_audio(content, VOICE_LIMIT_SECONDS)
+    if cut is None:
+        return media_file
+    received = spool([cut], limit=len(cut) + 1, too_large=lambda n: MediaError("cut file too large"))
+    try:
+        return store(
+            instance_id=media_file.instance_id,
+            received=received,
+            file_name=media_file.file_name,
+            fallbacks=[media_file.mime_type],
+            source_url=media_file.source_url,
+        )
+    finally:
+        received.file.close()
+
+
 def prepare_payload(message: OutgoingMessage) -> dict[str, Any]:
     """The transport payload for ``message``; non-file messages pass through.
 
@@ -418,8 +438,6 @@ def prepare_payload(message: OutgoingMessage) -> dict[str, Any]:
     file_name = str(payload.get("fileName") or "")
     media_file = file_for_url(instance_id=message.instance_id, url=url, file_name=file_name)
     if message.method in STATUS_FILE_METHODS:
-        from statuses.media import check_status_file  # statuses builds on messaging
-
         media_file = check_status_file(message.method, media_file)
     payload = file_payload(media_file, **{**payload, "fileName": file_name or media_file.file_name, "urlFile": None})
     payload["sourceUrl"] = url

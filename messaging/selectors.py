@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from django.db.models import Count, Q
 
-from messaging.models import SendAttempt
+from messaging.models import PENDING_STATUSES, OutgoingMessage, SendAttempt
 
 ATTEMPT_ERROR = "error"  # SendAttempt.outcome of a transient engine failure
 
@@ -41,3 +41,8 @@ def send_attempt_tally(*, instance_ids: Iterable[int] | None = None) -> AttemptT
         succeeded += row["answered"] >= 1
         duplicated += row["answered"] > 1
     return AttemptTally(handed, messages, succeeded, duplicated)
+
+
+def send_queue_depth() -> int:
+    """Outgoing messages waiting to be sent (queued or being sent), all instances."""
+    return OutgoingMessage.objects.filter(status__in=PENDING_STATUSES).count()

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from itertools import takewhile
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
@@ -27,10 +27,20 @@ from django.db.models import DateTimeField, F, Q, Value, Window
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
+from engines import sink
 from engines.contract import OutgoingPayload, TransportError, send_for_instances
-from engines.events import ReceiptEvent, StateEvent
+from engines.events import (
+    ApiMessageEvent,
+    ReceiptEvent,
+    SendQueuedEvent,
+    SendReport,
+    StateEvent,
+    StatusEvent,
+    StatusPostedEvent,
+)
 from engines.registry import get_transport
-from instances import coalesce, events
+from engines.shapes import message_data_from_payload
+from instances import events
 from instances.bulk import insert_values
 from instances.dbclock import db_in, db_now
 from instances.guards import check_authorized
@@ -45,9 +55,8 @@ from messaging.models import (
     SendCursor,
 )
 from messaging.selectors import ATTEMPT_ERROR
-
-if TYPE_CHECKING:
-    from journals.notifications import IngestEvent
+from messaging.wake import wake_queue as wake_queue  # re-exported: tasks and tests wake through services
+from messaging.wake import wake_queues as wake_queues
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +106,9 @@ def send(
                 idempotency_key=idempotency_key,
             )
             transaction.on_commit(lambda: wake_queue(instance.id))
-            if archive_chat:
-                from journals.chats import archive_on_send
-
-                archive_on_send(instance, chat_id=chat_id)
-            if instance.setting("markIncomingMessagesReadedOnReply"):
-                from journals.services import mark_chat_read
-
-                mark_chat_read(instance, chat_id)
+            mark_read = bool(instance.setting("markIncomingMessagesReadedOnReply"))
+            if archive_chat or mark_read:  # journals archives and reads the chat
+                sink.emit(instance, SendQueuedEvent(chat_id=chat_id, archive_chat=archive_chat, mark_read=mark_read))
     except IntegrityError:
         # Two requests with one key raced; the other one committed first.
         if idempotency_key:
@@ -113,50 +117,6 @@ def send(
                 return existing
         raise
     return message
-
-
-def wake_queue(instance_id: int, countdown: float = 0, *, force: bool = False) -> None:
-    """Ask a worker to drain the instance's queue (see ``wake_queues``); with a
-    countdown, a delayed drain (pacing, retries), never coalesced."""
-    from messaging.tasks import drain_queue_task
-
-    if countdown <= 0:
-        wake_queues([instance_id], force=force)
-        return
-    if drain_queue_task.app.conf.task_always_eager:
-        return  # eager mode (tests) has no clock: the caller drives time
-    try:
-        drain_queue_task.apply_async((instance_id,), countdown=countdown, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
-    except Exception:  # noqa: BLE001 - the database already holds the work
-        log.warning("could not enqueue drain for instance %s; beat will recover it", instance_id, exc_info=True)
-
-
-def wake_queues(instance_ids: Iterable[int], *, force: bool = False) -> None:
-    """Ask workers to drain these instances' queues now. Never raises: if the broker
-    is down the rows stay queued and ``recover_queues`` wakes them later.
-
-    With Redis the ids go to the drain's ready set (instances.coalesce ``offer``),
-    and a leader task is published only when none is running: under load that is
-    one Redis round trip per wake-up and no publish at all (messaging.tasks
-    ``drain_ready_task``). Without Redis, in eager mode (tests), when Redis fails,
-    and with ``force`` (beat), the ids are published directly in sweeps of up to
-    SEND_SWEEP_SIZE."""
-    from messaging.tasks import DRAIN_WAKE, drain_queues_task, drain_ready_task, publish
-
-    ids = list(dict.fromkeys(instance_ids))
-    if not ids:
-        return
-    if not force and settings.REDIS_URL and not drain_queues_task.app.conf.task_always_eager:
-        lead = coalesce.offer(DRAIN_WAKE, ids)
-        if lead is False:
-            return  # the running leader takes them
-        if lead is True:
-            if publish(drain_ready_task, ()):
-                return
-            coalesce.resign(DRAIN_WAKE)  # and wake these directly below
-    size = max(1, settings.SEND_SWEEP_SIZE)
-    for start in range(0, len(ids), size):
-        publish(drain_queues_task, (ids[start : start + size],))
 
 
 # --- Queue methods ---------------------------------------------------------------------
@@ -545,10 +505,11 @@ def _send_batches(
     with transaction.atomic():
         insert_values(SendAttempt, attempts)
         record_statuses(outcomes, instances=instances)
-        if posted:
-            from statuses.services import record_status_sent  # statuses builds on messaging
-
-            record_status_sent(posted, timezone.now())
+        if posted:  # statuses records each status's audience
+            moment = timezone.now()
+            sink.emit_many(
+                [(pk, StatusPostedEvent(id_message, audience, moment)) for pk, id_message, audience in posted]
+            )
         if unsent:
             # Back to the queue head: order is kept, the retry or the beat sends them.
             OutgoingMessage.objects.filter(pk__in=unsent, status=OutgoingStatus.SENDING).update(
@@ -614,7 +575,7 @@ def record_statuses(
         now = timezone.now()
         final: dict[int, tuple[OutgoingStatus, str]] = {}
         logged: list[dict[str, Any]] = []
-        per_instance: dict[int, list[IngestEvent]] = {}
+        per_instance: dict[int, list[ApiMessageEvent | StatusEvent]] = {}
         for pk, status, description in changes:
             message = rows.get(pk)
             if message is None:
@@ -650,14 +611,12 @@ def record_statuses(
             chats.setdefault(rows[pk].instance_id, set()).add(rows[pk].chat_id)
         for instance_id, touched in chats.items():
             events.journal_changed(instance_id, "chat", next(iter(touched)) if len(touched) == 1 else "")
-        if per_instance:
-            from journals.services import ingest_events_many
-
+        if per_instance:  # journals turns them into notifications, one batch
             known = dict(instances or {})
             missing = [pk for pk in per_instance if pk not in known]
             if missing:
                 known.update({i.pk: i for i in Instance.objects.filter(pk__in=missing)})
-            ingest_events_many([(known[pk], per_instance[pk]) for pk in per_instance])
+            sink.emit_many([(known[pk], SendReport(tuple(per_instance[pk]))) for pk in per_instance])
     return list(final)
 
 
@@ -676,13 +635,10 @@ class _Locked:
 
 def _status_events(
     message: _Locked, current: OutgoingStatus, status: OutgoingStatus, description: str, now: Any
-) -> list[IngestEvent]:
+) -> list[ApiMessageEvent | StatusEvent]:
     """outgoingAPIMessageReceived when the message left the queue, then
     outgoingMessageStatus."""
-    from engines.shapes import message_data_from_payload
-    from journals.notifications import ApiMessageEvent, StatusEvent
-
-    out: list[IngestEvent] = []
+    out: list[ApiMessageEvent | StatusEvent] = []
     statuses = [status]
     if current in PENDING_STATUSES and status in (OutgoingStatus.SENT, OutgoingStatus.DELIVERED, OutgoingStatus.READ):
         # The engine may report delivered before the sender recorded sent (the peer's
@@ -808,82 +764,7 @@ def prune_send_attempts(limit: int = 10_000) -> int:
     return deleted
 
 
-# --- Forwarding and presence -----------------------------------------------------------
-
-
-class UnknownMessageError(Exception):
-    """A forwarded id is not a message of the source chat known to this instance."""
-
-
-def _source_messages(instance: Instance, chat_id_from: str, id_messages: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
-    """(typeMessage, payload) of known messages in ``chat_id_from`` by idMessage:
-    ones we sent there through the API, and ones in the chat's journal."""
-    found: dict[str, tuple[str, dict[str, Any]]] = {}
-    for id_message, type_message, payload in OutgoingMessage.objects.filter(
-        instance=instance, chat_id=chat_id_from, id_message__in=id_messages
-    ).values_list("id_message", "type_message", "payload"):
-        found[id_message] = (type_message, payload)
-    # What the engine reported in that chat (received, or sent from the phone): from
-    # our own journal, so forwarding works the same on every engine.
-    from journals.selectors import forward_sources  # journals builds on messaging
-
-    for id_message, source in forward_sources(instance.pk, chat_id_from, id_messages).items():
-        found.setdefault(id_message, source)
-    return found
-
-
-def forward_messages(
-    *,
-    instance: Instance,
-    chat_id: str,
-    chat_id_from: str,
-    id_messages: list[str],
-    typing_time: int | None = None,
-    idempotency_key: str = "",
-) -> list[OutgoingMessage]:
-    """Queue copies of messages from another chat, marked forwarded, in the given
-    order. One showMessagesQueue item (ForwardMessages) lists them all."""
-    if idempotency_key:
-        first = OutgoingMessage.objects.filter(instance=instance, idempotency_key=idempotency_key).first()
-        if first is not None:
-            return list(
-                OutgoingMessage.objects.filter(
-                    instance=instance, method="forwardMessages", request=first.request, created_at=first.created_at
-                ).order_by("id")
-            )
-    sources = _source_messages(instance, chat_id_from, id_messages)
-    for id_message in id_messages:
-        if id_message not in sources:
-            raise UnknownMessageError(id_message)
-    echo: dict[str, Any] = {"chatId": chat_id, "chatIdFrom": chat_id_from, "messages": id_messages}
-    if typing_time is not None:
-        echo["typingTime"] = typing_time
-    now = timezone.now()
-    with transaction.atomic():
-        created = []
-        for index, id_message in enumerate(id_messages):
-            type_message, payload = sources[id_message]
-            created.append(
-                OutgoingMessage.objects.create(
-                    instance=instance,
-                    chat_id=chat_id,
-                    method="forwardMessages",
-                    type_message=type_message,
-                    request=echo,
-                    payload={
-                        **payload,
-                        "isForwarded": True,
-                        "forwardingScore": 1,
-                        "forwardedFrom": id_message,
-                        **({"typingTime": typing_time} if typing_time else {}),
-                    },
-                    is_file=bool(payload.get("fileName")),
-                    idempotency_key=idempotency_key if index == 0 else "",
-                    created_at=now,
-                )
-            )
-        transaction.on_commit(lambda: wake_queue(instance.id))
-    return created
+# --- Presence -----------------------------------------------------------------------
 
 
 def send_typing(instance: Instance, *, chat_id: str, milliseconds: int, recording: bool) -> None:

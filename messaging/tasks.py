@@ -12,14 +12,16 @@ from typing import Any
 
 from celery import Task, shared_task
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections
+from django.utils.dateparse import parse_datetime
 
 from engines.contract import TransportError
 from instances import coalesce
-from messaging import services
+from messaging import media, services
+from messaging.wake import DRAIN_WAKE, publish, publish_later
 
 log = logging.getLogger(__name__)
 
-DRAIN_WAKE = "drain"  # instances.coalesce kind of the drain tasks
 TRANSIENT_RETRY_SECONDS = 10.0
 # A leader hands over to a fresh task after this long, so one task never holds a
 # worker thread (or its broker ack) for the whole of a long burst.
@@ -43,9 +45,6 @@ def resume_drains_task(
     """After a database outage interrupted a sweep (services.DrainInterrupted):
     once the database answers again, release the dead sweep's locks, put its claimed
     rows back and wake its instances, so queues move within seconds of the recovery."""
-    from django.db import InterfaceError, OperationalError, close_old_connections
-    from django.utils.dateparse import parse_datetime
-
     try:
         ids = services.resume_drains(worker, instance_ids, locked, parse_datetime(interrupted_at))
     except (OperationalError, InterfaceError) as exc:
@@ -60,7 +59,6 @@ def _interrupted(exc: services.DrainInterrupted) -> None:
     """Hand an interrupted sweep to resume_drains_task (the broker is Redis, which
     may well be up while PostgreSQL is not)."""
     log.warning("drain interrupted by a database outage; resuming %d instance(s) when it is back", len(exc.instance_ids))
-    from django.db import close_old_connections
 
     close_old_connections()
     publish_later(resume_drains_task, (exc.worker, exc.instance_ids, exc.locked, exc.at.isoformat()), RESUME_RETRY_SECONDS)
@@ -158,27 +156,6 @@ def _sweep(instance_ids: list[int], worker: str) -> list[int]:
     return [i for i, wait in report.waits.items() if wait == 0.0 and i not in report.errors]
 
 
-def publish(task: Any, args: tuple[Any, ...]) -> bool:
-    """Send a drain task to the broker; False (logged) when the broker refused it:
-    the database holds the work and beat's recovery wakes it."""
-    try:
-        task.apply_async(args, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
-    except Exception:  # noqa: BLE001 - the database holds the work; beat recovers it
-        log.warning("could not publish %s; beat will recover", task.name, exc_info=True)
-        return False
-    return True
-
-
-def publish_later(task: Any, args: tuple[Any, ...], countdown: float) -> bool:
-    """``publish`` with a countdown."""
-    try:
-        task.apply_async(args, countdown=countdown, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
-    except Exception:  # noqa: BLE001 - the database holds the work; beat recovers it
-        log.warning("could not publish %s; beat will recover", task.name, exc_info=True)
-        return False
-    return True
-
-
 @shared_task(acks_late=True, ignore_result=True)
 def recover_queues_task() -> dict[str, int]:
     return services.recover_queues()
@@ -192,6 +169,4 @@ def prune_send_attempts_task() -> int:
 @shared_task(acks_late=True, ignore_result=True)
 def delete_expired_files_task() -> int:
     """Sent files live 15 days (their urlFile links expire with them)."""
-    from messaging import media
-
     return media.delete_expired_files()

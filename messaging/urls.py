@@ -9,7 +9,6 @@ urlpatterns = [
     method(api_files.SendFileByUpload),
     method(api_files.SendFileByUrl),
     method(api_files.UploadFile),
-    method(api.ForwardMessages),
     method(api.SendInteractiveButtons),
     method(api.SendInteractiveButtonsReply),
     method(api.SendTyping),

@@ -9,6 +9,7 @@ from typing import Any
 from django.utils import timezone
 
 from engines.contract import STATUS_BROADCAST
+from engines.shapes import message_data_from_payload
 from instances.models import Instance
 from journals.chats import CHANGE_TYPES
 from journals.models import ChangeKind, Direction, JournalMessage, MessageChange
@@ -50,8 +51,6 @@ def status_content(type_message: str, message_data: dict[str, Any]) -> dict[str,
 def outgoing_statuses(instance: Instance, *, minutes: int = DEFAULT_MINUTES) -> list[dict[str, Any]]:
     """getOutgoingStatuses: our statuses of the last ``minutes``. A deleted one
     stays in the journal with ``isDeleted: true`` (a Relay addition)."""
-    from engines.shapes import message_data_from_payload
-
     since = timezone.now() - timedelta(minutes=minutes)
     rows = OutgoingMessage.objects.filter(
         instance=instance, chat_id=STATUS_BROADCAST, method__in=STATUS_METHODS, created_at__gte=since

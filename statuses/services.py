@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from engines.contract import STATUS_BROADCAST, NotSupportedYet, TransportError
-from engines.events import StatusViewEvent
+from engines.events import StatusPostedEvent, StatusViewEvent
 from engines.registry import get_transport
 from instances.guards import check_authorized
 from instances.models import Instance
@@ -116,16 +116,20 @@ def delete_status(instance: Instance, *, id_message: str) -> None:
         )
 
 
-def record_status_sent(posted: Sequence[tuple[int, str, Sequence[str]]], moment: datetime) -> None:
-    """Statuses the engine posted: (instance id, idMessage, audience chat ids). Each
-    viewer starts at ``sent``. Called by the drain inside its status transaction;
-    safe to repeat (a retried post reports the same audience)."""
+def consume_status_posted(pairs: Sequence[tuple[Instance | int, StatusPostedEvent]]) -> None:
+    """Statuses the engine posted (``engines.sink``, from the drain inside its
+    status transaction): each viewer of the audience starts at ``sent``. Safe to
+    repeat (a retried post reports the same audience)."""
     rows = [
         StatusReceipt(
-            instance_id=instance_id, id_message=id_message, participant=participant, timestamp=moment, created_at=moment
+            instance_id=target if isinstance(target, int) else target.pk,
+            id_message=event.id_message,
+            participant=participant,
+            timestamp=event.timestamp,
+            created_at=event.timestamp,
         )
-        for instance_id, id_message, audience in posted
-        for participant in audience
+        for target, event in pairs
+        for participant in event.audience
     ]
     if rows:
         StatusReceipt.objects.bulk_create(rows, ignore_conflicts=True)

@@ -11,8 +11,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from messaging import edgepool
-from messaging.edgepool import EdgePool, PoolTimeout
+from instances import edgepool
+from instances.edgepool import EdgePool, PoolTimeout
 
 pytestmark = [
     pytest.mark.skipif(not settings.IS_POSTGRES, reason="the edge serves PostgreSQL only"),

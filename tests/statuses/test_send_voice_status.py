@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 from engines.emulator.models import EmuStatus
 from instances.models import Instance
 from messaging import media
+from messaging.audio import cut_audio
 from messaging.models import MediaFile, OutgoingStatus
-from statuses.media import cut_audio
 from tests.conftest import method_url
 from tests.messaging.media_helpers import FileServer, MediaDirs, png_bytes
 from tests.statuses.helpers import post, posted, poster

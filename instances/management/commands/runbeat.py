@@ -24,6 +24,8 @@ import threading
 import time
 from typing import Any
 
+import psycopg
+from celery import current_app
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
@@ -47,8 +49,6 @@ class BeatLock:
         return self._try_file()
 
     def _try_pg(self) -> bool:
-        import psycopg
-
         if self._conn is None or self._conn.closed:
             db = settings.DATABASES["default"]
             self._conn = psycopg.connect(
@@ -110,9 +110,7 @@ class Command(BaseCommand):
         self.stdout.flush()
         threading.Thread(target=_watch, args=(lock,), daemon=True, name="beat-lock-watch").start()
 
-        from config.celery import app
-
-        app.Beat(schedule=options["schedule"], loglevel=os.environ.get("LOG_LEVEL", "INFO")).run()
+        current_app.Beat(schedule=options["schedule"], loglevel=os.environ.get("LOG_LEVEL", "INFO")).run()
 
 
 def _watch(lock: BeatLock) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from typing import Any
@@ -43,7 +44,6 @@ class Command(BaseCommand):
                     runner.tick()
                 except Exception:  # noqa: BLE001 - a failed tick (DB blip) must not kill the runner
                     self.stderr.write("runner tick failed; retrying", ending="\n")
-                    import logging
 
                     logging.getLogger(__name__).exception("runner tick failed")
                 stop.wait(options["tick"])
@@ -57,8 +57,6 @@ class Command(BaseCommand):
 def _renew_leases(runner: Runner, stop: threading.Event) -> None:
     """Renew this runner's leases three times per TTL, whatever the ticks are doing
     (a slow tick must not let a live runner's leases lapse)."""
-    import logging
-
     interval = max(0.2, runner.ttl / 3)
     while not stop.wait(interval):
         close_old_connections()

@@ -18,6 +18,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,9 +152,6 @@ def _stop_all(children: list[Child]) -> None:
 def _answers(url: str) -> bool:
     """True once the web server answers its health endpoint (even unhealthy), so the
     banner appears only when curl will work."""
-    import urllib.error
-    import urllib.request
-
     try:
         with urllib.request.urlopen(url, timeout=0.5):  # noqa: S310 - our own loopback URL
             return True

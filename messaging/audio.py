@@ -1,6 +1,5 @@
-"""What a status file must be, checked by the worker once the file is fetched
-(``messaging.media.prepare_payload``): a media status is a picture or a video; a
-voice status is audio, cut to ``VOICE_LIMIT_SECONDS`` (API.md §9.7: "Audio > 1 min
+"""Cutting audio to a length, for voice statuses (``messaging.media.check_status_file``:
+a voice status is cut to ``VOICE_LIMIT_SECONDS``, API.md §9.7: "Audio > 1 min
 truncated"). WAV and MP3 are cut exactly (at a sample frame / an MPEG frame); other
 audio formats are posted as they are, since measuring them needs a decoder."""
 
@@ -8,9 +7,6 @@ from __future__ import annotations
 
 import io
 import wave
-
-from messaging import media
-from messaging.models import MediaFile
 
 VOICE_LIMIT_SECONDS = 60.0
 
@@ -24,35 +20,6 @@ _BITRATES = {
     (False, 3): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
 }
 _SAMPLE_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
-
-
-def check_status_file(method: str, media_file: MediaFile) -> MediaFile:
-    """The file a status posts (``media_file``, or a cut copy of it). Raises
-    ``media.MediaError`` (the status fails with that description) for a file that
-    cannot be such a status."""
-    kind = media.type_message_for(media_file.mime_type)
-    if method == "sendMediaStatus" and kind not in ("imageMessage", "videoMessage"):
-        raise media.MediaError(f"A media status must be a picture or a video, not {media_file.mime_type}")
-    if method != "sendVoiceStatus":
-        return media_file
-    if kind != "audioMessage":
-        raise media.MediaError(f"A voice status must be an audio file, not {media_file.mime_type}")
-    with media.open_file(media_file) as stored:
-        content = stored.read()
-    cut = cut_audio(content, VOICE_LIMIT_SECONDS)
-    if cut is None:
-        return media_file
-    received = media.spool([cut], limit=len(cut) + 1, too_large=lambda n: media.MediaError("cut file too large"))
-    try:
-        return media.store(
-            instance_id=media_file.instance_id,
-            received=received,
-            file_name=media_file.file_name,
-            fallbacks=[media_file.mime_type],
-            source_url=media_file.source_url,
-        )
-    finally:
-        received.file.close()
 
 
 def cut_audio(content: bytes, seconds: float) -> bytes | None:
