@@ -19,6 +19,7 @@ from engines.cloud.crypto import mask
 from engines.cloud.models import CloudAccount
 from engines.registry import EngineFact, EngineOptionsInvalid
 from instances.models import Instance, State
+from instances.services import change_state
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,6 @@ def connect(instance: Instance) -> None:
     ``authorized`` as ``<display digits>@c.us``, or stays (becomes) ``notAuthorized``
     with Meta's reason in ``CloudAccount.problem`` and the state history. Graph
     failures are states here, never exceptions."""
-    from instances.services import change_state  # instances' writes; engines sit beside them
-
     account = CloudAccount.objects.filter(instance_id=instance.pk).first()
     now = timezone.now()
     if account is None or not account.access_token:
