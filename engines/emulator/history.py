@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from engines import sink
+from engines.emulator.groups import subjects as group_subjects
 from engines.emulator.models import EmuContact, EmuMessage, EmuPhone
 from engines.events import HistoryChat, HistoryEvent, MessageEvent
 from instances.models import Instance
@@ -37,8 +38,6 @@ def sync_history(instance: Instance, *, up_to_id: int) -> int:
     group_ids = {r.chat_id for r in rows if r.chat_id.endswith("@g.us")}
     subjects: dict[str, str] = {}
     if group_ids:
-        from engines.emulator.groups import subjects as group_subjects
-
         subjects = group_subjects(group_ids)
     wid = f"{phone}@c.us"
     messages: list[MessageEvent] = []
