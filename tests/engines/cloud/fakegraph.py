@@ -84,7 +84,10 @@ def _error(code: int) -> dict[str, Any]:
 
 def handler_for(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+        protocol_version = "HTTP/1.1"  # keep-alive, as Graph does
+        # Headers and body leave in one write (no Nagle/delayed-ACK stall per answer).
+        wbufsize = 64 * 1024
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
