@@ -11,6 +11,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from engines.contract import STATUS_BROADCAST, OutgoingPayload, SendResult
+from engines.emulator.disappearing import apply_timers
 from engines.emulator.groups import audiences, find_group_message, group_rows
 from engines.emulator.models import EmuMessage, EmuPhone, PresenceKind
 from engines.emulator.network import quoted_object, show_presence
@@ -133,8 +134,6 @@ def emulator_send_senders(
             if contact is not None and contact.script == "echo":
                 answers.append((contact, sender_phone, message_data, arrives))
     if rows:
-        from engines.emulator.disappearing import apply_timers
-
         apply_timers(rows)
         with transaction.atomic():
             insert_rows(EmuMessage, rows, ignore_conflicts=True)
@@ -234,7 +233,6 @@ def echo_reply(
         text = str(ext.get("text", ""))
     if not text:
         text = f"echo: {message_data.get('typeMessage')}"
-    from engines.emulator.disappearing import apply_timers
 
     reply = EmuMessage(
         sender=contact.phone,

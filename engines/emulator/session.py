@@ -25,6 +25,7 @@ from django.utils import timezone
 from engines import sink
 from engines.contract import SessionHost
 from engines.emulator import calls as emulator_calls
+from engines.emulator.disappearing import expire
 from engines.emulator.groups import subjects
 from engines.emulator.models import (
     EmuContact,
@@ -392,8 +393,6 @@ def _step_presence(host: SessionHost) -> None:
 
 def _step_expiry(host: SessionHost) -> None:
     """Disappearing messages whose time is up leave both sides' chats."""
-    from engines.emulator.disappearing import expire
-
     expire()
 
 

@@ -47,9 +47,18 @@ from engines.contract import (
 )
 from engines.emulator import calls as emulator_calls
 from engines.emulator import groups as emulator_groups
+from engines.emulator.disappearing import set_timer
 from engines.emulator.groups import GroupError, group_view
 from engines.emulator.messages import emulator_send, emulator_send_many, emulator_send_senders
-from engines.emulator.models import EmuContact, EmuMessage, EmuPhone, EmuPresence, EmuSession, PresenceKind
+from engines.emulator.models import (
+    EmuContact,
+    EmuMessage,
+    EmuMute,
+    EmuPhone,
+    EmuPresence,
+    EmuSession,
+    PresenceKind,
+)
 from engines.emulator.network import jpeg_thumbnail as jpeg_thumbnail  # re-exported: api, sandbox
 from engines.emulator.network import show_presence
 from engines.emulator.pairing import link_phone
@@ -437,10 +446,6 @@ class EmulatorTransport:
     def _mute_expiration(self, chat_id: str) -> int | None:
         """When the linked phone's mute of ``chat_id`` ends (unix seconds, -1 for
         always); None when it is not muted."""
-        from django.db.models import Q
-
-        from engines.emulator.models import EmuMute
-
         if not self.instance.phone:
             return None
         mute = (
@@ -510,8 +515,6 @@ class EmulatorTransport:
     def set_disappearing(self, *, chat_id: str, expiration: int) -> None:
         """The timer is set on the network for both sides of the chat; messages
         sent from now on expire (``engines.emulator.disappearing``)."""
-        from engines.emulator.disappearing import set_timer
-
         set_timer(self._me(), chat_id, expiration)
 
 

@@ -30,6 +30,7 @@ from engines import media
 from engines.contract import CallError
 from engines.emulator import calls as emulator_calls
 from engines.emulator import groups
+from engines.emulator.disappearing import apply_timers
 from engines.emulator.groups import audiences, create_group, find_group_message, group_rows, groups_of
 from engines.emulator.messages import echo_reply
 from engines.emulator.models import EmuCall, EmuMessage, EmuSignal, SignalKind
@@ -382,8 +383,6 @@ MESSAGE_KINDS: tuple[str, ...] = tuple(BUILDERS)
 
 
 def _put(*, sender: str, recipient: str, message_data: MessageData) -> EmuMessage:
-    from engines.emulator.disappearing import apply_timers
-
     message = EmuMessage(
         sender=sender,
         chat_id=wid(recipient),
@@ -547,7 +546,6 @@ def contact_posts_in_group(
             message_data=message_data,
             recipients=audience.recipients,
         )
-        from engines.emulator.disappearing import apply_timers
 
         apply_timers(rows)
         EmuMessage.objects.bulk_create(rows)
