@@ -1,10 +1,10 @@
 """What each wire method really does on the emulator, and the method table of
 docs/api.md generated from it and the registry (a test keeps the page in step).
 
-The ``waweb`` and ``cloud`` engines have no transport yet: every method that needs
-the engine answers a 400 naming it (``instances.http.EngineFailed`` /
-``Unsupported``); methods that only read or write Relay's own tables (settings,
-queues, notifications, journals) work on every engine.
+Other engines say what they do in their own docs (docs/engines/); a method outside
+an engine's capabilities (``engines.registry``) answers a 400 naming it, and the
+methods that only read or write Relay's own tables (settings, queues,
+notifications, journals) work on every engine.
 """
 
 from __future__ import annotations
