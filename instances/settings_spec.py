@@ -55,7 +55,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("outgoingCallWebhook", "flag", False, "Record outgoing calls in the journal."),
     SettingSpec("autoTyping", "int", 0, "Show 'typing…' before text sends without typingTime, 60 ms a character times the level (0 = off, 1–4), 1–20 s.", min_value=0, max_value=4),
     SettingSpec("linkPreview", "bool", True, "Default link preview for sendMessage."),
-    SettingSpec("enableLidMode", "bool", False, "Report chats by LID where WhatsApp gives one."),
+    SettingSpec("enableLidMode", "bool", False, "Report personal chats by the peer's @lid id (sending to it works)."),
     SettingSpec("sendFromUTC", "str", "", "Legacy: start of the UTC sending window (HH:MM)."),
     SettingSpec("sendToUTC", "str", "", "Legacy: end of the UTC sending window (HH:MM)."),
 )

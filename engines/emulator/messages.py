@@ -41,10 +41,15 @@ def emulator_send_senders(
     retry after a crash delivers nothing twice (rows already on the network are
     skipped, and the unique key drops a racing duplicate). Scripted recipients
     answer once the batch has landed."""
+    from engines.emulator.transport import phones_of_lids
 
+    # enableLidMode clients send to the ``@lid`` ids the network showed them.
+    lid_phones = phones_of_lids(
+        p.chat_id for _, _, payloads in batches for p in payloads if p.chat_id.endswith("@lid")
+    )
     numbers = {
         p.chat_id.split("@", 1)[0] for _, _, payloads in batches for p in payloads if p.chat_id.endswith("@c.us")
-    }
+    } | set(lid_phones.values())
     directory = {c.phone: c for c in EmuPhone.objects.filter(phone__in=numbers, registered=True)}
     retried: dict[str, list[str]] = {}
     for sender_phone, _, payloads in batches:
@@ -76,8 +81,12 @@ def emulator_send_senders(
                 continue
             recipient = ""
             contact: EmuPhone | None = None
-            if chat_id.endswith("@c.us"):
-                recipient = chat_id.split("@", 1)[0]
+            if chat_id.endswith(("@c.us", "@lid")):
+                if chat_id.endswith("@lid"):
+                    recipient = lid_phones.get(chat_id, "")
+                    chat_id = f"{recipient}@c.us"  # the network addresses phones
+                else:
+                    recipient = chat_id.split("@", 1)[0]
                 contact = directory.get(recipient)
                 if contact is None:
                     results.append(SendResult("noAccount", "The number has no WhatsApp account"))
@@ -109,7 +118,6 @@ def emulator_send_senders(
                     copy.created_at = arrives
                 rows += copies
                 continue
-            # @lid chats: accepted, not resolvable on the emulated network yet.
             results.append(SendResult("sent"))
             if (sender_phone, payload.id_message) in on_network:
                 continue  # already on the network: a retry after a crash

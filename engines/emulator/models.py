@@ -138,6 +138,18 @@ class EmuMute(models.Model):
         return f"+{self.phone} muted {self.chat_id}"
 
 
+class EmuLid(models.Model):
+    """The LID (``<digits>@lid``) the network shows for a phone, recorded when it
+    is first shown (getWaSettings, a chat in enableLidMode) so a chat id the
+    client got back can be resolved to the phone when it sends to it."""
+
+    lid = models.CharField(max_length=40, unique=True)
+    phone = models.CharField(max_length=20, unique=True)
+
+    def __str__(self) -> str:
+        return f"{self.lid} = +{self.phone}"
+
+
 class EmuChatTimer(models.Model):
     """A chat's disappearing-messages timer as one phone has it (setDisappearingChat
     sets it on both sides of a personal chat, on every member's side of a group):

@@ -124,6 +124,11 @@ def take_inbox(runner_id: str) -> int:
         return 0
     others = {m.sender for m in messages} | {m.recipient for m in messages if m.recipient}
     inbox = _Inbox(by_phone, cursors, _names(others), _contact_names(phones, others))
+    inbox.lid_mode = {i.pk for i in instances if i.setting("enableLidMode")}
+    if inbox.lid_mode:
+        from engines.emulator.transport import lids_for
+
+        inbox.lids = lids_for(others)
     group_ids = {m.chat_id for m in messages if m.chat_id.endswith("@g.us")}
     if group_ids:
         inbox.subjects = subjects(group_ids)
@@ -200,6 +205,14 @@ class _Inbox:
         self.contact_names = contact_names
         self.subjects: dict[str, str] = {}
         self.produced = 0
+        # enableLidMode: these instances see personal chats by the peer's LID.
+        self.lid_mode: set[int] = set()
+        self.lids: dict[str, str] = {}
+
+    def _peer_id(self, instance: Instance, phone: str) -> str:
+        if instance.pk in self.lid_mode and phone in self.lids:
+            return self.lids[phone]
+        return f"{phone}@c.us"
 
     def message(self, message: EmuMessage) -> None:
         # A group message is one row per member (``recipient``) plus the sender's
@@ -209,7 +222,7 @@ class _Inbox:
         for instance in self.by_phone.get(message.recipient, []):
             if message.id <= self.cursors[instance.pk].cursor:
                 continue
-            sender_wid = f"{message.sender}@c.us"
+            sender_wid = self._peer_id(instance, message.sender)
             contact_name = self.contact_names.get((instance.phone, message.sender), "")
             chat_id = message.chat_id if in_group else sender_wid
             chat_name = (
@@ -241,7 +254,7 @@ class _Inbox:
             contact_name = self.contact_names.get((instance.phone, message.recipient), "")
             event = MessageEvent(
                 direction="outgoing",
-                chat_id=message.chat_id,
+                chat_id=message.chat_id if in_group else self._peer_id(instance, message.recipient),
                 id_message=message.id_message,
                 sender=instance.wid,
                 chat_name=self.subjects.get(message.chat_id, "")
