@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from engines import events, sink
+
 
 class WawebConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
@@ -11,7 +13,7 @@ class WawebConfig(AppConfig):
         # QR codes and pairing codes are the session's asynchronous answers: they
         # reach the REST ``qr`` method, the ``scanqrcode`` socket and the cabinet
         # through the sink, kept in this engine's own session row.
-        from engines import events, sink
+        # why local: codes imports models, which need the app registry loaded.
         from engines.waweb.codes import consume_pairing_codes, consume_qr_codes
 
         sink.subscribe(events.QrEvent, consume_qr_codes)

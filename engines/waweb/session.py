@@ -30,12 +30,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import segno
 from django.conf import settings
 from django.utils import timezone
 
 from engines import channel, sink
 from engines.contract import STATUS_BROADCAST, GroupRefused, OutgoingPayload, QrCode, TransportError
-from engines.events import PairingCodeEvent, QrEvent, ReceiptEvent
+from engines.events import CallEvent, PairingCodeEvent, QrEvent, ReceiptEvent
 from engines.waweb import store
 from engines.waweb.models import WawebMessage, WawebSession
 from instances import services
@@ -69,8 +70,6 @@ def die_with_parent(expected_parent: int | None) -> None:
 
 
 def render_qr(text: str) -> str:
-    import segno
-
     buf = io.BytesIO()
     segno.make(text, error="m").save(buf, kind="png", scale=6, border=2)
     return base64.b64encode(buf.getvalue()).decode()
@@ -144,7 +143,7 @@ class Session:
     # --- Wiring neonize's callbacks: they only enqueue ------------------------------
 
     def install(self) -> None:
-        from neonize import events as ev
+        from neonize import events as ev  # why: neonize loads only in the session process
 
         kinds = (
             ev.ConnectedEv,
@@ -218,7 +217,7 @@ class Session:
             )
 
     def on_pair_status(self, message: Any) -> None:
-        from engines.waweb.translate import device_jid
+        from engines.waweb.translate import device_jid  # why: neonize loads only in the session process
 
         if message.Error:
             WawebSession.objects.filter(pk=self.instance.pk).update(
@@ -231,7 +230,10 @@ class Session:
         )
 
     def on_connected(self, _message: Any) -> None:
-        from engines.waweb.translate import chat_id, device_jid
+        from engines.waweb.translate import (  # why: neonize loads only in the session process
+            chat_id,
+            device_jid,
+        )
 
         self.connected = True
         self.qr_deadline = None
@@ -295,7 +297,7 @@ class Session:
         )
 
     def on_message(self, message: Any) -> None:
-        from engines.waweb.translate import message_event
+        from engines.waweb.translate import message_event  # why: neonize loads only in the session process
 
         event = message_event(message, self.instance.wid)
         if event is None:
@@ -308,7 +310,10 @@ class Session:
         sink.emit(self.instance, event)
 
     def on_receipt(self, message: Any) -> None:
-        from engines.waweb.translate import receipt_status, timestamp
+        from engines.waweb.translate import (  # why: neonize loads only in the session process
+            receipt_status,
+            timestamp,
+        )
 
         status = receipt_status(message)
         if status is None:
@@ -328,8 +333,10 @@ class Session:
             sink.emit(self.instance.pk, *receipts)
 
     def on_call_offer(self, message: Any) -> None:
-        from engines.events import CallEvent
-        from engines.waweb.translate import chat_id, timestamp
+        from engines.waweb.translate import (  # why: neonize loads only in the session process
+            chat_id,
+            timestamp,
+        )
 
         meta = message.basicCallMeta
         event = CallEvent(
@@ -341,8 +348,10 @@ class Session:
         sink.emit(self.instance, event)
 
     def on_call_terminate(self, message: Any) -> None:
-        from engines.events import CallEvent
-        from engines.waweb.translate import chat_id, timestamp
+        from engines.waweb.translate import (  # why: neonize loads only in the session process
+            chat_id,
+            timestamp,
+        )
 
         meta = message.basicCallMeta
         status = "declined" if "reject" in message.reason.lower() else "hungUp"
@@ -375,7 +384,7 @@ class Session:
             raise TransportError(f"WhatsApp refused {name}: {exc}", permanent=True) from exc
 
     def cmd_send(self, args: dict[str, Any]) -> list[dict[str, Any]]:
-        from engines.waweb import outgoing
+        from engines.waweb import outgoing  # why: neonize loads only in the session process
 
         results: list[dict[str, Any]] = []
         for raw in args["payloads"]:
@@ -402,7 +411,7 @@ class Session:
             raise TransportError(
                 "the session has not reached WhatsApp yet (no QR code): retry in a few seconds"
             )
-        from neonize.utils.enum import ClientType
+        from neonize.utils.enum import ClientType  # why: neonize loads only in the session process
 
         self.row.pairing_phone = phone
         code = str(self.client.PairPhone(phone, True, client_type=ClientType.CHROME))
@@ -440,9 +449,12 @@ class Session:
         return bool(answers and answers[0].IsIn)
 
     def cmd_send_presence(self, args: dict[str, Any]) -> None:
-        from neonize.utils.enum import ChatPresence, ChatPresenceMedia
+        from neonize.utils.enum import (  # why: neonize loads only in the session process
+            ChatPresence,
+            ChatPresenceMedia,
+        )
 
-        from engines.waweb.translate import to_jid
+        from engines.waweb.translate import to_jid  # why: neonize loads only in the session process
 
         media = (
             ChatPresenceMedia.CHAT_PRESENCE_MEDIA_AUDIO
@@ -452,9 +464,11 @@ class Session:
         self.client.send_chat_presence(to_jid(args["chat_id"]), ChatPresence.CHAT_PRESENCE_COMPOSING, media)
 
     def cmd_get_avatar(self, args: dict[str, Any]) -> dict[str, Any]:
-        from neonize.proto.Neonize_pb2 import GetProfilePictureParams
+        from neonize.proto.Neonize_pb2 import (
+            GetProfilePictureParams,  # why: neonize loads only in the session process
+        )
 
-        from engines.waweb.translate import to_jid
+        from engines.waweb.translate import to_jid  # why: neonize loads only in the session process
 
         jid = to_jid(args["chat_id"])
         try:
@@ -464,7 +478,7 @@ class Session:
         return {"exists": True, "url": picture.URL}
 
     def cmd_contact_info(self, args: dict[str, Any]) -> dict[str, Any] | None:
-        from engines.waweb.translate import to_jid
+        from engines.waweb.translate import to_jid  # why: neonize loads only in the session process
 
         jid = to_jid(args["chat_id"])
         info = self.client.get_user_info(jid)
@@ -492,9 +506,9 @@ class Session:
         )
 
     def cmd_delete_message(self, args: dict[str, Any]) -> str:
-        from neonize.utils.jid import build_jid
+        from neonize.utils.jid import build_jid  # why: neonize loads only in the session process
 
-        from engines.waweb.translate import to_jid
+        from engines.waweb.translate import to_jid  # why: neonize loads only in the session process
 
         me = self.client.get_me()
         response = self.client.revoke_message(
@@ -503,9 +517,11 @@ class Session:
         return str(response.ID)
 
     def cmd_edit_message(self, args: dict[str, Any]) -> str:
-        from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
+        from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
+            Message,  # why: neonize loads only in the session process
+        )
 
-        from engines.waweb.translate import to_jid
+        from engines.waweb.translate import to_jid  # why: neonize loads only in the session process
 
         response = self.client.edit_message(
             to_jid(args["chat_id"]), self._wa_id(args["id_message"]), Message(conversation=args["text"])
@@ -513,7 +529,7 @@ class Session:
         return str(response.ID)
 
     def cmd_set_disappearing(self, args: dict[str, Any]) -> None:
-        from engines.waweb.translate import to_jid
+        from engines.waweb.translate import to_jid  # why: neonize loads only in the session process
 
         # Nanoseconds as an int: neonize's timedelta path converts to milliseconds
         # while Go reads nanoseconds (7 days would become 0.6 s, i.e. off).
@@ -524,7 +540,7 @@ class Session:
         return ""
 
     def _group(self, info: Any) -> dict[str, Any]:
-        from engines.waweb.translate import chat_id
+        from engines.waweb.translate import chat_id  # why: neonize loads only in the session process
 
         group_id = chat_id(info.JID)
         try:
@@ -552,13 +568,13 @@ class Session:
         }
 
     def cmd_create_group(self, args: dict[str, Any]) -> dict[str, Any]:
-        from engines.waweb.translate import to_jid
+        from engines.waweb.translate import to_jid  # why: neonize loads only in the session process
 
         info = self.client.create_group(args["name"], participants=[to_jid(p) for p in args["participants"]])
         return self._group(info)
 
     def cmd_group_data(self, args: dict[str, Any]) -> dict[str, Any]:
-        from engines.waweb.translate import to_jid
+        from engines.waweb.translate import to_jid  # why: neonize loads only in the session process
 
         try:
             info = self.client.get_group_info(to_jid(args["group_id"]))
@@ -567,14 +583,14 @@ class Session:
         return self._group(info)
 
     def cmd_update_group_name(self, args: dict[str, Any]) -> None:
-        from engines.waweb.translate import to_jid
+        from engines.waweb.translate import to_jid  # why: neonize loads only in the session process
 
         self.client.set_group_name(to_jid(args["group_id"]), args["name"])
 
     def cmd_group_participant(self, args: dict[str, Any]) -> None:
-        from neonize.utils.enum import ParticipantChange
+        from neonize.utils.enum import ParticipantChange  # why: neonize loads only in the session process
 
-        from engines.waweb.translate import to_jid
+        from engines.waweb.translate import to_jid  # why: neonize loads only in the session process
 
         change = {
             "add": ParticipantChange.ADD,
@@ -585,17 +601,17 @@ class Session:
         self.client.update_group_participants(to_jid(args["group_id"]), [to_jid(args["participant"])], change)
 
     def cmd_set_group_picture(self, args: dict[str, Any]) -> str:
-        from engines.waweb.translate import to_jid
+        from engines.waweb.translate import to_jid  # why: neonize loads only in the session process
 
         return str(self.client.set_group_photo(to_jid(args["group_id"]), base64.b64decode(args["data"])))
 
     def cmd_leave_group(self, args: dict[str, Any]) -> None:
-        from engines.waweb.translate import to_jid
+        from engines.waweb.translate import to_jid  # why: neonize loads only in the session process
 
         self.client.leave_group(to_jid(args["group_id"]))
 
     def cmd_update_group_settings(self, args: dict[str, Any]) -> None:
-        from engines.waweb.translate import to_jid
+        from engines.waweb.translate import to_jid  # why: neonize loads only in the session process
 
         jid = to_jid(args["group_id"])
         if args.get("only_admins_send") is not None:
@@ -604,9 +620,9 @@ class Session:
             self.client.set_group_locked(jid, bool(args["only_admins_edit"]))
 
     def cmd_delete_status(self, args: dict[str, Any]) -> bool:
-        from neonize.utils.jid import build_jid
+        from neonize.utils.jid import build_jid  # why: neonize loads only in the session process
 
-        from engines.waweb.translate import to_jid
+        from engines.waweb.translate import to_jid  # why: neonize loads only in the session process
 
         wa_id = (
             WawebMessage.objects.filter(instance_id=self.instance.pk, id_message=args["id_message"])
@@ -627,7 +643,7 @@ class Session:
         def dial() -> None:
             try:
                 if proxy:
-                    from neonize.client import ProxySettings
+                    from neonize.client import ProxySettings  # why: neonize loads only in the session process
 
                     self.client.connect(ProxySettings(proxy_address=proxy))
                 else:
@@ -673,8 +689,8 @@ class Session:
 def new_client(instance_id: int, device_jid: str) -> Any:
     """A neonize client on the instance's store: resuming the linked device, or a
     new device (QR or pairing code) when there is none."""
-    from neonize.client import NewClient
-    from neonize.proto.Neonize_pb2 import JID
+    from neonize.client import NewClient  # why: neonize loads only in the session process
+    from neonize.proto.Neonize_pb2 import JID  # why: neonize loads only in the session process
 
     name = store.store_name(instance_id)
     uuid = f"relay-{instance_id}"

@@ -16,6 +16,8 @@ from urllib.parse import quote
 
 from django.conf import settings
 
+from engines.waweb.models import WawebSession
+
 log = logging.getLogger(__name__)
 
 
@@ -66,8 +68,6 @@ def erase_keys(instance_id: int, device_jid: str) -> None:
 def forget_device(instance_id: int) -> bool:
     """Erase the linked device of an instance whose session is not running (logout
     with no session, deletion). True when there was one."""
-    from engines.waweb.models import WawebSession
-
     row = WawebSession.objects.filter(instance_id=instance_id).first()
     device = row.device_jid if row is not None else ""
     erase_keys(instance_id, device)

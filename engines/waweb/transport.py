@@ -9,6 +9,7 @@ off, no runner), commands fail at once with ``NoSessionOwner`` (a 503)."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -127,8 +128,6 @@ class WawebTransport:
             pass
 
     def set_profile_picture(self, *, phone: str, data: bytes) -> str:
-        import base64
-
         return str(self._call("set_profile_picture", data=base64.b64encode(data).decode()))
 
     def profile(self, *, phone: str) -> Profile | None:
@@ -240,8 +239,6 @@ class WawebTransport:
         self._call("group_participant", group_id=group_id, participant=participant, change=change)
 
     def set_group_picture(self, *, group_id: str, data: bytes) -> str:
-        import base64
-
         return str(self._call("set_group_picture", group_id=group_id, data=base64.b64encode(data).decode()))
 
     def leave_group(self, *, group_id: str) -> None:

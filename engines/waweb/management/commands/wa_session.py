@@ -25,7 +25,7 @@ class Command(BaseCommand):
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s waweb[%(process)d] %(levelname)s %(message)s"
         )
-        from engines.waweb.session import run
+        from engines.waweb.session import run  # why: after logging is set (neonize configures it at import)
 
         code = run(options["instance"], options["epoch"], options["runner_id"], options["parent"] or None)
         sys.stdout.flush()
