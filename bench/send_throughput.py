@@ -5,7 +5,7 @@
   .venv/bin/python bench/send_throughput.py --self-test   # the checks can fail
 
 What it runs (PostgreSQL + Redis from DATABASE_URL / REDIS_URL; database
-``relay_bench``): exactly the shipped process set of config/processes.py (granian
+``relay_bench``, or ``--database``): exactly the shipped process set of config/processes.py (granian
 web with its default worker count, one Celery worker, one beat, one runner), with
 nothing but settings a user can set: ``DB_POOL=true``, ``WEBHOOK_ALLOW_PRIVATE=true``
 (the loopback receiver), default receipt delays (delivered after 1 s), default rate
@@ -329,11 +329,13 @@ def main() -> None:
     parser.add_argument("--e2e-seconds", type=int, default=300)
     parser.add_argument("--e2e-rate", type=float, default=0.0)
     parser.add_argument("--self-test", action="store_true")
+    parser.add_argument("--database", default="relay_bench",
+                        help="the bench's own PostgreSQL database (dropped and re-created)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
     pg = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/relay")
-    db_url = pg.rpartition("/")[0] + "/relay_bench"
+    db_url = pg.rpartition("/")[0] + "/" + args.database
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9")
     env = base_env(db_url, redis_url, WEBHOOK_ALLOW_PRIVATE="true")
     if args.self_test:
