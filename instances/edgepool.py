@@ -1,10 +1,12 @@
 """The ASGI edge's PostgreSQL connections: a small fixed set per event loop.
 
-psycopg_pool's checks, conditions and context managers cost about a tenth of a
-sendMessage fast-lane request (profiled under the send benchmark). The edge needs
-much less: a handful of autocommit connections, handed out in turn, a broken one
-dropped and replaced on next use. Waiting for a free connection is bounded
-(``ACQUIRE_TIMEOUT_SECONDS``), so a stuck database answers an error, never a hang.
+psycopg_pool's checks, locks and context managers cost more CPU per checkout and
+statement: 50-80 µs more under concurrent callers, 8-15 % of a fast-lane request's
+web CPU (bench/infra_clients.py; docs/performance.md, "Hand-written infrastructure vs
+libraries"). The edge needs much less: a handful of autocommit connections, handed
+out in turn, a broken one dropped and replaced on next use. Waiting for a free
+connection is bounded (``ACQUIRE_TIMEOUT_SECONDS``), so a stuck database answers an
+error, never a hang.
 """
 
 from __future__ import annotations

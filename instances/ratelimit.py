@@ -6,6 +6,13 @@ kept in this process. A limit below 1/s (e.g. 0.1) becomes one request per
 ``ceil(1/rate)`` seconds.
 Operators change limits with ``RATE_LIMIT_OVERRIDES`` or turn them off with
 ``RATE_LIMITS_ENABLED=false``.
+
+Not the ``limits`` library: its fixed window runs the same INCR/EXPIRE script but
+only on redis-py's (or coredis') client, so the edge would lose the lean
+``instances.rediscount`` client (+6-14 % of a fast-lane request's web CPU,
+docs/performance.md "Hand-written infrastructure vs libraries"); its windows start
+at a key's first hit rather than on the clock (which tests freeze), and it has no
+refund.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """A minimal pipelined Redis client for one job: running the rate-limit counting
 script from the ASGI edge (instances.ratelimit ``count_async``).
 
-redis-py's asyncio client spent about a tenth of a sendMessage fast-lane request per
-script call (its pool, retry wrapper and parser are built for every command). This
-client speaks only what the counter needs: ``EVALSHA`` (``EVAL`` once after a
-``NOSCRIPT``) with integer replies, over one connection per event loop on which
+redis-py's asyncio client (with hiredis) costs three to five times the CPU per script
+call: its pool, retry wrapper and parser are built for every command, and concurrent
+callers each take a connection of their own. That is 6-15 % of a fast-lane request's
+web CPU (bench/infra_clients.py; docs/performance.md, "Hand-written infrastructure vs
+libraries"). This client speaks only what the counter needs: ``EVALSHA`` (``EVAL``
+once after a ``NOSCRIPT``) with integer replies, over one connection per event loop on which
 concurrent callers pipeline their commands; replies come back in order. Each call
 is bounded by ``timeout``: a reply that does not come in time fails every call on
 that connection (their order can no longer be trusted) and the next call connects
