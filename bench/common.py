@@ -18,8 +18,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from engines.emulator import pairing
-
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 RECIPIENT = "79005550101"
@@ -92,6 +90,9 @@ def prepare(db_url: str, env: dict[str, str], instances: int, delay_ms: int | No
     django_setup(env)
     from django.contrib.auth import get_user_model
 
+    # Imported here, not at the top: the emulator's models need Django set up, and
+    # every bench imports this module before it has chosen its database.
+    from engines.emulator import pairing
     from engines.emulator.transport import ensure_phone
     from instances import services
     from instances.models import State
