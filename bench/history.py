@@ -38,8 +38,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from engines.emulator import pairing
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -96,6 +94,7 @@ def seed(db_url: str, messages: int, chats: int) -> tuple[int, str]:
     django.setup()
     from django.db import connection
 
+    from engines.emulator import pairing  # needs Django set up: imported here
     from instances import services
     from instances.models import State
     from journals.rendering import JOURNAL_JSON_VERSION, stored_form

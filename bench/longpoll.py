@@ -34,8 +34,6 @@ import sys
 import time
 from pathlib import Path
 
-from engines.emulator import pairing
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -81,6 +79,7 @@ def prepare(db_url: str, env: dict[str, str], instances: int) -> list[tuple[int,
     django_setup(env)
     from django.contrib.auth import get_user_model
 
+    from engines.emulator import pairing  # needs Django set up: imported here
     from engines.emulator.transport import ensure_phone
     from instances import services
     from instances.models import Instance, State
