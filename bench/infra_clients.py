@@ -14,7 +14,7 @@ against the PostgreSQL and Redis of DATABASE_URL / REDIS_URL:
   redis-py's asyncio client with hiredis (``register_script``, a ``Script`` call).
 - ``pool``: take a connection, run the fast lane's ``INSERT … SELECT`` (the token
   check inside, ``FAST_INSERT_SQL``) on a reused cursor, read the rowcount, hand the
-  connection back: ``EdgePool`` (``messaging/edgepool.py``) vs
+  connection back: ``EdgePool`` (``instances/edgepool.py``) vs
   ``psycopg_pool.AsyncConnectionPool`` (same size, autocommit connections).
 - ``limiter``: ``ratelimit.count_async(instance, sendMessage)`` as shipped vs the
   ``limits`` library's ``FixedWindowRateLimiter.hit`` on its redis-py asyncio storage
@@ -86,8 +86,7 @@ def load_ours(rev: str) -> dict[str, types.ModuleType]:
     if not rev:
         import importlib.util
 
-        from instances import ratelimit, rediscount
-        from messaging import edgepool
+        from instances import edgepool, ratelimit, rediscount
 
         # A second copy of the limiter with a state of its own (its clients per loop).
         spec = importlib.util.find_spec("instances.ratelimit")
@@ -97,7 +96,9 @@ def load_ours(rev: str) -> dict[str, types.ModuleType]:
         return {"rediscount": rediscount, "edgepool": edgepool, "ratelimit": ratelimit,
                 "ratelimit_redispy": ratelimit_redispy}
     rediscount = load_from_git(rev, "instances/rediscount.py", "ours_rediscount")
-    edgepool = load_from_git(rev, "messaging/edgepool.py", "ours_edgepool")
+    moved = subprocess.run(["git", "cat-file", "-e", f"{rev}:instances/edgepool.py"], cwd=ROOT,
+                           capture_output=True).returncode == 0
+    edgepool = load_from_git(rev, "instances/edgepool.py" if moved else "messaging/edgepool.py", "ours_edgepool")
     # The old limiter imports the old client by its old name.
     saved = sys.modules.get("instances.rediscount")
     sys.modules["instances.rediscount"] = rediscount
