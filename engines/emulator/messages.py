@@ -14,7 +14,7 @@ from engines.contract import STATUS_BROADCAST, OutgoingPayload, SendResult
 from engines.emulator.disappearing import apply_timers
 from engines.emulator.groups import audiences, find_group_message, group_rows
 from engines.emulator.models import EmuMessage, EmuPhone, PresenceKind
-from engines.emulator.network import quoted_object, show_presence
+from engines.emulator.network import phones_of_lids, quoted_object, show_presence
 from engines.emulator.status_posts import post_status
 from engines.shapes import message_data_from_payload
 from instances.bulk import insert_rows
@@ -41,8 +41,6 @@ def emulator_send_senders(
     retry after a crash delivers nothing twice (rows already on the network are
     skipped, and the unique key drops a racing duplicate). Scripted recipients
     answer once the batch has landed."""
-    from engines.emulator.transport import phones_of_lids
-
     # enableLidMode clients send to the ``@lid`` ids the network showed them.
     lid_phones = phones_of_lids(
         p.chat_id for _, _, payloads in batches for p in payloads if p.chat_id.endswith("@lid")

@@ -6,14 +6,16 @@ Below every module that builds events or messages, so they form no circle."""
 
 from __future__ import annotations
 
+import hashlib
 import io
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
 from PIL import Image
 
-from engines.emulator.models import EmuMessage, EmuPhone, EmuPresence
+from engines.emulator.models import EmuLid, EmuMessage, EmuPhone, EmuPresence
 from engines.emulator.phones import PhoneClaimed, check_may_act_as, ensure_phone
 from instances.images import check_image
 from instances.models import Instance
@@ -124,3 +126,27 @@ def show_presence(phone: str, *, chat_id: str, kind: str, milliseconds: int, sta
     return EmuPresence.objects.create(
         phone=phone, chat_id=chat_id, kind=kind, started_at=started, until=started + timedelta(milliseconds=milliseconds)
     )
+
+
+def lid_for(phone: str) -> str:
+    """A stable, fake LID for an emulated phone (15 digits, like WhatsApp's),
+    recorded so that sending to it reaches the phone (``phones_of_lids``)."""
+    return lids_for([phone])[phone]
+
+
+def lids_for(phones: Iterable[str]) -> dict[str, str]:
+    """``lid_for`` of several phones, recorded with one statement."""
+    found: dict[str, str] = {}
+    for phone in set(phones):
+        digest = int(hashlib.sha256(f"lid:{phone}".encode()).hexdigest(), 16)
+        found[phone] = f"{100000000000000 + digest % 899999999999999}@lid"
+    if found:
+        EmuLid.objects.bulk_create(
+            [EmuLid(lid=lid, phone=phone) for phone, lid in found.items()], ignore_conflicts=True
+        )
+    return found
+
+
+def phones_of_lids(lids: Iterable[str]) -> dict[str, str]:
+    """The phones behind LIDs the network has shown (others are unknown)."""
+    return dict(EmuLid.objects.filter(lid__in=set(lids)).values_list("lid", "phone"))

@@ -37,6 +37,7 @@ from engines.emulator.models import (
     PresenceKind,
     SignalKind,
 )
+from engines.emulator.network import lids_for
 from engines.emulator.receipts import emulate_receipts
 from engines.emulator.statuses import emulate_status_views, take_statuses
 from engines.events import BlockEvent, CallEvent, GroupEvent, MessageEvent, ReceiptEvent
@@ -126,8 +127,6 @@ def take_inbox(runner_id: str) -> int:
     inbox = _Inbox(by_phone, cursors, _names(others), _contact_names(phones, others))
     inbox.lid_mode = {i.pk for i in instances if i.setting("enableLidMode")}
     if inbox.lid_mode:
-        from engines.emulator.transport import lids_for
-
         inbox.lids = lids_for(others)
     group_ids = {m.chat_id for m in messages if m.chat_id.endswith("@g.us")}
     if group_ids:

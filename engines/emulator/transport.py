@@ -14,7 +14,7 @@ import hmac
 import io
 import secrets
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -60,6 +60,9 @@ from engines.emulator.models import (
     PresenceKind,
 )
 from engines.emulator.network import jpeg_thumbnail as jpeg_thumbnail  # re-exported: api, sandbox
+from engines.emulator.network import lid_for as lid_for  # re-exported: callers of the transport's helpers
+from engines.emulator.network import lids_for as lids_for
+from engines.emulator.network import phones_of_lids as phones_of_lids
 from engines.emulator.network import show_presence
 from engines.emulator.pairing import link_phone
 from engines.emulator.phones import PhoneClaimed, check_may_act_as
@@ -105,34 +108,6 @@ def render_qr_png(text: str) -> str:
 
 def new_pairing_code() -> str:
     return "".join(secrets.choice(PAIRING_ALPHABET) for _ in range(8))
-
-
-def lid_for(phone: str) -> str:
-    """A stable, fake LID for an emulated phone (15 digits, like WhatsApp's),
-    recorded so that sending to it reaches the phone (``phones_of_lids``)."""
-    return lids_for([phone])[phone]
-
-
-def lids_for(phones: Iterable[str]) -> dict[str, str]:
-    """``lid_for`` of several phones, recorded with one statement."""
-    from engines.emulator.models import EmuLid
-
-    found: dict[str, str] = {}
-    for phone in set(phones):
-        digest = int(hashlib.sha256(f"lid:{phone}".encode()).hexdigest(), 16)
-        found[phone] = f"{100000000000000 + digest % 899999999999999}@lid"
-    if found:
-        EmuLid.objects.bulk_create(
-            [EmuLid(lid=lid, phone=phone) for phone, lid in found.items()], ignore_conflicts=True
-        )
-    return found
-
-
-def phones_of_lids(lids: Iterable[str]) -> dict[str, str]:
-    """The phones behind LIDs the network has shown (others are unknown)."""
-    from engines.emulator.models import EmuLid
-
-    return dict(EmuLid.objects.filter(lid__in=set(lids)).values_list("lid", "phone"))
 
 
 def absolute_url(path: str) -> str:
