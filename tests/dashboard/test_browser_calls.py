@@ -12,6 +12,7 @@ from django.test import Client
 
 from engines.emulator import triggers as emulator_events
 from engines.emulator.services import add_simulated_contact
+from instances import services as instance_services
 from tests.conftest import LiveServer, method_url
 from tests.dashboard.test_browser import TIMEOUT_MS, browser_page, pytestmark, session_runner, shots
 from tests.factories import make_instance
@@ -28,6 +29,8 @@ def test_calls_in_the_sandbox_and_the_chat_view(
 
     settings.EMULATOR_CALL_ANSWER_AFTER_SECONDS = 0
     instance = make_instance(authorized=True, phone="79005550400")
+    # The account's own calls are journalled with outgoingCallWebhook on (API.md §9.4).
+    instance_services.update_settings(instance, {"outgoingCallWebhook": True})
     add_simulated_contact(owner_phone=instance.phone, phone=CONTACT, name="Dora", call_rule="silent")
     client = Client()
     client.force_login(instance.account.user)

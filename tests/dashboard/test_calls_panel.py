@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from engines.emulator.models import EmuCall, EmuPhone
 from engines.emulator.services import add_simulated_contact
+from instances import services as instance_services
 from instances.models import Instance
 from instances.runner import Runner
 from tests.factories import make_instance
@@ -61,6 +62,8 @@ def test_answering_an_incoming_call_from_another_instance(owner_client: Client, 
 
 
 def test_the_chat_view_shows_calls(owner_client: Client, authorized_instance: Instance) -> None:
+    # The account's own calls are journalled with outgoingCallWebhook on (API.md §9.4).
+    instance_services.update_settings(authorized_instance, {"outgoingCallWebhook": True})
     add_simulated_contact(owner_phone=authorized_instance.phone, phone=CONTACT, call_rule="silent")
     owner_client.post(reverse("dashboard:sandbox_dial", args=[authorized_instance.id]), {"dial-phone": CONTACT})
     act(owner_client, authorized_instance, "contact-reject")
