@@ -692,9 +692,19 @@ def consume_receipts(pairs: Sequence[tuple[Any, ReceiptEvent]]) -> None:
     in one transaction. GREEN-API has no ``played`` status: a played voice message
     counts as read."""
     wanted = [(target if isinstance(target, int) else target.pk, event) for target, event in pairs]
-    rows = OutgoingMessage.objects.filter(
-        instance_id__in={i for i, _ in wanted}, id_message__in={e.id_message for _, e in wanted}
-    ).values_list("instance_id", "id_message", "pk")
+    # Only messages whose handover a worker recorded: a receipt can overtake the
+    # worker's commit (the engine accepted the message, then the worker died before
+    # recording it). Such a message is still ``sending``; recovery hands it over again
+    # (the engine recognises the retry) and logs the attempt, and moving it on here
+    # would leave it final with no attempt logged. The cost is that one receipt in
+    # that crash window is not shown; the message itself is never lost.
+    rows = (
+        OutgoingMessage.objects.filter(
+            instance_id__in={i for i, _ in wanted}, id_message__in={e.id_message for _, e in wanted}
+        )
+        .exclude(status__in=PENDING_STATUSES)
+        .values_list("instance_id", "id_message", "pk")
+    )
     pks = {(instance_id, id_message): pk for instance_id, id_message, pk in rows}
     changes = [
         (pks[(i, e.id_message)], _RECEIPT_STATUS[e.status], e.description)
