@@ -6,6 +6,8 @@ and, as a fallback for writes that fire no signal, every ``LIVE_FALLBACK_SECONDS
 
 from __future__ import annotations
 
+import hashlib
+import io
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -13,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+from PIL import Image
 
 from dashboard import chats, console, deliveries, forms
 from dashboard.groups import group_panel
@@ -72,11 +75,6 @@ GROUP_SANDBOX_ACTIONS = (
 def sandbox_picture(seed: str) -> bytes:
     """A picture a simulated member can set without an upload: one colour derived from
     ``seed`` (the text box), so two changes in a row are visibly different."""
-    import hashlib
-    import io
-
-    from PIL import Image
-
     digest = hashlib.sha256(seed.encode()).digest()
     out = io.BytesIO()
     Image.new("RGB", (256, 256), (digest[0], digest[1], digest[2])).save(out, format="PNG")
