@@ -73,7 +73,7 @@ for _spec in settings_spec.SETTINGS:
 
 class StateChangeInline(TabularInline):
     model = InstanceStateChange
-    fields = ("created_at", "state", "phone")
+    fields = ("created_at", "state", "phone", "reason")
     readonly_fields = fields
     extra = 0
     can_delete = False

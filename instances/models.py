@@ -110,6 +110,8 @@ class InstanceStateChange(models.Model):
     instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="state_changes")
     state = models.CharField(max_length=16, choices=State.choices)
     phone = models.CharField(max_length=20, blank=True)
+    # Why, when the engine said (e.g. Meta refused a Cloud API token).
+    reason = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -153,8 +153,10 @@ def change_state(
     profile_name: str | None = None,
     fence: tuple[str, int] | None = None,
     from_states: tuple[str, ...] = (),
+    reason: str = "",
 ) -> bool:
-    """Move an instance to ``state`` and record it in the state history.
+    """Move an instance to ``state`` and record it in the state history (with the
+    engine's ``reason`` when it gave one).
 
     ``fence=(runner_id, epoch)`` makes the write conditional on that runner still
     holding the lease at that epoch (session runners must pass it); ``from_states``
@@ -180,7 +182,9 @@ def change_state(
         if rows.update(**fields) != 1:
             return False
         phone = fields.get("phone", instance.phone)
-        InstanceStateChange.objects.create(instance_id=instance.pk, state=state, phone=phone, created_at=now)
+        InstanceStateChange.objects.create(
+            instance_id=instance.pk, state=state, phone=phone, reason=reason[:500], created_at=now
+        )
         previous = instance.state
         for key, value in fields.items():
             setattr(instance, key, value)

@@ -101,7 +101,7 @@ def connect(instance: Instance) -> None:
             )
         if problem:
             log.warning("cloud instance %s not authorized: %s", instance.pk, problem)
-            change_state(instance, State.NOT_AUTHORIZED)
+            change_state(instance, State.NOT_AUTHORIZED, reason=problem)
         else:
             change_state(
                 instance, State.AUTHORIZED, wid=f"{digits}@c.us", profile_name=str(info.get("verified_name", ""))

@@ -29,6 +29,9 @@ def test_a_refused_token_leaves_it_not_authorized_with_the_reason(graph: FakeGra
     assert instance.state == "notAuthorized"
     problem = CloudAccount.objects.get(instance=instance).problem
     assert "refused the access token" in problem and "190" in problem
+    # The state history keeps the reason too (the admin shows it).
+    latest = InstanceStateChange.objects.filter(instance=instance).latest("created_at", "id")
+    assert latest.state == "notAuthorized" and latest.reason == problem
 
 
 def test_an_unknown_phone_number_id_says_so(graph: FakeGraph, account: Account) -> None:
