@@ -9,6 +9,7 @@ notifications, journals) work on every engine.
 
 from __future__ import annotations
 
+from engines import registry as engine_registry
 from instances import registry
 
 # One line per method: the effect a caller can observe on the emulated network,
@@ -104,11 +105,25 @@ EMULATOR: dict[str, str] = {
 }
 
 
+def _engine_cell(engine: str, method: str) -> str:
+    """What ``engine`` does with ``method``, from its declared capabilities: the
+    engine's own page says how; a refusal says why (the 400's text)."""
+    spec = engine_registry.spec(engine)
+    if method in engine_registry.PRODUCT_METHODS:
+        return "yes (Relay's own tables)"
+    if spec.supports(method):
+        return f"yes ([{engine}](engines/{engine}.md))"
+    why = spec.why_not.get(method, "").replace("|", "\\|")  # a table cell
+    return "400" + (f": {why}" if why else "")
+
+
 def method_table() -> str:
-    """The "Implemented methods" table of docs/api.md."""
+    """The "Implemented methods" table of docs/api.md: the emulator's real effect,
+    then one column per other engine (from its capabilities)."""
+    others = [name for name in engine_registry.ENGINES if name != "emulator"]
     lines = [
-        "| method | verb | section | status | rate limit (req/s) | emulator |",
-        "|---|---|---|---|---|---|",
+        "| method | verb | section | status | rate limit (req/s) | emulator |" + "".join(f" {e} |" for e in others),
+        "|---|---|---|---|---|---|" + "---|" * len(others),
     ]
     for spec, _ in registry.implemented():
         if spec.host == "ws":
@@ -116,6 +131,6 @@ def method_table() -> str:
         limit = "—" if spec.rate_limit is None else f"{spec.rate_limit:g}"
         lines.append(
             f"| `{spec.name}` | {', '.join(spec.verbs)} | {spec.section} | {spec.status} | {limit} | "
-            f"{EMULATOR.get(spec.name, '')} |"
+            f"{EMULATOR.get(spec.name, '')} |" + "".join(f" {_engine_cell(e, spec.name)} |" for e in others)
         )
     return "\n".join(lines) + "\n"
