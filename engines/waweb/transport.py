@@ -28,6 +28,7 @@ from engines.contract import (
     Profile,
     QrCode,
     SendResult,
+    Transport,
     TransportError,
 )
 from engines.waweb import store
@@ -260,3 +261,9 @@ class WawebTransport:
         # Not in the spec's capabilities yet (docs/engines/waweb.md): refused before
         # any effect, like every command the engine does not cover.
         raise self._unsupported("deleteStatus")
+
+
+def as_transport(instance: Instance) -> Transport:
+    """The waweb engine bound to an instance, typed as the contract: mypy checks here
+    that ``WawebTransport`` implements every command of ``engines.contract``."""
+    return WawebTransport(instance)
