@@ -13,8 +13,9 @@ import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
+
+from django.utils.module_loading import import_string
 
 from engines.contract import NotSupportedYet, Transport
 from engines.sandbox import Sandbox
@@ -130,8 +131,7 @@ def spec(name: str) -> EngineSpec:
     path = ENGINES.get(name)
     if path is None:
         raise UnknownEngine(f"unknown engine '{name}'")
-    module_name, _, attr = path.rpartition(".")
-    loaded: EngineSpec = getattr(import_module(module_name), attr)
+    loaded: EngineSpec = import_string(path)
     return loaded
 
 
@@ -190,8 +190,7 @@ def get_transport(instance: Instance) -> Transport:
 
 @cache
 def _transport_class(name: str) -> Any:
-    module_name, _, class_name = spec(name).transport.rpartition(".")
-    return getattr(import_module(module_name), class_name)
+    return import_string(spec(name).transport)
 
 
 def session_steps() -> list[tuple[str, Any]]:
@@ -200,14 +199,12 @@ def session_steps() -> list[tuple[str, Any]]:
     for name in installed():
         path = spec(name).session
         if path:
-            module_name, _, attr = path.rpartition(".")
-            steps.append((name, getattr(import_module(module_name), attr)))
+            steps.append((name, import_string(path)))
     return steps
 
 
 def _call(path: str, *args: Any) -> Any:
-    module_name, _, attr = path.rpartition(".")
-    return getattr(import_module(module_name), attr)(*args)
+    return import_string(path)(*args)
 
 
 def configure(instance: Instance, options: Mapping[str, Any] | None) -> None:
@@ -249,6 +246,5 @@ def sandbox(name: str) -> Sandbox | None:
     path = spec(name).sandbox
     if not path:
         return None
-    module_name, _, attr = path.rpartition(".")
-    found: Sandbox = getattr(import_module(module_name), attr)
+    found: Sandbox = import_string(path)
     return found
