@@ -124,6 +124,29 @@ class SendAttempt(models.Model):
         return f"{self.id_message} #{self.attempt}: {self.outcome}"
 
 
+class HeldReceipt(models.Model):
+    """An engine receipt (delivered, read, failed) that overtook its message's
+    hand-over: the engine took the message and its peer acknowledged it before the
+    drain committed ``sent`` (on a real network the acknowledgement can come back in
+    a few hundred milliseconds), or the worker died in between and recovery has not
+    handed the message over again yet.
+
+    Moving the message on at once would make it final with no attempt logged (the
+    attempt log is the evidence for "sent exactly once"), so the receipt waits here
+    and is applied in the transaction that records the hand-over
+    (``messaging.services.release_held_receipts``). The beat's ``recover_queues``
+    releases any held for a message no longer pending and forgets those older than
+    the queue's retention (their message failed or expired unsent)."""
+
+    message_id = models.BigIntegerField(db_index=True)
+    status = models.CharField(max_length=16, choices=OutgoingStatus.choices)
+    description = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"message {self.message_id}: {self.status} (held)"
+
+
 class SendCursor(models.Model):
     """Per-instance drain lock and pacing clock.
 

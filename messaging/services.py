@@ -48,6 +48,7 @@ from instances.models import Instance, State
 from messaging import media
 from messaging.models import (
     PENDING_STATUSES,
+    HeldReceipt,
     MessageStatusChange,
     OutgoingMessage,
     OutgoingStatus,
@@ -505,6 +506,8 @@ def _send_batches(
     with transaction.atomic():
         insert_values(SendAttempt, attempts)
         record_statuses(outcomes, instances=instances)
+        # Receipts that overtook this hand-over (one indexed read, nearly always empty).
+        release_held_receipts([pk for pk, status, _ in outcomes if status not in PENDING_STATUSES])
         if posted:  # statuses records each status's audience
             moment = timezone.now()
             sink.emit_many(
@@ -692,26 +695,53 @@ def consume_receipts(pairs: Sequence[tuple[Any, ReceiptEvent]]) -> None:
     in one transaction. GREEN-API has no ``played`` status: a played voice message
     counts as read."""
     wanted = [(target if isinstance(target, int) else target.pk, event) for target, event in pairs]
-    # Only messages whose handover a worker recorded: a receipt can overtake the
-    # worker's commit (the engine accepted the message, then the worker died before
-    # recording it). Such a message is still ``sending``; recovery hands it over again
-    # (the engine recognises the retry) and logs the attempt, and moving it on here
-    # would leave it final with no attempt logged. The cost is that one receipt in
-    # that crash window is not shown; the message itself is never lost.
-    rows = (
-        OutgoingMessage.objects.filter(
-            instance_id__in={i for i, _ in wanted}, id_message__in={e.id_message for _, e in wanted}
+    with transaction.atomic():
+        # Locked, so a receipt and the drain's hand-over of the same message are
+        # serialised: either the hand-over committed first and the receipt applies
+        # now, or the receipt is held first and the hand-over's transaction (which
+        # locks the same rows, then reads the held receipts) releases it.
+        rows = (
+            OutgoingMessage.objects.select_for_update(no_key=True)
+            .filter(instance_id__in={i for i, _ in wanted}, id_message__in={e.id_message for _, e in wanted})
+            .order_by("pk")
+            .values_list("instance_id", "id_message", "pk", "status")
         )
-        .exclude(status__in=PENDING_STATUSES)
-        .values_list("instance_id", "id_message", "pk")
+        found = {(instance_id, id_message): (pk, status) for instance_id, id_message, pk, status in rows}
+        changes: list[tuple[int, OutgoingStatus, str]] = []
+        held: list[dict[str, Any]] = []
+        now = timezone.now()
+        for i, e in wanted:
+            if (i, e.id_message) not in found:
+                continue  # not one of ours (sent from the phone, or deleted)
+            pk, status = found[(i, e.id_message)]
+            change = (pk, _RECEIPT_STATUS[e.status], e.description)
+            if status in PENDING_STATUSES:
+                # The receipt overtook the hand-over (see HeldReceipt): moving the
+                # message on now would make it final with no attempt logged.
+                held.append(
+                    {"message_id": pk, "status": change[1], "description": change[2][:500], "created_at": now}
+                )
+            else:
+                changes.append(change)
+        insert_values(HeldReceipt, held)
+        record_statuses(changes)
+
+
+def release_held_receipts(message_ids: Sequence[int]) -> list[int]:
+    """Apply the receipts held for these messages (their hand-over is recorded now),
+    in arrival order, and forget them. Called inside the transaction that records the
+    hand-over; returns the ids of the messages that changed."""
+    if not message_ids:
+        return []
+    held = list(
+        HeldReceipt.objects.filter(message_id__in=message_ids)
+        .order_by("id")
+        .values_list("id", "message_id", "status", "description")
     )
-    pks = {(instance_id, id_message): pk for instance_id, id_message, pk in rows}
-    changes = [
-        (pks[(i, e.id_message)], _RECEIPT_STATUS[e.status], e.description)
-        for i, e in wanted
-        if (i, e.id_message) in pks
-    ]
-    record_statuses(changes)
+    if not held:
+        return []
+    HeldReceipt.objects.filter(pk__in=[h[0] for h in held]).delete()
+    return record_statuses([(message_id, OutgoingStatus(status), text) for _, message_id, status, text in held])
 
 
 def consume_state_changes(pairs: Sequence[tuple[Any, StateEvent]]) -> None:
@@ -744,6 +774,7 @@ def recover_queues() -> dict[str, int]:
     OutgoingMessage.objects.filter(created_at__lt=now - IDEMPOTENCY_WINDOW).exclude(idempotency_key="").update(
         idempotency_key=""
     )
+    released = _sweep_held_receipts(now)
     busy = SendCursor.objects.filter(locked_until__gte=db_now()).exclude(locked_by="").values("instance_id")
     waiting = (
         OutgoingMessage.objects.filter(status=OutgoingStatus.QUEUED, instance__state=State.AUTHORIZED)
@@ -755,7 +786,23 @@ def recover_queues() -> dict[str, int]:
     for instance_id in waiting:
         wake_queue(instance_id, force=True)
         woken += 1
-    return {"requeued": requeued, "expired": len(expired_ids), "woken": woken}
+    return {"requeued": requeued, "expired": len(expired_ids), "woken": woken, "released": released}
+
+
+def _sweep_held_receipts(now: datetime) -> int:
+    """Release held receipts whose message is no longer pending (a hand-over recorded
+    by a path that does not release them, such as a failure), and forget those older
+    than the queue's retention: their message never left."""
+    HeldReceipt.objects.filter(created_at__lt=now - QUEUE_RETENTION).delete()
+    ready = list(
+        HeldReceipt.objects.exclude(
+            message_id__in=OutgoingMessage.objects.filter(status__in=PENDING_STATUSES).values("pk")
+        )
+        .values_list("message_id", flat=True)
+        .distinct()[:10_000]
+    )
+    with transaction.atomic():
+        return len(release_held_receipts(ready))
 
 
 def prune_send_attempts(limit: int = 10_000) -> int:

@@ -363,3 +363,55 @@ def test_receipts_stamp_the_network_rows_of_every_sender_and_only_theirs(account
         assert rows.count() == 2 and all(row.delivered_at is not None and row.read_at is None for row in rows)
     bystander.refresh_from_db()
     assert bystander.delivered_at is None
+
+
+def test_a_receipt_that_overtakes_the_hand_over_waits_for_it_and_then_applies(unpaced: Instance) -> None:
+    """The engine took the batch and the peer acknowledged it before the worker
+    recorded the hand-over (the worker died, or was merely slower than the network):
+    the receipts are held, not dropped, and apply in the transaction that records the
+    hand-over, after ``sent``, with one attempt logged per message."""
+    from engines.registry import get_transport
+    from instances.runner import Runner
+    from messaging.models import HeldReceipt, SendAttempt
+
+    runner = Runner()
+    runner.tick()  # lease the instance: the emulator acknowledges leased senders
+    messages = queue(unpaced, ["1", "2"])
+    get_transport(unpaced).send_messages(
+        [OutgoingPayload(m.id_message, m.chat_id, m.type_message, {"message": m.payload["message"]}) for m in messages]
+    )
+    emulate_receipts(runner.runner_id, delivered_after=0, read_after=3600)  # the peer acknowledged both
+    assert HeldReceipt.objects.count() == 2
+    assert {OutgoingMessage.objects.get(pk=m.pk).status for m in messages} == {"queued"}
+
+    services.drain_queue(unpaced.id, "test")  # recovery hands them over again
+    assert {OutgoingMessage.objects.get(pk=m.pk).status for m in messages} == {"delivered"}
+    assert not HeldReceipt.objects.exists()
+    assert EmuMessage.objects.filter(sender=unpaced.phone).count() == 2  # nothing sent twice
+    assert sorted(SendAttempt.objects.values_list("id_message", flat=True)) == sorted(m.id_message for m in messages)
+    for m in messages:
+        statuses = list(
+            Notification.objects.filter(instance=unpaced, type_webhook="outgoingMessageStatus", body__idMessage=m.id_message)
+            .order_by("receipt_id").values_list("body__status", flat=True)
+        )
+        assert statuses == ["sent", "delivered"]
+
+
+def test_the_beat_releases_held_receipts_of_handed_messages_and_forgets_stale_ones(unpaced: Instance) -> None:
+    from datetime import timedelta
+
+    from messaging.models import HeldReceipt
+
+    handed, never = queue(unpaced, ["1", "2"])
+    HeldReceipt.objects.create(message_id=handed.pk, status=OutgoingStatus.READ)
+    HeldReceipt.objects.create(
+        message_id=never.pk, status=OutgoingStatus.DELIVERED, created_at=timezone.now() - timedelta(hours=25)
+    )
+    # The hand-over recorded by a path that does not release (e.g. an older worker).
+    OutgoingMessage.objects.filter(pk=handed.pk).update(status=OutgoingStatus.SENT)
+    assert services.recover_queues()["released"] == 1
+    assert OutgoingMessage.objects.get(pk=handed.pk).status == "read"
+    # The stale receipt was forgotten, not applied (recovery may have woken the queue
+    # and sent the message since: it is "sent", never "delivered" by that receipt).
+    assert OutgoingMessage.objects.get(pk=never.pk).status in ("queued", "sent")
+    assert not HeldReceipt.objects.exists()
