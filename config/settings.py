@@ -511,6 +511,10 @@ ENGINE_LISTENER_STALE_SECONDS = env.float("ENGINE_LISTENER_STALE_SECONDS", defau
 WAWEB_STORE_URL = _secret("WAWEB_STORE_URL", "")
 WAWEB_PROXY_URL = _secret("WAWEB_PROXY_URL", "")
 WAWEB_STOP_GRACE_SECONDS = env.float("WAWEB_STOP_GRACE_SECONDS", default=5.0)
+# How long a waweb session keeps each message's original (engines.waweb.models.
+# WawebOriginal): quoting, forwarding and readChat need it; older ones cannot be
+# quoted or forwarded as they were.
+WAWEB_KEEP_MESSAGES_DAYS = env.int("WAWEB_KEEP_MESSAGES_DAYS", default=30)
 
 # Emulator timing.
 EMULATOR_QR_ROTATE_SECONDS = env.int("EMULATOR_QR_ROTATE_SECONDS", default=20)

@@ -61,3 +61,32 @@ class WawebMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id_message} = {self.wa_id or '?'}"
+
+
+class WawebOriginal(models.Model):
+    """A WhatsApp message as whatsmeow carried it (the serialised ``waE2E.Message``)
+    and its key: what quoting (``ContextInfo.quotedMessage``), forwarding (the
+    message again, media keys and all) and read receipts (``mark_read`` needs the
+    WhatsApp id and the sender) need, none of which the journal's ``messageData``
+    holds. Kept for ``WAWEB_KEEP_MESSAGES_DAYS``; the session prunes older rows."""
+
+    instance_id = models.BigIntegerField()
+    wa_id = models.CharField(max_length=64, help_text="WhatsApp's message id")
+    chat_id = models.CharField(max_length=100, help_text="GREEN-API chat id (…@c.us, …@g.us)")
+    sender = models.CharField(max_length=100, help_text="the sender's JID as WhatsApp writes it")
+    from_me = models.BooleanField(default=False)
+    timestamp = models.DateTimeField()
+    message = models.BinaryField()
+    read = models.BooleanField(default=False, help_text="a read receipt went out (or it is ours)")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["instance_id", "wa_id"], name="unique_waweb_original")
+        ]
+        indexes = [
+            models.Index(fields=["instance_id", "chat_id", "read"], name="waweb_original_unread_idx"),
+            models.Index(fields=["timestamp"], name="waweb_original_age_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.wa_id} in {self.chat_id}"

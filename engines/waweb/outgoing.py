@@ -1,4 +1,5 @@
-"""Sending one queued message through whatsmeow, idempotently per ``idMessage``.
+"""Sending one queued message through whatsmeow, idempotently per ``idMessage``;
+replies quote the kept original (``WawebOriginal``) and forwards send it again.
 
 whatsmeow picks the message id itself, so our ``idMessage`` is mapped to it
 (``WawebMessage``). The map row is written *before* the send and completed right
@@ -13,8 +14,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
+from django.utils import timezone
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
     ContactMessage,
+    ContextInfo,
     ExtendedTextMessage,
     LocationMessage,
     Message,
@@ -23,8 +27,8 @@ from neonize.utils.enum import VoteType
 
 from engines import media
 from engines.contract import STATUS_BROADCAST, OutgoingPayload, TransportError
-from engines.waweb.models import WawebMessage
-from engines.waweb.translate import to_jid
+from engines.waweb.models import WawebMessage, WawebOriginal
+from engines.waweb.translate import sender_jid, to_jid, unwrap
 
 if TYPE_CHECKING:
     from engines.waweb.session import Session
@@ -41,16 +45,105 @@ def vcard(contact: dict[str, Any]) -> tuple[str, str]:
     return name, card
 
 
+def original(session: Session, id_message: str) -> WawebOriginal | None:
+    """The kept original of a message by its ``idMessage``: ours (mapped to
+    WhatsApp's id) or a received one (whose idMessage is WhatsApp's id)."""
+    instance_id = session.instance.pk
+    wa_id = (
+        WawebMessage.objects.filter(instance_id=instance_id, id_message=id_message)
+        .exclude(wa_id="")
+        .values_list("wa_id", flat=True)
+        .first()
+        or id_message
+    )
+    return WawebOriginal.objects.filter(instance_id=instance_id, wa_id=wa_id).first()
+
+
+def _unknown(what: str, id_message: str) -> TransportError:
+    return TransportError(
+        f"{what} {id_message} is not known to this instance: the waweb engine quotes and forwards "
+        f"only messages its session saw in the last {settings.WAWEB_KEEP_MESSAGES_DAYS} days",
+        permanent=True,
+    )
+
+
+def _contents(message: Message) -> list[Any]:
+    """The message's parts that carry a ``contextInfo`` (the content itself)."""
+    return [
+        value
+        for field, value in message.ListFields()
+        if field.message_type is not None and "contextInfo" in field.message_type.fields_by_name
+    ]
+
+
+def with_context(session: Session, message: Message | str, context: ContextInfo, link_preview: bool) -> Message:
+    """``message`` carrying ``context`` (a quote, a forward mark). Text becomes an
+    extended text, the only text message with a context, with the mentions and the
+    link preview neonize's ``send_message`` would have given the plain string."""
+    if isinstance(message, str):
+        text = ExtendedTextMessage(text=message)
+        text.contextInfo.mentionedJID.extend(session.client._parse_mention(message))  # noqa: SLF001 - neonize 0.5.2 (pinned) has no public one
+        if link_preview:
+            preview = session.client._generate_link_preview(message)  # noqa: SLF001 - as above
+            if preview is not None:
+                text.MergeFrom(preview)
+        message = Message(extendedTextMessage=text)
+    for part in _contents(message):
+        part.contextInfo.MergeFrom(context)
+    return message
+
+
+def forwarded(source: WawebOriginal) -> Message:
+    """The kept original sent again as a forward (WhatsApp's way: the same content,
+    media keys and all, marked forwarded one more time; a reply loses its quote)."""
+    message = Message()
+    message.CopyFrom(unwrap(Message.FromString(bytes(source.message))))
+    message.ClearField("messageContextInfo")  # the sender's device list and secret
+    if message.conversation:
+        message = Message(extendedTextMessage=ExtendedTextMessage(text=message.conversation))
+    for part in _contents(message):
+        score = part.contextInfo.forwardingScore if part.HasField("contextInfo") else 0
+        part.ClearField("contextInfo")
+        part.contextInfo.isForwarded = True
+        part.contextInfo.forwardingScore = score + 1
+    return message
+
+
 def build(session: Session, payload: OutgoingPayload) -> Message | str:
-    """The whatsmeow message for a queued payload; raises a permanent
-    ``TransportError`` for what this engine cannot send."""
+    """The whatsmeow message for a queued payload: a reply quotes the kept
+    original; a forward (``forwardedFrom``) sends the kept original again, or, when
+    it is not kept, the payload rebuilt from the journal marked forwarded. Raises a
+    permanent ``TransportError`` for what this engine cannot send."""
+    data = payload.data
+    link_preview = bool(data.get("linkPreview", False))
+    source_id = str(data.get("forwardedFrom") or "")
+    if source_id:
+        source = original(session, source_id)
+        if source is not None:
+            return forwarded(source)
+    message = build_content(session, payload)
+    context = ContextInfo()
+    if source_id:
+        context.isForwarded = True
+        context.forwardingScore = int(data.get("forwardingScore", 1))  # type: ignore[call-overload]
+    quoted_id = str(data.get("quotedMessageId") or "")
+    if quoted_id:
+        quoted = original(session, quoted_id)
+        if quoted is None:
+            raise _unknown("the quoted message", quoted_id)
+        context.stanzaID = quoted.wa_id
+        context.participant = quoted.sender
+        context.quotedMessage.CopyFrom(unwrap(Message.FromString(bytes(quoted.message))))
+        context.quotedMessage.ClearField("messageContextInfo")
+    if context.ListFields():
+        return with_context(session, message, context, link_preview)
+    return message
+
+
+def build_content(session: Session, payload: OutgoingPayload) -> Message | str:
     data = payload.data
     kind = payload.type_message
     client = session.client
-    if data.get("quotedMessageId"):
-        # whatsmeow needs the quoted message itself, which this engine does not keep
-        # yet: fail visibly rather than send a reply that quotes nothing.
-        raise TransportError("quotedMessageId is not supported by the waweb engine yet", permanent=True)
     if payload.chat_id == STATUS_BROADCAST and kind == "extendedTextMessage":
         colour = str(data.get("backgroundColor", "#000000")).lstrip("#") or "000000"
         return Message(
@@ -116,4 +209,23 @@ def send(session: Session, payload: OutgoingPayload) -> dict[str, Any]:
     WawebMessage.objects.filter(instance_id=instance_id, id_message=payload.id_message).update(
         wa_id=str(response.ID)
     )
+    sent = response.Message if response.HasField("Message") else message
+    keep(session, str(response.ID), payload.chat_id, Message(conversation=sent) if isinstance(sent, str) else sent)
     return {"status": "sent"}
+
+
+def keep(session: Session, wa_id: str, chat_id: str, message: Message) -> None:
+    """Keep what we sent, so it can be quoted and forwarded later."""
+    me = session.client.get_me()
+    WawebOriginal.objects.get_or_create(
+        instance_id=session.instance.pk,
+        wa_id=wa_id,
+        defaults={
+            "chat_id": chat_id,
+            "sender": sender_jid(me.JID),
+            "from_me": True,
+            "timestamp": timezone.now(),
+            "message": message.SerializeToString(),
+            "read": True,
+        },
+    )

@@ -28,6 +28,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import segno
@@ -38,7 +39,7 @@ from engines import channel, sink
 from engines.contract import STATUS_BROADCAST, GroupRefused, OutgoingPayload, QrCode, TransportError
 from engines.events import CallEvent, PairingCodeEvent, QrEvent, ReceiptEvent
 from engines.waweb import store
-from engines.waweb.models import WawebMessage, WawebSession
+from engines.waweb.models import WawebMessage, WawebOriginal, WawebSession
 from instances import services
 from instances.models import Instance, State
 
@@ -134,7 +135,9 @@ class Session:
             "leave_group": self.cmd_leave_group,
             "update_group_settings": self.cmd_update_group_settings,
             "delete_status": self.cmd_delete_status,
+            "read_chat": self.cmd_read_chat,
         }
+        self.next_prune = 0.0
 
     @property
     def fence(self) -> tuple[str, int]:
@@ -307,14 +310,53 @@ class Session:
             and WawebMessage.objects.filter(instance_id=self.instance.pk, wa_id=event.id_message).exists()
         ):
             return  # our own API send, echoed back: reported by the send path already
+        if event.message_data["typeMessage"] not in ("deletedMessage", "editedMessage", "reactionMessage"):
+            # Kept before the event goes out: markIncomingMessagesReaded reads it at once.
+            self.keep(message)
         sink.emit(self.instance, event)
+
+    def keep(self, message: Any) -> None:
+        """Keep a message's original (quotes, forwards, read receipts need it)."""
+        from engines.waweb.translate import (  # why: neonize loads only in the session process
+            chat_id,
+            sender_jid,
+            timestamp,
+        )
+
+        source = message.Info.MessageSource
+        WawebOriginal.objects.get_or_create(
+            instance_id=self.instance.pk,
+            wa_id=message.Info.ID,
+            defaults={
+                "chat_id": chat_id(source.Chat),
+                "sender": sender_jid(source.Sender),
+                "from_me": bool(source.IsFromMe),
+                "timestamp": timestamp(message.Info.Timestamp),
+                "message": message.Message.SerializeToString(),
+                "read": bool(source.IsFromMe),
+            },
+        )
+
+    def prune(self) -> None:
+        """Forget originals older than ``WAWEB_KEEP_MESSAGES_DAYS`` (once an hour)."""
+        if time.monotonic() < self.next_prune:
+            return
+        self.next_prune = time.monotonic() + 3600
+        cutoff = timezone.now() - timedelta(days=settings.WAWEB_KEEP_MESSAGES_DAYS)
+        WawebOriginal.objects.filter(instance_id=self.instance.pk, timestamp__lt=cutoff).delete()
 
     def on_receipt(self, message: Any) -> None:
         from engines.waweb.translate import (  # why: neonize loads only in the session process
+            READ_SELF,
             receipt_status,
             timestamp,
         )
 
+        if message.MessageSource.IsFromMe and message.Type == READ_SELF:
+            # The phone (or another device) read them: readChat has nothing to send.
+            WawebOriginal.objects.filter(
+                instance_id=self.instance.pk, wa_id__in=list(message.MessageIDs)
+            ).update(read=True)
         status = receipt_status(message)
         if status is None:
             return
@@ -635,6 +677,37 @@ class Session:
         self.client.revoke_message(to_jid(STATUS_BROADCAST), build_jid(me.JID.User), wa_id)
         return True
 
+    def cmd_read_chat(self, args: dict[str, Any]) -> int:
+        """Read receipts for the chat's unread received messages (all, or up to
+        ``id_message``), one ``mark_read`` per sender (a group's members). Returns
+        how many messages were marked."""
+        from neonize.utils.enum import ReceiptType  # why: neonize loads only in the session process
+
+        from engines.waweb.translate import (  # why: neonize loads only in the session process
+            from_jid_text,
+            to_jid,
+        )
+
+        chat = str(args["chat_id"])
+        unread = WawebOriginal.objects.filter(instance_id=self.instance.pk, chat_id=chat, from_me=False, read=False)
+        if args.get("id_message"):
+            bound = (
+                WawebOriginal.objects.filter(instance_id=self.instance.pk, wa_id=args["id_message"])
+                .values_list("timestamp", flat=True)
+                .first()
+            )
+            if bound is not None:
+                unread = unread.filter(timestamp__lte=bound)
+        by_sender: dict[str, list[tuple[int, str]]] = {}
+        for pk, wa_id, sender in unread.order_by("timestamp").values_list("pk", "wa_id", "sender"):
+            by_sender.setdefault(sender, []).append((pk, wa_id))
+        for sender, rows in by_sender.items():
+            self.client.mark_read(
+                *[wa_id for _, wa_id in rows], chat=to_jid(chat), sender=from_jid_text(sender), receipt=ReceiptType.READ
+            )
+            WawebOriginal.objects.filter(pk__in=[pk for pk, _ in rows]).update(read=True)
+        return sum(len(rows) for rows in by_sender.values())
+
     # --- The process's main loop ----------------------------------------------------------
 
     after_answer: Stop | None = None
@@ -663,11 +736,19 @@ class Session:
 
     def serve(self, listener: channel.Listener, stop: threading.Event) -> int:
         """Apply events and run commands until something ends the session."""
+        from engines.waweb import transport
+
+        # What this process itself asks of its own session (markIncomingMessagesReaded
+        # reading a chat while an event is applied) runs here, not through the channel
+        # this same thread serves.
+        transport.IN_PROCESS[self.instance.pk] = self.handle
         try:
             while not stop.is_set():
                 if not listener.keep_alive():
                     return EXIT_LEASE_LOST
                 self.pump()
+                if self.connected:
+                    self.prune()
                 for command in listener.take():
                     listener.run(command, self.handle)
                     if self.after_answer is not None:
@@ -683,6 +764,8 @@ class Session:
         except Stop as stopped:
             log.info("waweb session of %s ends: %s", self.instance.pk, stopped)
             return stopped.code
+        finally:
+            transport.IN_PROCESS.pop(self.instance.pk, None)
         return EXIT_STOPPED
 
 

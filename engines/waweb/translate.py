@@ -44,6 +44,28 @@ def to_jid(chat: str) -> JID:
     return JID(User=user, Server=server, Device=0, RawAgent=0, Integrator=0, IsEmpty=False)
 
 
+def sender_jid(jid: JID) -> str:
+    """A sender's JID as WhatsApp writes it in ``ContextInfo.participant`` (no
+    device): ``79001234567@s.whatsapp.net``."""
+    return f"{jid.User}@{jid.Server}"
+
+
+def from_jid_text(text: str) -> JID:
+    """``user[:device]@server`` (as stored) back to a JID."""
+    user_device, _, server = text.partition("@")
+    user, _, device = user_device.partition(":")
+    return JID(User=user, Server=server, Device=int(device or 0), RawAgent=0, Integrator=0, IsEmpty=False)
+
+
+def unwrap(message: Message) -> Message:
+    """The content inside the wrappers whatsmeow hands over as they came
+    (disappearing chats, view-once, documents with a caption)."""
+    for wrapper in ("ephemeralMessage", "viewOnceMessage", "viewOnceMessageV2", "documentWithCaptionMessage"):
+        if message.HasField(wrapper):
+            return unwrap(getattr(message, wrapper).message)
+    return message
+
+
 def timestamp(value: int) -> datetime:
     """neonize's timestamps are unix seconds (milliseconds in a few events)."""
     seconds = value / 1000 if value > 10**11 else value
@@ -218,6 +240,9 @@ RECEIPTS: dict[int, ReceiptStatus] = {
     ReceiptEv.DESCRIPTOR.fields_by_name["Type"].enum_type.values_by_name["READ"].number: "read",
     ReceiptEv.DESCRIPTOR.fields_by_name["Type"].enum_type.values_by_name["PLAYED"].number: "played",
 }
+
+
+READ_SELF = ReceiptEv.DESCRIPTOR.fields_by_name["Type"].enum_type.values_by_name["READ_SELF"].number
 
 
 def receipt_status(event: ReceiptEv) -> ReceiptStatus | None:

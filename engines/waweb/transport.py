@@ -10,7 +10,7 @@ off, no runner), commands fail at once with ``NoSessionOwner`` (a 503)."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,11 @@ if TYPE_CHECKING:
     from instances.models import Instance
 
 ENGINE = "waweb"
+
+# The session process's own sessions by instance id (``Session.serve`` registers
+# itself): a command this process asks of its own session runs directly, since the
+# thread that would answer it over the channel is the one asking.
+IN_PROCESS: dict[int, Callable[[str, dict[str, Any]], Any]] = {}
 
 
 def payload_to_wire(payload: OutgoingPayload) -> dict[str, Any]:
@@ -79,6 +84,9 @@ class WawebTransport:
         self.instance = instance
 
     def _call(self, command: str, /, **args: Any) -> Any:
+        local = IN_PROCESS.get(self.instance.pk)
+        if local is not None:
+            return local(command, args)
         return channel.call(self.instance.pk, command, args)
 
     def _unsupported(self, operation: str) -> NotSupportedYet:
@@ -142,10 +150,10 @@ class WawebTransport:
         self._call("send_presence", chat_id=chat_id, milliseconds=milliseconds, recording=recording)
 
     def read_chat(self, *, chat_id: str) -> None:
-        raise self._unsupported("readChat")
+        self._call("read_chat", chat_id=chat_id, id_message="")
 
     def read_chat_until(self, *, chat_id: str, id_message: str) -> None:
-        raise self._unsupported("readChat")
+        self._call("read_chat", chat_id=chat_id, id_message=id_message)
 
     # --- Calls: whatsmeow carries none (offers are reported as events) ----------------
 

@@ -17,6 +17,13 @@ pytest.importorskip("neonize", reason="the waweb engine needs neonize (requireme
 
 from neonize.client import NewClient  # noqa: E402
 from neonize.proto.Neonize_pb2 import Device, IsOnWhatsAppResponse, MessageDebugTimings, SendResponse  # noqa: E402
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (  # noqa: E402
+    ContextInfo,
+    ExtendedTextMessage,
+    ImageMessage,
+    Message,
+)
+from neonize.utils.enum import ReceiptType  # noqa: E402
 
 from engines.contract import OutgoingPayload, TransportError  # noqa: E402
 from engines.waweb.models import WawebMessage  # noqa: E402
@@ -28,12 +35,15 @@ from tests.factories import make_instance  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 
+PEER = "79001234567"
+
 
 class RecordingClient(NewClient):
     """neonize's client; the calls that need WhatsApp answer as whatsmeow does."""
 
     sent: list[tuple[Any, Any]]
     timers: list[tuple[Any, int]]
+    read: list[tuple[tuple[str, ...], Any, Any, Any]]
 
     def get_me(self) -> Device:
         return Device(
@@ -63,6 +73,9 @@ class RecordingClient(NewClient):
     def set_disappearing_timer(self, jid: Any, timer: Any, setting_ts: Any = None) -> None:
         self.timers.append((jid, timer))
 
+    def mark_read(self, *message_ids: str, chat: Any, sender: Any, receipt: Any, timestamp: Any = None) -> None:
+        self.read.append((message_ids, chat, sender, receipt))
+
 
 @pytest.fixture
 def session(tmp_path: Path) -> Session:
@@ -71,10 +84,18 @@ def session(tmp_path: Path) -> Session:
         runner_id="r", epoch=1, expires_at=timezone.now() + timedelta(minutes=5)
     )
     client = RecordingClient(str(tmp_path / "store.sqlite3"), uuid=f"cmd-{instance.pk}", new_device=True)
-    client.sent, client.timers = [], []
+    client.sent, client.timers, client.read = [], [], []
     live = Session(Instance.objects.get(pk=instance.pk), 1, "r", client)
     live.connected = True
+    live.install()
     return live
+
+
+def receive(session: Session, *events: Any) -> None:
+    """Messages from WhatsApp, through neonize's dispatcher into the session."""
+    for event in events:
+        ev.feed(session.client, event)
+    session.pump()
 
 
 def payload(id_message: str, **data: Any) -> dict[str, Any]:
@@ -118,7 +139,7 @@ def test_a_retry_after_a_crash_inside_the_send_sends_again(session: Session) -> 
     assert WawebMessage.objects.get(id_message="BAE5C1").wa_id == "3EB00001"
 
 
-def test_a_quote_fails_visibly_and_the_batch_goes_on(session: Session) -> None:
+def test_a_quote_of_an_unknown_message_fails_visibly_and_the_batch_goes_on(session: Session) -> None:
     answers = session.handle(
         "send",
         {
@@ -131,8 +152,132 @@ def test_a_quote_fails_visibly_and_the_batch_goes_on(session: Session) -> None:
 
     first = result_from_wire(answers[0])
     assert isinstance(first, TransportError) and first.permanent
-    assert "quotedMessageId" in str(first)
+    assert "X is not known" in str(first)
     assert answers[1] == {"status": "sent"}
+
+
+def test_a_reply_quotes_the_received_message(session: Session) -> None:
+    receive(session, ev.message("3A0001", PEER, Message(conversation="is it open?")))
+
+    session.handle("send", {"payloads": [payload("BAE5Q1", message="yes", quotedMessageId="3A0001")]})
+
+    [(_, sent)] = session.client.sent
+    context = sent.extendedTextMessage.contextInfo
+    assert sent.extendedTextMessage.text == "yes"
+    assert (context.stanzaID, context.participant) == ("3A0001", f"{PEER}@s.whatsapp.net")
+    assert context.quotedMessage.conversation == "is it open?"
+
+
+def test_a_reply_to_our_own_send_quotes_it_by_our_id(session: Session) -> None:
+    session.handle("send", {"payloads": [payload("BAE5Q2", message="price list")]})
+    session.handle("send", {"payloads": [payload("BAE5Q3", message="updated", quotedMessageId="BAE5Q2")]})
+
+    context = session.client.sent[1][1].extendedTextMessage.contextInfo
+    assert (context.stanzaID, context.participant) == ("3EB00001", "79005550001@s.whatsapp.net")
+    assert context.quotedMessage.conversation == "price list"
+
+
+def test_a_forward_sends_the_kept_original_marked_forwarded(session: Session) -> None:
+    photo = ImageMessage(
+        URL="https://mmg.whatsapp.net/o1",
+        mimetype="image/jpeg",
+        caption="menu",
+        mediaKey=b"k" * 32,
+        directPath="/v/t62/o1",
+        fileSHA256=b"s" * 32,
+        fileEncSHA256=b"e" * 32,
+        fileLength=1234,
+    )
+    receive(session, ev.message("3A0002", PEER, Message(imageMessage=photo)))
+    wire = payload_to_wire(
+        OutgoingPayload(
+            id_message="BAE5F1",
+            chat_id="79001230000@c.us",
+            type_message="imageMessage",
+            data={"urlFile": "", "caption": "menu", "isForwarded": True, "forwardingScore": 1, "forwardedFrom": "3A0002"},
+        )
+    )
+
+    assert session.handle("send", {"payloads": [wire]}) == [{"status": "sent"}]
+
+    [(to, sent)] = session.client.sent
+    assert to.User == "79001230000"
+    assert (sent.imageMessage.mediaKey, sent.imageMessage.directPath) == (photo.mediaKey, photo.directPath)
+    assert sent.imageMessage.contextInfo.isForwarded
+    assert sent.imageMessage.contextInfo.forwardingScore == 1
+
+
+def test_a_forwarded_text_is_forwarded_once_more_without_its_quote(session: Session) -> None:
+    text = ExtendedTextMessage(
+        text="see this",
+        contextInfo=ContextInfo(isForwarded=True, forwardingScore=2, stanzaID="3A0000", participant="1@s.whatsapp.net"),
+    )
+    receive(session, ev.message("3A0003", PEER, Message(extendedTextMessage=text)))
+    wire = payload_to_wire(
+        OutgoingPayload(
+            id_message="BAE5F2",
+            chat_id="79001230000@c.us",
+            type_message="textMessage",
+            data={"message": "see this", "isForwarded": True, "forwardingScore": 1, "forwardedFrom": "3A0003"},
+        )
+    )
+    session.handle("send", {"payloads": [wire]})
+
+    context = session.client.sent[0][1].extendedTextMessage.contextInfo
+    assert (context.isForwarded, context.forwardingScore, context.stanzaID) == (True, 3, "")
+
+
+def test_a_forward_of_a_message_not_kept_is_rebuilt_from_the_journal(session: Session) -> None:
+    wire = payload_to_wire(
+        OutgoingPayload(
+            id_message="BAE5F3",
+            chat_id="79001230000@c.us",
+            type_message="textMessage",
+            data={"message": "old one", "isForwarded": True, "forwardingScore": 1, "forwardedFrom": "GONE"},
+        )
+    )
+    session.handle("send", {"payloads": [wire]})
+
+    sent = session.client.sent[0][1].extendedTextMessage
+    assert (sent.text, sent.contextInfo.isForwarded) == ("old one", True)
+
+
+def test_read_chat_sends_read_receipts_for_unread_received_messages_once(session: Session) -> None:
+    receive(
+        session,
+        ev.message("3A0010", PEER, Message(conversation="one")),
+        ev.message("3A0011", PEER, Message(conversation="two")),
+        ev.message("3A0012", "79001230000", Message(conversation="elsewhere")),
+    )
+
+    assert session.handle("read_chat", {"chat_id": f"{PEER}@c.us", "id_message": ""}) == 2
+    assert session.handle("read_chat", {"chat_id": f"{PEER}@c.us", "id_message": ""}) == 0
+
+    [(ids, chat, sender, receipt)] = session.client.read
+    assert ids == ("3A0010", "3A0011")
+    assert (chat.User, chat.Server, sender.User) == (PEER, "s.whatsapp.net", PEER)
+    assert receipt == ReceiptType.READ
+
+
+def test_read_chat_up_to_a_message_leaves_the_later_ones_unread(session: Session) -> None:
+    later = ev.message("3A0021", PEER, Message(conversation="later"))
+    later.Info.Timestamp += 60
+    receive(session, ev.message("3A0020", PEER, Message(conversation="first")), later)
+
+    assert session.handle("read_chat", {"chat_id": f"{PEER}@c.us", "id_message": "3A0020"}) == 1
+    assert session.client.read[0][0] == ("3A0020",)
+    assert session.handle("read_chat", {"chat_id": f"{PEER}@c.us", "id_message": ""}) == 1
+    assert session.client.read[1][0] == ("3A0021",)
+
+
+def test_messages_the_phone_read_need_no_receipt(session: Session) -> None:
+    receive(session, ev.message("3A0030", PEER, Message(conversation="seen on the phone")))
+    self_read = ev.receipt(PEER, ["3A0030"], "READ_SELF")
+    self_read.MessageSource.IsFromMe = True
+    receive(session, self_read)
+
+    assert session.handle("read_chat", {"chat_id": f"{PEER}@c.us", "id_message": ""}) == 0
+    assert session.client.read == []
 
 
 def test_a_location_goes_out_as_a_whatsapp_location(session: Session) -> None:
@@ -192,7 +337,7 @@ def test_a_queued_send_reaches_the_session_through_the_channel(tmp_path: Path) -
         runner_id="r", epoch=1, expires_at=timezone.now() + timedelta(minutes=5)
     )
     client = RecordingClient(str(tmp_path / "store.sqlite3"), uuid=f"drain-{instance.pk}", new_device=True)
-    client.sent, client.timers = [], []
+    client.sent, client.timers, client.read = [], [], []
     live = Session(Instance.objects.get(pk=instance.pk), 1, "r", client)
     live.connected = True
     stop = threading.Event()
@@ -230,6 +375,57 @@ def test_a_queued_send_reaches_the_session_through_the_channel(tmp_path: Path) -
         assert row is not None
         assert [m for _, m in client.sent] == ["through"]
         assert WawebMessage.objects.get(id_message=id_message).wa_id == "3EB00001"
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_mark_incoming_messages_readed_reads_through_the_session_itself(tmp_path: Path) -> None:
+    """markIncomingMessagesReaded reads the chat while the session applies the
+    message: the read runs in the session's own thread (it cannot wait on the
+    channel that same thread serves), and the receipt goes out at once."""
+    import threading
+
+    from django.db import connection
+
+    from engines.channel import Listener
+    from engines.models import CommandListener
+    from instances.models import State
+    from journals.models import JournalMessage
+    from tests.processes import wait_for
+
+    instance = make_instance(engine="waweb", settings_changes={"markIncomingMessagesReaded": True})
+    Instance.objects.filter(pk=instance.pk).update(state=State.AUTHORIZED, wid="79005550001@c.us")
+    SessionLease.objects.filter(instance_id=instance.pk).update(
+        runner_id="r", epoch=1, expires_at=timezone.now() + timedelta(minutes=5)
+    )
+    client = RecordingClient(str(tmp_path / "store.sqlite3"), uuid=f"read-{instance.pk}", new_device=True)
+    client.sent, client.timers, client.read = [], [], []
+    live = Session(Instance.objects.get(pk=instance.pk), 1, "r", client)
+    live.connected = True
+    live.install()
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener = Listener(instance.pk, 1, "r")
+        listener.start()
+        try:
+            live.serve(listener, stop)
+        finally:
+            listener.stop()
+            connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        wait_for(
+            lambda: CommandListener.objects.filter(instance_id=instance.pk).exists(), timeout=30, what="listener"
+        )
+        ev.feed(client, ev.message("3A0040", PEER, Message(conversation="hi")))
+        wait_for(lambda: client.read, timeout=30, what="the read receipt")
+        assert client.read[0][0] == ("3A0040",)
+        assert JournalMessage.objects.get(instance_id=instance.pk, id_message="3A0040").is_read
     finally:
         stop.set()
         thread.join(timeout=30)
