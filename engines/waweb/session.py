@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import ctypes
+import dataclasses
 import io
 import logging
 import os
@@ -35,7 +36,7 @@ import segno
 from django.conf import settings
 from django.utils import timezone
 
-from engines import channel, sink
+from engines import channel, media, sink
 from engines.contract import STATUS_BROADCAST, GroupRefused, OutgoingPayload, QrCode, TransportError
 from engines.events import CallEvent, PairingCodeEvent, QrEvent, ReceiptEvent
 from engines.waweb import store
@@ -313,7 +314,35 @@ class Session:
         if event.message_data["typeMessage"] not in ("deletedMessage", "editedMessage", "reactionMessage"):
             # Kept before the event goes out: markIncomingMessagesReaded reads it at once.
             self.keep(message)
+        if "fileMessageData" in event.message_data:
+            event = dataclasses.replace(event, message_data=self.download(message, event.message_data))
         sink.emit(self.instance, event)
+
+    def download(self, message: Any, data: dict[str, Any]) -> dict[str, Any]:
+        """A received file downloaded from WhatsApp (``download_any``) and stored
+        like an upload, so ``downloadUrl`` and downloadFile serve it. A file that
+        cannot be fetched or stored still arrives, with an empty ``downloadUrl``
+        (as on the cloud engine), and the reason is logged."""
+        from engines.waweb.translate import unwrap  # why: neonize loads only in the session process
+
+        file = dict(data["fileMessageData"])
+        content_message = unwrap(message.Message)
+        size = max((getattr(part, "fileLength", 0) for _, part in content_message.ListFields()), default=0)
+        try:
+            if size > int(settings.MEDIA_MAX_BYTES):
+                raise media.MediaUnavailable(f"{size} bytes is over MEDIA_MAX_BYTES")
+            content = self.client.download_any(content_message)
+            stored = media.store(
+                instance_id=self.instance.pk,
+                content=content or b"",
+                file_name=str(file.get("fileName") or ""),
+                mime_hints=(str(file.get("mimeType") or "") or None,),
+            )
+        except Exception as exc:  # noqa: BLE001 - neonize's DownloadError, MediaUnavailable: the message still goes out
+            log.warning("waweb instance %s: media of %s not downloaded: %s", self.instance.pk, message.Info.ID, exc)
+            return data
+        file.update(downloadUrl=stored.url, fileName=stored.file_name, mimeType=stored.mime_type)
+        return {**data, "fileMessageData": file}
 
     def keep(self, message: Any) -> None:
         """Keep a message's original (quotes, forwards, read receipts need it)."""

@@ -46,13 +46,31 @@ WEBHOOKS = {
 }
 
 
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
+
 class LoggedInClient(NewClient):
-    """neonize's client; ``get_me`` answers as whatsmeow does once logged in."""
+    """neonize's client; ``get_me`` answers as whatsmeow does once logged in, and
+    ``download_any`` as WhatsApp's media servers would: the file of a known media
+    key, or whatsmeow's error (an expired or unknown file)."""
+
+    cdn: dict[bytes, bytes] = {}
 
     def get_me(self) -> Device:
         return Device(
             JID=ev.jid(ME, device=7), LID=ev.jid("123456789012345", "lid"), PushName="Shop", Platform=""
         )
+
+    def download_any(self, message: Message, path: str | None = None) -> bytes | None:
+        from neonize.exc import DownloadError
+
+        key = message.imageMessage.mediaKey or message.documentMessage.mediaKey
+        if key not in self.cdn:
+            raise DownloadError("failed to download media: 404 Not Found")
+        return self.cdn[key]
 
 
 @pytest.fixture
@@ -251,3 +269,33 @@ def test_qr_codes_reach_the_qr_method(waweb: tuple[Instance, Session], api_clien
 
     assert base64.b64decode(second["message"]).startswith(b"\x89PNG")
     services.change_state(instance, State.STARTING)  # the keys stay until a logout
+
+
+def test_a_received_image_is_downloaded_stored_and_its_link_served(waweb: tuple[Instance, Session]) -> None:
+    from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ImageMessage
+
+    instance, session = waweb
+    session.client.cdn = {b"k" * 32: PNG}
+    image = ImageMessage(mimetype="image/png", caption="a dot", mediaKey=b"k" * 32, directPath="/v/1", fileLength=len(PNG))
+    ev.feed(session.client, ev.message("3EB0AB01", PEER, Message(imageMessage=image)))
+    session.pump()
+
+    [body] = bodies(instance, "incomingMessageReceived")
+    file = body["messageData"]["fileMessageData"]
+    assert (body["messageData"]["typeMessage"], file["caption"], file["mimeType"]) == ("imageMessage", "a dot", "image/png")
+    served = APIClient().get("/" + file["downloadUrl"].split("://", 1)[1].split("/", 1)[1])
+    assert served.status_code == 200
+    assert b"".join(served.streaming_content) == PNG  # type: ignore[attr-defined]
+
+
+def test_a_file_that_cannot_be_downloaded_still_arrives_without_a_link(waweb: tuple[Instance, Session]) -> None:
+    from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import DocumentMessage
+
+    instance, session = waweb
+    document = DocumentMessage(mimetype="application/pdf", fileName="offer.pdf", mediaKey=b"x" * 32, directPath="/v/2")
+    ev.feed(session.client, ev.message("3EB0AB02", PEER, Message(documentMessage=document)))
+    session.pump()
+
+    [body] = bodies(instance, "incomingMessageReceived")
+    file = body["messageData"]["fileMessageData"]
+    assert (file["fileName"], file["downloadUrl"]) == ("offer.pdf", "")
