@@ -51,6 +51,7 @@ app.conf.beat_schedule = {
     "wake-due-webhooks": {"task": "journals.tasks.wake_due_webhooks_task", "schedule": settings.WEBHOOK_RECOVER_INTERVAL_SECONDS},
     "prune-journals": {"task": "journals.retention.prune_journals_task", "schedule": 3600.0},
     "prune-statuses": {"task": "statuses.tasks.prune_statuses_task", "schedule": 3600.0},
+    "offer-cloud-inboxes": {"task": "engines.cloud.tasks.offer_inboxes_task", "schedule": settings.RELAY_RECOVER_INTERVAL_SECONDS},
     "prune-network-statuses": {"task": "engines.emulator.tasks.prune_network_statuses_task", "schedule": 3600.0},
     "expire-notifications": {"task": "journals.tasks.expire_notifications_task", "schedule": 600.0},
     "prune-send-attempts": {"task": "messaging.tasks.prune_send_attempts_task", "schedule": 3600.0},

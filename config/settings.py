@@ -417,6 +417,10 @@ CLOUD_API_TIMEOUT_SECONDS = env.float("CLOUD_API_TIMEOUT_SECONDS", default=30.0)
 # of messages to one user (131056 past about one every 6 s): Relay keeps below both.
 CLOUD_API_MESSAGES_PER_SECOND = env.float("CLOUD_API_MESSAGES_PER_SECOND", default=80.0)
 CLOUD_API_RECIPIENT_INTERVAL_SECONDS = env.float("CLOUD_API_RECIPIENT_INTERVAL_SECONDS", default=6.0)
+# A webhook delivery that fails to be taken in this many times (the beat retries it
+# every RELAY_RECOVER_INTERVAL_SECONDS) is set aside in CloudInbox, with its error,
+# so the instance's later deliveries are not held behind it forever.
+CLOUD_INBOX_MAX_ATTEMPTS = env.int("CLOUD_INBOX_MAX_ATTEMPTS", default=20)
 # Key material for the Cloud API credentials stored in the database (access token,
 # app secret, verify token). Empty: derived from SECRET_KEY, so rotating SECRET_KEY
 # then makes stored credentials unreadable (set this one to rotate them apart).

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib import admin
 
 from engines.cloud.crypto import mask
-from engines.cloud.models import CloudAccount
+from engines.cloud.models import CloudAccount, CloudInbox
 
 if TYPE_CHECKING:
     ModelAdmin = admin.ModelAdmin[Any]  # generic in django-stubs only
@@ -36,3 +36,13 @@ class CloudAccountAdmin(ModelAdmin):
 
     def has_add_permission(self, request: Any) -> bool:
         return False
+
+
+@admin.register(CloudInbox)
+class CloudInboxAdmin(ModelAdmin):
+    """Meta's deliveries not taken in yet, and those set aside after repeated failure."""
+
+    list_display = ("id", "instance", "received_at", "attempts", "dead", "last_error")
+    list_filter = ("dead",)
+    search_fields = ("instance__id",)
+    readonly_fields = ("instance", "payload", "received_at", "attempts", "last_error")

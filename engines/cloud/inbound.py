@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from engines import media, sink
 from engines.cloud import graph
-from engines.cloud.models import CloudAccount, CloudMessage, CloudUser, Direction
+from engines.cloud.models import CloudAccount, CloudInbox, CloudMessage, CloudUser, Direction
 from engines.events import MessageEvent, ReceiptEvent
 from instances.models import Instance
 
@@ -48,6 +48,47 @@ def _when(value: Any) -> datetime:
         return datetime.fromtimestamp(int(value), tz=UTC)
     except (TypeError, ValueError):
         return timezone.now()
+
+
+def take_in_queued(instance_id: int) -> int:
+    """Take in the instance's queued webhook deliveries (``CloudInbox``), oldest first,
+    each in its own transaction that deletes it. Safe to run twice at once: the head
+    row is locked, so a second run waits for it and then finds the next (or nothing).
+    A delivery that fails is counted and left at the head (later ones wait, keeping
+    Meta's order), until ``CLOUD_INBOX_MAX_ATTEMPTS`` sets it aside. Returns how many
+    messages and statuses were new."""
+    taken = 0
+    while True:
+        failed: Exception | None = None
+        with transaction.atomic():
+            row = (
+                CloudInbox.objects.select_for_update()
+                .select_related("instance")
+                .filter(instance_id=instance_id, dead=False)
+                .order_by("pk")
+                .first()
+            )
+            if row is None:
+                return taken
+            try:
+                with transaction.atomic():
+                    taken += take_in(row.instance, row.payload)
+            except Exception as exc:  # noqa: BLE001 - a bug or an outage must not lose the delivery
+                failed = exc
+            else:
+                row.delete()
+        if failed is not None:
+            attempts = row.attempts + 1
+            dead = attempts >= settings.CLOUD_INBOX_MAX_ATTEMPTS
+            CloudInbox.objects.filter(pk=row.pk).update(
+                attempts=attempts, last_error=f"{type(failed).__name__}: {failed}"[:500], dead=dead
+            )
+            log.warning(
+                "cloud instance %s: webhook delivery %s not taken in (attempt %s%s): %s",
+                instance_id, row.pk, attempts, ", set aside" if dead else "", failed,
+            )
+            if not dead:
+                return taken  # the beat offers it again; later deliveries wait behind it
 
 
 def take_in(owner: Instance, payload: Mapping[str, Any]) -> int:

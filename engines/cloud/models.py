@@ -66,6 +66,32 @@ class CloudMessage(models.Model):
         return f"{self.direction} {self.id_message} = {self.wamid}"
 
 
+class CloudInbox(models.Model):
+    """A webhook delivery Meta posted, kept until it is taken in.
+
+    The webhook answers Meta as soon as this row is committed; a worker takes it in
+    (fetching received media from Graph, which can take seconds) in arrival order per
+    instance and deletes it in the same transaction (``engines.cloud.inbound
+    .take_in_queued``). So a slow download never makes Meta time out and re-post, and
+    a worker that dies mid-way leaves the row for the next one (the beat re-offers
+    rows left behind). A row that keeps failing is set aside (``dead``) after
+    ``CLOUD_INBOX_MAX_ATTEMPTS`` instead of blocking the instance's later deliveries;
+    it stays here, with its error, for the operator (admin)."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="+", db_index=False)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    dead = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["instance", "dead", "id"], name="cloud_inbox_idx")]
+
+    def __str__(self) -> str:
+        return f"cloud delivery {self.pk} for {self.instance_id}"
+
+
 class CloudUser(models.Model):
     """A user Meta named by a business-scoped user id (BSUID, e.g. ``US.1349…``)
     without a phone number: their chatId is ``<digits>@lid`` (stable per instance

@@ -14,8 +14,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from engines.cloud import inbound
-from engines.cloud.models import CloudAccount
+from engines.cloud import tasks
+from engines.cloud.models import CloudAccount, CloudInbox
+from instances.http import BadRequest, check_text_safe
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,15 @@ def webhook(request: HttpRequest, id_instance: int) -> HttpResponse:
         return JsonResponse({"error": "the body is not JSON"}, status=400)
     if not isinstance(payload, dict):
         return JsonResponse({"error": "the body is not a JSON object"}, status=400)
-    taken = inbound.take_in(account.instance, payload)
-    return JsonResponse({"taken": taken})
+    try:
+        check_text_safe(payload)  # PostgreSQL's jsonb refuses NUL and lone surrogates
+    except BadRequest as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    # Committed before Meta hears 200; taken in by a worker (media downloads can take
+    # seconds, and Meta re-posts a webhook that does not answer in time).
+    row = CloudInbox.objects.create(instance_id=account.instance_id, payload=payload)
+    tasks.offer_inbox(account.instance_id)
+    return JsonResponse({"queued": row.pk})
 
 
 def _verify(request: HttpRequest, account: CloudAccount) -> HttpResponse:
