@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -20,27 +21,79 @@ from django.utils import timezone
 
 from engines import sink
 from engines.emulator.models import EmuChatTimer, EmuGroupMember, EmuMessage
+from engines.emulator.network import lids_for, phones_of_lids
 from engines.events import DisappearingEvent, EngineEvent, ExpiredEvent
 from instances.models import Engine, Instance
 
 BATCH = 1000
 
 
-def _devices(phones: Iterable[str]) -> dict[str, list[int]]:
-    found: dict[str, list[int]] = defaultdict(list)
+@dataclass(frozen=True)
+class _Device:
+    """An instance linked to a phone, and whether it sees personal chats by the
+    peer's LID (enableLidMode) or by ``@c.us``."""
+
+    pk: int
+    lid_mode: bool
+
+
+def _devices(phones: Iterable[str]) -> dict[str, list[_Device]]:
+    found: dict[str, list[_Device]] = defaultdict(list)
     rows = Instance.objects.filter(phone__in=set(phones), engine=Engine.EMULATOR, is_deleted=False)
-    for pk, phone in rows.values_list("pk", "phone"):
-        found[phone].append(pk)
+    for instance in rows.only("pk", "phone", "settings"):
+        found[instance.phone].append(_Device(instance.pk, bool(instance.setting("enableLidMode"))))
     return found
 
 
+class _Views:
+    """How each device names a personal chat: the peer's ``@lid`` in enableLidMode,
+    its ``@c.us`` id otherwise (as the session shows the chat's messages)."""
+
+    def __init__(self, devices: dict[str, list[_Device]], peers: Iterable[str]) -> None:
+        lid_mode = any(d.lid_mode for found in devices.values() for d in found)
+        self.lids = lids_for(peers) if lid_mode else {}
+
+    def chat(self, device: _Device, peer: str) -> str:
+        if device.lid_mode and peer in self.lids:
+            return self.lids[peer]
+        return f"{peer}@c.us"
+
+
 def set_timer(phone: str, chat_id: str, expiration: int) -> None:
-    """``phone`` sets the chat's timer; both sides (every member) get it."""
+    """``phone`` sets the chat's timer; both sides (every member) get it. A
+    personal chat named by the peer's ``@lid`` is the same chat as its ``@c.us``
+    id: the timer is kept under the phone numbers (as the network carries the
+    messages) and each side's devices are told under the id they see it by."""
     now = timezone.now()
-    sides = [(phone, chat_id)]
+    if chat_id.endswith("@lid"):
+        peer = phones_of_lids([chat_id]).get(chat_id)
+        if peer is not None:
+            chat_id = f"{peer}@c.us"
     if chat_id.endswith("@c.us"):
-        sides.append((chat_id.split("@", 1)[0], f"{phone}@c.us"))
-    elif chat_id.endswith("@g.us"):
+        peer = chat_id.split("@", 1)[0]
+        personal = [(phone, peer), (peer, phone)]
+        with transaction.atomic():
+            for side, other in personal:
+                EmuChatTimer.objects.update_or_create(
+                    phone=side, chat_id=f"{other}@c.us", defaults={"expiration": expiration, "set_at": now}
+                )
+            devices = _devices([phone, peer])
+            views = _Views(devices, [phone, peer])
+            sink.emit_many(
+                [
+                    (
+                        device.pk,
+                        DisappearingEvent(
+                            chat_id=views.chat(device, other), expiration=expiration, timestamp=now
+                        ),
+                    )
+                    for side, other in personal
+                    for device in devices.get(side, [])
+                ]
+            )
+        return
+    sides = [(phone, chat_id)]
+    if chat_id.endswith("@g.us"):
         members = EmuGroupMember.objects.filter(group__group_id=chat_id).exclude(phone=phone)
         sides += [(member, chat_id) for member in members.values_list("phone", flat=True)]
     with transaction.atomic():
@@ -48,12 +101,12 @@ def set_timer(phone: str, chat_id: str, expiration: int) -> None:
             EmuChatTimer.objects.update_or_create(
                 phone=side, chat_id=chat, defaults={"expiration": expiration, "set_at": now}
             )
-        devices = _devices(side for side, _ in sides)
+        group_devices = _devices(side for side, _ in sides)
         sink.emit_many(
             [
-                (pk, DisappearingEvent(chat_id=chat, expiration=expiration, timestamp=now))
+                (device.pk, DisappearingEvent(chat_id=chat, expiration=expiration, timestamp=now))
                 for side, chat in sides
-                for pk in devices.get(side, [])
+                for device in group_devices.get(side, [])
             ]
         )
 
@@ -89,19 +142,33 @@ def expire(now: datetime | None = None) -> int:
         if not due:
             return 0
         devices = _devices({m.sender for m in due} | {m.recipient for m in due if m.recipient})
+        views = _Views(devices, {m.sender for m in due} | {m.recipient for m in due if m.recipient})
         pairs: list[tuple[Instance | int, EngineEvent]] = []
         for message in due:
             in_group = message.chat_id.endswith("@g.us")
             if not in_group or not message.recipient:  # the sender's side, once
                 pairs += [
-                    (pk, ExpiredEvent(chat_id=message.chat_id, id_message=message.id_message, timestamp=moment))
-                    for pk in devices.get(message.sender, [])
+                    (
+                        device.pk,
+                        ExpiredEvent(
+                            chat_id=message.chat_id if in_group else views.chat(device, message.recipient),
+                            id_message=message.id_message,
+                            timestamp=moment,
+                        ),
+                    )
+                    for device in devices.get(message.sender, [])
                 ]
             if message.recipient:
-                chat_id = message.chat_id if in_group else f"{message.sender}@c.us"
                 pairs += [
-                    (pk, ExpiredEvent(chat_id=chat_id, id_message=message.id_message, timestamp=moment))
-                    for pk in devices.get(message.recipient, [])
+                    (
+                        device.pk,
+                        ExpiredEvent(
+                            chat_id=message.chat_id if in_group else views.chat(device, message.sender),
+                            id_message=message.id_message,
+                            timestamp=moment,
+                        ),
+                    )
+                    for device in devices.get(message.recipient, [])
                 ]
         sink.emit_many(pairs)
         EmuMessage.objects.filter(pk__in=[m.pk for m in due]).delete()

@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 
 from engines.emulator.disappearing import expire
 from engines.emulator.models import EmuMessage
+from engines.emulator.network import lid_for
 from engines.emulator.services import add_simulated_contact
 from engines.emulator.triggers import contact_sends
 from instances import services as instance_services
@@ -14,6 +15,7 @@ from instances.models import Instance
 from instances.runner import Runner
 from journals.models import Notification
 from messaging.services import drain_queue
+from tests.conftest import method_url
 from tests.factories import make_instance
 from tests.journals.chat_helpers import PEER, PEER_WID, assert_validation, assert_wire_guards, post
 
@@ -118,3 +120,51 @@ def test_turned_off_new_messages_stay(api_client: APIClient, db: None) -> None:
     kept = _send(api_client, a, b.wid, "stays")
     expire(timezone.now() + timedelta(days=100))
     assert _history(api_client, a, b.wid) == [kept]
+
+
+# --- A chat named by its @lid (enableLidMode) ------------------------------------------
+
+
+def _lid_mode(instance: Instance, on: bool) -> Instance:
+    instance_services.update_settings(instance, {"enableLidMode": on})
+    instance.refresh_from_db()
+    return instance
+
+
+def _chats(api_client: APIClient, instance: Instance) -> dict[str, int]:
+    r = api_client.get(method_url(instance, "getChats"))
+    assert r.status_code == 200, r.content
+    return {c["id"]: c["ephemeralExpiration"] for c in r.json()}
+
+
+@pytest.mark.parametrize("peer_in_lid_mode", [False, True])
+def test_a_timer_set_on_a_lid_chat_reaches_the_other_side(
+    api_client: APIClient, db: None, peer_in_lid_mode: bool
+) -> None:
+    """The @lid id is the same chat as the @c.us one: the peer gets the timer under
+    the id it sees the chat by, and messages of both sides expire from both."""
+    a = _lid_mode(_ready(make_instance(authorized=True)), True)
+    b = _lid_mode(_ready(make_instance(authorized=True)), peer_in_lid_mode)
+    a_as_b_sees_it = lid_for(a.phone) if peer_in_lid_mode else a.wid
+    runner = Runner()
+    hello = _send(api_client, b, a_as_b_sees_it, "hello")
+    runner.tick()  # a sees b's chat by its LID
+    b_lid = lid_for(b.phone)
+
+    r = post(api_client, a, "setDisappearingChat", {"chatId": b_lid, "ephemeralExpiration": 86400})
+    assert r.status_code == 200, r.content
+    assert _chats(api_client, b)[a_as_b_sees_it] == 86400  # the other side's chat list
+    if not peer_in_lid_mode:
+        info = post(api_client, b, "getContactInfo", {"chatId": a.wid}).json()
+        assert (info["isDisappearing"], info["messageExpiration"]) == (True, 86400)
+
+    mine = _send(api_client, a, b_lid, "gone tomorrow")
+    theirs = _send(api_client, b, a_as_b_sees_it, "me too")
+    runner.tick()
+    assert _history(api_client, a, b_lid) == [theirs, mine, hello]
+    assert _history(api_client, b, a_as_b_sees_it) == [theirs, mine, hello]
+    assert EmuMessage.objects.filter(expires_at__isnull=False).count() == 2  # on the network
+
+    expire(timezone.now() + timedelta(days=1, seconds=5))
+    assert _history(api_client, a, b_lid) == [hello]
+    assert _history(api_client, b, a_as_b_sees_it) == [hello]
