@@ -87,7 +87,7 @@ EMULATOR: dict[str, str] = {
     "editMessage": "the peer sees the edit",
     "archiveChat": "archived on every device of the account (getChats, cabinet); a chat without messages is refused",
     "unarchiveChat": "as archiveChat; an unknown chat is refused",
-    "setDisappearingChat": "the timer reaches both sides (every member of a group); messages sent from then on leave both sides' journals and the network when it runs out (no notification)",
+    "setDisappearingChat": "the timer reaches both sides (every member of a group; a chat named by its @lid too, each side under the id it sees the chat by); messages sent from then on leave both sides' journals when it runs out, counted from sending (no notification); one the peer's device had not taken in by then still reaches it later, delivered and gone at once, never read (docs/emulator.md)",
     "getChats": "the account's chats",
     "addContact": "saved on the emulated phone; saveInAddressbook false keeps it out of the phone's address book",
     "editContact": "as addContact",

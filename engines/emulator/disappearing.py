@@ -3,9 +3,10 @@
 A timer belongs to the chat on both sides: setting it writes an ``EmuChatTimer``
 for each side (every member of a group) and tells their devices
 (``DisappearingEvent``). Messages put on the network in a timed chat carry
-``expires_at``; each runner tick (``expire``) takes the due ones off the network
-and reports them gone to the devices of both sides (``ExpiredEvent``), so they
-leave the journals, getChatHistory and the cabinet.
+``expires_at`` (sending time + timer); each runner tick (``expire``) reports the
+due ones gone (``ExpiredEvent``) to the devices that have them, so they leave the
+journals, getChatHistory and the cabinet. A message whose recipient's device has
+not taken it in yet is kept for that device, which drops it on arrival.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from engines.events import DisappearingEvent, EngineEvent, ExpiredEvent
 from instances.models import Engine, Instance
 
 BATCH = 1000
+# WhatsApp keeps a message its recipient's device has not taken in for 30 days.
+UNDELIVERED_KEPT = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -129,47 +132,72 @@ def apply_timers(rows: Iterable[EmuMessage]) -> None:
 
 
 def expire(now: datetime | None = None) -> int:
-    """Take the messages due by ``now`` off the network and tell both sides'
-    devices. Safe with several runners: rows are claimed with SKIP LOCKED (one
-    writer at a time on SQLite) and deleted in the same transaction."""
+    """Disappearing messages whose time (counted from sending) is up by ``now``
+    leave the devices that have them: the sender's at once, the recipient's once
+    its device has taken the message in. WhatsApp delivers a disappearing message
+    like any other and the devices enforce the timer: one whose recipient was
+    offline past its time still reaches that device when it comes back (a
+    ``delivered`` receipt, an incoming notification) and is gone from it in the
+    same tick, never read. Until then the network keeps it (``expired_at`` marks
+    that the sender's side was told), for at most ``UNDELIVERED_KEPT`` like any
+    undelivered WhatsApp message; then it is dropped, never delivered (the sender
+    keeps ``sent``). Returns how many rows were handled. Safe with several
+    runners: rows are claimed with SKIP LOCKED (one writer at a time on SQLite)."""
     moment = now or timezone.now()
     with transaction.atomic():
         due = list(
             EmuMessage.objects.select_for_update(skip_locked=True)
             .filter(expires_at__lte=moment)
+            .filter(
+                Q(expired_at__isnull=True)
+                | Q(delivered_at__isnull=False)
+                | Q(created_at__lte=moment - UNDELIVERED_KEPT)
+            )
             .order_by("id")[:BATCH]
         )
         if not due:
             return 0
-        devices = _devices({m.sender for m in due} | {m.recipient for m in due if m.recipient})
-        views = _Views(devices, {m.sender for m in due} | {m.recipient for m in due if m.recipient})
+        phones = {m.sender for m in due} | {m.recipient for m in due if m.recipient}
+        devices = _devices(phones)
+        views = _Views(devices, phones)
         pairs: list[tuple[Instance | int, EngineEvent]] = []
+        held: set[int] = set()
         for message in due:
             in_group = message.chat_id.endswith("@g.us")
-            if not in_group or not message.recipient:  # the sender's side, once
+            sender_side = not in_group or not message.recipient  # a group message's copies share one
+            if sender_side and message.expired_at is None:
                 pairs += [
                     (
                         device.pk,
-                        ExpiredEvent(
-                            chat_id=message.chat_id if in_group else views.chat(device, message.recipient),
-                            id_message=message.id_message,
-                            timestamp=moment,
+                        _gone(
+                            message,
+                            message.chat_id if in_group else views.chat(device, message.recipient),
+                            moment,
                         ),
                     )
                     for device in devices.get(message.sender, [])
                 ]
-            if message.recipient:
+            if not message.recipient:
+                continue
+            if message.delivered_at is not None:
                 pairs += [
                     (
                         device.pk,
-                        ExpiredEvent(
-                            chat_id=message.chat_id if in_group else views.chat(device, message.sender),
-                            id_message=message.id_message,
-                            timestamp=moment,
+                        _gone(
+                            message,
+                            message.chat_id if in_group else views.chat(device, message.sender),
+                            moment,
                         ),
                     )
                     for device in devices.get(message.recipient, [])
                 ]
+            elif message.created_at > moment - UNDELIVERED_KEPT:
+                held.add(message.pk)
         sink.emit_many(pairs)
-        EmuMessage.objects.filter(pk__in=[m.pk for m in due]).delete()
+        EmuMessage.objects.filter(pk__in=held).update(expired_at=moment)
+        EmuMessage.objects.filter(pk__in=[m.pk for m in due if m.pk not in held]).delete()
     return len(due)
+
+
+def _gone(message: EmuMessage, chat_id: str, moment: datetime) -> ExpiredEvent:
+    return ExpiredEvent(chat_id=chat_id, id_message=message.id_message, timestamp=moment)

@@ -26,7 +26,9 @@ def sync_history(instance: Instance, *, up_to_id: int) -> int:
     if not phone:
         return 0
     mine = Q(recipient=phone) | (Q(sender=phone) & (Q(recipient="") | ~Q(chat_id__endswith="@g.us")))
-    rows = list(EmuMessage.objects.filter(mine, id__lte=up_to_id).order_by("-id")[:HISTORY_LIMIT])
+    # Disappearing messages whose time is up are gone from the phone: not synced.
+    alive = EmuMessage.objects.filter(mine, id__lte=up_to_id).exclude(expires_at__lte=timezone.now())
+    rows = list(alive.order_by("-id")[:HISTORY_LIMIT])
     rows.reverse()
     if not rows:
         return 0

@@ -194,6 +194,10 @@ class EmuMessage(models.Model):
     # Sent in a chat with a disappearing timer (setDisappearingChat): it leaves
     # both sides' chats then (engines.emulator.disappearing).
     expires_at = models.DateTimeField(null=True, blank=True)
+    # When it expired for the sides that had it, while its recipient's device had
+    # not taken it in yet: the network keeps it for that device (which drops it at
+    # once on arrival) for up to ``disappearing.UNDELIVERED_KEPT``.
+    expired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         # A group message is one row per recipient member (plus the sender's copy,

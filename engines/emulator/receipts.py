@@ -41,7 +41,8 @@ def emulate_receipts(runner_id: str, *, delivered_after: float, read_after: floa
     reported = 0
     steps: tuple[tuple[QuerySet[EmuMessage], ReceiptStatus, str, float], ...] = (
         (ours.filter(delivered_at__isnull=True), "delivered", "delivered_at", delivered_after),
-        (ours.filter(delivered_at__isnull=False), "read", "read_at", read_after),
+        # A message whose timer ran out is gone from the contact's phone: never read.
+        (ours.filter(delivered_at__isnull=False).exclude(expires_at__lte=now), "read", "read_at", read_after),
     )
     for rows, status, stamp, after in steps:
         due = list(

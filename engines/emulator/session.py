@@ -312,13 +312,14 @@ def _delivered(message: EmuMessage) -> None:
 def read_receipts(reader_phone: str, chat_phone: str, *, up_to_id: int | None = None) -> list[Any]:
     """The reader's phone read a chat: messages from ``chat_phone`` become read and
     their senders (if our instances) see ``read``. Returns the network rows touched."""
+    now = timezone.now()
     rows = EmuMessage.objects.filter(sender=chat_phone, recipient=reader_phone, read_at__isnull=True)
+    rows = rows.exclude(expires_at__lte=now)  # disappeared from the reader's phone: never read
     if up_to_id is not None:
         rows = rows.filter(id__lte=up_to_id)
     touched = list(rows.values_list("pk", "via_instance", "id_message"))
     if not touched:
         return []
-    now = timezone.now()
     EmuMessage.objects.filter(pk__in=[t[0] for t in touched]).update(read_at=now)
     sink.emit_many(
         [(via_instance, ReceiptEvent(id_message, "read", now)) for _, via_instance, id_message in touched if via_instance]

@@ -2,6 +2,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -14,6 +15,7 @@ from instances import services as instance_services
 from instances.models import Instance
 from instances.runner import Runner
 from journals.models import Notification
+from messaging.models import OutgoingMessage, OutgoingStatus
 from messaging.services import drain_queue
 from tests.conftest import method_url
 from tests.factories import make_instance
@@ -168,3 +170,86 @@ def test_a_timer_set_on_a_lid_chat_reaches_the_other_side(
     expire(timezone.now() + timedelta(days=1, seconds=5))
     assert _history(api_client, a, b_lid) == [hello]
     assert _history(api_client, b, a_as_b_sees_it) == [hello]
+
+
+# --- A message whose time ran out before the other side's device took it in -------------
+
+
+def _phone_state(api_client: APIClient, instance: Instance, state: str) -> None:
+    r = api_client.post(
+        f"/api/v1/emulator/instances/{instance.pk}/state",
+        {"state": state},
+        format="json",
+        HTTP_AUTHORIZATION=f"Bearer {instance.api_token}",
+    )
+    assert r.status_code == 200, r.content
+
+
+def _a_day_passes(id_message: str, days: int = 1) -> None:
+    """Move the network row back in time (its timer counts from sending)."""
+    shift = timedelta(days=days, seconds=5)
+    EmuMessage.objects.filter(id_message=id_message).update(
+        created_at=F("created_at") - shift, expires_at=F("expires_at") - shift
+    )
+
+
+def _incoming(instance: Instance) -> list[str]:
+    rows = Notification.objects.filter(instance_id=instance.pk, type_webhook="incomingMessageReceived")
+    return [n.body["idMessage"] for n in rows.order_by("receipt_id")]
+
+
+def test_a_message_that_expired_while_the_peer_was_offline_reaches_it_then_disappears(
+    api_client: APIClient, db: None
+) -> None:
+    """WhatsApp delivers a disappearing message like any other and the devices
+    enforce the timer (counted from sending): the sender's copy goes on time, the
+    offline peer still receives it when it is back (delivered, an incoming
+    notification) and it is gone from that device at once, never read."""
+    a, b = _ready(make_instance(authorized=True)), _ready(make_instance(authorized=True))
+    instance_services.update_settings(b, {"incomingWebhook": True, "markIncomingMessagesReaded": True})
+    runner = Runner()
+    post(api_client, a, "setDisappearingChat", {"chatId": b.wid, "ephemeralExpiration": 86400})
+    runner.tick()  # b's device is connected (its session has a place on the network)
+    _phone_state(api_client, b, "sleepMode")  # b's phone is offline
+    away = _send(api_client, a, b.wid, "while you were away")
+    runner.tick()
+    _a_day_passes(away)
+    runner.tick()  # the timer ran out: gone from a, kept on the network for b's device
+
+    assert _history(api_client, a, b.wid) == []
+    assert EmuMessage.objects.filter(id_message=away).exists()
+    assert OutgoingMessage.objects.get(id_message=away).status == OutgoingStatus.SENT
+
+    _phone_state(api_client, b, "authorized")
+    runner.tick()
+
+    assert _incoming(b) == [away]  # it reached b's device...
+    assert _history(api_client, b, a.wid) == []  # ...which dropped it at once
+    assert OutgoingMessage.objects.get(id_message=away).status == OutgoingStatus.DELIVERED  # never read
+    assert not EmuMessage.objects.filter(id_message=away).exists()
+    runner.tick()
+    assert OutgoingMessage.objects.get(id_message=away).status == OutgoingStatus.DELIVERED
+
+
+def test_an_expired_message_never_delivered_is_dropped_after_thirty_days(api_client: APIClient, db: None) -> None:
+    """Like any message WhatsApp could not deliver for 30 days: dropped, never
+    delivered, the sender keeps ``sent``."""
+    a, b = _ready(make_instance(authorized=True)), _ready(make_instance(authorized=True))
+    instance_services.update_settings(b, {"incomingWebhook": True})
+    runner = Runner()
+    post(api_client, a, "setDisappearingChat", {"chatId": b.wid, "ephemeralExpiration": 86400})
+    runner.tick()  # b's device is connected (its session has a place on the network)
+    _phone_state(api_client, b, "sleepMode")
+    away = _send(api_client, a, b.wid, "nobody home")
+    runner.tick()
+    _a_day_passes(away)
+    runner.tick()
+    assert EmuMessage.objects.filter(id_message=away, expired_at__isnull=False).exists()
+    _a_day_passes(away, days=29)
+    runner.tick()
+
+    assert not EmuMessage.objects.filter(id_message=away).exists()
+    _phone_state(api_client, b, "authorized")
+    runner.tick()
+    assert _incoming(b) == []
+    assert OutgoingMessage.objects.get(id_message=away).status == OutgoingStatus.SENT
