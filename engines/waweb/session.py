@@ -137,6 +137,7 @@ class Session:
             "update_group_settings": self.cmd_update_group_settings,
             "delete_status": self.cmd_delete_status,
             "read_chat": self.cmd_read_chat,
+            "contacts": self.cmd_contacts,
         }
         self.next_prune = 0.0
 
@@ -736,6 +737,23 @@ class Session:
             )
             WawebOriginal.objects.filter(pk__in=[pk for pk, _ in rows]).update(read=True)
         return sum(len(rows) for rows in by_sender.values())
+
+    def cmd_contacts(self, args: dict[str, Any]) -> list[dict[str, str]]:
+        """whatsmeow's contact store: the phone's address book as app-state sync
+        brought it, plus everyone whose push name the session saw. Only while
+        connected (``handle`` checks): before a login whatsmeow has no store and the
+        call would abort the process."""
+        from engines.waweb.translate import chat_id  # why: neonize loads only in the session process
+
+        return [
+            {
+                "chat_id": chat_id(entry.JID),
+                "name": entry.Info.PushName or entry.Info.BusinessName,
+                "contact_name": entry.Info.FullName or entry.Info.FirstName,
+            }
+            for entry in self.client.contact.get_all_contacts()
+            if entry.JID.Server == "s.whatsapp.net"
+        ]
 
     # --- The process's main loop ----------------------------------------------------------
 

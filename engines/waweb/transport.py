@@ -206,7 +206,7 @@ class WawebTransport:
         return PeerInfo(**data) if data else None
 
     def contacts(self) -> list[Contact]:
-        raise self._unsupported("getContacts")
+        return [Contact(**entry) for entry in self._call("contacts")]
 
     def save_contact(self, *, chat_id: str, name: str, in_addressbook: bool = True) -> bool:
         raise self._unsupported("addContact")

@@ -6,6 +6,8 @@ the retry rule it gives sends, the batch contract, and the shapes of answers."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,14 @@ from django.utils import timezone
 pytest.importorskip("neonize", reason="the waweb engine needs neonize (requirements.txt)")
 
 from neonize.client import NewClient  # noqa: E402
-from neonize.proto.Neonize_pb2 import Device, IsOnWhatsAppResponse, MessageDebugTimings, SendResponse  # noqa: E402
+from neonize.proto.Neonize_pb2 import Contact as NeonizeContact  # noqa: E402
+from neonize.proto.Neonize_pb2 import (  # noqa: E402
+    ContactInfo,
+    Device,
+    IsOnWhatsAppResponse,
+    MessageDebugTimings,
+    SendResponse,
+)
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (  # noqa: E402
     ContextInfo,
     ExtendedTextMessage,
@@ -96,6 +105,54 @@ def receive(session: Session, *events: Any) -> None:
     for event in events:
         ev.feed(session.client, event)
     session.pump()
+
+
+@contextlib.contextmanager
+def serving(tmp_path: Path, **settings: Any) -> Iterator[tuple[Instance, RecordingClient]]:
+    """An authorized waweb instance whose session serves the command channel from a
+    thread (with its own database connection), as the session process does."""
+    import threading
+
+    from django.db import connection
+
+    from engines.channel import Listener
+    from engines.models import CommandListener
+    from instances.models import State
+    from tests.processes import wait_for
+
+    instance = make_instance(engine="waweb", settings_changes=settings)
+    Instance.objects.filter(pk=instance.pk).update(
+        state=State.AUTHORIZED, wid="79005550001@c.us", phone="79005550001"
+    )
+    SessionLease.objects.filter(instance_id=instance.pk).update(
+        runner_id="r", epoch=1, expires_at=timezone.now() + timedelta(minutes=5)
+    )
+    client = RecordingClient(str(tmp_path / "store.sqlite3"), uuid=f"serve-{instance.pk}", new_device=True)
+    client.sent, client.timers, client.read = [], [], []
+    live = Session(Instance.objects.get(pk=instance.pk), 1, "r", client)
+    live.connected = True
+    live.install()
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener = Listener(instance.pk, 1, "r")
+        listener.start()
+        try:
+            live.serve(listener, stop)
+        finally:
+            listener.stop()
+            connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        wait_for(
+            lambda: CommandListener.objects.filter(instance_id=instance.pk).exists(), timeout=30, what="listener"
+        )
+        yield Instance.objects.get(pk=instance.pk), client
+    finally:
+        stop.set()
+        thread.join(timeout=30)
 
 
 def payload(id_message: str, **data: Any) -> dict[str, Any]:
@@ -385,47 +442,58 @@ def test_mark_incoming_messages_readed_reads_through_the_session_itself(tmp_path
     """markIncomingMessagesReaded reads the chat while the session applies the
     message: the read runs in the session's own thread (it cannot wait on the
     channel that same thread serves), and the receipt goes out at once."""
-    import threading
-
-    from django.db import connection
-
-    from engines.channel import Listener
-    from engines.models import CommandListener
-    from instances.models import State
     from journals.models import JournalMessage
     from tests.processes import wait_for
 
-    instance = make_instance(engine="waweb", settings_changes={"markIncomingMessagesReaded": True})
-    Instance.objects.filter(pk=instance.pk).update(state=State.AUTHORIZED, wid="79005550001@c.us")
-    SessionLease.objects.filter(instance_id=instance.pk).update(
-        runner_id="r", epoch=1, expires_at=timezone.now() + timedelta(minutes=5)
-    )
-    client = RecordingClient(str(tmp_path / "store.sqlite3"), uuid=f"read-{instance.pk}", new_device=True)
-    client.sent, client.timers, client.read = [], [], []
-    live = Session(Instance.objects.get(pk=instance.pk), 1, "r", client)
-    live.connected = True
-    live.install()
-    stop = threading.Event()
-
-    def serve() -> None:
-        listener = Listener(instance.pk, 1, "r")
-        listener.start()
-        try:
-            live.serve(listener, stop)
-        finally:
-            listener.stop()
-            connection.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        wait_for(
-            lambda: CommandListener.objects.filter(instance_id=instance.pk).exists(), timeout=30, what="listener"
-        )
+    with serving(tmp_path, markIncomingMessagesReaded=True) as (instance, client):
         ev.feed(client, ev.message("3A0040", PEER, Message(conversation="hi")))
         wait_for(lambda: client.read, timeout=30, what="the read receipt")
-        assert client.read[0][0] == ("3A0040",)
-        assert JournalMessage.objects.get(instance_id=instance.pk, id_message="3A0040").is_read
-    finally:
-        stop.set()
-        thread.join(timeout=30)
+
+    assert client.read[0][0] == ("3A0040",)
+    assert JournalMessage.objects.get(instance_id=instance.pk, id_message="3A0040").is_read
+
+class AddressBook:
+    """whatsmeow's contact store as neonize's ``client.contact`` hands it over
+    (the real one needs a logged-in Go client: without one, the call aborts)."""
+
+    def __init__(self, *entries: NeonizeContact) -> None:
+        self.entries = list(entries)
+
+    def get_all_contacts(self) -> list[NeonizeContact]:
+        return self.entries
+
+
+def contact(user: str, server: str = "s.whatsapp.net", **info: Any) -> NeonizeContact:
+    fields = {"Found": True, "FirstName": "", "FullName": "", "PushName": "", "BusinessName": "", "RedactedPhone": ""}
+    return NeonizeContact(JID=ev.jid(user, server), Info=ContactInfo(**{**fields, **info}))
+
+
+def test_contacts_come_from_whatsmeows_contact_store(session: Session) -> None:
+    session.client.contact = AddressBook(
+        contact(PEER, FirstName="Ann", FullName="Ann Lee", PushName="annie"),
+        contact("79001230000", BusinessName="Bakery"),
+        contact("123456789", "lid", PushName="hidden"),
+    )
+    answer = session.handle("contacts", {})
+
+    assert answer == [
+        {"chat_id": f"{PEER}@c.us", "name": "annie", "contact_name": "Ann Lee"},
+        {"chat_id": "79001230000@c.us", "name": "Bakery", "contact_name": ""},
+    ]
+    session.connected = False
+    with pytest.raises(TransportError):
+        session.handle("contacts", {})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_get_contacts_answers_in_green_api_shape_through_the_channel(tmp_path: Path) -> None:
+    from rest_framework.test import APIClient
+
+    from tests.conftest import method_url
+
+    with serving(tmp_path) as (instance, client):
+        client.contact = AddressBook(contact(PEER, FullName="Ann Lee", PushName="annie"))
+        r = APIClient().get(method_url(instance, "getContacts"))
+
+    assert r.status_code == 200
+    assert r.json() == [{"id": f"{PEER}@c.us", "name": "annie", "contactName": "Ann Lee", "type": "user"}]
