@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from engines import channel, media, sink
 from engines.contract import STATUS_BROADCAST, GroupRefused, OutgoingPayload, QrCode, TransportError
-from engines.events import CallEvent, PairingCodeEvent, QrEvent, ReceiptEvent
+from engines.events import CallEvent, HistoryEvent, PairingCodeEvent, QrEvent, ReceiptEvent
 from engines.waweb import store
 from engines.waweb.models import WawebMessage, WawebOriginal, WawebSession
 from instances import services
@@ -140,6 +140,7 @@ class Session:
             "contacts": self.cmd_contacts,
         }
         self.next_prune = 0.0
+        self.history_progress = 100  # getWaSettings' historySyncProgress
 
     @property
     def fence(self) -> tuple[str, int]:
@@ -165,6 +166,7 @@ class Session:
             ev.ReceiptEv,
             ev.CallOfferEv,
             ev.CallTerminateEv,
+            ev.HistorySyncEv,
         )
         for kind in kinds:
             self.client.event(kind)(self._on_event)
@@ -404,6 +406,37 @@ class Session:
         if receipts:
             sink.emit(self.instance.pk, *receipts)
 
+    def on_history_sync(self, message: Any) -> None:
+        """The phone's earlier messages (whatsmeow's ``HistorySync``, in chunks after
+        a link): journal rows and chat list entries when ``enableMessagesHistory``
+        is on, no notifications (as GREEN-API). Each chat's newest ``unreadCount``
+        received messages stay unread; the rest are read. Originals are kept within
+        the retention, so history can be quoted, forwarded and read (readChat)."""
+        from engines.waweb.translate import history_chats  # why: neonize loads only in the session process
+
+        data = message.Data
+        if data.HasField("progress"):
+            self.history_progress = int(data.progress)
+        if not Instance.objects.get(pk=self.instance.pk).setting("enableMessagesHistory"):
+            return
+        me = self.client.get_me()
+        cutoff = timezone.now() - timedelta(days=settings.WAWEB_KEEP_MESSAGES_DAYS)
+        chats, read, unread, originals = history_chats(data, self.instance.wid, me.JID)
+        WawebOriginal.objects.bulk_create(
+            [
+                WawebOriginal(instance_id=self.instance.pk, **fields)
+                for fields in originals
+                if fields["timestamp"] >= cutoff
+            ],
+            ignore_conflicts=True,
+            batch_size=1000,
+        )
+        now = timezone.now()
+        if read or chats:
+            sink.emit(self.instance, HistoryEvent(messages=tuple(read), chats=tuple(chats), timestamp=now))
+        if unread:
+            sink.emit(self.instance, HistoryEvent(messages=tuple(unread), timestamp=now, read=False))
+
     def on_call_offer(self, message: Any) -> None:
         from engines.waweb.translate import (  # why: neonize loads only in the session process
             chat_id,
@@ -514,6 +547,7 @@ class Session:
             "avatar_url": "",
             "lid": f"{me.LID.User}@lid" if me.LID.User else "",
             "device_id": f"{me.JID.User}:{me.JID.Device}@s.whatsapp.net",
+            "history_sync_progress": self.history_progress,
         }
 
     def cmd_check_whatsapp(self, args: dict[str, Any]) -> bool:

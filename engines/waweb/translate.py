@@ -13,8 +13,9 @@ from neonize.proto.Neonize_pb2 import JID
 from neonize.proto.Neonize_pb2 import Message as MessageEv
 from neonize.proto.Neonize_pb2 import Receipt as ReceiptEv
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message, ProtocolMessage
+from neonize.proto.waHistorySync.WAWebProtobufsHistorySync_pb2 import HistorySync
 
-from engines.events import MessageEvent, ReceiptStatus
+from engines.events import HistoryChat, MessageEvent, ReceiptStatus
 
 SERVERS_TO_GREEN = {
     "s.whatsapp.net": "c.us",
@@ -233,6 +234,75 @@ def message_event(event: MessageEv, own_chat_id: str) -> MessageEvent | None:
         sender_name="" if source.IsFromMe else event.Info.Pushname,
         chat_name="" if source.IsGroup else ("" if source.IsFromMe else event.Info.Pushname),
     )
+
+
+def history_chats(
+    data: HistorySync, own_chat_id: str, me: JID
+) -> tuple[list[HistoryChat], list[MessageEvent], list[MessageEvent], list[dict[str, Any]]]:
+    """A history-sync chunk as (chats, read messages, unread messages, originals to
+    keep). A chat's newest ``unreadCount`` received messages are the unread ones;
+    what GREEN-API does not report (protocol housekeeping) is left out."""
+    chats: list[HistoryChat] = []
+    read: list[MessageEvent] = []
+    unread: list[MessageEvent] = []
+    originals: list[dict[str, Any]] = []
+    for conversation in data.conversations:
+        chat = _green(conversation.ID)
+        if not chat or chat.endswith(("@broadcast", "@newsletter")):
+            continue
+        group = chat.endswith("@g.us")
+        name = conversation.name or conversation.displayName
+        events: list[MessageEvent] = []
+        for entry in conversation.messages:
+            info = entry.message
+            data_ = message_data(info.message)
+            if data_ is None or data_["typeMessage"] in ("deletedMessage", "editedMessage"):
+                continue
+            key = info.key
+            sender = (info.participant or key.participant) if group else key.remoteJID
+            when = timestamp(int(info.messageTimestamp))
+            events.append(
+                MessageEvent(
+                    direction="outgoing" if key.fromMe else "incoming",
+                    chat_id=chat,
+                    id_message=key.ID,
+                    sender=own_chat_id if key.fromMe else _green(sender),
+                    message_data=data_,
+                    timestamp=when,
+                    sender_name="" if key.fromMe else info.pushName,
+                    chat_name=name,
+                )
+            )
+            originals.append(
+                {
+                    "wa_id": key.ID,
+                    "chat_id": chat,
+                    "sender": sender_jid(me) if key.fromMe else sender,
+                    "from_me": bool(key.fromMe),
+                    "timestamp": when,
+                    "message": info.message.SerializeToString(),
+                    "read": True,
+                }
+            )
+        events.sort(key=lambda e: e.timestamp)
+        received = [e for e in events if e.direction == "incoming"]
+        newest = received[max(0, len(received) - conversation.unreadCount) :] if conversation.unreadCount else []
+        fresh = {e.id_message for e in newest}
+        for event in events:
+            (unread if event.id_message in fresh else read).append(event)
+        for original in originals:
+            if original["wa_id"] in fresh:
+                original["read"] = False
+        last = conversation.conversationTimestamp or conversation.lastMsgTimestamp
+        chats.append(
+            HistoryChat(
+                chat_id=chat,
+                name=name,
+                archived=bool(conversation.archived),
+                last_activity=timestamp(int(last)) if last else (events[-1].timestamp if events else None),
+            )
+        )
+    return chats, read, unread, originals
 
 
 RECEIPTS: dict[int, ReceiptStatus] = {

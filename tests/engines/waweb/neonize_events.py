@@ -115,3 +115,34 @@ def feed_qr(client: Any, code: str) -> None:
     """A QR code, through neonize's QR callback path (a C string pointer)."""
     buffer = ctypes.create_string_buffer(code.encode())
     client._NewClient__onQr(client.uuid, ctypes.addressof(buffer))
+
+
+def history(*conversations: Any, progress: int = 40) -> Any:
+    """whatsmeow's ``HistorySync`` event: one chunk of the phone's history."""
+    from neonize.proto.Neonize_pb2 import HistorySync as HistorySyncEv
+    from neonize.proto.waHistorySync.WAWebProtobufsHistorySync_pb2 import HistorySync
+
+    data = HistorySync(syncType=HistorySync.INITIAL_BOOTSTRAP, conversations=conversations, progress=progress)
+    return HistorySyncEv(Data=data)
+
+
+def conversation(chat: str, *entries: tuple[str, str, bool, int], name: str = "", unread: int = 0) -> Any:
+    """A chat of a history sync; ``entries``: (WhatsApp id, text, from me, unix time),
+    newest first as the phone sends them."""
+    from neonize.proto.waCommon.WACommon_pb2 import MessageKey
+    from neonize.proto.waHistorySync.WAWebProtobufsHistorySync_pb2 import Conversation, HistorySyncMsg
+    from neonize.proto.waWeb.WAWebProtobufsWeb_pb2 import WebMessageInfo
+
+    messages = [
+        HistorySyncMsg(
+            message=WebMessageInfo(
+                key=MessageKey(remoteJID=chat, fromMe=from_me, ID=wa_id),
+                message=Message(conversation=text),
+                messageTimestamp=when,
+                pushName="" if from_me else "John",
+            ),
+            msgOrderID=index,
+        )
+        for index, (wa_id, text, from_me, when) in enumerate(entries)
+    ]
+    return Conversation(ID=chat, name=name, unreadCount=unread, messages=messages, conversationTimestamp=entries[0][3])

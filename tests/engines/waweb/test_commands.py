@@ -497,3 +497,22 @@ def test_get_contacts_answers_in_green_api_shape_through_the_channel(tmp_path: P
 
     assert r.status_code == 200
     assert r.json() == [{"id": f"{PEER}@c.us", "name": "annie", "contactName": "Ann Lee", "type": "user"}]
+
+
+def test_read_chat_after_a_history_sync_reads_what_the_phone_had_not(session: Session) -> None:
+    import time
+
+    from instances import services
+
+    services.update_settings(session.instance, {"enableMessagesHistory": True})
+    now = int(time.time())
+    chat = f"{PEER}@s.whatsapp.net"
+    sync = ev.history(
+        ev.conversation(chat, ("3EB0H5", "new", False, now - 10), ("3EB0H4", "old", False, now - 20), unread=1)
+    )
+    receive(session, sync)
+
+    assert session.handle("read_chat", {"chat_id": f"{PEER}@c.us", "id_message": ""}) == 1
+    assert session.client.read[0][0] == ("3EB0H5",)
+    session.handle("send", {"payloads": [payload("BAE5H1", message="sorry", quotedMessageId="3EB0H4")]})
+    assert session.client.sent[0][1].extendedTextMessage.contextInfo.quotedMessage.conversation == "old"

@@ -299,3 +299,49 @@ def test_a_file_that_cannot_be_downloaded_still_arrives_without_a_link(waweb: tu
     [body] = bodies(instance, "incomingMessageReceived")
     file = body["messageData"]["fileMessageData"]
     assert (file["fileName"], file["downloadUrl"]) == ("offer.pdf", "")
+
+
+def test_history_sync_fills_the_journal_and_chat_list_without_notifications(waweb: tuple[Instance, Session]) -> None:
+    from journals.models import ChatState, JournalMessage
+
+    instance, session = waweb
+    services.update_settings(instance, {"enableMessagesHistory": True})
+    chat = f"{PEER}@s.whatsapp.net"
+    sync = ev.history(
+        ev.conversation(
+            chat,
+            ("3EB0H3", "are you there?", False, 1_766_000_300),
+            ("3EB0H2", "yes", True, 1_766_000_200),
+            ("3EB0H1", "hi", False, 1_766_000_100),
+            name="John Smith",
+            unread=1,
+        )
+    )
+    ev.feed(session.client, sync)
+    session.pump()
+
+    rows = {
+        m.id_message: (m.direction, m.is_read, m.message_data["textMessageData"]["textMessage"])
+        for m in JournalMessage.objects.filter(instance_id=instance.pk)
+    }
+    assert rows == {
+        "3EB0H1": ("incoming", True, "hi"),
+        "3EB0H2": ("outgoing", True, "yes"),
+        "3EB0H3": ("incoming", False, "are you there?"),
+    }
+    listed = ChatState.objects.get(instance_id=instance.pk, chat_id=f"{PEER}@c.us")
+    assert (listed.name, int(listed.last_activity.timestamp())) == ("John Smith", 1_766_000_300)
+    assert Notification.objects.filter(instance=instance).count() == 0
+    assert WawebMessage.objects.count() == 0  # nothing of ours: no receipts mapped to it
+    session.connected = True
+    assert session.handle("profile", {})["history_sync_progress"] == 40
+
+
+def test_history_sync_is_ignored_without_enable_messages_history(waweb: tuple[Instance, Session]) -> None:
+    from journals.models import JournalMessage
+
+    instance, session = waweb
+    ev.feed(session.client, ev.history(ev.conversation(f"{PEER}@s.whatsapp.net", ("3EB0H9", "old", False, 1_766_000_000))))
+    session.pump()
+
+    assert not JournalMessage.objects.filter(instance_id=instance.pk).exists()
