@@ -189,6 +189,19 @@ def build_content(session: Session, payload: OutgoingPayload) -> Message | str:
     raise TransportError(f"{kind} is not supported by the waweb engine", permanent=True)
 
 
+def has_account(session: Session, chat_id: str) -> bool:
+    """Whether a user chat has a WhatsApp account. whatsmeow sends to a number
+    without one all the same (it reaches no device and nobody says so), so the first
+    message to a chat asks WhatsApp; a chat we sent to before is known."""
+    if not chat_id.endswith("@c.us"):
+        return True
+    known = WawebMessage.objects.filter(instance_id=session.instance.pk, chat_id=chat_id).exclude(wa_id="")
+    if known.exists():
+        return True
+    answers = session.client.is_on_whatsapp("+" + chat_id.split("@", 1)[0])
+    return bool(answers and answers[0].IsIn)
+
+
 def send(session: Session, payload: OutgoingPayload) -> dict[str, Any]:
     """Send one payload; the answer is ``SendResult``'s fields as JSON."""
     instance_id = session.instance.pk
@@ -199,6 +212,8 @@ def send(session: Session, payload: OutgoingPayload) -> dict[str, Any]:
     )
     if earlier:
         return {"status": "sent"}  # it went out before the crash that made this a retry
+    if not has_account(session, payload.chat_id):
+        return {"status": "noAccount", "description": "The number has no WhatsApp account"}
     if earlier is None:
         WawebMessage.objects.create(
             instance_id=instance_id, id_message=payload.id_message, chat_id=payload.chat_id

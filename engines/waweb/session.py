@@ -55,6 +55,9 @@ EXIT_LEASE_LOST = 6  # the lease is no longer ours: nothing to do
 EXIT_QR_TIMEOUT = 7  # nobody scanned within the QR budget: restart for fresh codes
 EXIT_CONNECT_FAILED = 8  # the dial failed (network, proxy): restart with backoff
 
+# WhatsApp's per-participant codes in a group change's answer (GroupRefused reasons).
+PARTICIPANT_ERRORS = {403: "forbidden", 404: "not-on-whatsapp", 409: "already-participant", 500: "group-full"}
+
 PR_SET_PDEATHSIG = 1
 QR_BUDGET_SECONDS = 160  # whatsmeow's QR codes: 60 s, then 20 s each, ~160 s in all
 
@@ -194,6 +197,10 @@ class Session:
                 kind, message = self.events.get_nowait()
             except queue.Empty:
                 return count
+            if count == 0:
+                # The process outlives changes made elsewhere (setSettings, a state
+                # the API set): apply this batch against the row as it is now.
+                self.instance.refresh_from_db()
             count += 1
             WawebSession.objects.filter(pk=self.instance.pk).update(last_event_at=timezone.now())
             self.apply(kind, message)
@@ -544,15 +551,14 @@ class Session:
         return {
             "phone": me.JID.User,
             "name": me.PushName,
-            "avatar_url": "",
+            "avatar_url": self._own_picture(),
             "lid": f"{me.LID.User}@lid" if me.LID.User else "",
             "device_id": f"{me.JID.User}:{me.JID.Device}@s.whatsapp.net",
             "history_sync_progress": self.history_progress,
         }
 
     def cmd_check_whatsapp(self, args: dict[str, Any]) -> bool:
-        answers = self.client.is_on_whatsapp("+" + str(args["phone"]))
-        return bool(answers and answers[0].IsIn)
+        return self._on_whatsapp(str(args["phone"]))
 
     def cmd_send_presence(self, args: dict[str, Any]) -> None:
         from neonize.utils.enum import (  # why: neonize loads only in the session process
@@ -579,14 +585,32 @@ class Session:
         jid = to_jid(args["chat_id"])
         try:
             picture = self.client.get_profile_picture(jid, GetProfilePictureParams(Preview=False))
-        except Exception:  # noqa: BLE001 - no picture, or hidden from us
-            return {"exists": True, "url": ""}
+        except Exception:  # noqa: BLE001 - no picture, hidden from us, or no account at all
+            return {"exists": jid.Server != "s.whatsapp.net" or self._on_whatsapp(jid.User), "url": ""}
         return {"exists": True, "url": picture.URL}
+
+    def _on_whatsapp(self, phone: str) -> bool:
+        answers = self.client.is_on_whatsapp("+" + phone)
+        return bool(answers and answers[0].IsIn)
+
+    def _own_picture(self) -> str:
+        from neonize.proto.Neonize_pb2 import (
+            GetProfilePictureParams,  # why: neonize loads only in the session process
+        )
+        from neonize.utils.jid import build_jid  # why: neonize loads only in the session process
+
+        try:
+            me = self.client.get_me()
+            return str(self.client.get_profile_picture(build_jid(me.JID.User), GetProfilePictureParams(Preview=False)).URL)
+        except Exception:  # noqa: BLE001 - no picture set
+            return ""
 
     def cmd_contact_info(self, args: dict[str, Any]) -> dict[str, Any] | None:
         from engines.waweb.translate import to_jid  # why: neonize loads only in the session process
 
         jid = to_jid(args["chat_id"])
+        if jid.Server == "s.whatsapp.net" and not self._on_whatsapp(jid.User):
+            return None  # getContactInfo of a number without WhatsApp: nothing to tell
         info = self.client.get_user_info(jid)
         about = ""
         is_business = False
@@ -643,7 +667,8 @@ class Session:
 
     def cmd_set_profile_picture(self, args: dict[str, Any]) -> str:
         self.client.set_profile_photo(base64.b64decode(args["data"]))
-        return ""
+        # whatsmeow answers the picture's id; the contract answers its URL.
+        return self._own_picture()
 
     def _group(self, info: Any) -> dict[str, Any]:
         from engines.waweb.translate import chat_id  # why: neonize loads only in the session process
@@ -653,6 +678,10 @@ class Session:
             link = self.client.get_group_invite_link(info.JID)
         except Exception:  # noqa: BLE001 - only admins may read the link
             link = ""
+        try:
+            picture = str(self.client.get_profile_picture(info.JID).URL)
+        except Exception:  # noqa: BLE001 - no picture
+            picture = ""
         return {
             "group_id": group_id,
             "owner": chat_id(info.OwnerJID),
@@ -667,10 +696,12 @@ class Session:
                     "is_super_admin": bool(p.IsSuperAdmin),
                 }
                 for p in info.Participants
+                if not p.Error  # create_group lists who could not be added, with the server's code
             ],
             "invite_link": link,
+            "picture_url": picture,
             "only_admins_send": bool(info.GroupAnnounce.IsAnnounce),
-            "only_admins_edit": bool(info.GroupLocked.IsLocked),
+            "only_admins_edit": bool(info.GroupLocked.isLocked),  # neonize spells it so
         }
 
     def cmd_create_group(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -704,12 +735,26 @@ class Session:
             "promote": ParticipantChange.PROMOTE,
             "demote": ParticipantChange.DEMOTE,
         }[args["change"]]
-        self.client.update_group_participants(to_jid(args["group_id"]), [to_jid(args["participant"])], change)
+        answers = self.client.update_group_participants(
+            to_jid(args["group_id"]), [to_jid(args["participant"])], change
+        )
+        # whatsmeow does not raise for a participant WhatsApp refused: its answer
+        # carries the server's code for each one.
+        for answer in answers:
+            if answer.Error:
+                reason = PARTICIPANT_ERRORS.get(int(answer.Error), "refused")
+                raise GroupRefused(reason, f"WhatsApp refused {args['change']} of {args['participant']} ({answer.Error})")
 
     def cmd_set_group_picture(self, args: dict[str, Any]) -> str:
         from engines.waweb.translate import to_jid  # why: neonize loads only in the session process
 
-        return str(self.client.set_group_photo(to_jid(args["group_id"]), base64.b64decode(args["data"])))
+        jid = to_jid(args["group_id"])
+        self.client.set_group_photo(jid, base64.b64decode(args["data"]))
+        # whatsmeow answers the picture's id; the contract answers its URL.
+        try:
+            return str(self.client.get_profile_picture(jid).URL)
+        except Exception:  # noqa: BLE001 - set, but not readable yet
+            return ""
 
     def cmd_leave_group(self, args: dict[str, Any]) -> None:
         from engines.waweb.translate import to_jid  # why: neonize loads only in the session process
@@ -866,6 +911,27 @@ def new_client(instance_id: int, device_jid: str) -> Any:
     return NewClient(name, uuid=uuid, new_device=True)
 
 
+def prepare(
+    instance_id: int, epoch: int, runner_id: str, make_client: Callable[[int, str], Any]
+) -> Session:
+    """Everything a session does before it dials: its row reset for a new start, a
+    client on the linked device (``make_client(instance_id, device_jid)``; tests give
+    a fake with neonize's surface), the callbacks wired, and the state it starts in."""
+    instance = Instance.objects.get(pk=instance_id)
+    row, _ = WawebSession.objects.get_or_create(instance_id=instance_id)
+    WawebSession.objects.filter(pk=instance_id).update(
+        started_at=timezone.now(), qr_text="", qr_png="", qr_count=0, pairing_code=""
+    )
+    session = Session(instance, epoch, runner_id, make_client(instance_id, row.device_jid))
+    session.row.qr_count = 0
+    session.install()
+    if row.device_jid and instance.state in (State.NOT_AUTHORIZED, State.SLEEP_MODE, State.YELLOW_CARD):
+        session.set_state(State.STARTING)  # resuming the linked device
+    elif not row.device_jid and instance.state != State.NOT_AUTHORIZED:
+        session.set_state(State.NOT_AUTHORIZED, wid="", profile_name="")  # nothing linked: QR codes follow
+    return session
+
+
 def run(instance_id: int, epoch: int, runner_id: str, parent: int | None) -> int:
     """The body of ``manage.py wa_session``; returns the exit code."""
     die_with_parent(parent)
@@ -876,20 +942,8 @@ def run(instance_id: int, epoch: int, runner_id: str, parent: int | None) -> int
     if not listener.start():
         return EXIT_LEASE_LOST
     try:
-        instance = Instance.objects.get(pk=instance_id)
-        row, _ = WawebSession.objects.get_or_create(instance_id=instance_id)
-        WawebSession.objects.filter(pk=instance_id).update(
-            started_at=timezone.now(), qr_text="", qr_png="", qr_count=0, pairing_code=""
-        )
-        client = new_client(instance_id, row.device_jid)
-        session = Session(instance, epoch, runner_id, client)
-        session.row.qr_count = 0
-        session.install()
-        if row.device_jid and instance.state in (State.NOT_AUTHORIZED, State.SLEEP_MODE, State.YELLOW_CARD):
-            session.set_state(State.STARTING)  # resuming the linked device
-        elif not row.device_jid and instance.state != State.NOT_AUTHORIZED:
-            session.set_state(State.NOT_AUTHORIZED, wid="", profile_name="")  # nothing linked: QR codes follow
-        session.connect_in_thread(proxy_url(str(instance.setting("proxyInstance"))))
+        session = prepare(instance_id, epoch, runner_id, new_client)
+        session.connect_in_thread(proxy_url(str(session.instance.setting("proxyInstance"))))
         return session.serve(listener, stop)
     finally:
         listener.stop()

@@ -115,6 +115,9 @@ def message_data(message: Message) -> dict[str, Any] | None:
         return message_data(message.viewOnceMessage.message)
     if message.HasField("documentWithCaptionMessage"):
         return message_data(message.documentWithCaptionMessage.message)
+    if message.HasField("editedMessage"):
+        # An edit as sent (neonize's build_edit); whatsmeow unwraps it on receipt.
+        return message_data(message.editedMessage.message)
     if message.conversation:
         data = {"typeMessage": "textMessage", "textMessageData": {"textMessage": message.conversation}}
     elif message.HasField("extendedTextMessage"):
