@@ -355,3 +355,4 @@ class EmulatorHarness(Harness):
 # --- Engines with harnesses of their own -----------------------------------------------
 
 from tests.engines.cloud import harness as _cloud_harness  # noqa: E402, F401 - registers CloudHarness
+from tests.engines.waweb import harness as _waweb_harness  # noqa: E402, F401 - registers WawebHarness
