@@ -202,6 +202,12 @@ SETTING_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "markIncomingMessagesReadedOnReply", "keepOnlineStatus",
         ),
     ),
+    (
+        "Protecting the number",
+        "Relay's own limits that keep a real WhatsApp number from looking like a bulk sender "
+        "(on by default for WhatsApp Web instances). Held messages wait in the queue.",
+        ("sendJitterPercent", "newChatsPerHour", "warmUpDailyLimit", "warmUpDays"),
+    ),
     ("Connection", "The WhatsApp session itself.", ("proxyInstance", "enableLidMode", "enableMessagesHistory")),
     (
         "Legacy and deprecated",
@@ -229,6 +235,10 @@ SETTING_TITLES: dict[str, str] = {
     "deletedMessageWebhook": "Deleted messages",
     "delaySendMessagesMilliseconds": "Pause between sends",
     "autoTyping": "Typing indicator before texts",
+    "sendJitterPercent": "Random extra pause between sends (%)",
+    "newChatsPerHour": "Messages to new chats per hour",
+    "warmUpDailyLimit": "Warm-up: first day's message limit",
+    "warmUpDays": "Warm-up: days",
     "linkPreview": "Link previews",
     "markIncomingMessagesReaded": "Mark incoming messages read",
     "markIncomingMessagesReadedOnReply": "Mark a chat read when replying",

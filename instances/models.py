@@ -98,10 +98,11 @@ class Instance(models.Model):
         return f"{self.id} {self.name}".strip()
 
     def setting(self, name: str) -> Any:
-        """A setting's stored value (flags are booleans), falling back to the default."""
+        """A setting's stored value (flags are booleans), falling back to the
+        default (for some settings, the default of the instance's engine)."""
         if name in self.settings:
             return self.settings[name]
-        return settings_spec.BY_NAME[name].default
+        return settings_spec.BY_NAME[name].default_for(self.engine)
 
 
 class InstanceStateChange(models.Model):

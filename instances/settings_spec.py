@@ -25,6 +25,17 @@ class SettingSpec:
     in_get: bool = True  # returned by getSettings
     min_value: int | None = None
     max_value: int | None = None
+    # A Relay extension (GREEN-API has no such setting): returned by getSettings after
+    # GREEN-API's own keys, accepted by setSettings, marked as such in docs/api.md.
+    relay: bool = False
+    # Defaults that differ by engine (engine name → value; others take ``default``).
+    # Such a setting is not stored when an instance is created, so an instance that
+    # never set it follows its engine's default (Instance.setting).
+    engine_defaults: tuple[tuple[str, Any], ...] = ()
+
+    def default_for(self, engine: str) -> Any:
+        """The default an instance of ``engine`` gets while it has not set this."""
+        return dict(self.engine_defaults).get(engine, self.default)
 
 
 # Order is the documented getSettings key order; extra keys follow it.
@@ -58,6 +69,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("enableLidMode", "bool", False, "Report personal chats by the peer's @lid id (sending to it works)."),
     SettingSpec("sendFromUTC", "str", "", "Legacy: start of the UTC sending window (HH:MM)."),
     SettingSpec("sendToUTC", "str", "", "Legacy: end of the UTC sending window (HH:MM)."),
+    # Relay extensions: protecting a real WhatsApp number (messaging/pacing.py,
+    # docs/engines/waweb.md "Protecting the number"). On by default for waweb only:
+    # the emulator is a sandbox, and Meta enforces its own limits on Cloud API numbers.
+    SettingSpec("sendJitterPercent", "int", 0, "Relay extension: add a random 0–N % to each pause between sends, so they do not leave at a machine's exact rhythm.", min_value=0, max_value=100, relay=True, engine_defaults=(("waweb", 30),)),
+    SettingSpec("newChatsPerHour", "int", 0, "Relay extension: at most N messages an hour to chats with no earlier message either way (0 = no cap); the rest wait in the queue.", min_value=0, max_value=10_000, relay=True, engine_defaults=(("waweb", 20),)),
+    SettingSpec("warmUpDailyLimit", "int", 0, "Relay extension: for a newly linked number, at most N messages on its first day, 2N on the second, … (0 = off); the rest wait in the queue.", min_value=0, max_value=100_000, relay=True, engine_defaults=(("waweb", 50),)),
+    SettingSpec("warmUpDays", "int", 7, "Relay extension: the number of days the warm-up limit lasts after the number was linked.", min_value=1, max_value=60, relay=True),
 )
 
 # GREEN-API's recommended setSettings body (docs, "creating and configuring an
@@ -80,8 +98,10 @@ WRITABLE: tuple[str, ...] = tuple(s.name for s in SETTINGS if s.writable)
 
 
 def default_settings() -> dict[str, Any]:
-    """Stored defaults for a new instance (every flag off, as GREEN-API does)."""
-    return {s.name: s.default for s in SETTINGS}
+    """Stored defaults for a new instance (every flag off, as GREEN-API does).
+    Settings whose default depends on the engine are left out: the instance
+    follows its engine's default until it sets them (``SettingSpec.default_for``)."""
+    return {s.name: s.default for s in SETTINGS if not s.engine_defaults}
 
 
 def to_wire(name: str, value: Any) -> Any:

@@ -15,8 +15,9 @@ class JournalsConfig(AppConfig):
         from journals.chats import consume_disappearing
         from journals.models import JournalMessage
         from journals.rendering import fill_journal_json
-        from journals.selectors import notification_queue_depth
+        from journals.selectors import chat_has_messages, notification_queue_depth
         from journals.services import consume_engine_events, consume_send_queued, consume_send_reports
+        from messaging import pacing
 
         # Here rather than in journals.rendering: every process that writes journal
         # rows (web, worker, session runner) loads the apps, not the URL conf.
@@ -39,6 +40,8 @@ class JournalsConfig(AppConfig):
         sink.subscribe(events.SendReport, consume_send_reports)
         sink.subscribe(events.SendQueuedEvent, consume_send_queued)
         sink.subscribe(events.StatusEvent, consume_engine_events)  # editMessage refused
+        # The send queue's new-chat cap asks the journals whether a chat is new.
+        pacing.provide_journal_lookup(chat_has_messages)
         # The notification queue's depth at every /metrics scrape.
         metrics.add_queue_gauge(
             "relay_notification_queue_depth",

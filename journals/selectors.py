@@ -9,6 +9,13 @@ from journals.models import JournalMessage, Notification, NotificationState
 from messaging.models import OutgoingMessage
 
 
+def chat_has_messages(instance_id: int, chat_id: str) -> bool:
+    """Whether the journal holds any message of the chat, either way (received, or
+    sent from the phone, history included): messaging.pacing's test for a first
+    contact, provided to it in JournalsConfig.ready."""
+    return JournalMessage.objects.filter(instance_id=instance_id, chat_id=chat_id).exists()
+
+
 def file_url(instance_id: int, *, chat_id: str, id_message: str) -> str | None:
     """downloadFile: the link of a file message the instance received or sent (from
     the phone: journal; through the API: the send queue's row). None when the chat

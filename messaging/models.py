@@ -162,6 +162,28 @@ class SendCursor(models.Model):
     last_was_file = models.BooleanField(default=False)
 
 
+class PacedSend(models.Model):
+    """A message that left the queue of an instance with a cap on (messaging.pacing:
+    ``warmUpDailyLimit`` counts these per warm-up day, ``newChatsPerHour`` the first
+    contacts among them per rolling hour).
+
+    Written by the drain after the engine took the message, stamped by the pacing
+    clock; a day's worth is kept (older rows go as new ones are written)."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="paced_sends", db_index=False)
+    chat_id = models.CharField(max_length=100)
+    id_message = models.CharField(max_length=64)
+    # The chat had no message either way before this one (pacing.is_new_chat).
+    first_contact = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["instance", "created_at"], name="paced_send_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.chat_id} {self.created_at:%Y-%m-%d %H:%M}"
+
+
 def new_media_key() -> str:
     """The random part of a stored file's name and link (128 bits)."""
     return secrets.token_hex(16)

@@ -45,7 +45,7 @@ from instances.bulk import insert_values
 from instances.dbclock import db_in, db_now
 from instances.guards import check_authorized
 from instances.models import Instance, State
-from messaging import media
+from messaging import media, pacing
 from messaging.models import (
     PENDING_STATUSES,
     HeldReceipt,
@@ -343,7 +343,10 @@ def _sweep_locked(ids: list[int], cap: int) -> tuple[dict[int, float | None], di
             continue
         head, cursor = heads[instance_id], cursors.get(instance_id)
         delay = int(instances[instance_id].setting("delaySendMessagesMilliseconds"))
-        batch = list(takewhile(lambda m: not m.is_file, head)) if cursor and delay <= 0 and not cursor.last_was_file else []
+        # An instance with number protection on (messaging.pacing) goes one message at a
+        # time even without a delay: its caps are judged per message.
+        unpaced = cursor and delay <= 0 and not cursor.last_was_file and pacing.policy(instances[instance_id]) is None
+        batch = list(takewhile(lambda m: not m.is_file, head)) if unpaced else []
         if batch:
             batches[instance_id] = batch
             if len(batch) < len(head) or len(head) == cap:
@@ -387,13 +390,22 @@ def _send_paced(instance: Instance, cursor: SendCursor, message: OutgoingMessage
     may be ready). Short waits are slept here; longer ones go back to the caller,
     which re-schedules instead of holding the worker."""
     due = _next_send_at(cursor, instance, message.is_file)
-    if due is not None:
-        wait = (due - timezone.now()).total_seconds()
-        if wait > MAX_INLINE_WAIT_SECONDS:
-            return wait
-        if wait > 0:
-            time.sleep(wait)
+    rules = pacing.policy(instance)
+    verdict = None
+    if rules is not None:
+        # Number protection (jitter, new-chat cap, warm-up): a held message stays
+        # queued at the head and the caller comes back after ``wait``.
+        verdict = pacing.check(rules, instance, message, last_sent_at=cursor.last_sent_at, due=due)
+        wait = verdict.wait
+    else:
+        wait = 0.0 if due is None else (due - timezone.now()).total_seconds()
+    if wait > MAX_INLINE_WAIT_SECONDS:
+        return wait
+    if wait > 0:
+        time.sleep(wait)
     _send_batch(instance, [message])
+    if rules is not None and verdict is not None:
+        pacing.sent(rules, instance, message, verdict)
     return 0.0
 
 
@@ -763,11 +775,11 @@ def recover_queues() -> dict[str, int]:
     requeued = OutgoingMessage.objects.filter(
         status=OutgoingStatus.SENDING, claimed_at__lt=now - timedelta(seconds=settings.SEND_STUCK_AFTER_SECONDS)
     ).update(status=OutgoingStatus.QUEUED)
-    expired_ids = list(
-        OutgoingMessage.objects.filter(
-            status=OutgoingStatus.QUEUED, created_at__lt=now - QUEUE_RETENTION
-        ).values_list("pk", flat=True)[:10_000]
-    )
+    old = OutgoingMessage.objects.filter(status=OutgoingStatus.QUEUED, created_at__lt=now - QUEUE_RETENTION)
+    # A queue that number protection holds (messaging.pacing: warm-up, new-chat cap)
+    # moves at its own pace on an authorized instance: its rows wait, never expire.
+    waiting_on_pacing = pacing.holding_queues(set(old.values_list("instance_id", flat=True).distinct()))
+    expired_ids = list(old.exclude(instance_id__in=waiting_on_pacing).values_list("pk", flat=True)[:10_000])
     expiry = "Message expired: the instance was not authorized for 24 hours"
     for start in range(0, len(expired_ids), 500):
         record_statuses([(pk, OutgoingStatus.FAILED, expiry) for pk in expired_ids[start : start + 500]])

@@ -35,6 +35,8 @@ DOCUMENTED_KEYS = [
     "deletedMessageWebhook",
 ]
 EXTRA_KEYS = ["outgoingCallWebhook", "autoTyping", "linkPreview", "enableLidMode", "sendFromUTC", "sendToUTC"]
+# Relay extensions (number protection, messaging/pacing.py), after everything GREEN-API knows.
+RELAY_KEYS = ["sendJitterPercent", "newChatsPerHour", "warmUpDailyLimit", "warmUpDays"]
 
 
 def get_settings(client: APIClient, instance: Instance) -> dict[str, Any]:
@@ -47,7 +49,7 @@ def test_it_returns_the_documented_keys_in_order(
     api_client: APIClient, authorized_instance: Instance
 ) -> None:
     body = get_settings(api_client, authorized_instance)
-    assert list(body) == DOCUMENTED_KEYS + EXTRA_KEYS
+    assert list(body) == DOCUMENTED_KEYS + EXTRA_KEYS + RELAY_KEYS
 
 
 def test_a_new_instance_has_greenapi_defaults(api_client: APIClient, authorized_instance: Instance) -> None:
@@ -88,7 +90,7 @@ def test_it_renders_stored_flags_as_yes_no(api_client: APIClient, instance: Inst
 def test_method_name_is_case_insensitive(api_client: APIClient, instance: Instance) -> None:
     r = api_client.get(method_url(instance, "GetSettings"))
     assert r.status_code == 200
-    assert list(r.json()) == DOCUMENTED_KEYS + EXTRA_KEYS
+    assert list(r.json()) == DOCUMENTED_KEYS + EXTRA_KEYS + RELAY_KEYS
 
 
 def test_it_rejects_wrong_token(api_client: APIClient, instance: Instance) -> None:
