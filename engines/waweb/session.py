@@ -34,6 +34,7 @@ from typing import Any
 
 import segno
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from engines import channel, media, sink
@@ -802,13 +803,17 @@ class Session:
         if args.get("id_message"):
             bound = (
                 WawebOriginal.objects.filter(instance_id=self.instance.pk, wa_id=args["id_message"])
-                .values_list("timestamp", flat=True)
+                .values_list("timestamp", "pk")
                 .first()
             )
             if bound is not None:
-                unread = unread.filter(timestamp__lte=bound)
+                # WhatsApp's timestamps are seconds: of messages within the same second
+                # as the bound, only those that arrived before it (rows are kept in
+                # arrival order) are up to it.
+                at, arrived = bound
+                unread = unread.filter(Q(timestamp__lt=at) | Q(timestamp=at, pk__lte=arrived))
         by_sender: dict[str, list[tuple[int, str]]] = {}
-        for pk, wa_id, sender in unread.order_by("timestamp").values_list("pk", "wa_id", "sender"):
+        for pk, wa_id, sender in unread.order_by("timestamp", "pk").values_list("pk", "wa_id", "sender"):
             by_sender.setdefault(sender, []).append((pk, wa_id))
         for sender, rows in by_sender.items():
             self.client.mark_read(

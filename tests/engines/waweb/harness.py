@@ -75,6 +75,7 @@ class FakeWhatsApp:
     pictures: dict[str, str] = field(default_factory=dict)  # user or group id -> URL
     groups: dict[str, Group] = field(default_factory=dict)  # group user part -> group
     timers: dict[tuple[str, str], int] = field(default_factory=dict)
+    address_books: dict[str, dict[str, str]] = field(default_factory=dict)  # account -> phone -> saved name
 
 
 def _client_class() -> type:
@@ -115,6 +116,30 @@ def _client_class() -> type:
             DisplayName="",
             Error=error,
         )
+
+    class Contacts:
+        """whatsmeow's contact store (``client.contact``): the phone's address book as
+        app-state sync brought it."""
+
+        def __init__(self, network: FakeWhatsApp, phone: str) -> None:
+            self.network, self.phone = network, phone
+
+        def get_all_contacts(self) -> list[Any]:
+            book = self.network.address_books.get(self.phone, {})
+            return [
+                pb.Contact(
+                    JID=jid(number),
+                    Info=pb.ContactInfo(
+                        Found=True,
+                        FirstName=name.split()[0],
+                        FullName=name,
+                        PushName=name,
+                        BusinessName="",
+                        RedactedPhone="",
+                    ),
+                )
+                for number, name in book.items()
+            ]
 
     class Client(NewClient):
         network: FakeWhatsApp
@@ -299,6 +324,7 @@ def _client_class() -> type:
                 answers.append(participant(p.User, group.members.get(p.User, False), p.User == group.owner))
             return answers
 
+    Client.Contacts = Contacts
     return Client
 
 
@@ -371,6 +397,7 @@ class WawebHarness(Harness):
         store = str(self.store / f"{uuid}.sqlite3")
         client = cls(store, uuid=uuid, new_device=True) if not device_jid else cls(store, uuid=uuid)
         client.network, client.phone = self.network, live.phone
+        client.contact = client.Contacts(self.network, live.phone)
         return client
 
     def _lease(self, instance_id: int) -> int | None:
@@ -484,6 +511,7 @@ class WawebHarness(Harness):
     def peer(self, instance: Instance, name: str = "Peer") -> str:
         phone = f"7957{instance.pk % 100_000:05d}{next(self._phones) % 100:02d}"
         self.network.accounts.add(phone)
+        self.network.address_books.setdefault(self.live[instance.pk].phone, {})[phone] = name
         return f"{phone}@c.us"
 
     def _wa_id(self, instance: Instance, id_message: str) -> str:
@@ -532,6 +560,10 @@ class WawebHarness(Harness):
 
         target = to_jid(chat_id)
         return (f"{target.User}@{target.Server}", id_message) in self.network.read
+
+    def address_book(self, instance: Instance) -> dict[str, str]:
+        book = self.network.address_books.get(self.live[instance.pk].phone, {})
+        return {f"{number}@c.us": name for number, name in book.items()}
 
     def avatar_seen(self, instance: Instance) -> str:
         return self.network.pictures.get(self.live[instance.pk].phone, "")
