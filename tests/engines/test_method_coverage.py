@@ -466,7 +466,13 @@ def _prepare_forward(env: Env) -> Req:
 def _forward(env: Env, req: Req, answer: Any) -> None:
     [forwarded] = answer["messages"]
     got = on_other_side(env, env.state["peer"], forwarded)
-    assert got["textMessageData"]["textMessage"] == "pass it on"
+    # A forwarded text is a textMessage, or (as WhatsApp carries the forward mark,
+    # API.md's forwarded example) an extendedTextMessage marked isForwarded.
+    if got["typeMessage"] == "extendedTextMessage":
+        assert got["extendedTextMessageData"]["text"] == "pass it on"
+        assert got["extendedTextMessageData"]["isForwarded"] is True
+    else:
+        assert got["textMessageData"]["textMessage"] == "pass it on"
 
 
 def _prepare_typing(env: Env) -> Req:
