@@ -249,7 +249,7 @@ def test_a_forward_sends_the_kept_original_marked_forwarded(session: Session) ->
     wire = payload_to_wire(
         OutgoingPayload(
             id_message="BAE5F1",
-            chat_id="79001230000@c.us",
+            chat_id="79001230007@c.us",
             type_message="imageMessage",
             data={"urlFile": "", "caption": "menu", "isForwarded": True, "forwardingScore": 1, "forwardedFrom": "3A0002"},
         )
@@ -258,7 +258,7 @@ def test_a_forward_sends_the_kept_original_marked_forwarded(session: Session) ->
     assert session.handle("send", {"payloads": [wire]}) == [{"status": "sent"}]
 
     [(to, sent)] = session.client.sent
-    assert to.User == "79001230000"
+    assert to.User == "79001230007"
     assert (sent.imageMessage.mediaKey, sent.imageMessage.directPath) == (photo.mediaKey, photo.directPath)
     assert sent.imageMessage.contextInfo.isForwarded
     assert sent.imageMessage.contextInfo.forwardingScore == 1
@@ -273,7 +273,7 @@ def test_a_forwarded_text_is_forwarded_once_more_without_its_quote(session: Sess
     wire = payload_to_wire(
         OutgoingPayload(
             id_message="BAE5F2",
-            chat_id="79001230000@c.us",
+            chat_id="79001230007@c.us",
             type_message="textMessage",
             data={"message": "see this", "isForwarded": True, "forwardingScore": 1, "forwardedFrom": "3A0003"},
         )
@@ -288,7 +288,7 @@ def test_a_forward_of_a_message_not_kept_is_rebuilt_from_the_journal(session: Se
     wire = payload_to_wire(
         OutgoingPayload(
             id_message="BAE5F3",
-            chat_id="79001230000@c.us",
+            chat_id="79001230007@c.us",
             type_message="textMessage",
             data={"message": "old one", "isForwarded": True, "forwardingScore": 1, "forwardedFrom": "GONE"},
         )
@@ -304,7 +304,7 @@ def test_read_chat_sends_read_receipts_for_unread_received_messages_once(session
         session,
         ev.message("3A0010", PEER, Message(conversation="one")),
         ev.message("3A0011", PEER, Message(conversation="two")),
-        ev.message("3A0012", "79001230000", Message(conversation="elsewhere")),
+        ev.message("3A0012", "79001230007", Message(conversation="elsewhere")),
     )
 
     assert session.handle("read_chat", {"chat_id": f"{PEER}@c.us", "id_message": ""}) == 2
@@ -471,14 +471,14 @@ def contact(user: str, server: str = "s.whatsapp.net", **info: Any) -> NeonizeCo
 def test_contacts_come_from_whatsmeows_contact_store(session: Session) -> None:
     session.client.contact = AddressBook(
         contact(PEER, FirstName="Ann", FullName="Ann Lee", PushName="annie"),
-        contact("79001230000", BusinessName="Bakery"),
+        contact("79001230007", BusinessName="Bakery"),
         contact("123456789", "lid", PushName="hidden"),
     )
     answer = session.handle("contacts", {})
 
     assert answer == [
         {"chat_id": f"{PEER}@c.us", "name": "annie", "contact_name": "Ann Lee"},
-        {"chat_id": "79001230000@c.us", "name": "Bakery", "contact_name": ""},
+        {"chat_id": "79001230007@c.us", "name": "Bakery", "contact_name": ""},
     ]
     session.connected = False
     with pytest.raises(TransportError):
