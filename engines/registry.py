@@ -92,6 +92,9 @@ class EngineSpec:
     # Dotted path of ``describe(instance) -> list[EngineFact]``: what the cabinet
     # shows about an instance's engine (e.g. the callback URL to paste at Meta).
     describe: str | None = None
+    # Why a status cannot be posted to chosen ``participants`` (the 400's text) when
+    # the engine posts every status to a fixed audience; empty: participants work.
+    refuses_status_participants: str = ""
 
     def supports(self, method: str) -> bool:
         return method in PRODUCT_METHODS or method in self.capabilities

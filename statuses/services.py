@@ -15,6 +15,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from engines import registry as engine_registry
 from engines.contract import STATUS_BROADCAST, NotSupportedYet, TransportError
 from engines.events import StatusPostedEvent, StatusViewEvent
 from engines.registry import get_transport
@@ -56,6 +57,9 @@ def send_status(
     """Queue a status (one of ``STATUS_METHODS``); it waits in the send queue like
     a message (showMessagesQueue lists it, clearMessagesQueue drops it)."""
     check_engine(instance, method)
+    why = engine_registry.spec(instance.engine).refuses_status_participants
+    if why and payload.get("participants"):
+        raise StatusError(why)
     return messaging.send(
         instance=instance,
         method=method,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.utils import timezone
+from neonize.proto.Neonize_pb2 import StatusPrivacy
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
     ContactMessage,
     ContextInfo,
@@ -28,7 +29,8 @@ from neonize.utils.enum import VoteType
 from engines import media
 from engines.contract import STATUS_BROADCAST, OutgoingPayload, TransportError
 from engines.waweb.models import WawebMessage, WawebOriginal
-from engines.waweb.translate import sender_jid, to_jid, unwrap
+from engines.waweb.spec import STATUS_PARTICIPANTS
+from engines.waweb.translate import chat_id, sender_jid, to_jid, unwrap
 
 if TYPE_CHECKING:
     from engines.waweb.session import Session
@@ -182,7 +184,8 @@ def build_content(session: Session, payload: OutgoingPayload) -> Message | str:
         if kind == "videoMessage":
             return client.build_video_message(content, caption=caption)
         if kind == "audioMessage":
-            return client.build_audio_message(content)
+            # A voice status is a voice note (push-to-talk), as the phone posts it.
+            return client.build_audio_message(content, ptt=payload.chat_id == STATUS_BROADCAST)
         return client.build_document_message(
             content, caption=caption, filename=stored.file_name, mimetype=stored.mime_type
         )
@@ -218,6 +221,9 @@ def send(session: Session, payload: OutgoingPayload) -> dict[str, Any]:
         WawebMessage.objects.create(
             instance_id=instance_id, id_message=payload.id_message, chat_id=payload.chat_id
         )
+    if payload.chat_id == STATUS_BROADCAST and payload.data.get("participants"):
+        # Refused before queueing (statuses.services); kept here for rows queued earlier.
+        raise TransportError(STATUS_PARTICIPANTS, permanent=True)
     message = build(session, payload)
     link_preview = bool(payload.data.get("linkPreview", False)) and isinstance(message, str)
     response = session.client.send_message(to_jid(payload.chat_id), message, link_preview=link_preview)
@@ -226,7 +232,27 @@ def send(session: Session, payload: OutgoingPayload) -> dict[str, Any]:
     )
     sent = response.Message if response.HasField("Message") else message
     keep(session, str(response.ID), payload.chat_id, Message(conversation=sent) if isinstance(sent, str) else sent)
+    if payload.chat_id == STATUS_BROADCAST:
+        return {"status": "sent", "recipients": status_audience(session)}
     return {"status": "sent"}
+
+
+def status_audience(session: Session) -> list[str]:
+    """Who a status reaches: whatsmeow's own rule (``getStatusBroadcastRecipients``)
+    on the same data. The allow-list of the account's status privacy, or else its
+    saved contacts (a name on the phone) less the deny-list. Without an answer from
+    WhatsApp (a network error), empty: statistics then start with the first viewer."""
+    try:
+        privacy = session.client.get_status_privacy()[0]
+        listed = {chat_id(jid) for jid in privacy.List}
+        if privacy.Type == StatusPrivacy.WHITELIST:
+            return sorted(listed)
+        saved = {
+            chat_id(entry.JID) for entry in session.client.contact.get_all_contacts() if entry.Info.FullName
+        }
+    except Exception:  # noqa: BLE001 - neonize's GetStatusPrivacyError / ContactStoreError
+        return []
+    return sorted(saved - listed if privacy.Type == StatusPrivacy.BLACKLIST else saved)
 
 
 def keep(session: Session, wa_id: str, chat_id: str, message: Message) -> None:

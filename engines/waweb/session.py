@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import segno
 from django.conf import settings
@@ -39,7 +39,7 @@ from django.utils import timezone
 
 from engines import channel, media, sink
 from engines.contract import STATUS_BROADCAST, GroupRefused, OutgoingPayload, QrCode, TransportError
-from engines.events import CallEvent, HistoryEvent, PairingCodeEvent, QrEvent, ReceiptEvent
+from engines.events import CallEvent, HistoryEvent, PairingCodeEvent, QrEvent, ReceiptEvent, StatusViewEvent
 from engines.waweb import store
 from engines.waweb.models import WawebMessage, WawebOriginal, WawebSession
 from instances import services
@@ -388,6 +388,7 @@ class Session:
     def on_receipt(self, message: Any) -> None:
         from engines.waweb.translate import (  # why: neonize loads only in the session process
             READ_SELF,
+            chat_id,
             receipt_status,
             timestamp,
         )
@@ -406,6 +407,18 @@ class Session:
             ).values_list("wa_id", "id_message")
         )
         when = timestamp(message.Timestamp)
+        if chat_id(message.MessageSource.Chat) == STATUS_BROADCAST:
+            # A viewer of one of our statuses: its statistic (getStatusStatistic).
+            viewer = chat_id(message.MessageSource.Sender)
+            seen: Literal["delivered", "read"] = "delivered" if status == "delivered" else "read"
+            views = [
+                StatusViewEvent(id_message=ours[w], viewer=viewer, status=seen, timestamp=when)
+                for w in message.MessageIDs
+                if w in ours
+            ]
+            if views:
+                sink.emit(self.instance.pk, *views)
+            return
         receipts = [
             ReceiptEvent(id_message=ours[w], status=status, timestamp=when)
             for w in message.MessageIDs

@@ -6,9 +6,9 @@ from engines.registry import EngineSpec
 
 _APP_STATE = "neonize 0.5.2 cannot send whatsmeow's app-state patch for it (see docs/engines/waweb.md)"
 
-_STATUSES = (
-    "not built yet for this engine (whatsmeow posts to the account's status-privacy audience, "
-    "not to chosen participants)"
+STATUS_PARTICIPANTS = (
+    "the waweb engine cannot choose a status's participants: whatsmeow posts every status to the "
+    "account's status privacy audience (set on the phone). Omit participants to post to that audience"
 )
 
 SPEC = EngineSpec(
@@ -56,17 +56,19 @@ SPEC = EngineSpec(
             "setGroupPicture",
             "leaveGroup",
             "updateGroupSettings",
+            # Statuses (to status@broadcast: the account's status privacy audience)
+            "sendTextStatus",
+            "sendVoiceStatus",
+            "sendMediaStatus",
+            "deleteStatus",
         }
     ),
+    refuses_status_participants=STATUS_PARTICIPANTS,
     why_not={
         "archiveChat": _APP_STATE,
         "unarchiveChat": _APP_STATE,
         "startAuthorization": "a linked device cannot register a number by SMS; link it by QR code or pairing code",
         "sendAuthorizationCode": "a linked device cannot register a number by SMS; link it by QR code or pairing code",
-        "sendTextStatus": _STATUSES,
-        "sendVoiceStatus": _STATUSES,
-        "sendMediaStatus": _STATUSES,
-        "deleteStatus": _STATUSES,
         "getDeviceInfo": "WhatsApp does not tell a linked device about the phone's handset",
         "addContact": "whatsmeow cannot write the phone's address book",
         "editContact": "whatsmeow cannot write the phone's address book",

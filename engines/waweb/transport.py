@@ -272,9 +272,7 @@ class WawebTransport:
     # --- Statuses -----------------------------------------------------------------------
 
     def delete_status(self, *, id_message: str) -> bool:
-        # Not in the spec's capabilities yet (docs/engines/waweb.md): refused before
-        # any effect, like every command the engine does not cover.
-        raise self._unsupported("deleteStatus")
+        return bool(self._call("delete_status", id_message=id_message))
 
 
 def as_transport(instance: Instance) -> Transport:

@@ -114,7 +114,7 @@ def test_an_idempotency_key_posts_once(api_client: APIClient, authorized_instanc
     assert OutgoingMessage.objects.filter(instance=authorized_instance).count() == 1
 
 
-@pytest.mark.parametrize("engine", ["waweb", "cloud"])
+@pytest.mark.parametrize("engine", ["cloud"])
 def test_an_engine_without_statuses_refuses_at_once(api_client: APIClient, engine: str) -> None:
     instance = make_instance(engine=engine)
     r = api_client.post(method_url(instance, "sendTextStatus"), {"message": "x"}, format="json")

@@ -25,6 +25,7 @@ from neonize.proto.Neonize_pb2 import (  # noqa: E402
     IsOnWhatsAppResponse,
     MessageDebugTimings,
     SendResponse,
+    StatusPrivacy,
 )
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (  # noqa: E402
     ContextInfo,
@@ -53,6 +54,7 @@ class RecordingClient(NewClient):
     sent: list[tuple[Any, Any]]
     timers: list[tuple[Any, int]]
     read: list[tuple[tuple[str, ...], Any, Any, Any]]
+    revoked: list[tuple[Any, str]]
 
     def get_me(self) -> Device:
         return Device(
@@ -85,6 +87,14 @@ class RecordingClient(NewClient):
     def mark_read(self, *message_ids: str, chat: Any, sender: Any, receipt: Any, timestamp: Any = None) -> None:
         self.read.append((message_ids, chat, sender, receipt))
 
+    def get_status_privacy(self) -> list[StatusPrivacy]:
+        # "My contacts except…": everyone saved on the phone but the deny-list.
+        return [StatusPrivacy(Type=StatusPrivacy.BLACKLIST, List=[ev.jid("79001230000")], IsDefault=True)]
+
+    def revoke_message(self, chat: Any, sender: Any, message_id: str) -> SendResponse:
+        self.revoked.append((chat, message_id))
+        return self.send_message(chat, Message(conversation=""))
+
 
 @pytest.fixture
 def session(tmp_path: Path) -> Session:
@@ -93,7 +103,7 @@ def session(tmp_path: Path) -> Session:
         runner_id="r", epoch=1, expires_at=timezone.now() + timedelta(minutes=5)
     )
     client = RecordingClient(str(tmp_path / "store.sqlite3"), uuid=f"cmd-{instance.pk}", new_device=True)
-    client.sent, client.timers, client.read = [], [], []
+    client.sent, client.timers, client.read, client.revoked = [], [], [], []
     live = Session(Instance.objects.get(pk=instance.pk), 1, "r", client)
     live.connected = True
     live.install()
@@ -128,7 +138,7 @@ def serving(tmp_path: Path, **settings: Any) -> Iterator[tuple[Instance, Recordi
         runner_id="r", epoch=1, expires_at=timezone.now() + timedelta(minutes=5)
     )
     client = RecordingClient(str(tmp_path / "store.sqlite3"), uuid=f"serve-{instance.pk}", new_device=True)
-    client.sent, client.timers, client.read = [], [], []
+    client.sent, client.timers, client.read, client.revoked = [], [], [], []
     live = Session(Instance.objects.get(pk=instance.pk), 1, "r", client)
     live.connected = True
     live.install()
@@ -394,7 +404,7 @@ def test_a_queued_send_reaches_the_session_through_the_channel(tmp_path: Path) -
         runner_id="r", epoch=1, expires_at=timezone.now() + timedelta(minutes=5)
     )
     client = RecordingClient(str(tmp_path / "store.sqlite3"), uuid=f"drain-{instance.pk}", new_device=True)
-    client.sent, client.timers, client.read = [], [], []
+    client.sent, client.timers, client.read, client.revoked = [], [], [], []
     live = Session(Instance.objects.get(pk=instance.pk), 1, "r", client)
     live.connected = True
     stop = threading.Event()
@@ -516,3 +526,74 @@ def test_read_chat_after_a_history_sync_reads_what_the_phone_had_not(session: Se
     assert session.client.read[0][0] == ("3EB0H5",)
     session.handle("send", {"payloads": [payload("BAE5H1", message="sorry", quotedMessageId="3EB0H4")]})
     assert session.client.sent[0][1].extendedTextMessage.contextInfo.quotedMessage.conversation == "old"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_text_status_reaches_the_status_audience_and_its_viewers_are_counted(tmp_path: Path) -> None:
+    """sendTextStatus -> the queue -> the session posts to status@broadcast; the
+    audience is whatsmeow's (saved contacts less the deny-list); a viewer's read
+    receipt moves its statistic; deleteStatus revokes it."""
+    from rest_framework.test import APIClient
+
+    from messaging.models import OutgoingMessage, OutgoingStatus
+    from statuses.models import StatusReceipt
+    from tests.conftest import method_url
+    from tests.processes import wait_for
+
+    with serving(tmp_path, delaySendMessagesMilliseconds=500) as (instance, client):
+        client.contact = AddressBook(
+            contact(PEER, FullName="Ann Lee"),
+            contact("79001230000", FullName="Denied"),
+            contact("79001239999", PushName="only seen, not saved"),
+        )
+        r = APIClient().post(
+            method_url(instance, "sendTextStatus"),
+            {"message": "open till 9", "backgroundColor": "#228B22", "font": "SERIF"},
+            format="json",
+        )
+        assert r.status_code == 200, r.content
+        id_message = r.json()["idMessage"]
+        wait_for(
+            lambda: OutgoingMessage.objects.filter(id_message=id_message, status=OutgoingStatus.SENT).exists(),
+            timeout=60,
+            what="the status posted",
+        )
+        [(to, posted)] = client.sent
+        assert (to.User, to.Server) == ("status", "broadcast")
+        assert posted.extendedTextMessage.text == "open till 9"
+        assert posted.extendedTextMessage.backgroundArgb == 0xFF228B22
+        audience = set(StatusReceipt.objects.filter(id_message=id_message).values_list("participant", flat=True))
+        assert audience == {f"{PEER}@c.us"}
+
+        viewed = ev.receipt(PEER, ["3EB00001"], "READ")
+        viewed.MessageSource.Chat.CopyFrom(ev.jid("status", "broadcast"))
+        ev.feed(client, viewed)
+        wait_for(
+            lambda: StatusReceipt.objects.filter(id_message=id_message, participant=f"{PEER}@c.us", status="read").exists(),
+            timeout=30,
+            what="the viewer's read",
+        )
+
+        r = APIClient().post(method_url(instance, "deleteStatus"), {"idMessage": id_message}, format="json")
+        assert r.status_code == 200, r.content
+        assert [(c.User, wa_id) for c, wa_id in client.revoked] == [("status", "3EB00001")]
+
+
+def test_a_status_for_chosen_participants_is_refused_with_the_reason() -> None:
+    from rest_framework.test import APIClient
+
+    from instances.models import State
+    from messaging.models import OutgoingMessage
+    from tests.conftest import method_url
+
+    instance = make_instance(engine="waweb")
+    Instance.objects.filter(pk=instance.pk).update(state=State.AUTHORIZED, wid="79005550001@c.us")
+    r = APIClient().post(
+        method_url(instance, "sendTextStatus"),
+        {"message": "only you", "participants": [f"{PEER}@c.us"]},
+        format="json",
+    )
+
+    assert r.status_code == 400
+    assert "status privacy audience" in r.json()["message"]
+    assert not OutgoingMessage.objects.filter(instance=instance).exists()
