@@ -194,8 +194,9 @@ class Transport(Protocol):
         """Send read receipts in ``chat_id`` up to and including ``id_message``."""
         ...
 
-    def check_whatsapp(self, *, phone: str) -> bool:
-        """Whether ``phone`` (digits) has a WhatsApp account."""
+    def check_whatsapp(self, *, chat_id: str) -> WhatsappCheck:
+        """Whether the account ``chat_id`` names (``<digits>@c.us`` or a
+        ``<digits>@lid``) exists, with its number and LID as far as known."""
         ...
 
     def get_avatar(self, *, chat_id: str) -> Avatar:
@@ -321,6 +322,17 @@ class SendResult:
     description: str = ""
     # A status (STATUS_BROADCAST): the chat ids it was posted to (its audience).
     recipients: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WhatsappCheck:
+    """checkWhatsapp's answer: whether the account exists and, when it does, its
+    number (digits) and its LID (``<digits>@lid``) if the engine knows one ("" if
+    not: an engine never makes one up)."""
+
+    exists: bool
+    phone: str = ""
+    lid: str = ""
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ EMULATOR: dict[str, str] = {
     "getIncomingStatuses": "contacts' statuses",
     "getOutgoingStatuses": "own statuses",
     "readChat": "read receipts reach the sender; an engine error is the answer (nothing marked)",
-    "checkWhatsapp": "the emulated directory, cached a day per instance; force asks again",
+    "checkWhatsapp": "the emulated directory, by number or by a LID the network showed; chatId is the phone's stable @lid with enableLidMode on, else @c.us; phoneNumber; cached a day per instance (fromCache), force asks again",
     "getAvatar": "the peer's picture",
     "getContacts": "the phone's contacts",
     "getContactInfo": "the emulated contact's profile (email, products, lastSeen from its online spells); isMute/muteExpiration: the phone's mute (control API /mute)",

@@ -23,7 +23,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from engines import sink
-from engines.contract import STATUS_BROADCAST, Avatar, Contact, PeerInfo
+from engines.contract import STATUS_BROADCAST, Avatar, Contact, PeerInfo, WhatsappCheck
 from engines.events import DisappearingEvent, ExpiredEvent, MessageEvent, StatusEvent
 from engines.registry import get_transport
 from instances.guards import ChatError, NotAuthorized, check_authorized
@@ -191,20 +191,37 @@ def read_chat(instance: Instance, *, chat_id: str, id_message: str = "") -> int:
 CHECK_WHATSAPP_CACHE_SECONDS = 24 * 3600
 
 
-def check_whatsapp(instance: Instance, *, phone: str, force: bool = False) -> bool:
-    """checkWhatsapp. Like GREEN-API, answers are cached per instance for a day
-    (a number that joins meanwhile still reads as absent); ``force`` asks the
-    engine again and refreshes the cache."""
+@dataclass(frozen=True)
+class WhatsappAnswer:
+    """checkWhatsapp: the engine's answer, and whether it came from the cache."""
+
+    account: WhatsappCheck
+    from_cache: bool
+    # The id this instance keeps the chat under: the account's @lid with
+    # enableLidMode on (as getChats and notifications show it), else @c.us
+    # (GREEN-API keeps it for backward compatibility, API.md §2). "" if absent.
+    chat_id: str = ""
+
+
+def check_whatsapp(instance: Instance, *, chat_id: str, force: bool = False) -> WhatsappAnswer:
+    """checkWhatsapp for ``<digits>@c.us`` or ``<digits>@lid``. Like GREEN-API,
+    answers are cached per instance for a day (a number that joins meanwhile
+    still reads as absent; ``fromCache`` says so); ``force`` asks the engine again
+    and refreshes the cache."""
     check_authorized(instance)
     # created_at too: ids are reused across databases sharing one Redis.
-    key = f"relay:check-whatsapp:{instance.pk}:{instance.created_at.timestamp()}:{phone}"
-    if not force:
-        cached = cache.get(key)
-        if cached is not None:
-            return bool(cached)
-    exists = get_transport(instance).check_whatsapp(phone=phone)
-    cache.set(key, exists, CHECK_WHATSAPP_CACHE_SECONDS)
-    return exists
+    key = f"relay:check-whatsapp:v2:{instance.pk}:{instance.created_at.timestamp()}:{chat_id}"
+    cached = None if force else cache.get(key)
+    from_cache = isinstance(cached, list) and len(cached) == 3
+    if isinstance(cached, list) and from_cache:
+        account = WhatsappCheck(bool(cached[0]), str(cached[1]), str(cached[2]))
+    else:
+        account = get_transport(instance).check_whatsapp(chat_id=chat_id)
+        cache.set(key, [account.exists, account.phone, account.lid], CHECK_WHATSAPP_CACHE_SECONDS)
+    seen_as = ""
+    if account.exists:
+        seen_as = account.lid if instance.setting("enableLidMode") and account.lid else f"{account.phone}@c.us"
+    return WhatsappAnswer(account, from_cache=from_cache, chat_id=seen_as)
 
 
 def get_avatar(instance: Instance, *, chat_id: str) -> Avatar:

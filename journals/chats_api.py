@@ -105,6 +105,8 @@ class PhoneNumber(serializers.Field[str, Any, Any, Any]):
 class CheckWhatsappOutput(serializers.Serializer[Any]):
     existsWhatsapp = serializers.BooleanField()
     chatId = serializers.CharField(required=False)
+    phoneNumber = serializers.IntegerField(required=False)
+    fromCache = serializers.BooleanField()
 
 
 class CheckWhatsapp(InstanceMethodView):
@@ -117,18 +119,31 @@ class CheckWhatsapp(InstanceMethodView):
         force = Bool(required=False)
 
     def post(self, request: Request, **kwargs: Any) -> Response:
+        """Newer GREEN-API answers add ``chatId`` (@lid), ``username``,
+        ``phoneNumber`` and ``fromCache`` (API.md; its assumption for a clone is
+        ``existsWhatsapp`` + ``chatId``). ``chatId`` is the id this instance keeps
+        the chat under (``chats.WhatsappAnswer``); ``username`` is left out: no
+        engine here learns one."""
         data = self.validate(request.data)
         if "chatId" in data:
             chat_id = data["chatId"]
-            phone = chat_id.split("@", 1)[0] if chat_id.endswith("@c.us") else ""
         elif "phoneNumber" in data:
-            phone = data["phoneNumber"]
-            if not 11 <= len(phone) <= 16:
+            if not 11 <= len(data["phoneNumber"]) <= 16:
                 raise BadRequest(BAD_PHONE)
+            chat_id = f"{data['phoneNumber']}@c.us"
         else:
             raise ValidationFailed("'value' must contain at least one of [phoneNumber, chatId]")
-        exists = bool(phone) and call(chats.check_whatsapp, request, phone=phone, force=data.get("force", False))
-        return Response({"existsWhatsapp": True, "chatId": f"{phone}@c.us"} if exists else {"existsWhatsapp": False})
+        answer = call(chats.check_whatsapp, request, chat_id=chat_id, force=data.get("force", False))
+        if not answer.account.exists:
+            return Response({"existsWhatsapp": False, "fromCache": answer.from_cache})
+        return Response(
+            {
+                "existsWhatsapp": True,
+                "chatId": answer.chat_id,
+                "phoneNumber": int(answer.account.phone),
+                "fromCache": answer.from_cache,
+            }
+        )
 
 
 class AvatarOutput(serializers.Serializer[Any]):

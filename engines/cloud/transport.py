@@ -37,6 +37,7 @@ from engines.contract import (
     SendResult,
     Transport,
     TransportError,
+    WhatsappCheck,
 )
 from instances.models import Instance
 
@@ -395,7 +396,7 @@ class CloudTransport:
 
     # --- Chats, contacts, message changes: not in the Cloud API ---------------------
 
-    def check_whatsapp(self, *, phone: str) -> bool:
+    def check_whatsapp(self, *, chat_id: str) -> WhatsappCheck:
         raise NotSupportedYet("checkWhatsapp", ENGINE)
 
     def get_avatar(self, *, chat_id: str) -> Avatar:

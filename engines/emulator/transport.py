@@ -44,6 +44,7 @@ from engines.contract import (
     SendResult,
     Transport,
     TransportError,
+    WhatsappCheck,
 )
 from engines.emulator import calls as emulator_calls
 from engines.emulator import groups as emulator_groups
@@ -397,8 +398,15 @@ class EmulatorTransport:
         if bound is not None:
             read_receipts(own, peer, up_to_id=bound)
 
-    def check_whatsapp(self, *, phone: str) -> bool:
-        return EmuPhone.objects.filter(phone=phone, registered=True).exists()
+    def check_whatsapp(self, *, chat_id: str) -> WhatsappCheck:
+        """The emulated directory. Every registered phone has a stable LID
+        (``lid_for``, recorded so that sending to it reaches the phone); a LID the
+        network never showed names no account."""
+        user, _, server = chat_id.partition("@")
+        phone = phones_of_lids([chat_id]).get(chat_id, "") if server == "lid" else user
+        if not phone or not EmuPhone.objects.filter(phone=phone, registered=True).exists():
+            return WhatsappCheck(exists=False)
+        return WhatsappCheck(exists=True, phone=phone, lid=lid_for(phone))
 
     def get_avatar(self, *, chat_id: str) -> Avatar:
         if chat_id.endswith("@g.us"):

@@ -571,8 +571,29 @@ class Session:
             "history_sync_progress": self.history_progress,
         }
 
-    def cmd_check_whatsapp(self, args: dict[str, Any]) -> bool:
-        return self._on_whatsapp(str(args["phone"]))
+    def cmd_check_whatsapp(self, args: dict[str, Any]) -> dict[str, Any]:
+        """whatsmeow's IsOnWhatsApp for the number; a LID is resolved through the
+        session's LID store first. The LID answered is the one that store holds
+        for the number (learnt from WhatsApp's own traffic), if any: IsOnWhatsApp
+        itself reports none."""
+        from engines.waweb.translate import to_jid  # why: neonize loads only in the session process
+
+        chat_id = str(args.get("chat_id") or f"{args['phone']}@c.us")
+        user, _, server = chat_id.partition("@")
+        lid = ""
+        if server == "lid":
+            phone = self.client.get_pn_from_lid(to_jid(chat_id)).User
+            if not phone:
+                raise TransportError(f"this session knows no phone number for {chat_id}", permanent=True)
+            lid = chat_id
+        else:
+            phone = user
+        if not self._on_whatsapp(phone):
+            return {"exists": False}
+        if not lid:
+            known = self.client.get_lid_from_pn(to_jid(f"{phone}@c.us")).User
+            lid = f"{known}@lid" if known else ""
+        return {"exists": True, "phone": phone, "lid": lid}
 
     def cmd_send_presence(self, args: dict[str, Any]) -> None:
         from neonize.utils.enum import (  # why: neonize loads only in the session process

@@ -31,6 +31,7 @@ from engines.contract import (
     SendResult,
     Transport,
     TransportError,
+    WhatsappCheck,
 )
 from engines.waweb import store
 from engines.waweb.models import WawebSession
@@ -200,8 +201,11 @@ class WawebTransport:
 
     # --- Chats and contacts ---------------------------------------------------------
 
-    def check_whatsapp(self, *, phone: str) -> bool:
-        return bool(self._call("check_whatsapp", phone=phone))
+    def check_whatsapp(self, *, chat_id: str) -> WhatsappCheck:
+        answer = self._call("check_whatsapp", chat_id=chat_id)
+        return WhatsappCheck(
+            exists=bool(answer.get("exists")), phone=str(answer.get("phone", "")), lid=str(answer.get("lid", ""))
+        )
 
     def get_avatar(self, *, chat_id: str) -> Avatar:
         data = self._call("get_avatar", chat_id=chat_id)

@@ -234,8 +234,11 @@ def check_device_info(c: Ctx) -> None:
 
 
 def check_check_whatsapp(c: Ctx) -> None:
-    assert c.transport.check_whatsapp(phone=c.peer().split("@")[0]) is True
-    assert c.transport.check_whatsapp(phone=c.h.nobody().split("@")[0]) is False
+    peer = c.peer()
+    found = c.transport.check_whatsapp(chat_id=peer)
+    assert (found.exists, found.phone) == (True, peer.split("@")[0])
+    assert not found.lid or found.lid.endswith("@lid")  # only a LID the engine knows
+    assert c.transport.check_whatsapp(chat_id=c.h.nobody()).exists is False
 
 
 def check_get_avatar(c: Ctx) -> None:

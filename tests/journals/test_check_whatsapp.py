@@ -4,8 +4,14 @@ import pytest
 from rest_framework.test import APIClient
 
 from engines.emulator.models import EmuPhone
+from engines.emulator.network import lid_for
 from engines.emulator.services import add_simulated_contact
+from instances import services as instance_services
 from instances.models import Instance
+from instances.runner import Runner
+from journals.models import JournalMessage
+from messaging.services import drain_queue
+from tests.factories import make_instance
 from tests.journals.chat_helpers import PEER, PEER_WID, assert_validation, assert_wire_guards, post
 
 
@@ -20,16 +26,20 @@ def test_it_answers_from_the_emulated_directory(
 ) -> None:
     r = post(api_client, authorized_instance, "checkWhatsapp", {"phoneNumber": int(PEER)})
     assert r.status_code == 200
-    assert r.json() == {"existsWhatsapp": True, "chatId": PEER_WID}
+    assert r.json() == {"existsWhatsapp": True, "chatId": PEER_WID, "phoneNumber": int(PEER), "fromCache": False}
     assert post(api_client, authorized_instance, "checkWhatsapp", {"chatId": PEER_WID, "force": True}).json() == {
         "existsWhatsapp": True,
         "chatId": PEER_WID,
+        "phoneNumber": int(PEER),
+        "fromCache": False,
     }
     assert post(api_client, authorized_instance, "checkWhatsapp", {"phoneNumber": 79005550001}).json() == {
-        "existsWhatsapp": False
+        "existsWhatsapp": False,
+        "fromCache": False,
     }
     assert post(api_client, authorized_instance, "checkWhatsapp", {"phoneNumber": "79009999999"}).json() == {
-        "existsWhatsapp": False
+        "existsWhatsapp": False,
+        "fromCache": False,
     }
 
 
@@ -70,9 +80,47 @@ def test_answers_are_cached_and_force_asks_again(api_client: APIClient, authoriz
     newcomer = "79005550077"
     add_simulated_contact(owner_phone=authorized_instance.phone, phone=newcomer, registered=False)
     body = {"phoneNumber": int(newcomer)}
-    assert post(api_client, authorized_instance, "checkWhatsapp", body).json() == {"existsWhatsapp": False}
+    assert post(api_client, authorized_instance, "checkWhatsapp", body).json() == {
+        "existsWhatsapp": False,
+        "fromCache": False,
+    }
     EmuPhone.objects.filter(phone=newcomer).update(registered=True)  # the number joins
-    assert post(api_client, authorized_instance, "checkWhatsapp", body).json() == {"existsWhatsapp": False}
+    assert post(api_client, authorized_instance, "checkWhatsapp", body).json() == {
+        "existsWhatsapp": False,
+        "fromCache": True,
+    }
     forced = post(api_client, authorized_instance, "checkWhatsapp", {**body, "force": True}).json()
-    assert forced == {"existsWhatsapp": True, "chatId": f"{newcomer}@c.us"}
-    assert post(api_client, authorized_instance, "checkWhatsapp", body).json() == forced  # refreshed
+    assert forced == {"existsWhatsapp": True, "chatId": f"{newcomer}@c.us", "phoneNumber": int(newcomer), "fromCache": False}
+    assert post(api_client, authorized_instance, "checkWhatsapp", body).json() == {**forced, "fromCache": True}
+
+
+# --- LIDs (API.md: newer answers carry the @lid chatId, phoneNumber, fromCache) -------------
+
+
+def _lid_mode(instance: Instance) -> Instance:
+    instance_services.update_settings(instance, {"enableLidMode": True, "delaySendMessagesMilliseconds": 0})
+    instance.refresh_from_db()
+    return instance
+
+
+def test_in_lid_mode_the_chat_id_is_the_peers_lid_and_it_reaches_the_peer(api_client: APIClient, db: None) -> None:
+    """The LID is the emulated phone's own (stable, the one its chats show), and a
+    message to the chatId the answer gave reaches that phone's instance."""
+    a, b = _lid_mode(make_instance(authorized=True)), make_instance(authorized=True)
+    b_lid = lid_for(b.phone)
+    r = post(api_client, a, "checkWhatsapp", {"chatId": b.wid})
+    assert r.status_code == 200, r.content
+    assert r.json() == {"existsWhatsapp": True, "chatId": b_lid, "phoneNumber": int(b.phone), "fromCache": False}
+    # Asking by the LID finds the same account.
+    assert post(api_client, a, "checkWhatsapp", {"chatId": b_lid}).json()["phoneNumber"] == int(b.phone)
+
+    sent = post(api_client, a, "sendMessage", {"chatId": r.json()["chatId"], "message": "found you"})
+    drain_queue(a.id, "test")
+    Runner().tick()
+    got = JournalMessage.objects.get(instance_id=b.pk, id_message=sent.json()["idMessage"])
+    assert (got.direction, got.chat_id) == ("incoming", a.wid)
+
+
+def test_a_lid_the_network_never_showed_names_no_account(api_client: APIClient, authorized_instance: Instance) -> None:
+    answer = post(api_client, authorized_instance, "checkWhatsapp", {"chatId": "999999999999999@lid"}).json()
+    assert answer == {"existsWhatsapp": False, "fromCache": False}

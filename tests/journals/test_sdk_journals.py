@@ -66,8 +66,15 @@ def test_sdk_drives_journals_marks_service_and_contacts(
 
     # serviceMethods.*
     service = client.serviceMethods
-    assert ok(service.checkWhatsapp(int(peer.phone))) == {"existsWhatsapp": True, "chatId": peer.wid}
-    assert ok(service.checkWhatsapp(chatId="79009999999@c.us")) == {"existsWhatsapp": False}
+    assert ok(service.checkWhatsapp(int(peer.phone))) == {
+        "existsWhatsapp": True,
+        "chatId": peer.wid,
+        "phoneNumber": int(peer.phone),
+        "fromCache": False,
+    }
+    assert ok(service.checkWhatsapp(int(peer.phone)))["fromCache"] is True
+    assert ok(service.checkWhatsapp(chatId=peer.wid, force=True))["fromCache"] is False
+    assert ok(service.checkWhatsapp(chatId="79009999999@c.us")) == {"existsWhatsapp": False, "fromCache": False}
     avatar = ok(service.getAvatar(peer.wid))
     assert avatar["existsWhatsapp"] is True and avatar["urlAvatar"].startswith(live_asgi.url)
     assert ok(service.getContactInfo(peer.wid))["chatId"] == peer.wid

@@ -81,6 +81,13 @@ class RecordingClient(NewClient):
             IsOnWhatsAppResponse(Query=n, JID=ev.jid(n.lstrip("+")), IsIn=n.endswith("7")) for n in numbers
         ]
 
+    # whatsmeow's LID store: what WhatsApp's traffic taught this device (one pair).
+    def get_lid_from_pn(self, jid: Any) -> Any:
+        return ev.jid("120650379300963", "lid") if jid.User == "79001234567" else ev.jid("", "lid")
+
+    def get_pn_from_lid(self, jid: Any) -> Any:
+        return ev.jid("79001234567") if jid.User == "120650379300963" else ev.jid("")
+
     def set_disappearing_timer(self, jid: Any, timer: Any, setting_ts: Any = None) -> None:
         self.timers.append((jid, timer))
 
@@ -364,8 +371,19 @@ def test_a_location_goes_out_as_a_whatsapp_location(session: Session) -> None:
 
 
 def test_check_whatsapp_and_the_disappearing_timer_in_nanoseconds(session: Session) -> None:
-    assert session.handle("check_whatsapp", {"phone": "79001234567"}) is True
-    assert session.handle("check_whatsapp", {"phone": "79001234560"}) is False
+    known = {"exists": True, "phone": "79001234567", "lid": "120650379300963@lid"}
+    assert session.handle("check_whatsapp", {"chat_id": "79001234567@c.us"}) == known
+    assert session.handle("check_whatsapp", {"chat_id": "120650379300963@lid"}) == known
+    # On WhatsApp, but no LID in the store: none is made up.
+    assert session.handle("check_whatsapp", {"chat_id": "79001234577@c.us"}) == {
+        "exists": True,
+        "phone": "79001234577",
+        "lid": "",
+    }
+    assert session.handle("check_whatsapp", {"chat_id": "79001234560@c.us"}) == {"exists": False}
+    with pytest.raises(TransportError) as unknown:
+        session.handle("check_whatsapp", {"chat_id": "100000000000001@lid"})
+    assert unknown.value.permanent
 
     session.handle("set_disappearing", {"chat_id": "79001234567@c.us", "expiration": 604800})
 
