@@ -591,9 +591,20 @@ class Session:
         if not self._on_whatsapp(phone):
             return {"exists": False}
         if not lid:
-            known = self.client.get_lid_from_pn(to_jid(f"{phone}@c.us")).User
-            lid = f"{known}@lid" if known else ""
+            lid = self._known_lid(phone)
         return {"exists": True, "phone": phone, "lid": lid}
+
+    def _known_lid(self, phone: str) -> str:
+        """The LID whatsmeow's store learnt for ``phone``, or "" (none yet, or the
+        store could not be read: a lookup, not WhatsApp refusing anything)."""
+        from engines.waweb.translate import to_jid  # why: neonize loads only in the session process
+
+        try:
+            known = self.client.get_lid_from_pn(to_jid(f"{phone}@c.us")).User
+        except Exception:  # noqa: BLE001 - neonize raises GetJIDFromStoreError (and ctypes errors) for a failed lookup
+            log.info("no LID in the store for +%s", phone, exc_info=True)
+            return ""
+        return f"{known}@lid" if known else ""
 
     def cmd_send_presence(self, args: dict[str, Any]) -> None:
         from neonize.utils.enum import (  # why: neonize loads only in the session process

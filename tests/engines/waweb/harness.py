@@ -241,6 +241,13 @@ def _client_class() -> type:
                 for n in numbers
             ]
 
+        # whatsmeow's LID store: this fake network shows no LIDs, so it learns none.
+        def get_lid_from_pn(self, jid_: Any) -> Any:
+            return jid("", "lid")
+
+        def get_pn_from_lid(self, jid_: Any) -> Any:
+            return jid("")
+
         def get_user_info(self, *jids: Any) -> list[Any]:
             # whatsmeow's USync answers only for users WhatsApp knows.
             return [
