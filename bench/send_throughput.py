@@ -78,7 +78,7 @@ FLOOR_POOL = "8"  # = RELAY_FASTLANE_POOL_SIZE's default: the same pool size per
 
 
 def truncate(db_url: str) -> None:
-    psql(db_url, "TRUNCATE messaging_outgoingmessage, messaging_messagestatuschange, instances_emumessage,"
+    psql(db_url, "TRUNCATE messaging_outgoingmessage, messaging_messagestatuschange, emulator_emumessage,"
                  " messaging_sendattempt CASCADE")
 
 
