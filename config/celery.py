@@ -1,11 +1,13 @@
 """The Celery app. Tasks live in each app's tasks.py and take ids only."""
 
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
 
 import redis
 from celery import Celery
+from celery.signals import after_setup_logger
 from kombu.transport import redis as kombu_redis
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -35,6 +37,24 @@ def _survive_broker_loss_with_unacked_messages() -> None:
 
 
 _survive_broker_loss_with_unacked_messages()
+
+# Celery's per-task lines ("Task … received", "Task … succeeded in …"): two INFO
+# records per task, formatted and written by the worker's main thread for every
+# drain sweep and webhook run. Under send load that was a measurable share of the
+# worker's CPU per message (docs/performance.md), and the lines say nothing the
+# send attempt and webhook attempt logs do not. Failures, retries and our own
+# INFO lines still log; ``celery.app.trace`` logs a failed task at ERROR (a retry
+# is INFO there, so it goes too; the task's own warning says why).
+PER_TASK_LOGGERS = ("celery.app.trace", "celery.worker.strategy", "celery.worker.request")
+
+
+@after_setup_logger.connect
+def _quiet_per_task_lines(**_: Any) -> None:
+    # After the worker set its --loglevel, before its consumer reads each logger's
+    # level (celery caches isEnabledFor(INFO) when it builds a task's strategy).
+    for name in PER_TASK_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logging.WARNING, logger.getEffectiveLevel()))
 
 app = Celery("relay")
 app.config_from_object("django.conf:settings", namespace="CELERY")
