@@ -18,11 +18,19 @@ Under load a per-instance mark still let every few requests start a task that sw
 one or two instances; with a leader, each sweep takes every instance that became
 ready while the previous sweep ran, so its fixed cost (locks, reads, one status
 transaction, the task itself) is shared by many more messages.
+
+Paced sends (``delaySendMessagesMilliseconds``, 500 ms at least) make every
+instance ready again a delay after its last message. Those ids wait in a second,
+timed set (``offer_later``): the leader's ``take`` also pops the ones that are due,
+so a paced message goes out in the next shared sweep instead of in a delayed task
+of its own (one broker publish, one task and one single-instance sweep per paced
+message was most of the worker's CPU per message under send load).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from functools import cache
 from typing import Any
@@ -37,16 +45,35 @@ PENDING_TTL_SECONDS = 60
 # after this long and the next offer starts a new leader (beat is the net meanwhile).
 LEADER_TTL_SECONDS = 10
 
-# Atomic: a producer's SADD either lands before this runs (the leader sees it and
-# keeps leading) or after (the mark is gone, so the producer's SET NX succeeds and it
-# starts a leader). No id is ever left in the set without a leader to take it.
+# Waits up to this long go to the timed set (the leader stays to take them); longer
+# ones (a file's interval, a closed sending window, retries) are delayed tasks.
+LATER_MAX_SECONDS = 5.0
+
+# Atomic: a producer's SADD (or ZADD) either lands before this runs (the leader sees
+# it and keeps leading) or after (the mark is gone, so the producer's SET NX succeeds
+# and it starts a leader). No id is ever left in a set without a leader to take it.
 KEEP_LEADING_SCRIPT = """
-if redis.call('SCARD', KEYS[1]) > 0 then
+if redis.call('SCARD', KEYS[1]) > 0 or redis.call('ZCARD', KEYS[3]) > 0 then
   redis.call('EXPIRE', KEYS[2], ARGV[1])
   return 1
 end
 redis.call('DEL', KEYS[2])
 return 0
+"""
+
+# The leader's take: up to ARGV[1] ready ids, every timed id due by ARGV[2], and the
+# mark refreshed, in one round trip. Atomic, so two leaders never pop one id twice.
+TAKE_SCRIPT = """
+local ready = redis.call('SPOP', KEYS[1], ARGV[1])
+local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[2])
+if #due > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[2])
+end
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+for _, id in ipairs(due) do
+  table.insert(ready, id)
+end
+return ready
 """
 
 @cache
@@ -95,6 +122,26 @@ def _leader_key(kind: str) -> str:
     return f"relay:wake:{settings.CELERY_TASK_DEFAULT_QUEUE}:{kind}:leader"
 
 
+def _later_key(kind: str) -> str:
+    return f"relay:wake:{settings.CELERY_TASK_DEFAULT_QUEUE}:{kind}:later"
+
+
+def offer_later(kind: str, due: dict[int, float]) -> bool | None:
+    """``offer`` for ids that are ready at a given time (``time.time()`` seconds):
+    they join the timed set (an id already there keeps the earlier time) and the
+    leader's ``take`` pops them once due. Same answers as ``offer``."""
+    if not due:
+        return False
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        pipe.zadd(_later_key(kind), {str(i): at for i, at in due.items()}, lt=True)
+        pipe.set(_leader_key(kind), b"1", nx=True, ex=LEADER_TTL_SECONDS)
+        return bool(pipe.execute()[1])
+    except redis.RedisError:
+        log.warning("could not offer timed %s wake-ups to Redis", kind, exc_info=True)
+        return None
+
+
 def offer(kind: str, instance_ids: Iterable[int]) -> bool | None:
     """Add ids to the kind's ready set (one round trip). True: no leader was running
     and the caller is now to start one (publish the leader task); False: a leader
@@ -113,26 +160,28 @@ def offer(kind: str, instance_ids: Iterable[int]) -> bool | None:
 
 
 def take(kind: str, count: int) -> list[int]:
-    """The leader: pop up to ``count`` ready ids and refresh its mark. Empty when
-    Redis fails (the rows stay queued; beat wakes them)."""
+    """The leader: pop up to ``count`` ready ids, and every timed id that is due
+    (``offer_later``), and refresh its mark. Empty when Redis fails (the rows stay
+    queued; beat wakes them)."""
     if count <= 0:
         return []
     try:
-        pipe = _redis().pipeline(transaction=False)
-        pipe.spop(_ready_key(kind), count)
-        pipe.expire(_leader_key(kind), LEADER_TTL_SECONDS)
-        popped = pipe.execute()[0] or []
+        client = _redis()
+        keys = [_ready_key(kind), _leader_key(kind), _later_key(kind)]
+        popped = _script(client, TAKE_SCRIPT)(keys=keys, args=[count, time.time(), LEADER_TTL_SECONDS]) or []
     except redis.RedisError:
         log.warning("could not take %s wake-ups from Redis", kind, exc_info=True)
         return []
-    return sorted(int(raw) for raw in popped)
+    return sorted({int(raw) for raw in popped})
 
 
 def keep_leading(kind: str) -> bool:
-    """The leader found nothing to take: True when ids arrived meanwhile (it keeps
-    the mark and takes them), False when it stepped down (see KEEP_LEADING_SCRIPT)."""
+    """The leader found nothing to take: True when ids arrived meanwhile or timed
+    ids wait for their time (it keeps the mark and takes them), False when it
+    stepped down (see KEEP_LEADING_SCRIPT)."""
     try:
-        return bool(_keep_leading(_redis())(keys=[_ready_key(kind), _leader_key(kind)], args=[LEADER_TTL_SECONDS]))
+        keys = [_ready_key(kind), _leader_key(kind), _later_key(kind)]
+        return bool(_script(_redis(), KEEP_LEADING_SCRIPT)(keys=keys, args=[LEADER_TTL_SECONDS]))
     except redis.RedisError:
         log.warning("could not check %s wake-ups in Redis", kind, exc_info=True)
         return False
@@ -148,8 +197,8 @@ def resign(kind: str) -> None:
 
 
 @cache
-def _keep_leading(client: redis.Redis) -> Any:
-    return client.register_script(KEEP_LEADING_SCRIPT)
+def _script(client: redis.Redis, source: str) -> Any:
+    return client.register_script(source)
 
 
 def give_back(kind: str, instance_ids: Iterable[int]) -> bool:

@@ -58,6 +58,7 @@ from messaging.models import (
 from messaging.selectors import ATTEMPT_ERROR
 from messaging.wake import wake_queue as wake_queue  # re-exported: tasks and tests wake through services
 from messaging.wake import wake_queues as wake_queues
+from messaging.wake import wake_queues_later as wake_queues_later
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ FILE_MIN_INTERVAL_MS = 5000
 # countdown so one slow instance never holds a worker that others need.
 MAX_INLINE_WAIT_SECONDS = 0.25
 SHOW_QUEUE_LIMIT = 500
+# Queued rows a sweep reads per paced instance: the head, and the next one's kind.
+PACED_LOOKAHEAD = 2
 
 
 # --- Queueing ---------------------------------------------------------------------------
@@ -319,19 +322,28 @@ def _sweep_locked(ids: list[int], cap: int) -> tuple[dict[int, float | None], di
     waits: dict[int, float | None] = dict.fromkeys(ids)
     errors: dict[int, TransportError] = {}
     heads: dict[int, list[OutgoingMessage]] = {}
+    instances = {i.pk: i for i in Instance.objects.filter(pk__in=ids, is_deleted=False, state=State.AUTHORIZED)}
+    if not instances:
+        return waits, errors  # others wait: change_state wakes them on authorization
+    # A paced instance sends one message per round, so only its head and the one
+    # behind it (whose kind sets the next wait) are read: reading up to ``cap`` rows
+    # (and decoding their JSON) per paced message made a deep paced queue cost more
+    # per message the deeper it was. ``request`` is the client's original body,
+    # which the drain never reads.
+    paced_ids = [i for i, instance in instances.items() if int(instance.setting("delaySendMessagesMilliseconds")) > 0]
+    within = Q(rank__lte=cap) & ~Q(instance_id__in=paced_ids) if paced_ids else Q(rank__lte=cap)
     ranked = (
-        OutgoingMessage.objects.filter(instance_id__in=ids, status=OutgoingStatus.QUEUED)
+        OutgoingMessage.objects.filter(instance_id__in=list(instances), status=OutgoingStatus.QUEUED)
+        .defer("request")
         .annotate(rank=Window(RowNumber(), partition_by=[F("instance_id")], order_by=F("id").asc()))
-        .filter(rank__lte=cap)
+        .filter(within | Q(rank__lte=PACED_LOOKAHEAD) if paced_ids else within)
         .order_by("id")
     )
     for message in ranked:
         heads.setdefault(message.instance_id, []).append(message)
     if not heads:
         return waits, errors
-    instances = {
-        i.pk: i for i in Instance.objects.filter(pk__in=list(heads), is_deleted=False, state=State.AUTHORIZED)
-    }
+    instances = {pk: instance for pk, instance in instances.items() if pk in heads}
     cursors = {c.instance_id: c for c in SendCursor.objects.filter(instance_id__in=list(instances))}
     batches: dict[int, list[OutgoingMessage]] = {}
     paced: list[int] = []
@@ -355,14 +367,11 @@ def _sweep_locked(ids: list[int], cap: int) -> tuple[dict[int, float | None], di
             paced.append(instance_id)
     if batches:
         errors.update(_send_batches(batches, instances))
-    for instance_id in paced:
-        # One message per round: a paced instance must not hold the sweep (and the
-        # other instances' locks) through a long run of short delays. The rounds of
-        # drain_queues, then a fresh sweep, carry on with the rest.
-        try:
-            waits[instance_id] = _send_paced(instances[instance_id], cursors[instance_id], heads[instance_id][0])
-        except TransportError as exc:
-            errors[instance_id] = exc
+    if paced:
+        # One message per instance and round: a paced instance must not hold the
+        # sweep (and the other instances' locks) through a long run of short delays.
+        # The rounds of drain_queues, then a fresh sweep, carry on with the rest.
+        waits.update(_send_paced({i: heads[i] for i in paced}, instances, cursors, cap, errors))
     return waits, errors
 
 
@@ -384,29 +393,71 @@ def send_window_wait(instance: Instance, now: datetime) -> float:
     return max(1.0, ahead * 60.0 - utc.second - utc.microsecond / 1e6)
 
 
-def _send_paced(instance: Instance, cursor: SendCursor, message: OutgoingMessage) -> float:
-    """Send the head of a paced queue (a delay, or a file) when its turn comes.
-    Returns the seconds until it is due (not sent), or 0.0 once sent (the next one
-    may be ready). Short waits are slept here; longer ones go back to the caller,
-    which re-schedules instead of holding the worker."""
-    due = _next_send_at(cursor, instance, message.is_file)
-    rules = pacing.policy(instance)
-    verdict = None
-    if rules is not None:
-        # Number protection (jitter, new-chat cap, warm-up): a held message stays
-        # queued at the head and the caller comes back after ``wait``.
-        verdict = pacing.check(rules, instance, message, last_sent_at=cursor.last_sent_at, due=due)
-        wait = verdict.wait
-    else:
-        wait = 0.0 if due is None else (due - timezone.now()).total_seconds()
-    if wait > MAX_INLINE_WAIT_SECONDS:
-        return wait
-    if wait > 0:
-        time.sleep(wait)
-    _send_batch(instance, [message])
-    if rules is not None and verdict is not None:
-        pacing.sent(rules, instance, message, verdict)
-    return 0.0
+def _send_paced(
+    heads: Mapping[int, list[OutgoingMessage]],
+    instances: Mapping[int, Instance],
+    cursors: Mapping[int, SendCursor],
+    cap: int,
+    errors: dict[int, TransportError],
+) -> dict[int, float | None]:
+    """Send the head of each paced queue (a delay, or a file) whose turn has come,
+    all of them in one ``_send_batches`` (one claim, one engine call per instance,
+    one status transaction), as unpaced batches go. Transient engine errors are
+    added to ``errors``.
+
+    Returns per instance the seconds until its next message is due: a head not due
+    yet keeps its wait; after a send, the wait for the message behind it (known
+    from ``heads``, so no second round reads the queue only to learn it), 0.0 when
+    that is short enough to sleep (another round sends it) or more may be queued
+    than ``heads`` showed, None when ``heads`` held the last one (the sweep's idle
+    re-check finds any that arrived since). Short waits are slept here, once for
+    all the instances due within them; longer ones go back to the caller, which
+    re-schedules instead of holding the worker. For an instance with number
+    protection on (messaging.pacing) the wait after a send is the delay's; the
+    protection's own (jitter, caps) is judged when the next round comes back."""
+    waits: dict[int, float | None] = {}
+    due_now: dict[int, list[OutgoingMessage]] = {}
+    judged: dict[int, tuple[pacing.Policy, pacing.Verdict]] = {}
+    longest = 0.0
+    now = timezone.now()
+    for instance_id, queued in heads.items():
+        instance, cursor = instances[instance_id], cursors[instance_id]
+        due = _next_send_at(cursor, instance, queued[0].is_file)
+        rules = pacing.policy(instance)
+        if rules is not None:
+            # Number protection (jitter, new-chat cap, warm-up): a held message stays
+            # queued at the head and the caller comes back after ``wait``.
+            verdict = pacing.check(rules, instance, queued[0], last_sent_at=cursor.last_sent_at, due=due)
+            judged[instance_id] = (rules, verdict)
+            wait = verdict.wait
+        else:
+            wait = 0.0 if due is None else (due - now).total_seconds()
+        if wait > MAX_INLINE_WAIT_SECONDS:
+            waits[instance_id] = wait
+            continue
+        due_now[instance_id] = queued[:1]
+        longest = max(longest, wait)
+    if not due_now:
+        return waits
+    if longest > 0:
+        time.sleep(longest)  # every one of them is due by then
+    errors.update(_send_batches(due_now, {i: instances[i] for i in due_now}))
+    handed_at = timezone.now()  # at or after the cursor's last_sent_at: never early
+    for instance_id, (sent,) in due_now.items():
+        queued = heads[instance_id]
+        if instance_id in errors:
+            continue
+        if instance_id in judged:
+            rules, verdict = judged[instance_id]
+            pacing.sent(rules, instances[instance_id], sent, verdict)
+        if len(queued) < 2:
+            waits[instance_id] = 0.0 if len(queued) >= cap else None
+            continue
+        after = SendCursor(instance_id=instance_id, last_sent_at=handed_at, last_was_file=sent.is_file)
+        due = _next_send_at(after, instances[instance_id], queued[1].is_file)
+        wait = 0.0 if due is None else (due - handed_at).total_seconds()
+        waits[instance_id] = wait if wait > MAX_INLINE_WAIT_SECONDS else 0.0
+    return waits
 
 
 def _claim(messages: list[OutgoingMessage]) -> list[OutgoingMessage]:
@@ -425,13 +476,6 @@ def _claim(messages: list[OutgoingMessage]) -> list[OutgoingMessage]:
         )
     )
     return [m for m in messages if m.pk in mine]
-
-
-def _send_batch(instance: Instance, messages: list[OutgoingMessage]) -> None:
-    """``_send_batches`` for one instance; a transient engine error is raised."""
-    errors = _send_batches({instance.pk: messages}, {instance.pk: instance})
-    if instance.pk in errors:
-        raise errors[instance.pk]
 
 
 def _send_batches(

@@ -26,6 +26,9 @@ TRANSIENT_RETRY_SECONDS = 10.0
 # A leader hands over to a fresh task after this long, so one task never holds a
 # worker thread (or its broker ack) for the whole of a long burst.
 LEADER_RUN_SECONDS = 2.0
+# A leader waiting only for paced instances to come due polls this often when it
+# has no linger of its own (SEND_SWEEP_LINGER_MS = 0).
+IDLE_POLL_SECONDS = 0.02
 
 
 def _worker_id() -> str:
@@ -105,8 +108,11 @@ def drain_ready_task() -> None:
     it keeps leading, it waits SEND_SWEEP_LINGER_MS before each further take, so
     under load each sweep carries what arrived meanwhile instead of one or two
     instances. More ready than one sweep holds: a helper task gets the next chunk,
-    so other worker threads share a backlog. Safe to run twice: two leaders only
-    take disjoint ids, and drain locks keep each instance to one sender."""
+    so other worker threads share a backlog. Paced instances come back through the
+    timed set (messaging.wake ``wake_queues_later``): ``take`` returns them once
+    due, and while only they are left the leader keeps leading and polls for them.
+    Safe to run twice: two leaders only take disjoint ids, and drain locks keep
+    each instance to one sender."""
     worker = _worker_id()
     size = max(1, settings.SEND_SWEEP_SIZE)
     linger = max(0.0, settings.SEND_SWEEP_LINGER_MS / 1000)
@@ -119,10 +125,21 @@ def drain_ready_task() -> None:
         first = False
         ids = carry + coalesce.take(DRAIN_WAKE, size - len(carry))
         if not ids:
-            if coalesce.keep_leading(DRAIN_WAKE):
-                continue
-            return
-        if len(ids) >= size:
+            if not coalesce.keep_leading(DRAIN_WAKE):
+                return
+            # Only timed ids (paced instances) are left: poll for them until they are
+            # due, or hand over at the deadline like a busy leader.
+            if time.monotonic() >= deadline:
+                if not publish(drain_ready_task, ()):
+                    coalesce.resign(DRAIN_WAKE)
+                return
+            if not linger:
+                time.sleep(IDLE_POLL_SECONDS)
+            continue
+        if len(ids) > size:  # timed ids came due on top of the ready ones
+            ids, extra = ids[:size], ids[size:]
+            publish(drain_queues_task, (extra,))
+        elif len(ids) == size:
             helper = coalesce.take(DRAIN_WAKE, size)
             if helper:
                 publish(drain_queues_task, (helper,))
@@ -148,11 +165,9 @@ def _sweep(instance_ids: list[int], worker: str) -> list[int]:
     """One sweep; schedules each instance's delayed or failed leftovers and returns
     the ones with more ready now."""
     report = services.drain_queues(instance_ids, worker)
-    for instance_id, wait in report.waits.items():
-        if wait and instance_id not in report.errors:
-            services.wake_queue(instance_id, countdown=wait)
-    for instance_id in report.errors:
-        services.wake_queue(instance_id, countdown=TRANSIENT_RETRY_SECONDS)
+    later = {i: wait for i, wait in report.waits.items() if wait and i not in report.errors}
+    later.update(dict.fromkeys(report.errors, TRANSIENT_RETRY_SECONDS))
+    services.wake_queues_later(later)
     return [i for i, wait in report.waits.items() if wait == 0.0 and i not in report.errors]
 
 

@@ -8,6 +8,7 @@ registers them in every process)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -40,6 +41,28 @@ def wake_queue(instance_id: int, countdown: float = 0, *, force: bool = False) -
         drain_queue_task.apply_async((instance_id,), countdown=countdown, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
     except Exception:  # noqa: BLE001 - the database already holds the work
         log.warning("could not enqueue drain for instance %s; beat will recover it", instance_id, exc_info=True)
+
+
+def wake_queues_later(waits: dict[int, float]) -> None:
+    """Ask for a drain of each instance after its wait (pacing, retries). With Redis,
+    waits up to coalesce.LATER_MAX_SECONDS go to the drain's timed set, which the
+    sweep leader takes from once they are due, so a paced message shares a sweep
+    with others; longer waits, and every wait without Redis or when Redis fails,
+    are delayed ``drain_queue_task`` runs (``wake_queue`` with a countdown)."""
+    waits = {i: wait for i, wait in waits.items() if wait > 0}
+    short = {}
+    if settings.REDIS_URL and not _task("drain_ready_task").app.conf.task_always_eager:
+        short = {i: wait for i, wait in waits.items() if wait <= coalesce.LATER_MAX_SECONDS}
+    if short:
+        now = time.time()
+        lead = coalesce.offer_later(DRAIN_WAKE, {i: now + wait for i, wait in short.items()})
+        if lead is None:
+            short = {}  # Redis failed: delayed tasks below
+        elif lead is True and not publish(_task("drain_ready_task"), ()):
+            coalesce.resign(DRAIN_WAKE)  # the next offer starts a leader; beat is the net
+    for instance_id, wait in waits.items():
+        if instance_id not in short:
+            wake_queue(instance_id, countdown=wait)
 
 
 def wake_queues(instance_ids: Iterable[int], *, force: bool = False) -> None:

@@ -5,6 +5,7 @@ instance that became ready meanwhile."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -35,7 +36,7 @@ def private_queue(settings: Any) -> Iterator[str]:
     name = f"test-{uuid.uuid4().hex[:10]}"
     settings.CELERY_TASK_DEFAULT_QUEUE = name
     client = coalesce._redis()  # tests may replace coalesce._redis with a failing one
-    keys = (coalesce._ready_key(KIND), coalesce._leader_key(KIND), name)
+    keys = (coalesce._ready_key(KIND), coalesce._leader_key(KIND), coalesce._later_key(KIND), name)
     eager = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = False
     try:
@@ -50,7 +51,7 @@ class Published:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
-        for task in (tasks.drain_ready_task, tasks.drain_queues_task):
+        for task in (tasks.drain_ready_task, tasks.drain_queues_task, tasks.drain_queue_task):
             monkeypatch.setattr(task, "apply_async", self._recorder(task.name))
 
     def _recorder(self, name: str) -> Any:
@@ -232,3 +233,50 @@ def test_a_leader_with_nothing_left_at_hand_over_just_steps_down(
     tasks.drain_ready_task()
     assert published.calls == []
     assert not leader_held()
+
+
+def later_ids() -> dict[int, float]:
+    return {int(raw): at for raw, at in coalesce._redis().zrange(coalesce._later_key(KIND), 0, -1, withscores=True)}
+
+
+def test_timed_ids_are_taken_only_once_due_and_keep_their_earliest_time(private_queue: str) -> None:
+    now = time.time()
+    assert coalesce.offer_later(KIND, {1: now - 1, 2: now + 60}) is True  # no leader yet: start one
+    assert coalesce.offer_later(KIND, {1: now + 30}) is False  # an id keeps its earlier time
+    assert coalesce.take(KIND, 10) == [1]
+    assert later_ids().keys() == {2}
+    assert coalesce.keep_leading(KIND) is True  # 2 is still to come: the leader stays
+    assert leader_held()
+
+
+def test_a_paced_instance_comes_back_to_the_leader_not_through_a_task_per_message(
+    db: None, published: Published
+) -> None:
+    """delaySendMessagesMilliseconds = 500: the first message goes at once, the
+    instance waits in the timed set, and the same leader sends the second one when it
+    is due (never earlier). No delayed drain_queue_task is published per message."""
+    ensure_phone(RECIPIENT, "Recipient")
+    paced = make_instance(authorized=True)
+    instance_services.update_settings(paced, {"delaySendMessagesMilliseconds": 500})
+    first, second = queue_one(paced, "one"), queue_one(paced, "two")
+    assert coalesce.offer(KIND, [paced.id]) is True
+    tasks.drain_ready_task()
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == (OutgoingStatus.SENT, OutgoingStatus.SENT)
+    assert first.sent_at is not None and second.sent_at is not None
+    assert (second.sent_at - first.sent_at).total_seconds() >= 0.5  # paced, never early
+    assert published.calls == []  # no delayed task, no helper: one leader did both
+    assert later_ids() == {} and not leader_held()
+
+
+def test_without_redis_a_paced_wait_is_a_delayed_task(
+    db: None, published: Published, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Down:
+        def pipeline(self, **_: Any) -> Any:
+            raise redis.ConnectionError("down")
+
+    monkeypatch.setattr(coalesce, "_redis", lambda: Down())
+    services.wake_queues_later({51: 0.5, 52: 30.0})
+    assert sorted(published.calls) == [("drain_queue_task", (51,)), ("drain_queue_task", (52,))]
