@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from engines.events import MessageEvent
@@ -222,6 +224,21 @@ def test_body_and_headers_as_the_receiver_gets_them(db: None, receiver: Receiver
     assert attempts[0].url == receiver.url
     assert attempts[0].response_excerpt == '{"ok":true}'
     assert attempts[0].error == ""
+
+
+def test_a_delivery_run_costs_a_fixed_number_of_queries(db: None, receiver: Receiver) -> None:
+    """The target, the rows with their bodies, the head's claim, then one commit that
+    moves the batch and logs its attempts: five statements whether the run posts one
+    notification or many (bodies used to be a second read after the claim)."""
+    instance = webhook_instance(receiver.url)
+    counts = []
+    for size in (1, 8):
+        ingest(instance, size, prefix=f"q{size}")
+        with CaptureQueriesContext(connection) as captured:
+            assert webhooks.deliver(instance.id) is None
+        counts.append(len([q for q in captured.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]))
+    assert len(receiver.ok()) == 9
+    assert counts[0] == counts[1] <= 5, counts
 
 
 def test_a_tampered_body_does_not_verify(db: None, receiver: Receiver) -> None:
