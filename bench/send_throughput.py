@@ -18,7 +18,9 @@ Per delay and round:
    psycopg pool of RELAY_FASTLANE_POOL_SIZE) under the same granian command and
    worker count; wrk, closed loop, ``--connections``: the maximum accept rate.
 2. Relay: the same wrk load; CPU seconds per accepted message by process kind (from
-   /proc, each kind's process group); then it waits until every committed message is
+   /proc, each kind's process group, from the load's start to the end of the wait
+   below; also per message delivered by then, the fair figure when the wait ran
+   out); then it waits until every committed message is
    delivered (bounded by the pacing time × 2 + 120 s). Lost = 200 answers without a
    row; undelivered = committed rows still not delivered when the wait ended;
    duplicated = messages the engine was handed more than once with success, from
@@ -270,6 +272,11 @@ def run_relay(creds: list[tuple[int, str]], script: Path, env: dict[str, str], d
         result["max"] = dict(load, accepted=accepted, seconds_until_all_delivered=seconds,
                              **lost_and_duplicated(c, accepted))
         result["cpu_ms_per_accepted"] = {k: round((cpu1[k] - cpu0[k]) * 1000 / max(1, accepted), 3) for k in procs}
+        # The same CPU over the messages delivered within the wait: when the wait ends
+        # with messages still queued, per accepted understates what each one costs.
+        result["cpu_ms_per_delivered"] = {
+            k: round((cpu1[k] - cpu0[k]) * 1000 / max(1, c["delivered"]), 3) for k in procs
+        }
         truncate(db_url)
         result["open_loop_half"] = asyncio.run(open_loop(port, creds, load["rps"] / 2, args.duration))
         if args.e2e_seconds:
