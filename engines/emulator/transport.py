@@ -265,14 +265,15 @@ class EmulatorTransport:
         """Put 'typing…'/'recording…' on the network for the chat's other side."""
         show_presence(
             self.instance.phone,
-            chat_id=chat_id,
+            chat_id=self._network_chat(chat_id),
             kind=PresenceKind.RECORDING if recording else PresenceKind.TYPING,
             milliseconds=milliseconds,
         )
 
     def read_chat(self, *, chat_id: str) -> None:
-        if chat_id.endswith("@c.us") and self.instance.phone:
-            read_receipts(self.instance.phone, chat_id.split("@", 1)[0])
+        peer = self._peer_phone(chat_id)
+        if peer and self.instance.phone:
+            read_receipts(self.instance.phone, peer)
 
     def _call_phone(self) -> str:
         if not self.instance.phone:
@@ -378,7 +379,17 @@ class EmulatorTransport:
     # --- Chats, contacts and message changes ------------------------------------------
 
     def _peer_phone(self, chat_id: str) -> str:
+        """The phone of a personal chat, named by ``@c.us`` or by a ``@lid`` the
+        network showed (enableLidMode chats); "" for anything else."""
+        if chat_id.endswith("@lid"):
+            return phones_of_lids([chat_id]).get(chat_id, "")
         return chat_id.split("@", 1)[0] if chat_id.endswith("@c.us") else ""
+
+    def _network_chat(self, chat_id: str) -> str:
+        """The network addresses personal chats by phone: a known ``@lid`` becomes
+        the phone's ``@c.us`` id; other ids stay as they are."""
+        phone = self._peer_phone(chat_id) if chat_id.endswith("@lid") else ""
+        return f"{phone}@c.us" if phone else chat_id
 
     def _account(self, chat_id: str) -> EmuPhone | None:
         phone = self._peer_phone(chat_id)
@@ -497,7 +508,7 @@ class EmulatorTransport:
         id_message = "BAE5" + secrets.token_hex(6).upper()
         EmuMessage.objects.create(
             sender=self.instance.phone,
-            chat_id=chat_id,
+            chat_id=self._network_chat(chat_id),
             recipient=self._peer_phone(chat_id),
             id_message=id_message,
             type_message=str(message_data["typeMessage"]),

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from engines.emulator.models import EmuMessage
+from engines.emulator.models import EmuMessage, EmuPhone
 from engines.emulator.transport import lid_for
 from instances import services as instance_services
 from instances.models import Instance
@@ -74,3 +74,36 @@ def test_an_unknown_lid_reaches_nobody(api_client: APIClient, db: None) -> None:
     id_message = send(api_client, a, "999999999999999@lid", "anyone?")
     assert not EmuMessage.objects.exists()
     assert OutgoingMessage.objects.get(id_message=id_message).status != OutgoingStatus.SENT
+
+
+def test_chat_methods_on_a_lid_chat_reach_the_peer(api_client: APIClient, db: None) -> None:
+    """The @lid id an enableLidMode instance sees a chat by works in every chat
+    method, with the effect on the peer's side (not a 200 that did nothing)."""
+    a, b = ready(lid_mode=True), ready(lid_mode=False)
+    runner = Runner()
+    hello = send(api_client, b, a.wid, "hello")
+    runner.tick()
+    b_lid = lid_for(b.phone)
+
+    r = api_client.post(method_url(a, "readChat"), {"chatId": b_lid}, format="json")
+    assert r.status_code == 200, r.content
+    assert OutgoingMessage.objects.get(instance=b, id_message=hello).status == OutgoingStatus.READ  # b sees blue ticks
+
+    oops = send(api_client, a, b_lid, "oops")
+    runner.tick()
+    r = api_client.post(method_url(a, "deleteMessage"), {"chatId": b_lid, "idMessage": oops}, format="json")
+    assert r.status_code == 200, r.content
+    runner.tick()
+    revoke = JournalMessage.objects.get(instance=b, type_message="deletedMessage")
+    assert (revoke.chat_id, revoke.message_data["deletedMessageData"]) == (a.wid, {"stanzaId": oops})
+
+    r = api_client.post(method_url(a, "sendTyping"), {"chatId": b_lid}, format="json")
+    assert r.status_code == 200, r.content
+    seen = api_client.get(
+        f"/api/v1/emulator/instances/{b.pk}/presence", HTTP_AUTHORIZATION=f"Bearer {b.api_token}"
+    ).json()
+    assert [(p["chatId"], p["presence"]) for p in seen] == [(a.wid, "composing")]
+
+    info = api_client.post(method_url(a, "getContactInfo"), {"chatId": b_lid}, format="json").json()
+    assert info["name"] == EmuPhone.objects.get(phone=b.phone).name
+    assert api_client.post(method_url(a, "getAvatar"), {"chatId": b_lid}, format="json").json()["existsWhatsapp"] is True
