@@ -519,6 +519,18 @@ WAWEB_STOP_GRACE_SECONDS = env.float("WAWEB_STOP_GRACE_SECONDS", default=5.0)
 # WawebOriginal): quoting, forwarding and readChat need it; older ones cannot be
 # quoted or forwarded as they were.
 WAWEB_KEEP_MESSAGES_DAYS = env.int("WAWEB_KEEP_MESSAGES_DAYS", default=30)
+# Honest health (engines.waweb.health): a session that says it is connected asks
+# WhatsApp for a round trip after WAWEB_PROBE_AFTER_SECONDS without an event, and one
+# with no proof of traffic for WAWEB_SILENT_AFTER_SECONDS is "silent": its runner
+# restarts it. whatsmeow pings every 20-30 s and gives up on a dead socket after
+# about 3 minutes itself, so the default leaves it room first.
+WAWEB_PROBE_AFTER_SECONDS = env.float("WAWEB_PROBE_AFTER_SECONDS", default=60.0)
+WAWEB_SILENT_AFTER_SECONDS = env.float("WAWEB_SILENT_AFTER_SECONDS", default=180.0)
+if not 0 < WAWEB_PROBE_AFTER_SECONDS < WAWEB_SILENT_AFTER_SECONDS:
+    raise ImproperlyConfigured(
+        "WAWEB_PROBE_AFTER_SECONDS must be above 0 and below WAWEB_SILENT_AFTER_SECONDS "
+        "(a probe must have time to answer before a session counts as silent)"
+    )
 
 # Emulator timing.
 EMULATOR_QR_ROTATE_SECONDS = env.int("EMULATOR_QR_ROTATE_SECONDS", default=20)

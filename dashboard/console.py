@@ -46,7 +46,8 @@ SDK_GROUPS = {
 # generic ``request()`` instead.
 SDK_GENERIC = frozenset(
     {"startAuthorization", "sendAuthorizationCode", "setSystemProxy", "sendTyping", "editMessage",
-     "updateGroupSettings", "deleteContact", "addContact", "editContact", "getAvatarAsync", "sendTemplate", "sendReaction"}
+     "updateGroupSettings", "deleteContact", "addContact", "editContact", "getAvatarAsync", "sendTemplate", "sendReaction",
+     "getSessionHealth"}
 )
 RESPONSE_PREVIEW_BYTES = 64 * 1024
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ PRODUCT_METHODS: frozenset[str] = frozenset(
         "getStatusInstance",
         "updateApiToken",
         "getStateInstanceHistory",
+        "getSessionHealth",
         "setSystemProxy",
         "uploadFile",
         "receiveNotification",
@@ -95,6 +97,10 @@ class EngineSpec:
     # Why a status cannot be posted to chosen ``participants`` (the 400's text) when
     # the engine posts every status to a fixed audience; empty: participants work.
     refuses_status_participants: str = ""
+    # Dotted path of ``health(instance, now) -> SessionHealth``: how the instance's
+    # live session is doing, as its engine observed it. None: the engine keeps no
+    # session health (its sessions are simulated, or it has no live session).
+    health: str | None = None
 
     def supports(self, method: str) -> bool:
         return method in PRODUCT_METHODS or method in self.capabilities
@@ -118,6 +124,32 @@ class EngineFact:
     copy: bool = False
     problem: bool = False
     help: str = ""
+
+
+@dataclass(frozen=True)
+class SessionHealth:
+    """How an instance's live session is doing, as its engine observed it.
+
+    ``status``: ``healthy`` (connected, with recent proof of traffic), ``silent``
+    (says it is connected, but nothing proved traffic for ``silent_after_seconds``:
+    its runner restarts it), ``dialing`` (started, not connected yet: dialling or
+    waiting for a QR scan), ``backingOff`` (its runner waits before starting it
+    again, until ``backing_off_until``), ``stopped`` (no session process runs).
+    Times are aware datetimes; None means never (or not known)."""
+
+    status: str
+    started_at: datetime | None
+    connected_at: datetime | None
+    last_event_at: datetime | None
+    alive_at: datetime | None
+    reconnects: int
+    keepalive_failures: int
+    restarts: int
+    silent_restarts: int
+    last_error: str
+    backing_off_reason: str
+    backing_off_until: datetime | None
+    silent_after_seconds: float
 
 
 class UnknownEngine(ValueError):
@@ -239,6 +271,18 @@ def describe(instance: Instance) -> list[EngineFact]:
         return []
     path = spec(instance.engine).describe
     return list(_call(path, instance)) if path else []
+
+
+def session_health(instance: Instance, now: datetime) -> SessionHealth | None:
+    """The instance's session health (``EngineSpec.health``) at ``now``; None for
+    engines that keep none or are not installed here."""
+    if not is_installed(instance.engine):
+        return None
+    path = spec(instance.engine).health
+    if not path:
+        return None
+    found: SessionHealth = _call(path, instance, now)
+    return found
 
 
 def sandbox(name: str) -> Sandbox | None:

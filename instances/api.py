@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any, cast
 
 from django.core.files.uploadedfile import UploadedFile
+from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -197,6 +199,93 @@ class GetStateInstanceHistory(InstanceMethodView):
                 for row in rows
             ]
         )
+
+
+class SessionHealthOutput(serializers.Serializer[Any]):
+    engine = serializers.CharField()
+    stateInstance = serializers.CharField()
+    leased = serializers.BooleanField(allow_null=True, help_text="a runner holds the session (null: no live session)")
+    health = serializers.ChoiceField(
+        choices=["healthy", "silent", "dialing", "backingOff", "stopped"],
+        allow_null=True,
+        help_text="null: the engine keeps no session health",
+    )
+    startedAt = serializers.IntegerField(allow_null=True)
+    connectedAt = serializers.IntegerField(allow_null=True)
+    lastEventAt = serializers.IntegerField(allow_null=True)
+    lastEventSecondsAgo = serializers.IntegerField(allow_null=True)
+    aliveAt = serializers.IntegerField(allow_null=True)
+    reconnects = serializers.IntegerField(allow_null=True)
+    keepAliveFailures = serializers.IntegerField(allow_null=True)
+    restarts = serializers.IntegerField(allow_null=True)
+    silentRestarts = serializers.IntegerField(allow_null=True)
+    lastError = serializers.CharField(allow_null=True)
+    backingOffReason = serializers.CharField(allow_null=True)
+    backingOffUntil = serializers.IntegerField(allow_null=True)
+    silentAfterSeconds = serializers.IntegerField(allow_null=True)
+
+
+# The engine-reported keys of getSessionHealth (null when the engine keeps none).
+SESSION_HEALTH_FIELDS = (
+    "startedAt",
+    "connectedAt",
+    "lastEventAt",
+    "lastEventSecondsAgo",
+    "aliveAt",
+    "reconnects",
+    "keepAliveFailures",
+    "restarts",
+    "silentRestarts",
+    "lastError",
+    "backingOffReason",
+    "backingOffUntil",
+    "silentAfterSeconds",
+)
+
+
+def _unix(moment: datetime | None) -> int | None:
+    return int(moment.timestamp()) if moment is not None else None
+
+
+def session_health_to_wire(report: selectors.SessionReport, now: datetime) -> dict[str, Any]:
+    """getSessionHealth's body: every key always present; null for what the
+    instance's engine does not report (never a made-up zero)."""
+    health = report.health
+    body: dict[str, Any] = {
+        "engine": report.engine,
+        "stateInstance": report.state,
+        "leased": report.leased,
+        "health": health.status if health else None,
+    }
+    if health is None:
+        return body | dict.fromkeys(SESSION_HEALTH_FIELDS, None)
+    return body | {
+        "startedAt": _unix(health.started_at),
+        "connectedAt": _unix(health.connected_at),
+        "lastEventAt": _unix(health.last_event_at),
+        "lastEventSecondsAgo": int((now - health.last_event_at).total_seconds()) if health.last_event_at else None,
+        "aliveAt": _unix(health.alive_at),
+        "reconnects": health.reconnects,
+        "keepAliveFailures": health.keepalive_failures,
+        "restarts": health.restarts,
+        "silentRestarts": health.silent_restarts,
+        "lastError": health.last_error,
+        "backingOffReason": health.backing_off_reason,
+        "backingOffUntil": _unix(health.backing_off_until),
+        "silentAfterSeconds": int(health.silent_after_seconds),
+    }
+
+
+class GetSessionHealth(InstanceMethodView):
+    """Relay extension: how the instance's session is doing (docs/api.md)."""
+
+    wire_name = "getSessionHealth"
+    Output = SessionHealthOutput
+
+    def get(self, request: Request, **kwargs: Any) -> Response:
+        now = timezone.now()
+        report = selectors.session_report(_ireq(request).instance, now)
+        return Response(session_health_to_wire(report, now))
 
 
 class RebootOutput(serializers.Serializer[Any]):

@@ -27,6 +27,7 @@ EMULATOR: dict[str, str] = {
     "getWaSettings": "the linked phone's profile; historySyncProgress is how much of its network traffic the session took in",
     "updateApiToken": "rotates the token",
     "getStateInstanceHistory": "every state the instance passed through",
+    "getSessionHealth": "engine, state and whether a runner holds the session; health null (the emulator keeps no session health)",
     "startAuthorization": "registration code from the emulated network",
     "sendAuthorizationCode": "links the registered phone",
     "setSystemProxy": "resets proxyInstance to 'system proxy' (stored; only a waweb engine would connect through it)",
@@ -109,6 +110,8 @@ def _engine_cell(engine: str, method: str) -> str:
     """What ``engine`` does with ``method``, from its declared capabilities: the
     engine's own page says how; a refusal says why (the 400's text)."""
     spec = engine_registry.spec(engine)
+    if method == "getSessionHealth" and spec.health:
+        return f"yes: the session's own health ([{engine}](engines/{engine}.md#health))"
     if method in engine_registry.PRODUCT_METHODS:
         return "yes (Relay's own tables)"
     if spec.supports(method):

@@ -82,6 +82,18 @@ class DatabaseCollector(Collector):
 
 REGISTRY.register(DatabaseCollector())
 
+# Collectors engines add from their AppConfig.ready (an engine's own tables, such as
+# waweb's session health): once per name, however often ``ready`` runs.
+_engine_collectors: set[str] = set()
+
+
+def add_collector(name: str, collector: Collector) -> None:
+    """Report ``collector``'s metrics at every scrape (once per ``name``)."""
+    if name in _engine_collectors:
+        return
+    _engine_collectors.add(name)
+    REGISTRY.register(collector)
+
 
 def render() -> bytes:
     return generate_latest(REGISTRY)

@@ -25,7 +25,7 @@ class MethodSpec:
     verbs: tuple[str, ...]
     rate_limit: float | None  # requests per second per instance; None = unpublished
     section: str
-    status: str  # current | beta | deprecated | removed | sdk-only | limited
+    status: str  # current | beta | deprecated | removed | sdk-only | limited | relay
     host: str  # api | media | partner | ws
 
     @property
@@ -54,6 +54,8 @@ METHODS: tuple[MethodSpec, ...] = (
     M("startAuthorization", ("POST", "GET"), None, "account", "limited", "api"),
     M("sendAuthorizationCode", ("POST",), None, "account", "limited", "api"),
     M("setSystemProxy", ("GET",), None, "account", "removed", "api"),
+    # Relay extension (every engine): the session's honest health.
+    M("getSessionHealth", ("GET",), 1, "account", "relay", "api"),
     # 9.2 Sending
     M("sendMessage", ("POST",), 50, "sending", "current", "api"),
     M("sendPoll", ("POST",), 50, "sending", "current", "api"),

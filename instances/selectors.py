@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 import redis
 from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 
+from engines import registry as engine_registry
+from engines.registry import SessionHealth
 from instances.models import Instance, InstanceStateChange, SessionLease, State
 
 
@@ -22,6 +27,36 @@ def instance_state_counts() -> dict[str, int]:
 
 def live_lease_count() -> int:
     return SessionLease.objects.exclude(runner_id="").filter(expires_at__gte=timezone.now()).count()
+
+
+@dataclass(frozen=True)
+class SessionReport:
+    """What Relay knows about an instance's session (``getSessionHealth``, the
+    cabinet). ``leased``: a runner holds the instance's lease now (None for engines
+    without live sessions); ``health``: the engine's own report (None for engines
+    that keep none)."""
+
+    engine: str
+    state: str
+    leased: bool | None
+    health: SessionHealth | None
+
+
+def session_report(instance: Instance, now: datetime) -> SessionReport:
+    leased = None
+    known = instance.engine in engine_registry.names()  # a row may name a removed engine
+    if known and engine_registry.spec(instance.engine).session is not None:
+        leased = (
+            SessionLease.objects.filter(instance_id=instance.pk, expires_at__gte=now)
+            .exclude(runner_id="")
+            .exists()
+        )
+    return SessionReport(
+        engine=instance.engine,
+        state=instance.state,
+        leased=leased,
+        health=engine_registry.session_health(instance, now),
+    )
 
 
 def queue_depths() -> list[tuple[str, str, int]]:

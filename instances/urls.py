@@ -41,6 +41,7 @@ urlpatterns = [
     method(api.GetWaSettings),
     method(api.UpdateApiToken),
     method(api.GetStateInstanceHistory),
+    method(api.GetSessionHealth),
     method(api.StartAuthorization),
     method(api.SendAuthorizationCode),
     method(api.SetSystemProxy),

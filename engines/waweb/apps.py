@@ -13,8 +13,12 @@ class WawebConfig(AppConfig):
         # QR codes and pairing codes are the session's asynchronous answers: they
         # reach the REST ``qr`` method, the ``scanqrcode`` socket and the cabinet
         # through the sink, kept in this engine's own session row.
-        # why local: codes imports models, which need the app registry loaded.
+        # why local: these import models, which need the app registry loaded.
         from engines.waweb.codes import consume_pairing_codes, consume_qr_codes
+        from engines.waweb.health import SessionCollector
+        from instances import metrics
 
         sink.subscribe(events.QrEvent, consume_qr_codes)
         sink.subscribe(events.PairingCodeEvent, consume_pairing_codes)
+        # Session health on /metrics (read at scrape time; needs no neonize).
+        metrics.add_collector("waweb-sessions", SessionCollector())

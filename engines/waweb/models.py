@@ -27,9 +27,17 @@ class WawebSession(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     connected_at = models.DateTimeField(null=True, blank=True)
     last_event_at = models.DateTimeField(null=True, blank=True)
+    # The session says it is connected (whatsmeow's Connected, until Disconnected or
+    # the process ends: the supervisor clears it when it starts or reaps a child).
+    connected = models.BooleanField(default=False)
+    # The last proof that the connection carries traffic: an event other than a
+    # failure, or an answered liveness probe (see engines.waweb.health).
+    alive_at = models.DateTimeField(null=True, blank=True)
     reconnects = models.IntegerField(default=0)
     keepalive_failures = models.IntegerField(default=0)
     restarts = models.IntegerField(default=0)
+    # Restarts because the session said it was connected but stayed silent.
+    silent_restarts = models.IntegerField(default=0)
     last_error = models.TextField(blank=True)
     # Why the supervisor is not running the session now, and until when.
     parked_reason = models.CharField(max_length=40, blank=True)

@@ -60,6 +60,12 @@ EXIT_CONNECT_FAILED = 8  # the dial failed (network, proxy): restart with backof
 PARTICIPANT_ERRORS = {403: "forbidden", 404: "not-on-whatsapp", 409: "already-participant", 500: "group-full"}
 
 PR_SET_PDEATHSIG = 1
+# Queue entries the session makes itself (not WhatsApp's events)...
+OWN_KINDS = frozenset({"dial_failed", "probe_answered", "probe_failed"})
+# ...and the ones that prove nothing about the connection carrying traffic.
+NO_PROOF_KINDS = frozenset(
+    {"dial_failed", "probe_failed", "keep_alive_timeout", "disconnected", "connect_failure", "client_outdated"}
+)
 QR_BUDGET_SECONDS = 160  # whatsmeow's QR codes: 60 s, then 20 s each, ~160 s in all
 
 
@@ -118,6 +124,10 @@ class Session:
         self.row, _ = WawebSession.objects.get_or_create(instance_id=instance.pk)
         self.qr_deadline: float | None = None
         self.connected = False
+        # Liveness (engines.waweb.health): when traffic was last proven, and
+        # whether a probe is out.
+        self.proven_at = time.monotonic()
+        self.probing = False
         self.commands: dict[str, Callable[[dict[str, Any]], Any]] = {
             "send": self.cmd_send,
             "pair_phone": self.cmd_pair_phone,
@@ -203,8 +213,51 @@ class Session:
                 # the API set): apply this batch against the row as it is now.
                 self.instance.refresh_from_db()
             count += 1
-            WawebSession.objects.filter(pk=self.instance.pk).update(last_event_at=timezone.now())
+            self.stamp(kind)
             self.apply(kind, message)
+
+    def stamp(self, kind: str) -> None:
+        """Record when WhatsApp last sent an event (``last_event_at``) and when
+        traffic was last proven (``alive_at``: any event but a failure, or an
+        answered probe)."""
+        now = timezone.now()
+        fields = {} if kind in OWN_KINDS else {"last_event_at": now}
+        if kind not in NO_PROOF_KINDS:
+            fields["alive_at"] = now
+            self.proven_at = time.monotonic()
+        if fields:
+            WawebSession.objects.filter(pk=self.instance.pk).update(**fields)
+
+    def probe_if_due(self) -> None:
+        """Ask WhatsApp for a round trip (the blocklist: one small IQ, no effect
+        anyone sees) when a connected session has proven no traffic for
+        ``WAWEB_PROBE_AFTER_SECONDS``. whatsmeow reports keep-alives only when they
+        fail, so a quiet account and a dead connection look alike without it. It
+        runs on its own thread (an IQ can wait up to whatsmeow's 75 s timeout); the
+        answer comes back through the queue and is stamped by the main loop, so a
+        wedged main loop proves nothing either."""
+        if not self.connected or self.probing:
+            return
+        if time.monotonic() - self.proven_at < settings.WAWEB_PROBE_AFTER_SECONDS:
+            return
+        self.probing = True
+
+        def probe() -> None:
+            try:
+                self.client.get_blocklist()
+            except Exception as exc:  # noqa: BLE001 - neonize's GetBlocklistError, or not connected
+                self.events.put(("probe_failed", str(exc)))
+            else:
+                self.events.put(("probe_answered", None))
+
+        threading.Thread(target=probe, name=f"waweb-probe-{self.instance.pk}", daemon=True).start()
+
+    def on_probe_answered(self, _message: Any) -> None:
+        self.probing = False
+
+    def on_probe_failed(self, why: str) -> None:
+        self.probing = False
+        WawebSession.objects.filter(pk=self.instance.pk).update(last_error=f"liveness probe failed: {why}"[:1000])
 
     def apply(self, kind: str, message: Any) -> None:
         handler = getattr(self, f"on_{kind}", None)
@@ -257,6 +310,7 @@ class Session:
         WawebSession.objects.filter(pk=self.instance.pk).update(
             device_jid=jid,
             push_name=me.PushName,
+            connected=True,
             connected_at=timezone.now(),
             last_error="",
             qr_text="",
@@ -271,7 +325,7 @@ class Session:
         # whatsmeow reconnects by itself; count it for the health report.
         self.connected = False
         row = WawebSession.objects.filter(pk=self.instance.pk)
-        row.update(reconnects=self.row.reconnects + 1)
+        row.update(reconnects=self.row.reconnects + 1, connected=False)
         self.row.reconnects += 1
         if self.instance.state == State.AUTHORIZED:
             self.set_state(State.STARTING)
@@ -925,6 +979,7 @@ class Session:
                 self.pump()
                 if self.connected:
                     self.prune()
+                self.probe_if_due()
                 for command in listener.take():
                     listener.run(command, self.handle)
                     if self.after_answer is not None:
@@ -970,7 +1025,7 @@ def prepare(
     instance = Instance.objects.get(pk=instance_id)
     row, _ = WawebSession.objects.get_or_create(instance_id=instance_id)
     WawebSession.objects.filter(pk=instance_id).update(
-        started_at=timezone.now(), qr_text="", qr_png="", qr_count=0, pairing_code=""
+        started_at=timezone.now(), connected=False, qr_text="", qr_png="", qr_count=0, pairing_code=""
     )
     session = Session(instance, epoch, runner_id, make_client(instance_id, row.device_jid))
     session.row.qr_count = 0

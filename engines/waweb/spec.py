@@ -16,6 +16,7 @@ SPEC = EngineSpec(
     label="WhatsApp Web (linked device)",
     transport="engines.waweb.transport.WawebTransport",
     session="engines.waweb.supervisor.tick",
+    health="engines.waweb.health.session_health",
     requires=("neonize",),
     capabilities=frozenset(
         {

@@ -11,7 +11,11 @@ stops the children of instances it no longer leases (SIGTERM, then SIGKILL after
   instance is ``notAuthorized`` and a ``reboot`` (a new epoch) starts a new session;
 - stream replaced (another connection took the account): at least a minute;
 - temporary ban: ``yellowCard`` (set by the child), at least a minute;
-- QR budget spent with nobody scanning: at once, for fresh codes.
+- QR budget spent with nobody scanning: at once, for fresh codes;
+- silent (it says it is connected, but nothing proved traffic for
+  ``WAWEB_SILENT_AFTER_SECONDS``, see ``engines.waweb.health``): stopped by the
+  supervisor and started again with the crash backoff, counted in
+  ``silent_restarts``.
 
 Children die with the runner (``PR_SET_PDEATHSIG``, set by the child), and each exits
 by itself once its lease is not its own. A crash, panic or hang in one account never
@@ -36,8 +40,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from engines.contract import SessionHost
+from engines.waweb import health, store
 from engines.waweb import session as codes
-from engines.waweb import store
 from engines.waweb.models import WawebSession
 from instances import services
 from instances.models import Engine, Instance, State
@@ -49,6 +53,7 @@ BACKOFF_MAX_SECONDS = 300.0
 REPLACED_BACKOFF_SECONDS = 60.0
 HEALTHY_AFTER_SECONDS = 60.0
 ERASE_EVERY_SECONDS = 30.0
+SILENT_CHECK_EVERY_SECONDS = 5.0
 
 
 @dataclass
@@ -58,6 +63,7 @@ class Child:
     proc: subprocess.Popen[bytes]
     started: float
     term_at: float | None = None
+    silent_for: float | None = None  # stopped because it was silent this long
 
 
 @dataclass
@@ -70,6 +76,7 @@ class Restart:
 _children: dict[int, Child] = {}
 _restarts: dict[int, Restart] = {}
 _erased_at = 0.0
+_silence_checked_at = 0.0
 
 
 def children() -> dict[int, int]:
@@ -97,6 +104,7 @@ def tick(host: SessionHost) -> None:
     for instance_id, child in list(_children.items()):
         if wanted.get(instance_id) != child.epoch:
             _terminate(child, now)
+    _stop_silent(now)
     _escalate(now)
     for instance_id, epoch in wanted.items():
         if instance_id in _children:
@@ -130,7 +138,7 @@ def _spawn(host: SessionHost, instance_id: int, epoch: int, now: float) -> None:
     proc = subprocess.Popen(command, cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL)  # noqa: S603 - our own argv
     _children[instance_id] = Child(instance_id, epoch, proc, now)
     WawebSession.objects.get_or_create(instance_id=instance_id)
-    WawebSession.objects.filter(pk=instance_id).update(parked_reason="", parked_until=None)
+    WawebSession.objects.filter(pk=instance_id).update(parked_reason="", parked_until=None, connected=False)
     log.info("waweb: started session of %s (epoch %s, pid %s)", instance_id, epoch, proc.pid)
 
 
@@ -142,6 +150,28 @@ def _terminate(child: Child, now: float) -> None:
         child.proc.send_signal(signal.SIGTERM)
     except ProcessLookupError:
         pass
+
+
+def _stop_silent(now: float) -> None:
+    """Stop the children whose session says it is connected but has gone silent:
+    the process runs and the account looks linked, yet nothing arrives. The
+    decision is ``health.silent_for`` on the session's row, at this clock."""
+    global _silence_checked_at  # noqa: PLW0603 - one clock per runner process
+    if now - _silence_checked_at < SILENT_CHECK_EVERY_SECONDS:
+        return
+    _silence_checked_at = now
+    live = [iid for iid, child in _children.items() if child.term_at is None and child.proc.poll() is None]
+    if not live:
+        return
+    wall = timezone.now()
+    for row in WawebSession.objects.filter(instance_id__in=live, connected=True):
+        quiet = health.silent_for(row, now=wall, silent_after=settings.WAWEB_SILENT_AFTER_SECONDS)
+        if quiet is None:
+            continue
+        child = _children[row.instance_id]
+        child.silent_for = quiet
+        log.warning("waweb: session of %s says connected but was silent for %.0f s; restarting it", row.instance_id, quiet)
+        _terminate(child, now)
 
 
 def _escalate(now: float) -> None:
@@ -159,7 +189,11 @@ def _reap(host: SessionHost, now: float) -> None:
             continue
         del _children[instance_id]
         restart = _restarts.setdefault(instance_id, Restart())
+        if child.silent_for is not None:
+            _restart_silent(host, child, restart, now)
+            continue
         if child.term_at is not None or code == codes.EXIT_STOPPED:
+            WawebSession.objects.filter(pk=instance_id).update(connected=False)
             restart.not_before = now  # we stopped it (or it was asked to): no penalty
             continue
         if now - child.started >= HEALTHY_AFTER_SECONDS:
@@ -185,11 +219,30 @@ def _reap(host: SessionHost, now: float) -> None:
         )
         WawebSession.objects.filter(pk=instance_id).update(
             restarts=F("restarts") + 1,
+            connected=False,
             parked_reason=reason,
             parked_until=None
             if restart.parked_epoch == child.epoch
             else timezone.now() + timedelta(seconds=delay),
         )
+
+
+def _restart_silent(host: SessionHost, child: Child, restart: Restart, now: float) -> None:
+    """A child stopped for silence starts again with the crash backoff. Its long
+    run does not reset the backoff: silence that comes back is backed off more."""
+    restart.failures += 1
+    delay = backoff_seconds(restart.failures)
+    restart.not_before = now + delay
+    _no_longer_connected(host, child.instance_id)
+    why = f"silent for {child.silent_for:.0f} s: said connected, but no event and no answered probe"
+    WawebSession.objects.filter(pk=child.instance_id).update(
+        restarts=F("restarts") + 1,
+        silent_restarts=F("silent_restarts") + 1,
+        connected=False,
+        last_error=why,
+        parked_reason="silent",
+        parked_until=timezone.now() + timedelta(seconds=delay),
+    )
 
 
 def _no_longer_connected(host: SessionHost, instance_id: int) -> None:

@@ -315,6 +315,15 @@ def _get_state_history(env: Env, req: Req, answer: Any) -> None:
     assert answer and all("stateInstance" in entry for entry in answer)
 
 
+@register("getSessionHealth", lambda env: Req())
+def _get_session_health(env: Env, req: Req, answer: Any) -> None:
+    assert answer["engine"] == env.engine
+    assert answer["stateInstance"] == env.fresh().state
+    # Only an engine that keeps session health reports one; the others answer null.
+    keeps_health = registry.is_installed(env.engine) and registry.spec(env.engine).health is not None
+    assert (answer["health"] is None) == (not keeps_health)
+
+
 @register(
     "startAuthorization", lambda env: Req(instance=env.unpaired(), body={"phoneNumber": 79551110002, "method": "sms"})
 )

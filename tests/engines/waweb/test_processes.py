@@ -5,7 +5,8 @@ silent proxy: the dial hangs, as behind a dead network), or through a refused po
 (the dial fails at once: an offline instance).
 
 Checked: a child killed with -9 is started again and the other account's child is
-untouched; children die with a runner killed with -9, and another runner resumes the
+untouched; a child whose session says connected but stays silent is stopped and
+started again; children die with a runner killed with -9, and another runner resumes the
 account; a child stuck dialling is killed once its runner loses the lease; an offline
 instance answers GREEN-API's error shapes (never a 500) and its sends wait in the
 queue. Waits are on conditions with generous timeouts; nothing asserts a duration."""
@@ -183,6 +184,36 @@ def test_a_child_stuck_dialling_is_killed_when_its_runner_loses_the_lease(
 
         wait_for(lambda: not alive(pid), timeout=30, interval=0.05, what="the stuck child to be stopped")
         assert not child_pid(instance)
+
+
+def test_a_child_that_says_connected_but_stays_silent_is_restarted(
+    tmp_path: Path, silent_proxy: SilentProxy
+) -> None:
+    instance = waweb_instance(silent_proxy.port)
+    with running(RUNNER, tmp_path / "runner.log"):
+        pid = wait_for(lambda: child_pid(instance), timeout=90, what="the session process")
+        hour_ago = timezone.now() - timedelta(hours=1)
+
+        def restarted_for_silence() -> WawebSession | None:
+            stored = WawebSession.objects.get(instance_id=instance.pk)
+            if stored.silent_restarts:
+                return stored
+            # The live session says it is connected and has proven no traffic for
+            # an hour: what a session whose events stopped looks like. (Marked
+            # again after a start, which clears it, or a dial that timed out.)
+            WawebSession.objects.filter(instance_id=instance.pk).update(
+                connected=True, connected_at=hour_ago, alive_at=hour_ago, last_event_at=hour_ago
+            )
+            return None
+
+        stored = wait_for(restarted_for_silence, timeout=90, interval=0.2, what="a restart for silence")
+        assert stored.silent_restarts == 1
+        assert stored.restarts >= 1
+        assert stored.last_error.startswith("silent for 36")  # an hour and the seconds since
+        assert not stored.connected
+        respawned = wait_for(lambda: child_pid(instance, other_than=pid), timeout=90, what="a new session")
+        assert respawned != pid
+        assert not alive(pid)
 
 
 def test_an_offline_instance_answers_honestly_and_keeps_sends_queued(
