@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('waweb', '0001_initial'),
+        ('waweb', '0002_original'),
     ]
 
     operations = [

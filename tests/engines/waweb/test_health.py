@@ -5,8 +5,7 @@ test_processes.py."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from datetime import timezone as tz
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
@@ -19,7 +18,7 @@ from engines.waweb.models import WawebSession
 from instances.models import Instance
 from tests.factories import make_instance
 
-NOW = datetime(2026, 12, 7, 12, 0, tzinfo=tz.utc)
+NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 SILENT_AFTER = 180.0
 
 
