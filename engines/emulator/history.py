@@ -13,6 +13,7 @@ from django.utils import timezone
 from engines import sink
 from engines.emulator.groups import subjects as group_subjects
 from engines.emulator.models import EmuContact, EmuMessage, EmuPhone
+from engines.emulator.network import lids_for
 from engines.events import HistoryChat, HistoryEvent, MessageEvent
 from instances.models import Instance
 
@@ -37,6 +38,8 @@ def sync_history(instance: Instance, *, up_to_id: int) -> int:
     saved = dict(
         EmuContact.objects.filter(owner__phone=phone, contact__phone__in=others).values_list("contact__phone", "name")
     )
+    # enableLidMode: the synced chats are named as the live ones will be.
+    lids = lids_for(others) if instance.setting("enableLidMode") else {}
     group_ids = {r.chat_id for r in rows if r.chat_id.endswith("@g.us")}
     subjects: dict[str, str] = {}
     if group_ids:
@@ -48,14 +51,14 @@ def sync_history(instance: Instance, *, up_to_id: int) -> int:
         incoming = row.recipient == phone and row.sender != phone
         in_group = row.chat_id.endswith("@g.us")
         peer = row.sender if incoming else row.recipient
-        chat_id = row.chat_id if in_group else f"{peer}@c.us"
+        chat_id = row.chat_id if in_group else lids.get(peer, f"{peer}@c.us")
         chat_name = subjects.get(chat_id, "") if in_group else saved.get(peer) or names.get(peer, "")
         messages.append(
             MessageEvent(
                 direction="incoming" if incoming else "outgoing",
                 chat_id=chat_id,
                 id_message=row.id_message,
-                sender=f"{row.sender}@c.us" if incoming else wid,
+                sender=lids.get(row.sender, f"{row.sender}@c.us") if incoming else wid,
                 sender_name=names.get(row.sender, "") if incoming else "",
                 chat_name=chat_name,
                 sender_contact_name=saved.get(row.sender, "") if incoming else "",

@@ -127,7 +127,7 @@ def take_inbox(runner_id: str) -> int:
     inbox = _Inbox(by_phone, cursors, _names(others), _contact_names(phones, others))
     inbox.lid_mode = {i.pk for i in instances if i.setting("enableLidMode")}
     if inbox.lid_mode:
-        inbox.lids = lids_for(others)
+        inbox.lids = lids_for(others | {s.from_phone for s in signals})
     group_ids = {m.chat_id for m in messages if m.chat_id.endswith("@g.us")}
     if group_ids:
         inbox.subjects = subjects(group_ids)
@@ -269,7 +269,7 @@ class _Inbox:
         for instance in self.by_phone.get(signal.to_phone, []):
             if signal.id <= self.cursors[instance.pk].signal_cursor:
                 continue
-            chat_id = f"{signal.from_phone}@c.us"
+            chat_id = self._peer_id(instance, signal.from_phone)
             if signal.kind == SignalKind.CALL:
                 duration = signal.payload.get("duration")
                 sink.emit(

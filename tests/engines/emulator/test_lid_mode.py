@@ -107,3 +107,12 @@ def test_chat_methods_on_a_lid_chat_reach_the_peer(api_client: APIClient, db: No
     info = api_client.post(method_url(a, "getContactInfo"), {"chatId": b_lid}, format="json").json()
     assert info["name"] == EmuPhone.objects.get(phone=b.phone).name
     assert api_client.post(method_url(a, "getAvatar"), {"chatId": b_lid}, format="json").json()["existsWhatsapp"] is True
+
+
+def test_calls_come_from_the_lid_too(api_client: APIClient, db: None) -> None:
+    a, b = ready(lid_mode=True), ready(lid_mode=False)
+    r = api_client.post(method_url(b, "callsDial"), {"chatId": a.wid}, format="json")
+    assert r.status_code == 200, r.content
+    Runner().tick()
+    calls = api_client.get(method_url(a, "lastIncomingCalls")).json()
+    assert [c["chatId"] for c in calls] == [lid_for(b.phone)]

@@ -8,6 +8,7 @@ from typing import Any
 
 from rest_framework.test import APIClient
 
+from engines.emulator.network import lid_for
 from instances import services as instance_services
 from instances.models import Instance
 from instances.runner import Runner
@@ -30,11 +31,19 @@ def converse(api_client: APIClient, instance: Instance, peer: Instance) -> tuple
     return str(sent.json()["idMessage"]), str(answer.json()["idMessage"])
 
 
-def pair_new_device(api_client: APIClient, old: Instance, *, history: bool, runner: Runner | None = None) -> Instance:
+def pair_new_device(
+    api_client: APIClient, old: Instance, *, history: bool, runner: Runner | None = None, lid_mode: bool = False
+) -> Instance:
     """A second instance of the same account that the phone links next."""
     new = make_instance(old.account)
     instance_services.update_settings(
-        new, {"enableMessagesHistory": history, "incomingWebhook": True, "outgoingMessageWebhook": True}
+        new,
+        {
+            "enableMessagesHistory": history,
+            "incomingWebhook": True,
+            "outgoingMessageWebhook": True,
+            "enableLidMode": lid_mode,
+        },
     )
     r = api_client.post(
         f"/api/v1/emulator/instances/{new.id}/scan-qr",
@@ -97,3 +106,15 @@ def test_later_messages_arrive_live_not_twice(api_client: APIClient, db: None) -
     assert len(got) == 3
     # Only the live message is notified.
     assert Notification.objects.filter(instance_id=new.pk, type_webhook="incomingMessageReceived").count() == 1
+
+
+def test_with_lid_mode_the_synced_chats_are_named_by_lid(api_client: APIClient, db: None) -> None:
+    """enableLidMode with enableMessagesHistory: the history arrives under the
+    peer's @lid, the id the live chat then continues under (one chat, not two)."""
+    old = make_instance(authorized=True, phone=PHONE)
+    peer = make_instance(authorized=True)
+    sent, answer = converse(api_client, old, peer)
+    new = pair_new_device(api_client, old, history=True, lid_mode=True)
+    peer_lid = lid_for(peer.phone)
+    assert [m["idMessage"] for m in history(api_client, new, peer_lid)] == [answer, sent]
+    assert history(api_client, new, peer.wid) == []
