@@ -871,6 +871,9 @@ class Session:
             self.client.set_group_locked(jid, bool(args["only_admins_edit"]))
 
     def cmd_delete_status(self, args: dict[str, Any]) -> bool:
+        """Revoke one of our statuses. False when it is not live: never posted, over
+        a day old (WhatsApp has dropped it) or deleted before (its kept original is
+        what says it is live, and the revoke removes it)."""
         from neonize.utils.jid import build_jid  # why: neonize loads only in the session process
 
         from engines.waweb.translate import to_jid  # why: neonize loads only in the session process
@@ -880,10 +883,17 @@ class Session:
             .values_list("wa_id", flat=True)
             .first()
         )
-        if not wa_id:
+        live = WawebOriginal.objects.filter(
+            instance_id=self.instance.pk,
+            wa_id=wa_id or "",
+            chat_id=STATUS_BROADCAST,
+            timestamp__gte=timezone.now() - timedelta(days=1),
+        )
+        if not wa_id or not live.exists():
             return False
         me = self.client.get_me()
         self.client.revoke_message(to_jid(STATUS_BROADCAST), build_jid(me.JID.User), wa_id)
+        live.delete()
         return True
 
     def cmd_read_chat(self, args: dict[str, Any]) -> int:

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from engines import channel
 from engines.contract import (
-    STATUS_BROADCAST,
     Avatar,
     CallStatus,
     Contact,
@@ -35,7 +34,6 @@ from engines.contract import (
 )
 from engines.waweb import store
 from engines.waweb.models import WawebSession
-from engines.waweb.spec import SPEC
 
 if TYPE_CHECKING:
     from instances.models import Instance
@@ -189,10 +187,6 @@ class WawebTransport:
     def send_messages(self, payloads: Sequence[OutgoingPayload]) -> list[SendResult | TransportError]:
         """The batch goes to the session in one command; it answers one result per
         message up to the first transient error (``send_messages``'s contract)."""
-        if not SPEC.supports("sendTextStatus") and any(p.chat_id == STATUS_BROADCAST for p in payloads):
-            # As the cloud engine: the status methods are outside the spec, so the wire
-            # refuses them first; a status reaching here is refused before any effect.
-            raise self._unsupported("sendTextStatus")
         try:
             answers = self._call("send", payloads=[payload_to_wire(p) for p in payloads])
         except TransportError as exc:

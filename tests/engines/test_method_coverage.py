@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -743,10 +744,23 @@ def _update_group_settings(env: Env, req: Req, answer: Any) -> None:
 # 9.7 Statuses --------------------------------------------------------------------------------
 
 
+def _audience(env: Env, *participants: str) -> dict[str, Any]:
+    """``participants`` where the engine can choose them; an engine that posts to a
+    fixed audience (waweb: the status privacy audience) refuses them, and the peers
+    reach the status as saved contacts instead."""
+    if registry.spec(env.engine).refuses_status_participants:
+        return {}
+    return {"participants": list(participants)}
+
+
 def _status_case(name: str, body: Callable[[Env], dict[str, Any]]) -> None:
     def prepare(env: Env) -> Req:
+        if name == "sendVoiceStatus" and env.engine == "waweb" and shutil.which("ffprobe") is None:
+            # neonize measures every audio file with ffprobe (docs/engines/waweb.md):
+            # without it the voice status fails visibly, which is all this host can show.
+            pytest.skip("waweb's voice notes need ffmpeg, not installed here")
         env.state["peer"] = env.peer("Viewer")
-        return Req(body={**body(env), "participants": [env.state["peer"]]})
+        return Req(body={**body(env), **_audience(env, env.state["peer"])})
 
     def effect(env: Env, req: Req, answer: Any) -> None:
         sent(env, answer)
@@ -761,7 +775,7 @@ _status_case("sendMediaStatus", lambda env: {"urlFile": uploaded_link(env, png()
 
 
 def _prepare_delete_status(env: Env) -> Req:
-    answer = env.ok("sendTextStatus", Req(body={"message": "short-lived", "participants": [env.peer("Viewer")]}))
+    answer = env.ok("sendTextStatus", Req(body={"message": "short-lived", **_audience(env, env.peer("Viewer"))}))
     env.state["id"] = answer["idMessage"]
     return Req(body={"idMessage": answer["idMessage"]})
 
@@ -776,7 +790,7 @@ def _prepare_status_stats(env: Env) -> Req:
     (an engine that cannot has no statuses: the id is unknown, a 400)."""
     env.state["id"] = "BAE5000000000001"
     if registry.refusal(env.engine, "sendTextStatus") is None:
-        answer = env.ok("sendTextStatus", Req(body={"message": "seen?", "participants": [PEER_FALLBACK]}))
+        answer = env.ok("sendTextStatus", Req(body={"message": "seen?", **_audience(env, PEER_FALLBACK)}))
         env.state["id"] = answer["idMessage"]
         sink.emit(env.instance, events.StatusViewEvent(env.state["id"], PEER_FALLBACK, "read", timezone.now()))
     else:
@@ -786,7 +800,11 @@ def _prepare_status_stats(env: Env) -> Req:
 
 @register("getStatusStatistic", _prepare_status_stats)
 def _status_statistic(env: Env, req: Req, answer: Any) -> None:
-    assert [(s["participant"], s["status"]) for s in answer] == [(PEER_FALLBACK, "read")]
+    # The viewer read it; anyone else of a fixed audience (waweb's saved contacts) has
+    # only been sent it.
+    seen = [(s["participant"], s["status"]) for s in answer]
+    assert (PEER_FALLBACK, "read") in seen
+    assert all(status == "sent" for participant, status in seen if participant != PEER_FALLBACK)
 
 
 def _prepare_incoming_status(env: Env) -> Req:

@@ -226,6 +226,10 @@ def _client_class() -> type:
             for wa_id in message_ids:
                 self.network.read.add((f"{chat.User}@{chat.Server}", wa_id))
 
+        def get_status_privacy(self) -> list[Any]:
+            # The phone's default: statuses reach the saved contacts.
+            return [pb.StatusPrivacy(Type=pb.StatusPrivacy.CONTACTS, IsDefault=True)]
+
         def send_chat_presence(self, jid_: Any, state: Any, media: Any) -> None:
             if state == ChatPresence.CHAT_PRESENCE_COMPOSING:
                 seen = "recording" if media == ChatPresenceMedia.CHAT_PRESENCE_MEDIA_AUDIO else "composing"
@@ -558,6 +562,15 @@ class WawebHarness(Harness):
                         data[key]["stanzaId"] = self._our_id(instance, data[key]["stanzaId"])
                 return data
         return None
+
+    def status_live(self, instance: Instance, id_message: str) -> bool:
+        """Posted to status@broadcast and not revoked since (neonize's revoke is a
+        protocol message sent to the same chat)."""
+        wa_id = self._wa_id(instance, id_message)
+        statuses = [message for chat, _, message in self.network.received if chat == "status@broadcast"]
+        posted = any(got == wa_id for chat, got, _ in self.network.received if chat == "status@broadcast")
+        revoked = any(m.HasField("protocolMessage") and wa_id == m.protocolMessage.key.ID for m in statuses)
+        return posted and not revoked
 
     def presence(self, instance: Instance, chat_id: str) -> str | None:
         return self.network.presences.get((self.live[instance.pk].phone, chat_id.split("@")[0]))
