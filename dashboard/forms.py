@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from dashboard import throttle
 from engines import registry as engine_registry
 from instances import api as instance_api
-from instances import settings_spec
+from instances import services, settings_spec
 from instances.http import ValidationFailed, validate
 from instances.models import Engine, Instance
 
@@ -327,6 +327,13 @@ class SettingsForm(forms.Form):
             title = SETTING_TITLES.get(field or "", "")
             lead = f"{title} was not accepted. The API says: " if title else "Not accepted. The API says: "
             self.add_error(field, lead + exc.detail)
+            return cleaned
+        # A setting this engine cannot honour: refused on its field, nothing saved
+        # (the cabinet posts every setting, so only a value other than the default is).
+        found = services.inert_setting(self.instance.engine, self.changes())
+        if found:
+            name, sentence = found
+            self.add_error(name, f"{SETTING_TITLES.get(name, name)} cannot be turned on here. The API says: {sentence}")
         return cleaned
 
     def changes(self) -> dict[str, Any]:

@@ -101,6 +101,10 @@ class EngineSpec:
     # live session is doing, as its engine observed it. None: the engine keeps no
     # session health (its sessions are simulated, or it has no live session).
     health: str | None = None
+    # Settings (wire name -> why) that cannot have an effect on this engine: setSettings,
+    # createInstance and the cabinet refuse any value but the default with the
+    # ``Unsupported`` 400 (``setting_refusal``), so no saved setting claims an effect.
+    inert_settings: dict[str, str] = field(default_factory=dict)
 
     def supports(self, method: str) -> bool:
         return method in PRODUCT_METHODS or method in self.capabilities
@@ -209,6 +213,18 @@ def refusal(engine: str, method: str) -> str | None:
         return None
     why = engine_spec.why_not.get(method, "")
     return f"{method} is not supported by the {engine} engine" + (f": {why}" if why else "")
+
+
+def setting_refusal(engine: str, name: str) -> str | None:
+    """None when setting ``name`` can have its effect on ``engine``; otherwise why
+    not, worded like a method's refusal (the 400's text)."""
+    try:
+        why = spec(engine).inert_settings.get(name)
+    except UnknownEngine:
+        return None
+    if why is None:
+        return None
+    return f"{name} is not supported by the {engine} engine: {why}"
 
 
 def get_transport(instance: Instance) -> Transport:

@@ -22,6 +22,7 @@ from instances.http import (
     InstanceRequest,
     Int,
     Str,
+    Unsupported,
     UploadMixin,
     ValidationFailed,
     YesNo,
@@ -139,7 +140,10 @@ class SetSettings(InstanceMethodView):
         if isinstance(request.data, dict) and not request.data:
             raise ValidationFailed("'value' must have at least 1 key")
         data = self.validate(request.data)
-        services.update_settings(_ireq(request).instance, settings_changes(data))
+        try:
+            services.update_settings(_ireq(request).instance, settings_changes(data))
+        except services.InertSetting as exc:
+            raise Unsupported.because(str(exc), exc.engine) from exc
         return Response({"saveSettings": True})
 
 

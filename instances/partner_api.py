@@ -18,6 +18,7 @@ from instances.http import (
     NotFound,
     Str,
     Unauthorized,
+    Unsupported,
     ValidationFailed,
     WireError,
     WireJSONParser,
@@ -148,6 +149,8 @@ class CreateInstance(PartnerMethodView):
             )
         except (UnknownEngine, EngineOptionsInvalid) as exc:
             raise ValidationFailed(str(exc)) from exc
+        except services.InertSetting as exc:
+            raise Unsupported.because(str(exc), exc.engine) from exc
         return Response(
             {"idInstance": instance.id, "apiTokenInstance": instance.api_token, "typeInstance": "whatsapp"}
         )

@@ -58,7 +58,8 @@ def create_instance(
     engine_options: Mapping[str, Any] | None = None,
 ) -> Instance:
     """Create an instance in ``notAuthorized`` state with GREEN-API's default settings
-    (every flag "no"), overridden by ``settings_changes`` (stored form).
+    (every flag "no"), overridden by ``settings_changes`` (stored form; ``InertSetting``
+    for one the engine cannot honour).
 
     ``engine_options`` go to the engine (``engines.registry.configure``, e.g. the
     cloud engine's credentials; ``EngineOptionsInvalid`` when refused). An engine
@@ -67,6 +68,7 @@ def create_instance(
     engine = engine or settings.RELAY_DEFAULT_ENGINE
     # ``UnknownEngine`` (a 400 at the views) for an engine this server cannot run.
     registry.check_installed(engine)
+    check_settings_effective(engine, settings_changes or {})
     stored = settings_spec.default_settings()
     stored.update(settings_changes or {})
     for _ in range(20):
@@ -132,9 +134,42 @@ def set_suspended(instance: Instance, suspended: bool) -> None:
 # --- Settings ---------------------------------------------------------------------------
 
 
+class InertSetting(ValueError):
+    """A setting given a value (other than its default) that cannot have an effect on
+    the instance's engine (``EngineSpec.inert_settings``); the 400's sentence."""
+
+    def __init__(self, sentence: str, engine: str) -> None:
+        super().__init__(sentence)
+        self.engine = engine
+
+
+def inert_setting(engine: str, changes: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(setting, refusal sentence) of the first setting in ``changes`` (stored form)
+    that asks for an effect ``engine`` cannot have; None when all can. Its default
+    (off) is always accepted: SDKs and the cabinet post every setting at once."""
+    for name, value in changes.items():
+        setting = settings_spec.BY_NAME.get(name)
+        if setting is None or value == setting.default_for(engine):
+            continue
+        refused = registry.setting_refusal(engine, name)
+        if refused:
+            return name, refused
+    return None
+
+
+def check_settings_effective(engine: str, changes: Mapping[str, Any]) -> None:
+    """``InertSetting`` when ``changes`` ask for an effect ``engine`` cannot have.
+    Checked before anything is written, so a refused request stores nothing."""
+    found = inert_setting(engine, changes)
+    if found:
+        raise InertSetting(found[1], engine)
+
+
 def update_settings(instance: Instance, changes: dict[str, Any]) -> None:
     """Partial update of stored settings. Applied live: unlike GREEN-API there is no
-    reboot and no five-minute wait; the next request and the next send see them."""
+    reboot and no five-minute wait; the next request and the next send see them.
+    ``InertSetting`` (nothing written) for a value the engine cannot honour."""
+    check_settings_effective(instance.engine, changes)
     with transaction.atomic():
         locked = Instance.objects.select_for_update(no_key=True).get(pk=instance.pk)
         merged = {**locked.settings, **changes}

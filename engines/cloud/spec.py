@@ -35,6 +35,15 @@ SPEC = EngineSpec(
             "readChat",
         }
     ),
+    # Settings no Cloud API number can honour (docs/engines/cloud.md "Settings").
+    inert_settings={
+        "keepOnlineStatus": "a Cloud API number has no online presence to keep",
+        "autoTyping": "Meta's Cloud API shows typing only together with a read mark of a received message",
+        "enableLidMode": "Meta's Cloud API names chats by phone number only",
+        "enableMessagesHistory": "a Cloud API number has no phone whose earlier messages could be synced",
+        "outgoingCallWebhook": "Relay does not bridge Cloud API calls",
+        "proxyInstance": "Relay reaches Meta's Graph API directly; a Cloud API number keeps no WhatsApp connection to proxy",
+    },
     why_not={
         "qr": _CREDENTIALS + "; paste them in createInstance's 'cloud' field or the cabinet",
         "scanqrcode": _CREDENTIALS,
