@@ -17,13 +17,14 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from dashboard import chats, console, forms, usage, webhook_check
 from dashboard.access import access_instance, account_of, owned_instances
 from engines import registry as engine_registry
 from engines.sandbox import Sandbox, SandboxError
-from instances import accounts, events, services, settings_spec
+from instances import accounts, events, selectors, services, settings_spec
 from instances.models import Engine, Instance
 
 View = Callable[..., HttpResponse]
@@ -164,6 +165,8 @@ def instance_detail(request: HttpRequest, instance: Instance) -> HttpResponse:
         api_url=settings.RELAY_API_URL,
         media_url=settings.RELAY_MEDIA_URL,
         engine_facts=engine_registry.describe(instance),
+        session=selectors.session_report(instance, timezone.now()),
+        now=timezone.now(),
     )
 
 

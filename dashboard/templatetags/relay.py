@@ -40,6 +40,26 @@ def state_badge(instance_id: int, state: str) -> SafeString:
     )
 
 
+# Session health (instances.selectors.session_report): tone and label of each value.
+HEALTH_LABELS = {
+    "healthy": ("ok", "Healthy"),
+    "silent": ("bad", "Silent: restarting"),
+    "dialing": ("busy", "Dialing"),
+    "backingOff": ("warn", "Backing off"),
+    "stopped": ("idle", "Stopped"),
+}
+
+
+@register.simple_tag
+def health_badge(health: str) -> SafeString:
+    tone, label = HEALTH_LABELS.get(health, ("idle", health))
+    return format_html(
+        '<span class="badge badge-{}" data-health="{}"><span class="dot" aria-hidden="true"></span>'
+        '<span class="badge-label">{}</span></span>',
+        tone, health, label,
+    )
+
+
 @register.simple_tag
 def ticks(status: str) -> SafeString:
     css, glyph, label = chats.ticks(status)

@@ -43,7 +43,7 @@ def test_it_reports_a_waweb_session(api_client: APIClient) -> None:
         silent_restarts=1,
         last_error="silent for 200 s: said connected, but no event and no answered probe",
     )
-    CommandListener.objects.create(instance_id=instance.pk, epoch=2, pid=1, heartbeat_at=timezone.now())
+    CommandListener.objects.create(instance_id=instance.pk, epoch=2, pid=1, heartbeat_at=timezone.now() + timedelta(hours=1))  # fresh however slow the run
 
     r = api_client.get(method_url(instance, "getSessionHealth"))
 
@@ -68,7 +68,7 @@ def test_it_reports_a_silent_waweb_session(api_client: APIClient) -> None:
     WawebSession.objects.create(
         instance_id=instance.pk, started_at=hour_ago, connected=True, connected_at=hour_ago, alive_at=hour_ago
     )
-    CommandListener.objects.create(instance_id=instance.pk, epoch=1, pid=1, heartbeat_at=timezone.now())
+    CommandListener.objects.create(instance_id=instance.pk, epoch=1, pid=1, heartbeat_at=timezone.now() + timedelta(hours=1))  # fresh however slow the run
 
     body = api_client.get(method_url(instance, "getSessionHealth")).json()
 
