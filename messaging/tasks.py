@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from celery import Task, shared_task
+from celery.worker import state as worker_state
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 from django.utils.dateparse import parse_datetime
@@ -24,8 +25,11 @@ log = logging.getLogger(__name__)
 
 TRANSIENT_RETRY_SECONDS = 10.0
 # A leader hands over to a fresh task after this long, so one task never holds a
-# worker thread (or its broker ack) for the whole of a long burst.
-LEADER_RUN_SECONDS = 2.0
+# worker thread (or its broker ack) for the whole of a long burst. Not shorter: the
+# successor waits in the broker queue behind every webhook run published meanwhile,
+# and at 2 s the drain had no leader about half the time under the send bench
+# (docs/performance.md). A worker's warm shutdown ends the run at once (_stopping).
+LEADER_RUN_SECONDS = 30.0
 # A leader waiting only for paced instances to come due polls this often when it
 # has no linger of its own (SEND_SWEEP_LINGER_MS = 0).
 IDLE_POLL_SECONDS = 0.02
@@ -129,7 +133,7 @@ def drain_ready_task() -> None:
                 return
             # Only timed ids (paced instances) are left: poll for them until they are
             # due, or hand over at the deadline like a busy leader.
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or _stopping():
                 if not publish(drain_ready_task, ()):
                     coalesce.resign(DRAIN_WAKE)
                 return
@@ -152,13 +156,20 @@ def drain_ready_task() -> None:
             # mark to lapse.
             coalesce.resign(DRAIN_WAKE)
             return
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= deadline or _stopping():
             # Hand over, still holding the mark: a successor takes the rest.
             if not coalesce.give_back(DRAIN_WAKE, carry):
                 publish(drain_queues_task, (carry,))
             if coalesce.keep_leading(DRAIN_WAKE) and not publish(drain_ready_task, ()):
                 coalesce.resign(DRAIN_WAKE)  # the next offer starts a leader; beat is the net
             return
+
+
+def _stopping() -> bool:
+    """The worker is in its warm shutdown (SIGTERM): a leader hands over now rather
+    than hold the shutdown for the rest of its run."""
+    # Identity, as celery's own check: a warm shutdown sets it to EX_OK, which is 0.
+    return worker_state.should_stop is not None and worker_state.should_stop is not False
 
 
 def _sweep(instance_ids: list[int], worker: str) -> list[int]:

@@ -280,3 +280,23 @@ def test_without_redis_a_paced_wait_is_a_delayed_task(
     monkeypatch.setattr(coalesce, "_redis", lambda: Down())
     services.wake_queues_later({51: 0.5, 52: 30.0})
     assert sorted(published.calls) == [("drain_queue_task", (51,)), ("drain_queue_task", (52,))]
+
+
+def test_a_leader_hands_over_at_once_when_its_worker_shuts_down(
+    db: None, published: Published, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """A warm shutdown (SIGTERM) must not wait out the leader's run: it sweeps what it
+    took, then hands over (a successor for the next worker) keeping the mark."""
+    from celery.worker import state as worker_state
+
+    ensure_phone(RECIPIENT, "Recipient")
+    settings.SEND_SWEEP_SIZE = 1
+    senders = [unpaced_sender() for _ in range(3)]
+    for sender in senders:
+        queue_one(sender, "hello")
+    coalesce.offer(KIND, [s.id for s in senders])
+    monkeypatch.setattr(worker_state, "should_stop", 0)  # celery's EX_OK
+    tasks.drain_ready_task()  # LEADER_RUN_SECONDS (30 s) is far off
+    assert published.names() == ["drain_queues_task", "drain_ready_task"]  # a helper, then the successor
+    assert leader_held()
+    assert len(ready_ids()) == 1  # the successor's to take
