@@ -17,16 +17,20 @@ else:
 @admin.register(WawebSession)
 class WawebSessionAdmin(ModelAdmin):
     """Each waweb session's health, read-only: what the supervisor and the session
-    process report (restarts, last event, reconnects, why it is backing off)."""
+    process report (restarts and those for silence, last event, last proof of traffic,
+    reconnects, why it is backing off); engines.waweb.health says what they mean."""
 
     list_display = (
         "instance_id",
         "device_jid",
+        "connected",
         "connected_at",
         "last_event_at",
+        "alive_at",
         "reconnects",
         "keepalive_failures",
         "restarts",
+        "silent_restarts",
         "parked_reason",
         "parked_until",
     )

@@ -150,3 +150,13 @@ def test_metrics_export_every_health_at_zero_with_no_waweb_instance(client: Clie
     for status in health.STATUSES:
         assert samples[("relay_engine_sessions", (("engine", "waweb"), ("health", status)))] == 0
     assert samples[("relay_engine_session_seconds_since_last_event_max", (("engine", "waweb"),))] == 0
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_the_health_columns(admin_client: Client) -> None:
+    instance = make_instance(engine="waweb")
+    WawebSession.objects.create(instance_id=instance.pk, connected=True, silent_restarts=7)
+    body = admin_client.get("/admin/waweb/wawebsession/").content.decode()
+    assert "Silent restarts" in body
+    assert "Alive at" in body
+    assert ">7<" in body
