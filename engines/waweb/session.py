@@ -56,6 +56,9 @@ EXIT_LEASE_LOST = 6  # the lease is no longer ours: nothing to do
 EXIT_QR_TIMEOUT = 7  # nobody scanned within the QR budget: restart for fresh codes
 EXIT_CONNECT_FAILED = 8  # the dial failed (network, proxy): restart with backoff
 
+# How often a connected session reads keepOnlineStatus from its row (one small query).
+PRESENCE_CHECK_SECONDS = 2.0
+
 # WhatsApp's per-participant codes in a group change's answer (GroupRefused reasons).
 PARTICIPANT_ERRORS = {403: "forbidden", 404: "not-on-whatsapp", 409: "already-participant", 500: "group-full"}
 
@@ -155,6 +158,11 @@ class Session:
         }
         self.next_prune = 0.0
         self.history_progress = 100  # getWaSettings' historySyncProgress
+        # keepOnlineStatus: whether WhatsApp was last told the account is available
+        # (whatsmeow sends no presence by itself, so a connection starts unavailable),
+        # and when the setting is next read from the row.
+        self.presence_available = False
+        self.presence_due = 0.0
 
     @property
     def fence(self) -> tuple[str, int]:
@@ -305,6 +313,7 @@ class Session:
 
         self.connected = True
         self.qr_deadline = None
+        self.presence_due = 0.0  # keepOnlineStatus goes out at once on a new connection
         me = self.client.get_me()  # safe now: whatsmeow has a device (before connect it panics)
         jid = device_jid(me.JID)
         WawebSession.objects.filter(pk=self.instance.pk).update(
@@ -321,9 +330,35 @@ class Session:
         wid = f"{me.JID.User}@c.us" if me.JID.Server == "s.whatsapp.net" else wid
         self.set_state(State.AUTHORIZED, wid=wid, profile_name=me.PushName)
 
+    def sync_presence(self) -> None:
+        """keepOnlineStatus: tell WhatsApp the account is ``available`` while the
+        setting is on, and ``unavailable`` once it is turned off (the phone then gets
+        its sound notifications again). The setting is read from the row every
+        ``PRESENCE_CHECK_SECONDS`` (setSettings applies it live, in another process);
+        a failed send is tried again at the next check."""
+        now = time.monotonic()
+        if now < self.presence_due:
+            return
+        self.presence_due = now + PRESENCE_CHECK_SECONDS
+        stored = Instance.objects.filter(pk=self.instance.pk).values_list("settings", flat=True).first() or {}
+        keep = bool(stored.get("keepOnlineStatus", False))
+        if keep == self.presence_available:
+            return
+        from neonize.utils.enum import Presence  # why: neonize loads only in the session process
+
+        try:
+            self.client.send_presence(Presence.AVAILABLE if keep else Presence.UNAVAILABLE)
+        except Exception as exc:  # noqa: BLE001 - neonize's SendPresenceError, or not connected
+            log.warning("waweb session of %s could not send its presence: %s", self.instance.pk, exc)
+            return
+        self.presence_available = keep
+
     def on_disconnected(self, _message: Any) -> None:
         # whatsmeow reconnects by itself; count it for the health report.
         self.connected = False
+        # A new connection starts unavailable: keepOnlineStatus is sent again on it.
+        self.presence_available = False
+        self.presence_due = 0.0
         row = WawebSession.objects.filter(pk=self.instance.pk)
         row.update(reconnects=self.row.reconnects + 1, connected=False)
         self.row.reconnects += 1
@@ -989,6 +1024,7 @@ class Session:
                 self.pump()
                 if self.connected:
                     self.prune()
+                    self.sync_presence()
                 self.probe_if_due()
                 for command in listener.take():
                     listener.run(command, self.handle)

@@ -67,7 +67,6 @@ SPEC = EngineSpec(
     refuses_status_participants=STATUS_PARTICIPANTS,
     # Settings this engine does not honour yet (docs/engines/waweb.md "Settings").
     inert_settings={
-        "keepOnlineStatus": "this engine does not send the account's presence yet",
         "autoTyping": "this engine's sends do not show typing first yet",
         "outgoingCallWebhook": "this engine journals only incoming calls (whatsmeow reports no calls placed from the phone)",
     },

@@ -36,7 +36,7 @@ def test_the_audited_settings_are_listed() -> None:
         "keepOnlineStatus", "autoTyping", "enableLidMode", "enableMessagesHistory", "outgoingCallWebhook",
         "proxyInstance",
     }
-    assert {"keepOnlineStatus", "autoTyping", "outgoingCallWebhook"} <= set(registry.spec("waweb").inert_settings)
+    assert {"autoTyping", "outgoingCallWebhook"} <= set(registry.spec("waweb").inert_settings)
     assert registry.spec("emulator").inert_settings == {}
     assert all(name in settings_spec.BY_NAME for _, name, _ in INERT)
 
@@ -79,15 +79,15 @@ def test_the_emulator_honours_it(api_client: APIClient, instance: Instance, engi
 def test_create_instance_refuses_it_and_creates_nothing(api_client: APIClient, account: Account) -> None:
     r = api_client.post(
         partner_url("createInstance", account.partner_token),
-        {"engine": "waweb", "keepOnlineStatus": "yes"},
+        {"engine": "waweb", "autoTyping": 2},
         format="json",
     )
     assert r.status_code == 400
-    assert "keepOnlineStatus is not supported by the waweb engine" in r.content.decode()
+    assert "autoTyping is not supported by the waweb engine" in r.content.decode()
     assert not Instance.objects.filter(account=account).exists()
     ok = api_client.post(
         partner_url("createInstance", account.partner_token),
-        {"engine": "waweb", "keepOnlineStatus": "no"},
+        {"engine": "waweb", "autoTyping": 0},
         format="json",
     )
     assert ok.status_code == 200, ok.content
