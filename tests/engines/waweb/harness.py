@@ -366,9 +366,10 @@ class Live:
 class WawebHarness(Harness):
     engine = "waweb"
     # whatsmeow tells a linked device about messages, receipts, calls and its own
-    # state; block lists, group changes, statuses and history are not reported yet.
+    # state, and the phone's history; block lists, group changes and status views
+    # are not reported yet.
     reports: ClassVar[frozenset[type]] = frozenset(
-        {events.MessageEvent, events.ReceiptEvent, events.StateEvent, events.CallEvent}
+        {events.MessageEvent, events.ReceiptEvent, events.StateEvent, events.CallEvent, events.HistoryEvent}
     )
     _phones = itertools.count(1)
 
@@ -646,6 +647,23 @@ class WawebHarness(Harness):
         event.Info.Timestamp = int(time.time())  # statuses are listed for a day after they are posted
         ev.feed(self._session(instance).client, event)
         return wa_id
+
+    def phone_syncs_history(self, instance: Instance, chat_id: str, messages: int) -> None:
+        """whatsmeow's ``HistorySync`` after a link, with ``enableMessagesHistory`` on
+        (the engine takes history in only then, as the setting says)."""
+        from instances import services
+        from tests.engines.waweb import neonize_events as ev
+
+        services.update_settings(Instance.objects.get(pk=instance.pk), {"enableMessagesHistory": True})
+        now = int(time.time())
+        entries = [
+            (_hex_id(), f"earlier {n}", n % 2 == 0, now - 3600 - 60 * n) for n in range(messages)
+        ]  # newest first, as the phone sends them
+        peer = chat_id.split("@")[0]
+        ev.feed(
+            self._session(instance).client, ev.history(ev.conversation(f"{peer}@s.whatsapp.net", *entries))
+        )
+        self._serve(self.live[instance.pk])
 
     def peer_reads(self, instance: Instance, chat_id: str, id_message: str) -> None:
         from tests.engines.waweb import neonize_events as ev
