@@ -1,5 +1,6 @@
 """Engine harnesses for the conformance suite (``tests/engines/test_conformance.py``)
-and the method coverage test (``tests/engines/test_method_coverage.py``).
+and the method coverage test (``tests/engines/method_coverage.py``, run from one
+module per engine, ``tests/engines/test_method_coverage_<engine>.py``).
 
 A harness knows two things about one engine that the suite cannot know from the
 contract: how to get an instance of it (authorized, or not yet paired), and how to
