@@ -105,6 +105,11 @@ class EngineSpec:
     # createInstance and the cabinet refuse any value but the default with the
     # ``Unsupported`` 400 (``setting_refusal``), so no saved setting claims an effect.
     inert_settings: dict[str, str] = field(default_factory=dict)
+    # The send queue types for this engine: before a text with a typing time
+    # (typingTime, autoTyping) it shows 'typing…' with ``send_presence`` and holds the
+    # message that long (messaging.pacing), so the engine's send never blocks on it.
+    # False: the engine types while it sends (the emulator) or cannot type (cloud).
+    types_in_queue: bool = False
 
     def supports(self, method: str) -> bool:
         return method in PRODUCT_METHODS or method in self.capabilities

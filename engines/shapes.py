@@ -6,6 +6,31 @@ from __future__ import annotations
 import re
 from typing import Any
 
+# autoTyping (API.md §3): texts without their own typingTime are typed first for a
+# time their length gives. One formula for every engine: the emulator types while it
+# sends, other engines are typed for by the send queue (messaging.pacing).
+TEXT_TYPES = ("textMessage", "extendedTextMessage")
+AUTO_TYPING_MS_PER_CHAR = 60
+TYPING_MIN_MS, TYPING_MAX_MS = 1000, 20_000  # sendMessage's typingTime bounds
+
+
+def auto_typing_ms(text: str, level: int) -> int:
+    """autoTyping's typing time for a text: 60 ms a character times the level
+    (1 = brisk ... 4 = slow), within sendMessage's typingTime bounds (1-20 s)."""
+    return max(TYPING_MIN_MS, min(TYPING_MAX_MS, len(text) * AUTO_TYPING_MS_PER_CHAR * level))
+
+
+def typing_ms(type_message: str, data: dict[str, Any], auto_typing: int) -> int:
+    """How long to type before a queued message: its own typingTime, else for a
+    text under autoTyping (level 1-4) the time its length gives; 0 for none."""
+    explicit = data.get("typingTime")
+    if explicit:
+        return int(explicit)
+    if auto_typing > 0 and type_message in TEXT_TYPES:
+        return auto_typing_ms(str(data.get("message", "")), auto_typing)
+    return 0
+
+
 # messageData key per typeMessage (API.md §10.2).
 DATA_KEYS: dict[str, str] = {
     "textMessage": "textMessageData",

@@ -184,6 +184,20 @@ class PacedSend(models.Model):
         return f"{self.chat_id} {self.created_at:%Y-%m-%d %H:%M}"
 
 
+class TypingShown(models.Model):
+    """'typing…' the send queue has shown before a queued message (messaging.pacing,
+    for engines with ``EngineSpec.types_in_queue``): the message leaves at ``until``.
+    Keeps the message's id, not a foreign key: the queue's deletes stay one
+    statement. Removed when the message leaves; strays go after a day."""
+
+    message_id = models.BigIntegerField(unique=True)
+    until = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"message {self.message_id} until {self.until:%H:%M:%S}"
+
+
 def new_media_key() -> str:
     """The random part of a stored file's name and link (128 bits)."""
     return secrets.token_hex(16)

@@ -10,7 +10,11 @@ number"):
   never got a message from it → ``newChatsPerHour`` caps them per rolling hour;
 - a fresh number that sends at full volume at once → ``warmUpDailyLimit`` /
   ``warmUpDays`` cap each day's sends, growing day by day, until the number has a
-  history.
+  history;
+- texts that arrive with nobody typing them → for engines that do not type while
+  they send (``EngineSpec.types_in_queue``: waweb), the queue shows 'typing…' for
+  the message's typingTime, or autoTyping's time for its length, and holds it that
+  long.
 
 A message over a cap is not failed and not dropped: it stays ``queued`` (so
 ``showMessagesQueue`` lists it) at the head of its queue, and the drain comes back
@@ -33,8 +37,11 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
+from engines import registry
+from engines.contract import TransportError
+from engines.shapes import typing_ms
 from instances.models import Instance, InstanceStateChange, State
-from messaging.models import OutgoingMessage, OutgoingStatus, PacedSend
+from messaging.models import OutgoingMessage, OutgoingStatus, PacedSend, TypingShown
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -86,17 +93,37 @@ class Policy:
     new_chats_per_hour: int
     warm_up_daily_limit: int
     warm_up_days: int
+    # The queue shows 'typing…' before texts for this engine (EngineSpec.types_in_queue),
+    # with autoTyping's level for texts without their own typingTime.
+    queue_typing: bool = False
+    auto_typing: int = 0
+
+
+def _types_in_queue(engine: str) -> bool:
+    try:
+        return registry.spec(engine).types_in_queue
+    except registry.UnknownEngine:
+        return False
 
 
 def policy(instance: Instance) -> Policy | None:
-    """The instance's protections, or None when all are off (the drain then does
-    nothing extra). Reads settings only, never the database."""
+    """The instance's protections, or None when all are off and its engine types for
+    itself (the drain then does nothing extra). Reads settings only, never the
+    database."""
     jitter = int(instance.setting("sendJitterPercent") or 0)
     new_chats = int(instance.setting("newChatsPerHour") or 0)
     warm_up = int(instance.setting("warmUpDailyLimit") or 0)
-    if not (jitter or new_chats or warm_up):
+    queue_typing = _types_in_queue(instance.engine)
+    if not (jitter or new_chats or warm_up or queue_typing):
         return None
-    return Policy(jitter, new_chats, warm_up, int(instance.setting("warmUpDays") or 1))
+    return Policy(
+        jitter,
+        new_chats,
+        warm_up,
+        int(instance.setting("warmUpDays") or 1),
+        queue_typing,
+        int(instance.setting("autoTyping") or 0) if queue_typing else 0,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +134,7 @@ class Verdict:
     wait: float
     first_contact: bool = False
     reason: str = ""
+    typed: bool = False  # 'typing…' was shown for it (``sent`` forgets the mark)
 
 
 def check(
@@ -129,17 +157,25 @@ def check(
         held = warm_up_wait(rules, instance, moment)
         if held > 0:
             return Verdict(held, reason="warmUp")
+    first_contact = False
     if rules.new_chats_per_hour and is_new_chat(instance, message):
         held = new_chat_wait(rules, instance, moment)
         if held > 0:
             return Verdict(held, reason="newChatsPerHour")
-        return Verdict(paced, first_contact=True)
-    return Verdict(paced)
+        first_contact = True
+    typed = False
+    if rules.queue_typing:
+        held, typed = typing_wait(rules, instance, message, moment)
+        if held > 0:
+            return Verdict(held, reason="typing")
+    return Verdict(paced, first_contact=first_contact, typed=typed)
 
 
 def sent(rules: Policy, instance: Instance, message: OutgoingMessage, verdict: Verdict) -> None:
     """After the engine took the message: count it for the caps (a day's worth of
     rows is all they read; older ones go here). Nothing without a cap on."""
+    if verdict.typed:
+        TypingShown.objects.filter(message_id=message.pk).delete()
     if not (rules.new_chats_per_hour or rules.warm_up_daily_limit):
         return
     moment = now()
@@ -165,6 +201,38 @@ def holding_queues(instance_ids: set[int]) -> list[int]:
         if rules is not None and (rules.new_chats_per_hour or rules.warm_up_daily_limit):
             held.append(instance.pk)
     return held
+
+
+# --- Typing ---------------------------------------------------------------------
+
+
+def typing_wait(
+    rules: Policy, instance: Instance, message: OutgoingMessage, moment: datetime
+) -> tuple[float, bool]:
+    """For an engine the queue types for: the first time a message with a typing
+    time (its typingTime, or autoTyping's for a text, ``engines.shapes.typing_ms``)
+    is due, show 'typing…' in its chat and hold it that long; once that time is over
+    it may leave. Returns (seconds to hold, whether typing was shown). An engine
+    that refuses the presence for good sends without it; a transient refusal is
+    raised (the drain retries the message later, as for a failed send)."""
+    milliseconds = typing_ms(message.type_message, message.payload, rules.auto_typing)
+    if milliseconds <= 0:
+        return 0.0, False
+    shown = TypingShown.objects.filter(message_id=message.pk).values_list("until", flat=True).first()
+    if shown is not None:
+        return (shown - moment).total_seconds(), True
+    try:
+        registry.get_transport(instance).send_presence(
+            chat_id=message.chat_id, milliseconds=milliseconds, recording=False
+        )
+    except TransportError as exc:
+        if not exc.permanent:
+            raise
+        return 0.0, False
+    TypingShown.objects.filter(created_at__lt=moment - DAY).delete()  # strays of cleared messages
+    until = moment + timedelta(milliseconds=milliseconds)
+    TypingShown.objects.create(message_id=message.pk, until=until, created_at=moment)
+    return milliseconds / 1000, True
 
 
 # --- Warm-up ------------------------------------------------------------------------

@@ -70,6 +70,7 @@ from engines.emulator.phones import PhoneClaimed, check_may_act_as
 from engines.emulator.phones import ensure_phone as ensure_phone  # re-exported: seeding, tests
 from engines.emulator.session import read_receipts
 from engines.emulator.status_posts import delete_status
+from engines.shapes import TEXT_TYPES, typing_ms
 from instances.models import Instance, State
 from instances.services import ServiceError
 
@@ -194,16 +195,6 @@ def last_seen(phone: str, now: datetime | None = None) -> int | None:
     return int(min(latest, moment).timestamp())
 
 
-TEXT_TYPES = ("textMessage", "extendedTextMessage")
-AUTO_TYPING_MS_PER_CHAR = 60
-
-
-def auto_typing_ms(text: str, level: int) -> int:
-    """autoTyping's typing time for a text: 60 ms a character times the level
-    (1 = brisk ... 4 = slow), within sendMessage's typingTime bounds (1-20 s)."""
-    return max(1000, min(20_000, len(text) * AUTO_TYPING_MS_PER_CHAR * level))
-
-
 class EmulatorTransport:
     """The emulator seen from web and worker processes."""
 
@@ -310,12 +301,13 @@ class EmulatorTransport:
 
     def typed_payloads(self, payloads: Sequence[OutgoingPayload]) -> list[OutgoingPayload]:
         """autoTyping: a text without its own typingTime is typed for a time its
-        length gives (see ``auto_typing_ms``); typingTime wins (API.md §3)."""
+        length gives (``engines.shapes.typing_ms``); typingTime wins (API.md §3).
+        The emulator types while it sends (``EngineSpec.types_in_queue`` is off)."""
         level = int(self.instance.setting("autoTyping") or 0)
         if level <= 0:
             return list(payloads)
         return [
-            replace(p, data={**p.data, "typingTime": auto_typing_ms(str(p.data.get("message", "")), level)})
+            replace(p, data={**p.data, "typingTime": typing_ms(p.type_message, dict(p.data), level)})
             if p.type_message in TEXT_TYPES and not p.data.get("typingTime")
             else p
             for p in payloads

@@ -18,6 +18,9 @@ SPEC = EngineSpec(
     session="engines.waweb.supervisor.tick",
     health="engines.waweb.health.session_health",
     requires=("neonize",),
+    # whatsmeow only sends the presence: a session that waited out the typing time
+    # would hold its one command thread (and the caller's timeout) for up to 20 s.
+    types_in_queue=True,
     capabilities=frozenset(
         {
             # Account and pairing
@@ -67,7 +70,6 @@ SPEC = EngineSpec(
     refuses_status_participants=STATUS_PARTICIPANTS,
     # Settings this engine does not honour yet (docs/engines/waweb.md "Settings").
     inert_settings={
-        "autoTyping": "this engine's sends do not show typing first yet",
         "outgoingCallWebhook": "this engine journals only incoming calls (whatsmeow reports no calls placed from the phone)",
     },
     why_not={
