@@ -23,7 +23,12 @@ from messaging.models import OutgoingMessage, OutgoingStatus, TypingShown  # noq
 from tests.conftest import method_url  # noqa: E402
 from tests.engines.waweb.harness import WawebHarness  # noqa: E402
 
-OFF = {"sendJitterPercent": 0, "newChatsPerHour": 0, "warmUpDailyLimit": 0, "delaySendMessagesMilliseconds": 0}
+OFF = {
+    "sendJitterPercent": 0,
+    "newChatsPerHour": 0,
+    "warmUpDailyLimit": 0,
+    "delaySendMessagesMilliseconds": 0,
+}
 
 
 @pytest.fixture
@@ -89,7 +94,9 @@ def test_a_text_is_typed_for_its_time_then_sent(
     assert not TypingShown.objects.exists()
 
 
-def test_without_a_typing_time_nothing_is_typed(waweb: WawebHarness, account: Account, api_client: APIClient) -> None:
+def test_without_a_typing_time_nothing_is_typed(
+    waweb: WawebHarness, account: Account, api_client: APIClient
+) -> None:
     instance = waweb.authorized(account)
     instance_services.update_settings(instance, OFF)
     chat = waweb.peer(instance)
