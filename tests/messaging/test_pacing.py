@@ -93,7 +93,7 @@ def test_protection_is_on_by_default_for_waweb_only(account: Any) -> None:
         assert pacing.policy(engine_default) is None
     rules = pacing.policy(waweb)
     assert rules == pacing.Policy(
-        jitter_percent=30, new_chats_per_hour=20, warm_up_daily_limit=50, warm_up_days=7
+        jitter_percent=30, new_chats_per_hour=20, warm_up_daily_limit=50, warm_up_days=7, queue_typing=True
     )
     body = settings_to_wire(waweb)
     assert [body[k] for k in ("sendJitterPercent", "newChatsPerHour", "warmUpDailyLimit", "warmUpDays")] == [
