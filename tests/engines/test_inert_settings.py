@@ -80,15 +80,15 @@ def test_the_emulator_honours_it(api_client: APIClient, instance: Instance, engi
 def test_create_instance_refuses_it_and_creates_nothing(api_client: APIClient, account: Account) -> None:
     r = api_client.post(
         partner_url("createInstance", account.partner_token),
-        {"engine": "waweb", "autoTyping": 2},
+        {"engine": "waweb", "outgoingCallWebhook": "yes"},
         format="json",
     )
     assert r.status_code == 400
-    assert "autoTyping is not supported by the waweb engine" in r.content.decode()
+    assert "outgoingCallWebhook is not supported by the waweb engine" in r.content.decode()
     assert not Instance.objects.filter(account=account).exists()
     ok = api_client.post(
         partner_url("createInstance", account.partner_token),
-        {"engine": "waweb", "autoTyping": 0},
+        {"engine": "waweb", "outgoingCallWebhook": "no"},
         format="json",
     )
     assert ok.status_code == 200, ok.content
