@@ -75,12 +75,13 @@ def test_wire_guards(api_client: APIClient, authorized_instance: Instance) -> No
 
 def test_an_engine_error_is_the_answer_and_nothing_is_marked(api_client: APIClient, db: None) -> None:
     """The receipts are the point of readChat: when the engine cannot send them the
-    answer says so (not ``setRead: true``) and the journal stays unread."""
+    answer says so (not ``setRead: true``) and the journal stays unread. Here a waweb
+    instance whose session process is not running: 503, retry later."""
     instance = make_instance(authorized=True)
     receive(instance, text_data("1"), id_message="A1")
     Instance.objects.filter(pk=instance.pk).update(engine="waweb")
     for body in ({"chatId": PEER_WID}, {"chatId": PEER_WID, "idMessage": "A1"}):
         r = post(api_client, instance, "readChat", body)
-        assert r.status_code == 400
-        assert "waweb" in r.json()["message"]
+        assert r.status_code == 503
+        assert "not running" in r.json()["message"]
     assert JournalMessage.objects.get(instance=instance, id_message="A1").is_read is False
