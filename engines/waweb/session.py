@@ -401,8 +401,14 @@ class Session:
         )
 
     def on_message(self, message: Any) -> None:
-        from engines.waweb.translate import message_event  # why: neonize loads only in the session process
+        from engines.waweb.translate import (  # why: neonize loads only in the session process
+            message_event,
+            unwrap,
+        )
 
+        if unwrap(message.Message).HasField("pollUpdateMessage"):
+            self.on_poll_vote(message)
+            return
         event = message_event(message, self.instance.wid)
         if event is None:
             return
@@ -417,6 +423,39 @@ class Session:
         if "fileMessageData" in event.message_data:
             event = dataclasses.replace(event, message_data=self.download(message, event.message_data))
         sink.emit(self.instance, event)
+
+    def on_poll_vote(self, message: Any) -> None:
+        """A vote on a poll the session kept (sent through the API, from the phone,
+        or received): decrypted with the poll's ``messageSecret`` and reported as
+        ``pollUpdateMessage``. A vote on a poll the session never saw (or older than
+        the retention), or one that does not decrypt, is logged and skipped."""
+        from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
+            Message,  # why: neonize loads only in the session process
+        )
+
+        from engines.waweb.translate import (  # why: neonize loads only in the session process
+            PollVoteError,
+            chat_id,
+            message_event,
+            poll_vote_data,
+            unwrap,
+        )
+
+        poll_id = unwrap(message.Message).pollUpdateMessage.pollCreationMessageKey.ID
+        kept = WawebOriginal.objects.filter(instance_id=self.instance.pk, wa_id=poll_id).first()
+        if kept is None:
+            log.info("waweb instance %s: vote %s on a poll it does not know (%s)", self.instance.pk, message.Info.ID, poll_id)
+            return
+        source = message.Info.MessageSource
+        voter = self.instance.wid if source.IsFromMe else chat_id(source.Sender)
+        try:
+            data = poll_vote_data(message, Message.FromString(bytes(kept.message)), voter)
+        except (PollVoteError, ValueError) as exc:
+            log.warning("waweb instance %s: vote %s on poll %s skipped: %s", self.instance.pk, message.Info.ID, poll_id, exc)
+            return
+        event = message_event(message, self.instance.wid, data)
+        if event is not None:
+            sink.emit(self.instance, event)
 
     def download(self, message: Any, data: dict[str, Any]) -> dict[str, Any]:
         """A received file downloaded from WhatsApp (``download_any``) and stored

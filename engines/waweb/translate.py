@@ -6,13 +6,18 @@ Imports neonize: only the session process and tests load this module."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from neonize.proto.Neonize_pb2 import JID
 from neonize.proto.Neonize_pb2 import Message as MessageEv
 from neonize.proto.Neonize_pb2 import Receipt as ReceiptEv
-from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message, ProtocolMessage
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message, PollVoteMessage, ProtocolMessage
 from neonize.proto.waHistorySync.WAWebProtobufsHistorySync_pb2 import HistorySync
 
 from engines.events import HistoryChat, MessageEvent, ReceiptStatus
@@ -218,10 +223,13 @@ def _protocol(protocol: ProtocolMessage) -> dict[str, Any] | None:
     return None
 
 
-def message_event(event: MessageEv, own_chat_id: str) -> MessageEvent | None:
+def message_event(
+    event: MessageEv, own_chat_id: str, data: dict[str, Any] | None = None
+) -> MessageEvent | None:
     """A message the linked account received (``incoming``) or sent from the phone
-    or another device (``outgoing``); None for messages GREEN-API does not report."""
-    data = message_data(event.Message)
+    or another device (``outgoing``); None for messages GREEN-API does not report.
+    ``data`` is its ``messageData`` when the caller worked it out (a poll vote)."""
+    data = message_data(event.Message) if data is None else data
     if data is None:
         return None
     source = event.Info.MessageSource
@@ -324,3 +332,90 @@ def receipt_status(event: ReceiptEv) -> ReceiptStatus | None:
     if event.MessageSource.IsFromMe:
         return None  # READ_SELF etc.: the account's own devices
     return RECEIPTS.get(event.Type)
+
+
+class PollVoteError(Exception):
+    """A vote that cannot be read: not a vote on this poll, or not for its secret."""
+
+
+def _non_ad(jid_text: str) -> str:
+    """``user[:device]@server`` without the device (whatsmeow's ``ToNonAD``)."""
+    user_device, _, server = jid_text.partition("@")
+    return f"{user_device.partition(':')[0]}@{server}"
+
+
+def poll_creator(event: MessageEv) -> str:
+    """Who created the poll a vote is on, as whatsmeow works it out from the vote's
+    ``pollCreationMessageKey`` (whose ``fromMe`` is the voter's point of view: the
+    voter's own poll); ``user@server``."""
+    key = unwrap(event.Message).pollUpdateMessage.pollCreationMessageKey
+    if key.fromMe:
+        return sender_jid(event.Info.MessageSource.Sender)
+    if event.Info.MessageSource.Chat.Server in ("s.whatsapp.net", "lid"):
+        return _non_ad(key.remoteJID)
+    return _non_ad(key.participant)
+
+
+def decrypt_poll_vote(secret: bytes, poll_id: str, creator: str, voter: str, payload: bytes, iv: bytes) -> list[bytes]:
+    """The SHA-256 hashes of the options a vote selects (whatsmeow's msgsecret.go:
+    AES-256-GCM under HKDF-SHA256 of the poll's ``messageSecret`` with info
+    ``pollID + creator + voter + "Poll Vote"``, additional data
+    ``pollID NUL voter``; JIDs as ``user@server``)."""
+    info = f"{poll_id}{creator}{voter}Poll Vote".encode()
+    key = HKDF(algorithm=SHA256(), length=32, salt=None, info=info).derive(secret)
+    try:
+        plain = AESGCM(key).decrypt(iv, payload, f"{poll_id}\x00{voter}".encode())
+    except InvalidTag as exc:
+        raise PollVoteError("the vote does not decrypt with the poll's secret") from exc
+    return list(PollVoteMessage.FromString(plain).selectedOptions)
+
+
+def poll_vote_data(event: MessageEv, poll: Message, voter_chat_id: str) -> dict[str, Any]:
+    """GREEN-API's ``pollUpdateMessage`` for a vote (``event``) on a kept poll
+    (``poll``, the creation message with its ``messageSecret``): every option, with
+    the voter among the ``optionVoters`` of those the vote selects (one webhook per
+    voter action, that voter's current choice only, API.md §10)."""
+    update = unwrap(event.Message).pollUpdateMessage
+    content = unwrap(poll)
+    creation = next(
+        (
+            getattr(content, field)
+            for field in ("pollCreationMessage", "pollCreationMessageV2", "pollCreationMessageV3")
+            if content.HasField(field)
+        ),
+        None,
+    )
+    secret = poll.messageContextInfo.messageSecret or content.messageContextInfo.messageSecret
+    if creation is None or not secret:
+        raise PollVoteError("the kept message is not a poll with a secret")
+    poll_id = update.pollCreationMessageKey.ID
+    creator = poll_creator(event)
+    source = event.Info.MessageSource
+    # A LID-addressed chat may name the voter by its other JID: whatsmeow tries both.
+    voters = [sender_jid(source.Sender)] + ([sender_jid(source.SenderAlt)] if source.SenderAlt.User else [])
+    selected: list[bytes] | None = None
+    for voter in voters:
+        try:
+            selected = decrypt_poll_vote(secret, poll_id, creator, voter, update.vote.encPayload, update.vote.encIV)
+            break
+        except PollVoteError:
+            continue
+    if selected is None:
+        raise PollVoteError("the vote does not decrypt with the poll's secret")
+    chosen = set(selected)
+    names = [option.optionName for option in creation.options]
+    return {
+        "typeMessage": "pollUpdateMessage",
+        "pollMessageData": {
+            "stanzaId": poll_id,
+            "name": creation.name,
+            "votes": [
+                {
+                    "optionName": name,
+                    "optionVoters": [voter_chat_id] if hashlib.sha256(name.encode()).digest() in chosen else [],
+                }
+                for name in names
+            ],
+            "multipleAnswers": creation.selectableOptionsCount != 1,
+        },
+    }

@@ -7,6 +7,9 @@ aborts the process on it without a login."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,9 +20,18 @@ from rest_framework.test import APIClient
 
 pytest.importorskip("neonize", reason="the waweb engine needs neonize (requirements-waweb.txt)")
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 from neonize.client import NewClient  # noqa: E402
 from neonize.proto.Neonize_pb2 import Device  # noqa: E402
-from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message  # noqa: E402
+from neonize.proto.waCommon.WACommon_pb2 import MessageKey  # noqa: E402
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (  # noqa: E402
+    Message,
+    MessageContextInfo,
+    PollCreationMessage,
+    PollEncValue,
+    PollUpdateMessage,
+    PollVoteMessage,
+)
 
 from engines.waweb import session as waweb_session  # noqa: E402
 from engines.waweb.models import WawebMessage, WawebSession  # noqa: E402
@@ -43,6 +55,7 @@ WEBHOOKS = {
     "outgoingWebhook": True,
     "deletedMessageWebhook": True,
     "editedMessageWebhook": True,
+    "pollMessageWebhook": True,
 }
 
 
@@ -345,3 +358,110 @@ def test_history_sync_is_ignored_without_enable_messages_history(waweb: tuple[In
     session.pump()
 
     assert not JournalMessage.objects.filter(instance_id=instance.pk).exists()
+
+
+# --- Poll votes ----------------------------------------------------------------------
+# neonize's own vote builder needs a connected client (offline it answers "client is
+# nil"), so the votes here are encrypted as a WhatsApp client does (whatsmeow's
+# msgsecret.go), with HKDF written out from RFC 5869 rather than the library the
+# session uses.
+
+SECRET = bytes(range(32))
+
+
+def _hkdf_sha256(secret: bytes, info: bytes) -> bytes:
+    prk = hmac.new(b"\x00" * 32, secret, hashlib.sha256).digest()
+    return hmac.new(prk, info + b"\x01", hashlib.sha256).digest()
+
+
+def _vote(
+    wa_id: str, voter: str, poll_id: str, creator: str, choices: list[str], *, from_me_key: bool, remote: str
+) -> Any:
+    """``voter`` votes ``choices`` on poll ``poll_id`` made by ``creator`` (numbers);
+    the key is as the voter's phone writes it."""
+    voter_jid, creator_jid = f"{voter}@s.whatsapp.net", f"{creator}@s.whatsapp.net"
+    key = _hkdf_sha256(SECRET, f"{poll_id}{creator_jid}{voter_jid}Poll Vote".encode())
+    plain = PollVoteMessage(selectedOptions=[hashlib.sha256(c.encode()).digest() for c in choices])
+    iv = os.urandom(12)
+    payload = AESGCM(key).encrypt(iv, plain.SerializeToString(), f"{poll_id}\x00{voter_jid}".encode())
+    update = PollUpdateMessage(
+        pollCreationMessageKey=MessageKey(remoteJID=f"{remote}@s.whatsapp.net", fromMe=from_me_key, ID=poll_id),
+        vote=PollEncValue(encPayload=payload, encIV=iv),
+        senderTimestampMS=1_767_000_050_000,
+    )
+    return ev.message(wa_id, PEER, Message(pollUpdateMessage=update))
+
+
+def _poll(multiple: bool = False) -> Message:
+    return Message(
+        pollCreationMessage=PollCreationMessage(
+            name="Lunch?",
+            options=[PollCreationMessage.Option(optionName=n) for n in ("Pizza", "Sushi", "Soup")],
+            selectableOptionsCount=0 if multiple else 1,
+        ),
+        messageContextInfo=MessageContextInfo(messageSecret=SECRET),
+    )
+
+
+def test_a_vote_on_our_poll_becomes_poll_update_message(waweb: tuple[Instance, Session]) -> None:
+    instance, session = waweb
+    ev.feed(session.client, ev.connected())
+    # The poll, sent from the phone: the session keeps it with its secret.
+    ev.feed(session.client, ev.message("3EB0PO11", PEER, _poll(multiple=True), from_me=True, me=ME))
+    ev.feed(
+        session.client,
+        _vote("3EB0VO11", PEER, "3EB0PO11", ME, ["Pizza", "Soup"], from_me_key=False, remote=ME),
+    )
+    session.pump()
+
+    [body] = bodies(instance, "incomingMessageReceived")
+    assert body["idMessage"] == "3EB0VO11"
+    assert body["senderData"]["sender"] == f"{PEER}@c.us"
+    assert body["messageData"] == {
+        "typeMessage": "pollUpdateMessage",
+        "pollMessageData": {
+            "stanzaId": "3EB0PO11",
+            "name": "Lunch?",
+            "votes": [
+                {"optionName": "Pizza", "optionVoters": [f"{PEER}@c.us"]},
+                {"optionName": "Sushi", "optionVoters": []},
+                {"optionName": "Soup", "optionVoters": [f"{PEER}@c.us"]},
+            ],
+            "multipleAnswers": True,
+        },
+    }
+
+
+def test_a_vote_on_a_received_poll_and_a_withdrawn_vote(waweb: tuple[Instance, Session]) -> None:
+    instance, session = waweb
+    ev.feed(session.client, ev.connected())
+    ev.feed(session.client, ev.message("3EB0PO12", PEER, _poll()))
+    # The peer votes on their own poll (the key is fromMe on their side), then
+    # takes the vote back (no option selected).
+    ev.feed(session.client, _vote("3EB0VO12", PEER, "3EB0PO12", PEER, ["Sushi"], from_me_key=True, remote=ME))
+    ev.feed(session.client, _vote("3EB0VO13", PEER, "3EB0PO12", PEER, [], from_me_key=True, remote=ME))
+    session.pump()
+
+    poll, vote, withdrawn = bodies(instance, "incomingMessageReceived")
+    assert poll["messageData"]["typeMessage"] == "pollMessage"
+    assert [v["optionVoters"] for v in vote["messageData"]["pollMessageData"]["votes"]] == [
+        [],
+        [f"{PEER}@c.us"],
+        [],
+    ]
+    assert vote["messageData"]["pollMessageData"]["multipleAnswers"] is False
+    assert [v["optionVoters"] for v in withdrawn["messageData"]["pollMessageData"]["votes"]] == [[], [], []]
+
+
+def test_votes_that_cannot_be_read_are_skipped(waweb: tuple[Instance, Session]) -> None:
+    instance, session = waweb
+    ev.feed(session.client, ev.connected())
+    ev.feed(session.client, ev.message("3EB0PO14", PEER, _poll(), from_me=True, me=ME))
+    # A poll the session never saw; a vote encrypted for another creator.
+    ev.feed(session.client, _vote("3EB0VO14", PEER, "3EB0NONE", ME, ["Pizza"], from_me_key=False, remote=ME))
+    ev.feed(session.client, _vote("3EB0VO15", PEER, "3EB0PO14", PEER, ["Pizza"], from_me_key=False, remote=ME))
+    ev.feed(session.client, ev.message("3EB0AA16", PEER, Message(conversation="still here")))
+    session.pump()
+
+    [body] = bodies(instance, "incomingMessageReceived")
+    assert body["idMessage"] == "3EB0AA16"
