@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 
 from engines.contract import CallError, CallStatus, NotSupportedYet, Transport
 from engines.registry import get_transport
@@ -46,10 +45,12 @@ def _transport(instance: Instance) -> Transport:
 def _do(instance: Instance, change: Callable[[Transport], CallStatus]) -> CallStatus:
     transport = _transport(instance)
     try:
-        with transaction.atomic():
-            before = transport.call_status()
-            after = change(transport)
-            notify_call_change(instance, before, after)
+        # No transaction around it: an engine whose session lives in another process
+        # (waweb) answers through the command channel, whose rows that process must
+        # see. The emulator's transitions are atomic on their own (engines.emulator.calls).
+        before = transport.call_status()
+        after = change(transport)
+        notify_call_change(instance, before, after)
     except CallError as exc:
         raise CallRefused(str(exc)) from exc
     except NotSupportedYet as exc:

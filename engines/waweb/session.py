@@ -38,7 +38,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from engines import channel, media, sink
-from engines.contract import STATUS_BROADCAST, GroupRefused, OutgoingPayload, QrCode, TransportError
+from engines.contract import (
+    STATUS_BROADCAST,
+    CallError,
+    GroupRefused,
+    OutgoingPayload,
+    QrCode,
+    TransportError,
+)
 from engines.events import CallEvent, HistoryEvent, PairingCodeEvent, QrEvent, ReceiptEvent, StatusViewEvent
 from engines.waweb import store
 from engines.waweb.models import WawebMessage, WawebOriginal, WawebSession
@@ -58,6 +65,8 @@ EXIT_CONNECT_FAILED = 8  # the dial failed (network, proxy): restart with backof
 
 # How often a connected session reads keepOnlineStatus from its row (one small query).
 PRESENCE_CHECK_SECONDS = 2.0
+# A call that ended this recently still explains callsState's ``idle`` (as the emulator).
+CALL_REASON_SECONDS = 60
 
 # WhatsApp's per-participant codes in a group change's answer (GroupRefused reasons).
 PARTICIPANT_ERRORS = {403: "forbidden", 404: "not-on-whatsapp", 409: "already-participant", 500: "group-full"}
@@ -155,7 +164,16 @@ class Session:
             "delete_status": self.cmd_delete_status,
             "read_chat": self.cmd_read_chat,
             "contacts": self.cmd_contacts,
+            "call_status": self.cmd_call_status,
+            "call_reject": self.cmd_call_reject,
         }
+        # The incoming call ringing this device (callsState, callsReject): its id, the
+        # caller's JID as the CallOffer gave it (reject_call needs it exactly), the
+        # chat id; "on-call" once WhatsApp says it was answered (on the phone). Kept
+        # in memory: a ringing call outlives no session restart worth remembering.
+        self.call: dict[str, Any] | None = None
+        # Why the last call ended and when (callsState's ``reason`` for a minute).
+        self.call_ended: tuple[str | None, float] | None = None
         self.next_prune = 0.0
         self.history_progress = 100  # getWaSettings' historySyncProgress
         # keepOnlineStatus: whether WhatsApp was last told the account is available
@@ -188,6 +206,7 @@ class Session:
             ev.ReceiptEv,
             ev.CallOfferEv,
             ev.CallTerminateEv,
+            ev.CallAcceptEv,
             ev.HistorySyncEv,
         )
         for kind in kinds:
@@ -593,9 +612,11 @@ class Session:
         )
 
         meta = message.basicCallMeta
+        caller = getattr(meta, "from")
+        self.call = {"id": meta.callID, "from": caller, "chat_id": chat_id(caller), "state": "inc-call"}
         event = CallEvent(
             id_call=meta.callID,
-            chat_id=chat_id(getattr(meta, "from")),
+            chat_id=chat_id(caller),
             status="offer",
             timestamp=timestamp(meta.timestamp),
         )
@@ -609,6 +630,9 @@ class Session:
 
         meta = message.basicCallMeta
         status = "declined" if "reject" in message.reason.lower() else "hungUp"
+        if self.call is not None and self.call["id"] == meta.callID:
+            self.call = None
+            self.call_ended = ("rejected" if status == "declined" else None, time.monotonic())
         event = CallEvent(
             id_call=meta.callID,
             chat_id=chat_id(getattr(meta, "from")),
@@ -616,6 +640,11 @@ class Session:
             timestamp=timestamp(meta.timestamp),
         )
         sink.emit(self.instance, event)
+
+    def on_call_accept(self, message: Any) -> None:
+        # The ringing call was answered (on the phone: this device cannot take calls).
+        if self.call is not None and self.call["id"] == message.basicCallMeta.callID:
+            self.call["state"] = "on-call"
 
     def _forget_device(self) -> None:
         store.erase_keys(self.instance.pk, self.row.device_jid)
@@ -628,7 +657,7 @@ class Session:
         command = self.commands.get(name)
         if command is None:
             raise TransportError(f"the waweb engine has no command {name}", permanent=True)
-        if name not in ("pair_phone", "logout", "reboot", "profile") and not self.connected:
+        if name not in ("pair_phone", "logout", "reboot", "profile", "call_status") and not self.connected:
             raise TransportError("the WhatsApp connection of this instance is not up; retry later")
         try:
             return command(args)
@@ -1021,6 +1050,26 @@ class Session:
             for entry in self.client.contact.get_all_contacts()
             if entry.JID.Server == "s.whatsapp.net"
         ]
+
+    def cmd_call_status(self, args: dict[str, Any]) -> dict[str, Any]:
+        """callsState as this device sees it: the incoming call ringing it (or
+        answered on the phone), else ``idle`` with why the last one ended if that
+        was under a minute ago. Calls placed from the phone are not seen."""
+        if self.call is not None:
+            return {"state": self.call["state"], "id_call": self.call["id"], "peer": self.call["from"].User}
+        reason = None
+        if self.call_ended is not None and time.monotonic() - self.call_ended[1] < CALL_REASON_SECONDS:
+            reason = self.call_ended[0]
+        return {"state": "idle", "reason": reason}
+
+    def cmd_call_reject(self, args: dict[str, Any]) -> dict[str, Any]:
+        """callsReject: decline the ringing incoming call (whatsmeow's RejectCall)."""
+        if self.call is None or self.call["state"] != "inc-call":
+            raise CallError("there is no incoming call to reject")
+        self.client.reject_call(self.call["from"], self.call["id"])
+        self.call = None
+        self.call_ended = ("rejected", time.monotonic())
+        return self.cmd_call_status(args)
 
     # --- The process's main loop ----------------------------------------------------------
 

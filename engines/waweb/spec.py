@@ -65,6 +65,9 @@ SPEC = EngineSpec(
             "sendVoiceStatus",
             "sendMediaStatus",
             "deleteStatus",
+            # Calls: the incoming call ringing this device (whatsmeow carries no call media)
+            "callsState",
+            "callsReject",
         }
     ),
     refuses_status_participants=STATUS_PARTICIPANTS,

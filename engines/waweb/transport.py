@@ -76,6 +76,15 @@ def group_from_wire(data: Mapping[str, Any]) -> GroupData:
     )
 
 
+def call_from_wire(data: Mapping[str, Any]) -> CallStatus:
+    return CallStatus(
+        state=str(data["state"]),
+        id_call=str(data.get("id_call", "")),
+        peer=str(data.get("peer", "")),
+        reason=data.get("reason"),
+    )
+
+
 class WawebTransport:
     """One waweb instance's commands, sent to its session process."""
 
@@ -159,7 +168,7 @@ class WawebTransport:
     # --- Calls: whatsmeow carries none (offers are reported as events) ----------------
 
     def call_status(self) -> CallStatus:
-        raise self._unsupported("callsState")
+        return call_from_wire(self._call("call_status"))
 
     def call_dial(self, *, phone: str) -> CallStatus:
         raise self._unsupported("callsDial")
@@ -168,7 +177,7 @@ class WawebTransport:
         raise self._unsupported("callsAccept")
 
     def call_reject(self) -> CallStatus:
-        raise self._unsupported("callsReject")
+        return call_from_wire(self._call("call_reject"))
 
     def call_hang_up(self) -> CallStatus:
         raise self._unsupported("callsHangUp")

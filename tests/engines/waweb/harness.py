@@ -76,6 +76,7 @@ class FakeWhatsApp:
     groups: dict[str, Group] = field(default_factory=dict)  # group user part -> group
     timers: dict[tuple[str, str], int] = field(default_factory=dict)
     address_books: dict[str, dict[str, str]] = field(default_factory=dict)  # account -> phone -> saved name
+    calls: dict[str, tuple[str, str]] = field(default_factory=dict)  # caller phone -> (call id, state)
 
 
 def _client_class() -> type:
@@ -225,6 +226,14 @@ def _client_class() -> type:
         ) -> None:
             for wa_id in message_ids:
                 self.network.read.add((f"{chat.User}@{chat.Server}", wa_id))
+
+        def reject_call(self, call_from: Any, call_id: str) -> None:
+            from neonize.exc import RejectCallError
+
+            # whatsmeow's RejectCall: the caller (as the offer named it) sees the call end.
+            if self.network.calls.get(call_from.User, ("", ""))[0] != call_id:
+                raise RejectCallError("no such call")
+            self.network.calls[call_from.User] = (call_id, "idle")
 
         def get_status_privacy(self) -> list[Any]:
             # The phone's default: statuses reach the saved contacts.
@@ -682,5 +691,9 @@ class WawebHarness(Harness):
                 "(CallOffer, CallTerminate), not that it was picked up"
             )
         call_id = f"CALL{next(_ids):012d}"
+        self.network.calls[chat_id.split("@")[0]] = (call_id, "inc-call")
         ev.feed(self._session(instance).client, ev.call_offer(chat_id.split("@")[0], call_id))
         return call_id
+
+    def call_seen(self, instance: Instance, chat_id: str) -> str:
+        return self.network.calls.get(chat_id.split("@")[0], ("", "idle"))[1]

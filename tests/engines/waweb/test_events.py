@@ -465,3 +465,38 @@ def test_votes_that_cannot_be_read_are_skipped(waweb: tuple[Instance, Session]) 
 
     [body] = bodies(instance, "incomingMessageReceived")
     assert body["idMessage"] == "3EB0AA16"
+
+
+# --- Calls ---------------------------------------------------------------------------
+
+
+def test_a_ringing_call_is_the_call_state_and_callsreject_declines_it(
+    waweb: tuple[Instance, Session], api_client: APIClient
+) -> None:
+    from engines.waweb import transport
+    from tests.messaging.calls_helpers import call, refused, state
+
+    instance, session = waweb
+    rejected: list[tuple[str, str]] = []
+    # whatsmeow's RejectCall reaches WhatsApp; here the caller's side records it.
+    session.client.reject_call = lambda call_from, call_id: rejected.append((call_from.User, call_id))  # type: ignore[method-assign]
+    transport.IN_PROCESS[instance.pk] = session.handle  # as ``serve`` does: the API asks this session
+    try:
+        ev.feed(session.client, ev.connected())
+        session.pump()
+        instance.refresh_from_db()
+        refused(call(api_client, instance, "callsReject"), "there is no incoming call to reject")
+
+        ev.feed(session.client, ev.call_offer(PEER, "CALL0002"))
+        session.pump()
+        assert state(api_client, instance) == {
+            "state": "inc-call",
+            "info": {"id": "CALL0002", "wid": f"{PEER}@c.us", "name": None},
+            "reason": None,
+        }
+        assert call(api_client, instance, "callsReject").status_code == 200
+        assert rejected == [(PEER, "CALL0002")]
+        assert state(api_client, instance) == {"state": "idle", "info": None, "reason": "rejected"}
+        refused(call(api_client, instance, "callsReject"), "there is no incoming call to reject")
+    finally:
+        transport.IN_PROCESS.pop(instance.pk, None)
