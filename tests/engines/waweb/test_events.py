@@ -479,7 +479,7 @@ def test_a_ringing_call_is_the_call_state_and_callsreject_declines_it(
     instance, session = waweb
     rejected: list[tuple[str, str]] = []
     # whatsmeow's RejectCall reaches WhatsApp; here the caller's side records it.
-    session.client.reject_call = lambda call_from, call_id: rejected.append((call_from.User, call_id))  # type: ignore[method-assign]
+    session.client.reject_call = lambda call_from, call_id: rejected.append((call_from.User, call_id))
     transport.IN_PROCESS[instance.pk] = session.handle  # as ``serve`` does: the API asks this session
     try:
         ev.feed(session.client, ev.connected())
