@@ -4,21 +4,25 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, cast
 
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from engines import registry as engine_registry
 from instances.http import (
     Bool,
     InstanceMethodView,
     InstanceRequest,
     Str,
+    Unsupported,
     ValidationFailed,
     fresh,
     wire_errors,
 )
+from instances.models import Instance
 from messaging import services
 from messaging.fields import (
     ChatId,
@@ -81,6 +85,9 @@ class SendView(InstanceMethodView):
     def queue(
         self, request: Request, *, chat_id: str, type_message: str, echo: dict[str, Any], payload: dict[str, Any]
     ) -> Response:
+        # Validated as a boolean by every Input that has it.
+        archive_chat = isinstance(request.data, dict) and request.data.get("archiveChat") is True
+        refuse_inert_options(_instance(request), echo, archive_chat=archive_chat)
         message = services.send(
             instance=_instance(request),
             method=self.wire_name,
@@ -89,10 +96,21 @@ class SendView(InstanceMethodView):
             request=echo,
             payload=payload,
             idempotency_key=idempotency_key(request),
-            # Validated as a boolean by every Input that has it.
-            archive_chat=isinstance(request.data, dict) and request.data.get("archiveChat") is True,
+            archive_chat=archive_chat,
         )
         return Response({"idMessage": message.id_message})
+
+
+def refuse_inert_options(instance: Instance, fields: Mapping[str, Any], *, archive_chat: bool) -> None:
+    """A send's options that need a capability its engine lacks are refused with that
+    capability's reason, before anything is queued (never accepted and dropped):
+    ``typingTime`` needs the engine to show typing (sendTyping), ``archiveChat: true``
+    needs it to archive chats (archiveChat)."""
+    spec = engine_registry.spec(instance.engine)
+    if fields.get("typingTime") and not spec.supports("sendTyping"):
+        raise Unsupported("typingTime", instance.engine, spec.why_not.get("sendTyping", ""))
+    if archive_chat and not spec.supports("archiveChat"):
+        raise Unsupported("archiveChat", instance.engine, spec.why_not.get("archiveChat", ""))
 
 
 class CustomPreview(serializers.Serializer[Any]):

@@ -33,7 +33,7 @@ from instances.http import (
 )
 from instances.models import Instance
 from messaging import media, services
-from messaging.api import IdMessageOutput, idempotency_key
+from messaging.api import IdMessageOutput, idempotency_key, refuse_inert_options
 from messaging.fields import ChatId, legacy_phone_number, quoted_message_id, typing_time
 from messaging.models import MediaFile, OutgoingMessage
 
@@ -156,6 +156,7 @@ def _queue_file(
     method: str, instance: Instance, media_file: MediaFile, echo: dict[str, Any], key: str
 ) -> OutgoingMessage:
     fields = {k: v for k, v in echo.items() if k not in ("chatId", "urlFile")}
+    refuse_inert_options(instance, echo, archive_chat=False)
     return services.send(
         instance=instance,
         method=method,
@@ -198,6 +199,7 @@ class SendFileByUrl(InstanceMethodView):
             "typingType": data.get("typingType"),
         }
         payload = {k: v for k, v in echo.items() if v is not None and k != "chatId"}
+        refuse_inert_options(_instance(request), echo, archive_chat=data.get("archiveChat", False))
         # The real type is known once the worker has the file; the name is the guess.
         guess = media.mime_from_name(data["fileName"]) or media.OCTET_STREAM
         message = services.send(

@@ -303,6 +303,10 @@ class FastLane:
             validated = quick_validate(data) or SendMessage().validate(data)
         except WireError:
             return await self._send_message_exact(instance_id, token, raw)
+        if validated.get("archiveChat") or validated.get("typingTime"):
+            # Archiving writes the chat list, and both depend on the engine
+            # (messaging.api.refuse_inert_options): the Django path does them.
+            return await self._send_message_exact(instance_id, token, raw)
         allowed, bucket = await ratelimit.count_async(instance_id, SPEC)
         if allowed:
             id_message, values = _compose(instance_id, validated, link_default)
@@ -330,11 +334,16 @@ class FastLane:
             stored_settings = await authenticate_instance_async(conn, instance_id, token)
             if stored_settings.get("markIncomingMessagesReadedOnReply"):
                 return 0, raw, True  # needs the journal write: the Django path does it
-            if not await ratelimit.allow_async(instance_id, SPEC):
+            allowed, bucket = await ratelimit.count_async(instance_id, SPEC)
+            if not allowed:
                 raise TooManyRequests()
             validated = SendMessage().validate(parse_json_body(raw))
-            if validated.get("archiveChat"):
-                return 0, raw, True  # archiving writes the chat list: the Django path does it
+            if validated.get("archiveChat") or validated.get("typingTime"):
+                # Archiving writes the chat list, and both depend on the instance's
+                # engine (messaging.api.refuse_inert_options): the Django path does
+                # them, and counts the request itself.
+                await ratelimit.refund_async(instance_id, SPEC, bucket)
+                return 0, raw, True
             link_default = bool(stored_settings.get("linkPreview", True))
             id_message, values = _compose(instance_id, validated, link_default)
             await conn.execute(INSERT_SQL, values)

@@ -441,11 +441,17 @@ def _send_paced(
         return waits
     if longest > 0:
         time.sleep(longest)  # every one of them is due by then
-    errors.update(_send_batches(due_now, {i: instances[i] for i in due_now}))
+    handed: dict[int, bool] = {}
+    errors.update(_send_batches(due_now, {i: instances[i] for i in due_now}, handed))
     handed_at = timezone.now()  # at or after the cursor's last_sent_at: never early
     for instance_id, (sent,) in due_now.items():
         queued = heads[instance_id]
         if instance_id in errors:
+            continue
+        if instance_id not in handed:
+            # It failed before reaching the engine (a file that could not be
+            # fetched): it set no pace, so the next one is due as this one was.
+            waits[instance_id] = 0.0 if len(queued) >= 2 or len(queued) >= cap else None
             continue
         if instance_id in judged:
             rules, verdict = judged[instance_id]
@@ -479,14 +485,19 @@ def _claim(messages: list[OutgoingMessage]) -> list[OutgoingMessage]:
 
 
 def _send_batches(
-    batches: Mapping[int, list[OutgoingMessage]], instances: Mapping[int, Instance]
+    batches: Mapping[int, list[OutgoingMessage]],
+    instances: Mapping[int, Instance],
+    handed: dict[int, bool] | None = None,
 ) -> dict[int, TransportError]:
     """Claim, hand each instance's messages to its engine in order, record every
     outcome in one transaction. Returns the instances whose engine failed
     transiently: their failed message and those after it are back at the queue head
     (order kept), after the ones that went out were recorded. Engines are idempotent
     per idMessage, so a crash between the engine call and the status write re-sends
-    nothing twice."""
+    nothing twice. ``handed`` (when given) receives, per instance whose engine took
+    a message, whether the last one it took was a file: a message that failed before
+    reaching the engine (its file could not be fetched) never left, so it sets no
+    pace."""
     claimed = _claim([m for batch in batches.values() for m in batch])
     by_instance: dict[int, list[OutgoingMessage]] = {}
     for message in claimed:
@@ -559,6 +570,8 @@ def _send_batches(
             # Pacing counts what reached the engine: a file whose fetch failed never
             # left, so it imposes no file interval on the next message.
             last_handed[instance_id] = message.is_file
+    if handed is not None:
+        handed.update(last_handed)
     with transaction.atomic():
         insert_values(SendAttempt, attempts)
         record_statuses(outcomes, instances=instances)

@@ -320,3 +320,14 @@ def test_a_dead_database_connection_is_a_json_503_and_the_next_request_recovers(
     assert OutgoingMessage.objects.count() == before
     after = post(live_asgi, sender, {"chatId": f"{RECIPIENT}@c.us", "message": "after"})
     assert after.status_code == 200, after.text
+
+
+def test_a_known_instance_s_archive_chat_still_archives(live_asgi: LiveServer, sender: Instance) -> None:
+    """archiveChat writes the chat list in the send's transaction (the Django path):
+    an instance the fast lane already knows must not lose it on the one-statement try."""
+    chat = f"{RECIPIENT}@c.us"
+    assert post(live_asgi, sender, {"chatId": chat, "message": "first"}).status_code == 200  # now known
+    r = post(live_asgi, sender, {"chatId": chat, "message": "bye", "archiveChat": True})
+    assert r.status_code == 200
+    archived = {c["id"]: c["archive"] for c in APIClient().get(method_url(sender, "getChats")).json()}
+    assert archived.get(chat) is True
