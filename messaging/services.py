@@ -487,14 +487,14 @@ def _claim(messages: list[OutgoingMessage]) -> list[OutgoingMessage]:
 def _send_batches(
     batches: Mapping[int, list[OutgoingMessage]],
     instances: Mapping[int, Instance],
-    handed: dict[int, bool] | None = None,
+    handed_out: dict[int, bool] | None = None,
 ) -> dict[int, TransportError]:
     """Claim, hand each instance's messages to its engine in order, record every
     outcome in one transaction. Returns the instances whose engine failed
     transiently: their failed message and those after it are back at the queue head
     (order kept), after the ones that went out were recorded. Engines are idempotent
     per idMessage, so a crash between the engine call and the status write re-sends
-    nothing twice. ``handed`` (when given) receives, per instance whose engine took
+    nothing twice. ``handed_out`` (when given) receives, per instance whose engine took
     a message, whether the last one it took was a file: a message that failed before
     reaching the engine (its file could not be fetched) never left, so it sets no
     pace."""
@@ -570,8 +570,8 @@ def _send_batches(
             # Pacing counts what reached the engine: a file whose fetch failed never
             # left, so it imposes no file interval on the next message.
             last_handed[instance_id] = message.is_file
-    if handed is not None:
-        handed.update(last_handed)
+    if handed_out is not None:
+        handed_out.update(last_handed)
     with transaction.atomic():
         insert_values(SendAttempt, attempts)
         record_statuses(outcomes, instances=instances)
