@@ -424,6 +424,8 @@ def _prepare_send_reaction(env: Env) -> Req:
 def _send_reaction(env: Env, req: Req, answer: Any) -> None:
     assert sent(env, answer).type_message == "reactionMessage"
     assert on_other_side(env, env.state["peer"], answer["idMessage"])["typeMessage"] == "reactionMessage"
+
+
 send_case(
     "sendTemplate",
     lambda env, peer: {"chatId": peer, "name": "order_update", "languageCode": "en_US", "params": [{"default": "Ann"}]},
@@ -431,17 +433,6 @@ send_case(
 )
 
 
-def _prepare_send_reaction(env: Env) -> Req:
-    peer = env.state["peer"] = env.peer()
-    target = env.harness().peer_sends_text(env.instance, peer, "react to this")
-    env.settle()
-    return Req(body={"chatId": peer, "idMessage": target, "reaction": "👍"})
-
-
-@register("sendReaction", _prepare_send_reaction)
-def _send_reaction(env: Env, req: Req, answer: Any) -> None:
-    assert sent(env, answer).type_message == "reactionMessage"
-    assert on_other_side(env, env.state["peer"], answer["idMessage"])["typeMessage"] == "reactionMessage"
 send_case(
     "sendFileByUrl",
     lambda env, peer: {"chatId": peer, "urlFile": uploaded_link(env, png(), "image/png"), "fileName": "p.png"},
