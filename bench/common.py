@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import multiprocessing
 import os
 import re
 import signal
@@ -82,33 +83,96 @@ def fresh_database(db_url: str, env: dict[str, str]) -> None:
     sh([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env)
 
 
-def prepare(db_url: str, env: dict[str, str], instances: int, delay_ms: int | None = None) -> list[tuple[int, str]]:
+PREPARE_CHUNK = 100  # instances per transaction
+PREPARE_WORKERS = 2  # processes creating instances side by side (this machine has 2 cores)
+
+
+def prepare(db_url: str, env: dict[str, str], instances: int, delay_ms: int | None = None,
+            phone_prefix: str = "7990", workers: int = PREPARE_WORKERS) -> list[tuple[int, str]]:
     """A fresh database with ``instances`` authorized emulator instances, each with
     ``delaySendMessagesMilliseconds = delay_ms`` (None: the default, 3,000; 500 is
-    GREEN-API's minimum), and the registered recipient every bench sends to."""
+    GREEN-API's minimum), and the registered recipient every bench sends to.
+
+    Every instance goes through the services a user's requests go through
+    (``create_instance``, ``link_phone``, ``change_state``, ``update_settings``), so
+    the rows are the product's own; ``create_instances`` only groups them into fewer
+    transactions and processes."""
     fresh_database(db_url, env)
     django_setup(env)
     from django.contrib.auth import get_user_model
 
     # Imported here, not at the top: the emulator's models need Django set up, and
     # every bench imports this module before it has chosen its database.
-    from engines.emulator import pairing
     from engines.emulator.transport import ensure_phone
     from instances import services
-    from instances.models import State
 
     user = get_user_model().objects.create_user("bench", password="bench-password-1")
     account = services.ensure_account(user)
     ensure_phone(RECIPIENT, "Bench recipient")
-    creds = []
-    for n in range(instances):
-        instance = services.create_instance(account=account, name=f"bench {n}")
-        pairing.link_phone(instance, phone=f"7990{n:07d}")
-        services.change_state(instance, State.AUTHORIZED)
-        if delay_ms is not None:
-            services.update_settings(instance, {"delaySendMessagesMilliseconds": delay_ms})
-        creds.append((instance.id, instance.api_token))
-    return creds
+    return create_instances(env, account.pk, instances, delay_ms=delay_ms, phone_prefix=phone_prefix,
+                            workers=workers)
+
+
+def create_instances(env: dict[str, str], account_id: int, count: int, *, delay_ms: int | None = None,
+                     phone_prefix: str = "7990", workers: int = PREPARE_WORKERS,
+                     after_link: dict[str, Any] | None = None) -> list[tuple[int, str]]:
+    """``count`` authorized emulator instances of ``account_id`` (phones
+    ``<phone_prefix><n:07d>``), created by ``workers`` processes, each a slice of
+    chunks of PREPARE_CHUNK instances per transaction; (id, token) in ``n`` order.
+
+    One transaction per instance cost five commits (a WAL flush each) and most of the
+    setup time of the benches. In a chunk the services' savepoints replace those
+    commits, and their ``on_commit`` hooks (the state pushes to the channel layer,
+    the send queue's wake-up on ``authorized``) run when the chunk commits, in
+    order, for every instance: nothing listens yet and every queue is empty, so
+    they do what they do for a user's instance, a little later."""
+    from django.db import connections
+
+    slices = [(start, min(count, start + PREPARE_CHUNK)) for start in range(0, count, PREPARE_CHUNK)]
+    jobs = [(env, account_id, start, stop, delay_ms, phone_prefix, after_link) for start, stop in slices]
+    if workers <= 1 or len(slices) <= 1:
+        return [cred for job in jobs for cred in _create_chunk(*job)]
+    # The children open their own connections; the parent's must not be shared.
+    connections.close_all()
+    # spawn, not fork: a forked child would inherit the parent's sockets (database,
+    # Redis) and event loop state.
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        return [cred for chunk in pool.starmap(_create_chunk, jobs) for cred in chunk]
+
+
+def _create_chunk(env: dict[str, str], account_id: int, start: int, stop: int, delay_ms: int | None,
+                  phone_prefix: str, after_link: dict[str, Any] | None) -> list[tuple[int, str]]:
+    """Instances ``start`` .. ``stop - 1`` in one transaction (see create_instances)."""
+    django_setup(env)
+    from django.db import OperationalError, transaction
+
+    from engines.emulator import pairing
+    from instances import services
+    from instances.models import Account, State
+
+    account = Account.objects.get(pk=account_id)
+    changes = dict(after_link or {})
+    if delay_ms is not None:
+        changes["delaySendMessagesMilliseconds"] = delay_ms
+    for attempt in range(3):
+        creds = []
+        try:
+            with transaction.atomic():
+                for n in range(start, stop):
+                    instance = services.create_instance(account=account, name=f"bench {n}")
+                    pairing.link_phone(instance, phone=f"{phone_prefix}{n:07d}")
+                    services.change_state(instance, State.AUTHORIZED)
+                    if changes:
+                        services.update_settings(instance, changes)
+                    creds.append((instance.id, instance.api_token))
+            return creds
+        except OperationalError:
+            # Two chunks that drew each other's random idInstance wait on each
+            # other's uncommitted row: PostgreSQL ends one as a deadlock. The
+            # chunk rolled back whole, so it is created again.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def lua_script(creds: list[tuple[int, str]]) -> str:

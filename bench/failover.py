@@ -70,9 +70,10 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--kill-after", type=float, default=15.0)
     parser.add_argument("--nodes", type=int, default=1, choices=[1, 2])
+    parser.add_argument("--database", default="relay_bench_failover", help="the bench's own PostgreSQL database (dropped and re-created)")
     args = parser.parse_args()
     pg = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/relay")
-    db_url = pg.rpartition("/")[0] + "/relay_bench_failover"
+    db_url = pg.rpartition("/")[0] + "/" + args.database
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9")
     env = base_env(db_url, redis_url)
     ttl = float(env.get("RUNNER_LEASE_TTL_SECONDS", "15"))

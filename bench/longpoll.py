@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import django_setup, free_port, sh, shipped, stop, wait_http  # noqa: E402
+from bench.common import create_instances, django_setup, free_port, fresh_database, shipped, stop, wait_http  # noqa: E402
 
 PY = sys.executable
 PORT = int(os.environ.get("LONGPOLL_PORT", "0"))
@@ -72,30 +72,19 @@ def base_env(db_url: str, redis_url: str) -> dict[str, str]:
 
 
 def prepare(db_url: str, env: dict[str, str], instances: int) -> list[tuple[int, str]]:
-    admin_url, _, name = db_url.rpartition("/")
-    sh(["psql", f"{admin_url}/postgres", "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"])
-    sh(["psql", f"{admin_url}/postgres", "-qc", f"CREATE DATABASE {name}"])
-    sh([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env)
+    """``instances`` authorized emulator instances with ``incomingWebhook`` on
+    (through ``update_settings``), created like every bench's (common.create_instances)."""
+    fresh_database(db_url, env)
     django_setup(env)
     from django.contrib.auth import get_user_model
 
-    from engines.emulator import pairing  # needs Django set up: imported here
-    from engines.emulator.transport import ensure_phone
+    from engines.emulator.transport import ensure_phone  # needs Django set up: imported here
     from instances import services
-    from instances.models import Instance, State
 
     user = get_user_model().objects.create_user("bench", password="bench-password-1")
     account = services.ensure_account(user)
     ensure_phone(SENDER, "Bench sender")
-    creds = []
-    for n in range(instances):
-        instance = services.create_instance(account=account, name=f"longpoll {n}")
-        pairing.link_phone(instance, phone=f"7991{n:07d}")
-        services.change_state(instance, State.AUTHORIZED)
-        instance.settings["incomingWebhook"] = True
-        Instance.objects.filter(pk=instance.pk).update(settings=instance.settings)
-        creds.append((instance.id, instance.api_token))
-    return creds
+    return create_instances(env, account.pk, instances, phone_prefix="7991", after_link={"incomingWebhook": True})
 
 
 def rss_kb(pid: int) -> dict[str, int]:
@@ -144,10 +133,10 @@ async def _client(creds: list[tuple[int, str]], waiters: int, ready_file: Path, 
     results: list[tuple[int, float, int, bool]] = []
     sent = [0]
     gate = asyncio.Semaphore(256)  # concurrent connects (the listen backlog is finite)
-    tasks = [
-        asyncio.create_task(_waiter(*creds[n % len(creds)], results, sent, gate))  # type: ignore[misc]
-        for n in range(waiters)
-    ]
+    tasks = []
+    for n in range(waiters):
+        instance_id, token = creds[n % len(creds)]
+        tasks.append(asyncio.create_task(_waiter(instance_id, token, results, sent, gate)))
     # Ready once every request is out (or its task failed: counted below).
     while sent[0] + sum(1 for t in tasks if t.done()) < waiters:
         await asyncio.sleep(0.05)
@@ -161,8 +150,8 @@ def client_main(args: argparse.Namespace) -> None:
     global PORT
     PORT = args.port
     raise_fd_limit()
-    creds = [tuple(c) for c in json.loads(Path(args.creds).read_text())]
-    asyncio.run(_client(creds, args.waiters, Path(args.ready), Path(args.out)))  # type: ignore[arg-type]
+    creds = [(int(i), str(t)) for i, t in json.loads(Path(args.creds).read_text())]
+    asyncio.run(_client(creds, args.waiters, Path(args.ready), Path(args.out)))
 
 
 # --- The bench ----------------------------------------------------------------------
@@ -193,7 +182,10 @@ def inject(creds: list[tuple[int, str]], gap: float) -> dict[int, float]:
         with transaction.atomic():
             # Runs first among the on-commit callbacks: right after COMMIT, before the
             # wake-up is published.
-            transaction.on_commit(lambda i=instance_id: committed.__setitem__(i, time.monotonic()))
+            def stamp(i: int = instance_id) -> None:
+                committed[i] = time.monotonic()
+
+            transaction.on_commit(stamp)
             ingest_event(instances[instance_id], event)
         time.sleep(gap)
     return committed
@@ -230,6 +222,8 @@ def main() -> None:
     parser.add_argument("--gap-ms", type=float, default=20.0)
     parser.add_argument("--settle", type=float, default=2.0, help="quiet seconds (web CPU idle) before the first event")
     parser.add_argument("--ramp-timeout", type=float, default=120.0)
+    parser.add_argument("--database", default="", help="the bench's own PostgreSQL database (dropped and re-created;"
+                        " default relay_bench_longpoll on DATABASE_URL_BENCH's or DATABASE_URL's server)")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--creds", help=argparse.SUPPRESS)
@@ -246,6 +240,8 @@ def main() -> None:
     global PORT
     PORT = free_port()
     db_url = os.environ.get("DATABASE_URL_BENCH", "postgres://postgres@127.0.0.1:5432/relay_bench_longpoll")
+    if args.database:
+        db_url = db_url.rpartition("/")[0] + "/" + args.database
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9")
     env = base_env(db_url, redis_url)
     work = ROOT / "var" / "bench"

@@ -60,9 +60,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--duration", type=float, default=120.0)
     parser.add_argument("--settle", type=float, default=10.0)
+    parser.add_argument("--database", default="relay_bench_runner", help="the bench's own PostgreSQL database (dropped and re-created)")
     args = parser.parse_args()
     pg = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/relay")
-    db_url = pg.rpartition("/")[0] + "/relay_bench_runner"
+    db_url = pg.rpartition("/")[0] + "/" + args.database
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9")
     env = base_env(db_url, redis_url, RUNNER_CAPACITY=str(max(5000, args.instances)))
     out_dir = ROOT / "var" / "bench"

@@ -175,9 +175,9 @@ async def open_loop(port: int | list[int], creds: list[tuple[int, str]], rate: f
     await asyncio.gather(*tasks, return_exceptions=True)
     elapsed = time.perf_counter() - t0
     while not pool.empty():
-        writer = pool.get_nowait()[1]
-        if writer is not None:
-            writer.close()
+        leftover = pool.get_nowait()[1]
+        if leftover is not None:
+            leftover.close()
     latencies.sort()
 
     def pct(q: float) -> float:

@@ -82,9 +82,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--instances", type=int, default=100)
+    parser.add_argument("--database", default="relay_bench_servers", help="the bench's own PostgreSQL database (dropped and re-created)")
     args = parser.parse_args()
     pg = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/relay")
-    db_url = pg.rpartition("/")[0] + "/relay_bench_servers"
+    db_url = pg.rpartition("/")[0] + "/" + args.database
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9")
     env = base_env(db_url, redis_url, RATE_LIMITS_ENABLED="false")
     out_dir = ROOT / "var" / "bench"

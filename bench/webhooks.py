@@ -32,6 +32,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,7 @@ def main() -> None:
     parser.add_argument("--live", type=int, default=5_000)
     parser.add_argument("--injectors", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1, help="Celery worker processes (nodes on this box)")
+    parser.add_argument("--database", default=DB_NAME, help="the bench's own PostgreSQL database (dropped and re-created)")
     parser.add_argument("--receiver", nargs=2, metavar=("PORT", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--inject", nargs=3, metavar=("IDS", "COUNT", "TAG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -200,15 +202,15 @@ def main() -> None:
         return
 
     pg = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/relay").rsplit("/", 1)[0]
-    db_url = f"{pg}/{DB_NAME}"
+    db_url = f"{pg}/{args.database}"
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     queue = f"bench-webhooks-{os.getpid()}"
     env = base_env(db_url, redis_url, queue)
     var = ROOT / "var" / "bench"
     var.mkdir(parents=True, exist_ok=True)
 
-    sh(["psql", f"{pg}/postgres", "-qc", f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"])
-    sh(["psql", f"{pg}/postgres", "-qc", f"CREATE DATABASE {DB_NAME}"])
+    sh(["psql", f"{pg}/postgres", "-qc", f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)"])
+    sh(["psql", f"{pg}/postgres", "-qc", f"CREATE DATABASE {args.database}"])
     sh([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env)
     django_setup(env)
     from django.contrib.auth import get_user_model
@@ -264,7 +266,7 @@ def main() -> None:
         wait_done(args.backlog + args.live, timeout=600)
         live_total_seconds = time.monotonic() - t1
         live = latency_ms(live_since)
-        backlog_latency = latency_ms(timezone.now() - timezone.timedelta(days=1))
+        backlog_latency = latency_ms(timezone.now() - timedelta(days=1))
 
         # 3. Exactly once, in order.
         os.killpg(procs[0].pid, signal.SIGUSR1)

@@ -1,0 +1,1 @@
+"""Benchmarks of the shipped process set (see docs/performance.md)."""
