@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 
-.PHONY: run test lint typecheck check migrate demo clean
+.PHONY: run test lint typecheck check migrate demo clean bench
 
 $(VENV)/.runtime: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ typecheck: $(VENV)/.dev
 	SECRET_KEY="$${SECRET_KEY:-relay-typecheck-only-never-serves-a-request-5f0c2a9e}" $(VENV)/bin/mypy
 
 check: lint typecheck test
+
+# The final bench set (bench/final.py, docs/performance.md): every bench in turn on
+# PostgreSQL and Redis from DATABASE_URL / REDIS_URL; results in var/bench/final.md.
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--smoke" or "--only history,servers".
+bench: $(VENV)/.dev
+	$(PY) bench/final.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
