@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable, Sequence
 from functools import cache, partial
 from pathlib import Path
 from typing import TypedDict
@@ -117,6 +118,13 @@ def notification_added(instance_id: int) -> None:
     transaction.on_commit(lambda: wakeups.publish(instance_id))
 
 
+def notifications_added(instance_ids: Sequence[int]) -> None:
+    """``notification_added`` for many instances: one pipelined publish on commit."""
+    if instance_ids:
+        ids = list(instance_ids)
+        transaction.on_commit(lambda: wakeups.publish_many(ids))
+
+
 # --- Who is watching -------------------------------------------------------------------
 # A channel-layer push from a worker costs a fresh event loop and Redis connection
 # (async_to_sync), about a millisecond: paid per drained batch it was 10-25 % of the
@@ -186,6 +194,33 @@ def watched(instance_id: int) -> bool:
         _watched.clear()
     _watched[instance_id] = (now, value)
     return value
+
+
+def prime_watched(instance_ids: Iterable[int]) -> None:
+    """Ask Redis once whether any of these instances is watched, for those whose
+    answer is not cached: a writer about to call ``journal_changed`` for hundreds
+    of instances (a runner tick's receipts) pays one round trip, not one each."""
+    if not settings.REDIS_URL:
+        return  # the spool files are local: watched() stats them cheaply
+    now = time.monotonic()
+    stale = []
+    for instance_id in instance_ids:
+        seen = _watched.get(instance_id)
+        if seen is None or now - seen[0] >= WATCH_CACHE_SECONDS:
+            stale.append(instance_id)
+    if not stale:
+        return
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        for instance_id in stale:
+            pipe.exists(_watch_key(instance_id))
+        answers = pipe.execute()
+    except redis.RedisError:
+        return  # watched() asks again (and says yes while Redis is away)
+    if len(_watched) > 50_000:
+        _watched.clear()
+    for instance_id, answer in zip(stale, answers, strict=True):
+        _watched[instance_id] = (now, bool(answer))
 
 
 def journal_changed(instance_id: int, topic: str, chat_id: str = "") -> None:

@@ -681,6 +681,7 @@ def record_statuses(
         chats: dict[int, set[str]] = {}
         for pk in final:
             chats.setdefault(rows[pk].instance_id, set()).add(rows[pk].chat_id)
+        events.prime_watched(chats)  # one Redis round trip for the batch's instances
         for instance_id, touched in chats.items():
             events.journal_changed(instance_id, "chat", next(iter(touched)) if len(touched) == 1 else "")
         if per_instance:  # journals turns them into notifications, one batch
