@@ -15,11 +15,11 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from engines import sink
@@ -77,10 +77,23 @@ def start_at_head(instance_id: int) -> int:
     return head
 
 
-def session_cursors(instance_ids: list[int]) -> dict[int, EmuSession]:
+class Cursors(NamedTuple):
+    """An instance's place on the network: the last message and signal ids it took in."""
+
+    cursor: int
+    signal_cursor: int
+
+
+def session_cursors(instance_ids: list[int]) -> dict[int, Cursors]:
     """Each instance's cursors; an instance without a row yet (linked before the
-    emulator kept them apart) starts at the network head."""
-    found = {s.instance_id: s for s in EmuSession.objects.filter(instance_id__in=instance_ids)}
+    emulator kept them apart) starts at the network head. Plain values: a runner
+    reads them for every instance it leases, every tick."""
+
+    def read(ids: list[int]) -> dict[int, Cursors]:
+        rows = EmuSession.objects.filter(instance_id__in=ids).values_list("instance_id", "cursor", "signal_cursor")
+        return {pk: Cursors(cursor, signal_cursor) for pk, cursor, signal_cursor in rows}
+
+    found = read(instance_ids)
     missing = [i for i in instance_ids if i not in found]
     if missing:
         head, signal_head = network_head()
@@ -88,7 +101,7 @@ def session_cursors(instance_ids: list[int]) -> dict[int, EmuSession]:
             [EmuSession(instance_id=i, cursor=head, signal_cursor=signal_head) for i in missing],
             ignore_conflicts=True,
         )
-        found.update({s.instance_id: s for s in EmuSession.objects.filter(instance_id__in=missing)})
+        found.update(read(missing))
     return found
 
 
@@ -96,35 +109,92 @@ def take_inbox(runner_id: str) -> int:
     """Ingest what the network carried for every authorized emulator instance this
     runner leases: messages (to or from its phone) and signals (calls, blocks), in
     network order. Returns how many events were produced. Cursors advance under the
-    lease (a runner that lost it cannot move them)."""
-    instances = list(
-        Instance.objects.filter(
-            lease__runner_id=runner_id, engine=Engine.EMULATOR, state=State.AUTHORIZED, is_deleted=False
-        ).exclude(phone="")
-    )
-    if not instances:
+    lease (a runner that lost it cannot move them).
+
+    The instances are read as (id, phone) pairs first; full rows are loaded only for
+    the ones that get an event this tick. Most of what a busy runner reads is the
+    network's copy of what its own instances sent through the API, which produces
+    nothing (a runner leasing thousands of instances built a model per instance
+    and per cursor row every tick for it)."""
+    leased = Instance.objects.filter(
+        lease__runner_id=runner_id, engine=Engine.EMULATOR, state=State.AUTHORIZED, is_deleted=False
+    ).exclude(phone="")
+    served = list(leased.values_list("pk", "phone"))
+    if not served:
         return 0
-    by_phone: dict[str, list[Instance]] = defaultdict(list)
-    for instance in instances:
-        by_phone[instance.phone].append(instance)
-    phones = set(by_phone)
-    cursors = session_cursors([i.pk for i in instances])
+    ids_by_phone: dict[str, list[int]] = defaultdict(list)
+    for pk, phone in served:
+        ids_by_phone[phone].append(pk)
+    phones = set(ids_by_phone)
+    ids = [pk for pk, _ in served]
+    cursors = session_cursors(ids)
     messages = list(
-        EmuMessage.objects.filter(id__gt=min(cursors[i.pk].cursor for i in instances))
+        EmuMessage.objects.filter(id__gt=min(cursors[i].cursor for i in ids))
         .filter(Q(recipient__in=phones) | Q(sender__in=phones))
         .order_by("id")[:BATCH]
     )
     signals = list(
         EmuSignal.objects.filter(
-            id__gt=min(cursors[i.pk].signal_cursor for i in instances), to_phone__in=phones
+            id__gt=min(cursors[i].signal_cursor for i in ids), to_phone__in=phones
         ).order_by("id")[:BATCH]
     )
     messages = _arrived(messages)
     messages, signals = _in_horizon(messages, signals)
     if not messages and not signals:
         return 0
+    receivers = _receivers(ids_by_phone, cursors, messages, signals)
+    produced = 0
+    if receivers:
+        produced = _ingest(leased.filter(pk__in=receivers), cursors, messages, signals)
+    # Everyone this runner serves has now seen the network up to here.
+    mine = EmuSession.objects.filter(instance_id__in=ids, instance__lease__runner_id=runner_id)
+    if messages:
+        last = messages[-1].id
+        mine.filter(cursor__lt=last).update(cursor=last)
+    if signals:
+        last = signals[-1].id
+        mine.filter(signal_cursor__lt=last).update(signal_cursor=last)
+    return produced
+
+
+def _receivers(
+    ids_by_phone: dict[str, list[int]],
+    cursors: dict[int, Cursors],
+    messages: list[EmuMessage],
+    signals: list[EmuSignal],
+) -> set[int]:
+    """The instances ``_Inbox`` will produce an event for (the same tests it applies)."""
+    out: set[int] = set()
+    for message in messages:
+        out.update(i for i in ids_by_phone.get(message.recipient, ()) if message.id > cursors[i].cursor)
+        if message.chat_id.endswith("@g.us") and message.recipient:
+            continue  # a member's copy: only members take it in
+        out.update(
+            i
+            for i in ids_by_phone.get(message.sender, ())
+            if message.id > cursors[i].cursor and message.via_instance != i
+        )
+    for signal in signals:
+        out.update(i for i in ids_by_phone.get(signal.to_phone, ()) if signal.id > cursors[i].signal_cursor)
+    return out
+
+
+def _ingest(
+    receivers: QuerySet[Instance],
+    cursors: dict[int, Cursors],
+    messages: list[EmuMessage],
+    signals: list[EmuSignal],
+) -> int:
+    """Hand the batch to the instances in ``receivers`` (a queryset of the leased
+    instances that get an event), in network order. Returns how many events."""
+    instances = list(receivers)
+    if not instances:
+        return 0  # they left the lease or were logged out since the first read
+    by_phone: dict[str, list[Instance]] = defaultdict(list)
+    for instance in instances:
+        by_phone[instance.phone].append(instance)
     others = {m.sender for m in messages} | {m.recipient for m in messages if m.recipient}
-    inbox = _Inbox(by_phone, cursors, _names(others), _contact_names(phones, others))
+    inbox = _Inbox(by_phone, cursors, _names(others), _contact_names(set(by_phone), others))
     inbox.lid_mode = {i.pk for i in instances if i.setting("enableLidMode")}
     if inbox.lid_mode:
         inbox.lids = lids_for(others | {s.from_phone for s in signals})
@@ -136,16 +206,6 @@ def take_inbox(runner_id: str) -> int:
             inbox.message(item)
         else:
             inbox.signal(item)
-    # Everyone this runner serves has now seen the network up to here.
-    mine = EmuSession.objects.filter(
-        instance_id__in=[i.pk for i in instances], instance__lease__runner_id=runner_id
-    )
-    if messages:
-        last = messages[-1].id
-        mine.filter(cursor__lt=last).update(cursor=last)
-    if signals:
-        last = signals[-1].id
-        mine.filter(signal_cursor__lt=last).update(signal_cursor=last)
     return inbox.produced
 
 
@@ -194,7 +254,7 @@ class _Inbox:
     def __init__(
         self,
         by_phone: dict[str, list[Instance]],
-        cursors: dict[int, EmuSession],
+        cursors: dict[int, Cursors],
         names: dict[str, str],
         contact_names: dict[tuple[str, str], str],
     ) -> None:

@@ -136,3 +136,33 @@ def test_a_batch_holds_the_receipt_that_overtook_its_hand_over_and_applies_the_o
     assert [s for _, i, s in statuses(late) if i == unrecorded.id_message] == ["sent", "delivered"]
     every = list(Notification.objects.filter(instance=late).order_by("receipt_id").values_list("receipt_id", flat=True))
     assert every == list(range(1, len(every) + 1))
+
+
+def test_the_inbox_skips_the_network_copies_of_api_sends_without_loading_their_instances(account: Any) -> None:
+    """What the runner's instances sent through the API is on the network too (it is
+    how the phone's other devices see it): it produces nothing for the sender, the
+    cursors still pass it, and a message between two of the instances arrives."""
+    from engines.emulator.session import take_inbox
+    from journals.models import JournalMessage
+
+    senders = make_senders(account, 4)
+    runner_id, _ = sent_by(senders, 2)
+    with CaptureQueriesContext(connection) as captured:
+        assert take_inbox(runner_id) == 0
+    assert not any('FROM "instances_instance"' in q["sql"] and '"instances_instance"."settings"' in q["sql"]
+                   for q in captured.captured_queries)  # no full instance row was read
+    last = EmuMessage.objects.order_by("-id").values_list("id", flat=True)[0]
+    from engines.emulator.models import EmuSession
+
+    assert set(EmuSession.objects.filter(instance__in=senders).values_list("cursor", flat=True)) == {last}
+
+    a, b = senders[0], senders[1]
+    chat = f"{b.phone}@c.us"
+    services.send(
+        instance=a, method="sendMessage", chat_id=chat, type_message="textMessage",
+        request={"chatId": chat, "message": "to b"}, payload={"message": "to b"},
+    )
+    services.drain_queue(a.pk, "test")
+    assert take_inbox(runner_id) == 1  # b takes it in; a's own copy produces nothing
+    assert list(JournalMessage.objects.values_list("instance_id", "direction")) == [(b.pk, "incoming")]
+    assert OutgoingMessage.objects.get(chat_id=chat).status == OutgoingStatus.DELIVERED
