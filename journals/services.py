@@ -111,7 +111,8 @@ def ingest_events_many(batches: Sequence[tuple[Instance, Sequence[IngestEvent]]]
             insert_rows(Notification, rows)
             events.notifications_added(list(moved))
         if webhook_ids:
-            transaction.on_commit(partial(_wake_webhooks_many, webhook_ids))
+            # One wake-up for all of them: one Redis round trip (webhooks.wake_many).
+            transaction.on_commit(partial(webhooks.wake_many, webhook_ids))
     return created
 
 
@@ -220,21 +221,6 @@ def _journal(instance: Instance, event: IngestEvent) -> bool:
             )
         events.journal_changed(instance.pk, "chat", event.chat_id)
     return True
-
-
-def _wake_webhooks_many(instance_ids: list[int]) -> None:
-    """One commit hook for every instance of a batch. Each wake is still one
-    coalescing mark (and, when no run is waiting, one publish) per instance: a
-    batched ``journals.webhooks.wake_many`` is not on main yet."""
-    for instance_id in instance_ids:
-        _wake_webhooks(instance_id)
-
-
-def _wake_webhooks(instance_id: int) -> None:
-    try:
-        webhooks.delivery_task().apply_async((instance_id,), queue=settings.CELERY_TASK_DEFAULT_QUEUE)
-    except Exception:  # noqa: BLE001 - the notification is committed; beat recovers
-        log.warning("could not enqueue webhook delivery for %s", instance_id, exc_info=True)
 
 
 # --- The queue as clients see it ---------------------------------------------------------

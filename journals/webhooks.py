@@ -35,15 +35,19 @@ import json
 import logging
 import random
 import time
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from celery import Task, current_app
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from instances import coalesce, events, ssrf
@@ -61,7 +65,14 @@ PRUNE_BATCH = 20_000
 FLUSH_SECONDS = 0.5
 # A pending wake-up mark (see mark_wake_pending) outlives a lost task this long at most.
 WAKE_PENDING_TTL = coalesce.PENDING_TTL_SECONDS
-WEBHOOK_WAKE = "webhooks"  # instances.coalesce kind of deliver_webhooks_task
+WEBHOOK_WAKE = "webhooks"  # instances.coalesce kind of the sweep leader's ready set
+# A sweep leader takes up to this many ready instances at a time (more ready: a
+# helper task sweeps the next ones).
+SWEEP_SIZE = 100
+# A sweep posts its instances concurrently on this many threads (per worker
+# process) and waits this long at most before recording the runs that finished.
+SWEEP_THREADS = 8
+SWEEP_WAIT_SECONDS = 2.0
 
 
 # --- The request ----------------------------------------------------------------------
@@ -230,135 +241,293 @@ def expire_overdue(instance_id: int, now: datetime | None = None) -> int:
 # --- Draining -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, eq=False)
+class Row:
+    """A queued notification as a run reads it (the body comes with it: nearly every
+    run claims its heads and posts them, so a second read after the claim would only
+    cost one more query)."""
+
+    pk: int
+    instance_id: int
+    receipt_id: int
+    attempts: int
+    created_at: datetime
+    body: Any
+
+
+Batch = list[tuple[Row, datetime, Outcome]]  # what one instance's run posted, in order
+
+
 def _target(instance_id: int) -> Target | None:
-    row = (
-        Instance.objects.filter(pk=instance_id, is_deleted=False)
-        .values_list("settings", "webhook_secret")
-        .first()
+    return _targets([instance_id]).get(instance_id)
+
+
+def _targets(instance_ids: Iterable[int]) -> dict[int, Target]:
+    """The targets of those instances that are live and have a webhookUrl, in one query."""
+    found: dict[int, Target] = {}
+    rows = Instance.objects.filter(pk__in=list(instance_ids), is_deleted=False).values_list(
+        "pk", "settings", "webhook_secret"
     )
-    if row is None:
-        return None
-    values, secret = row
-    url = str((values or {}).get("webhookUrl") or "").strip()
-    if not url:
-        return None
-    return Target(instance_id, url, str((values or {}).get("webhookUrlToken") or ""), secret)
+    for pk, values, secret in rows:
+        url = str((values or {}).get("webhookUrl") or "").strip()
+        if url:
+            found[pk] = Target(pk, url, str((values or {}).get("webhookUrlToken") or ""), secret)
+    return found
+
+
+def _columns() -> dict[str, str]:
+    q = connection.ops.quote_name
+    return {str(field.name): q(str(field.column)) for field in Notification._meta.concrete_fields}
+
+
+def _queued_rows(instance_ids: list[int]) -> dict[int, list[Row]]:
+    """Each instance's first ``CHUNK`` queued notifications in receipt_id order, for
+    all of them in one query."""
+    found: dict[int, list[Row]] = {}
+    if connection.vendor == "postgresql":
+        # LATERAL: every instance reads only the head of its queue from the queue
+        # index, however deep its backlog (a window function would rank the whole
+        # backlog of an instance whose endpoint has been down for hours, every sweep).
+        c = _columns()
+        table = connection.ops.quote_name(Notification._meta.db_table)
+        fields = ", ".join(c[name] for name in ("id", "instance", "receipt_id", "attempts", "created_at", "body"))
+        sql = (
+            f"SELECT n.* FROM unnest(%s::bigint[]) AS i(id) CROSS JOIN LATERAL"
+            f" (SELECT {fields} FROM {table} WHERE {c['instance']} = i.id AND {c['state']} = %s"
+            f" ORDER BY {c['receipt_id']} LIMIT %s) AS n"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [instance_ids, str(NotificationState.QUEUED), CHUNK])
+            fetched: list[tuple[Any, ...]] = cursor.fetchall()
+        # Django reads jsonb as text (JSONField decodes it); a raw cursor gets the text.
+        fetched = [(*row[:5], json.loads(row[5]) if isinstance(row[5], str) else row[5]) for row in fetched]
+    else:
+        # SQLite (the embedded default): a window function; its queues are small.
+        rank = Window(RowNumber(), partition_by=F("instance_id"), order_by=F("receipt_id").asc())
+        fetched = list(
+            Notification.objects.filter(instance_id__in=instance_ids, state=NotificationState.QUEUED)
+            .annotate(rank=rank)
+            .filter(rank__lte=CHUNK)
+            .values_list("id", "instance_id", "receipt_id", "attempts", "created_at", "body")
+        )
+    for pk, instance_id, receipt_id, attempts, created_at, body in fetched:
+        found.setdefault(instance_id, []).append(Row(pk, instance_id, receipt_id, attempts, created_at, body))
+    for rows in found.values():
+        rows.sort(key=lambda row: row.receipt_id)
+    return found
+
+
+def _claim(heads: list[Row], now: datetime) -> set[int]:
+    """Lease every head that is still due and unchanged (the same attempts as read),
+    in one conditional UPDATE; returns the ids of the heads leased.
+
+    The head's lease is its instance's drain lock: other runs only ever try the head,
+    so while we hold it nobody else sends for that instance. The attempts condition
+    fails the claim if another run has moved the head since we read it."""
+    if not heads:
+        return set()
+    c = _columns()
+    adapt = connection.ops.adapt_datetimefield_value
+    pairs = " OR ".join([f"({c['id']} = %s AND {c['attempts']} = %s)"] * len(heads))
+    sql = (
+        f"UPDATE {connection.ops.quote_name(Notification._meta.db_table)} SET {c['next_attempt_at']} = %s"
+        f" WHERE {c['state']} = %s AND ({c['next_attempt_at']} IS NULL OR {c['next_attempt_at']} <= %s)"
+        f" AND ({pairs}) RETURNING {c['id']}"
+    )
+    params: list[Any] = [
+        adapt(now + timedelta(seconds=lease_seconds())),
+        str(NotificationState.QUEUED),
+        adapt(now),
+    ]
+    for head in heads:
+        params.extend((head.pk, head.attempts))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {int(pk) for (pk,) in cursor.fetchall()}
+
+
+def _post_run(target: Target, rows: list[Row], policy: ssrf.Policy, limit: int, deadline: float) -> Batch:
+    """POST an instance's claimed rows in order until one fails, ``limit`` are sent,
+    ``FLUSH_SECONDS`` have passed or the run's deadline: its share of a sweep."""
+    batch: Batch = []
+    started = time.monotonic()
+    for row in rows:
+        if batch and (
+            len(batch) >= limit or time.monotonic() >= deadline or time.monotonic() - started >= FLUSH_SECONDS
+        ):
+            break
+        started_at = timezone.now()
+        outcome = post(target, row.receipt_id, row.body, policy, timestamp=int(started_at.timestamp()))
+        batch.append((row, started_at, outcome))
+        if not outcome.ok:
+            break
+    return batch
+
+
+@lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=SWEEP_THREADS, thread_name_prefix="webhook-post")
+
+
+def _post_runs(
+    targets: dict[int, Target],
+    runs: dict[int, list[Row]],
+    policy: ssrf.Policy,
+    limits: dict[int, int],
+    deadline: float,
+    *,
+    concurrent: bool,
+) -> tuple[dict[int, Batch], list[int]]:
+    """Post every instance's run; returns the batches to record now and the
+    instances whose run is still going (detached, see ``_finish_detached``).
+
+    Without ``concurrent`` (a single instance's run) the runs go one after the
+    other. A sweep posts instances concurrently on a small pool and waits ``SWEEP_WAIT_SECONDS``
+    at most: a hanging endpoint (the timeout is minutes) keeps its own run and its
+    own lease, never the sweep and the other instances' leases."""
+    if not concurrent:
+        return {i: _post_run(targets[i], rows, policy, limits[i], deadline) for i, rows in runs.items()}, []
+    futures = {i: _pool().submit(_post_run, targets[i], rows, policy, limits[i], deadline) for i, rows in runs.items()}
+    futures_wait(futures.values(), timeout=SWEEP_WAIT_SECONDS)
+    batches = {i: future.result() for i, future in futures.items() if future.done()}
+    detached = [i for i, future in futures.items() if not future.done()]
+    for instance_id in detached:
+        futures[instance_id].add_done_callback(partial(_finish_detached, targets[instance_id]))
+    return batches, detached
+
+
+def _finish_detached(target: Target, future: Future[Batch]) -> None:
+    """Record a detached run once its POSTs returned (on the pool thread, with its own
+    connection) and wake its instance. If the worker dies first, the head's lease
+    lapses and the run is delivered again (at-least-once)."""
+    try:
+        wait = _record_all({target.instance_id: (target, future.result())})[target.instance_id]
+        if wait is not None:
+            wake(target.instance_id, countdown=wait)
+        else:
+            wake(target.instance_id)
+    except Exception:  # noqa: BLE001 - the lease lapses and the rows are sent again
+        log.warning("could not record a detached webhook run of %s", target.instance_id, exc_info=True)
+    finally:
+        connection.close()
 
 
 def deliver(instance_id: int, *, max_notifications: int | None = None, max_seconds: float | None = None) -> float | None:
-    """Deliver the instance's due notifications in receiptId order.
+    """Deliver one instance's due notifications in receiptId order (``deliver_many``).
 
     Returns the seconds until the head is due again after a failed attempt (the
     caller schedules the next run), ``0.0`` when the run stopped with work left
     (the caller re-enqueues at once), or None when there is nothing this run should
     do: an empty queue, no webhookUrl, or a head that another run holds or that is
     waiting for a retry someone else has scheduled."""
+    return deliver_many([instance_id], max_notifications=max_notifications, max_seconds=max_seconds).get(instance_id)
+
+
+def deliver_many(
+    instance_ids: Iterable[int],
+    *,
+    max_notifications: int | None = None,
+    max_seconds: float | None = None,
+    passes: int | None = None,
+    concurrent: bool = False,
+) -> dict[int, float | None]:
+    """Deliver the due notifications of many instances together, each in receiptId
+    order; the answer per instance is ``deliver``'s.
+
+    A pass costs the same few statements however many instances it carries: their
+    targets (one query; re-read on later passes, so a changed webhookUrl applies from
+    the next batch), their queued rows (one query), the claim of every due head (one
+    UPDATE), the POSTs, and one transaction recording every outcome. Per instance a
+    pass posts at most ``FLUSH_SECONDS`` of work and stops at its first failure,
+    which only ever ends that instance's run. Passes repeat for the instances that
+    delivered everything they read (up to ``passes``; the leader sweeps once and
+    carries them to its next sweep, with whatever became ready meanwhile); each
+    instance sends at most ``max_notifications`` (``WEBHOOK_BATCH_SIZE``), and the
+    call ends after ``max_seconds`` (``WEBHOOK_BATCH_SECONDS``)."""
     limit = max_notifications or settings.WEBHOOK_BATCH_SIZE
     deadline = time.monotonic() + (max_seconds if max_seconds is not None else settings.WEBHOOK_BATCH_SECONDS)
-    target = _target(instance_id)
-    if target is None:
-        return None
+    give_up = timedelta(seconds=settings.WEBHOOK_GIVE_UP_SECONDS)
+    ids = sorted(set(instance_ids))
+    results: dict[int, float | None] = dict.fromkeys(ids)
+    sent = dict.fromkeys(ids, 0)
+    swept: set[int] = set()
     policy = webhook_policy()
-    sent = 0
-    swept = False
-    while True:
-        # Bodies come with the rows, in one read: wake-ups are coalesced
-        # (journals.tasks.CoalescedWake), so nearly every run claims its head and
-        # posts them; a second read after the claim cost one more query per run.
-        bodies: dict[int, Any] = {}
-        rows: list[Row] = []
-        for pk, receipt_id, attempts, created_at, body in (
-            Notification.objects.filter(instance_id=instance_id, state=NotificationState.QUEUED)
-            .order_by("receipt_id")
-            .values_list("id", "receipt_id", "attempts", "created_at", "body")[:CHUNK]
-        ):
-            rows.append(Row(pk, receipt_id, attempts, created_at))
-            bodies[pk] = body
-        if not rows:
-            return None
-        head = rows[0]
+    active = ids
+    targets: dict[int, Target] = {}
+    done_passes = 0
+    while active:
+        if passes is not None and done_passes >= passes or done_passes and time.monotonic() >= deadline:
+            results.update(dict.fromkeys(active, 0.0))
+            break
+        done_passes += 1
+        targets = _targets(active)
+        queued = _queued_rows([i for i in active if i in targets])
         now = timezone.now()
-        if not swept and now - head.created_at > timedelta(seconds=settings.WEBHOOK_GIVE_UP_SECONDS):
-            # A backlog older than the window (a long outage): drop it in one go.
-            swept = True
-            if expire_overdue(instance_id, now):
+        heads: list[Row] = []
+        next_active: list[int] = []
+        for instance_id in active:
+            rows = queued.get(instance_id)
+            if not rows:
+                results[instance_id] = None  # nothing queued, or no webhookUrl
                 continue
-        # The head's lease is the instance's drain lock: other runs only ever try the
-        # head, so while we hold it nobody else sends for this instance. The attempts
-        # condition fails the claim if another run has moved the head since we read it.
-        claimed = (
-            Notification.objects.filter(pk=head.pk, state=NotificationState.QUEUED, attempts=head.attempts)
-            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-            .update(next_attempt_at=now + timedelta(seconds=lease_seconds()))
-        )
-        if claimed != 1:
-            return None  # in flight elsewhere, backing off, or taken meanwhile
-        batch: list[tuple[Row, datetime, Outcome]] = []
-        batch_started = time.monotonic()
-        for row in rows:
-            if batch and (
-                sent + len(batch) >= limit
-                or time.monotonic() >= deadline
-                or time.monotonic() - batch_started >= FLUSH_SECONDS
-            ):
-                break
-            started_at = timezone.now()
-            outcome = post(target, row.receipt_id, bodies[row.pk], policy, timestamp=int(started_at.timestamp()))
-            batch.append((row, started_at, outcome))
-            if not outcome.ok:
-                break
-        wait = _record(target, batch)
-        sent += sum(1 for _, _, outcome in batch if outcome.ok)
-        if wait is not None:
-            return wait
-        if sent >= limit or time.monotonic() >= deadline:
-            return 0.0
-        if len(batch) == len(rows) < CHUNK:
-            # We sent everything that was queued when we looked. Anything committed
-            # since then has its own wake-up (the task cleared the pending mark before
-            # we looked), so a last empty read here would only cost two queries.
-            return None
-        # Re-read the target: a changed or cleared webhookUrl applies from the next batch.
-        target = _target(instance_id)
-        if target is None:
-            return None
+            if instance_id not in swept and now - rows[0].created_at > give_up:
+                # A backlog older than the window (a long outage): drop it in one go.
+                swept.add(instance_id)
+                if expire_overdue(instance_id, now):
+                    next_active.append(instance_id)
+                    continue
+            heads.append(rows[0])
+        claimed = _claim(heads, now)
+        runs = {head.instance_id: queued[head.instance_id] for head in heads if head.pk in claimed}
+        for head in heads:
+            if head.pk not in claimed:
+                results[head.instance_id] = None  # in flight elsewhere, backing off, or taken meanwhile
+        limits = {i: limit - sent[i] for i in runs}
+        # One budget for the whole pass (not per instance): instances waiting for a
+        # pool thread post their head at least, so a pass carrying many instances
+        # still ends about FLUSH_SECONDS after it began.
+        budget = min(deadline, time.monotonic() + FLUSH_SECONDS)
+        batches, detached = _post_runs(targets, runs, policy, limits, budget, concurrent=concurrent)
+        waits = _record_all({i: (targets[i], batch) for i, batch in batches.items()})
+        for instance_id, batch in batches.items():
+            sent[instance_id] += sum(1 for _, _, outcome in batch if outcome.ok)
+            if waits[instance_id] is not None:
+                results[instance_id] = waits[instance_id]
+            elif sent[instance_id] >= limit or time.monotonic() >= deadline:
+                results[instance_id] = 0.0
+            elif len(batch) == len(runs[instance_id]) < CHUNK:
+                # We sent everything that was queued when we looked. Anything committed
+                # since then has its own wake-up, so a last empty read would only cost
+                # queries.
+                results[instance_id] = None
+            else:
+                next_active.append(instance_id)
+        for instance_id in detached:
+            results[instance_id] = None  # its run records itself and wakes it (_finish_detached)
+        active = sorted(next_active)
+    return results
 
 
-@dataclass(frozen=True)
-class Row:
-    pk: int
-    receipt_id: int
-    attempts: int
-    created_at: datetime
-
-
-def _record(target: Target, batch: list[tuple[Row, datetime, Outcome]]) -> float | None:
-    """Write a batch's attempts and move its notifications in one transaction (one
-    commit per batch, not per notification). Only the last one can have failed.
-    Returns the retry delay when the head stays queued, else None."""
+def _record_all(batches: dict[int, tuple[Target, Batch]]) -> dict[int, float | None]:
+    """Record the runs of a pass in one transaction: one UPDATE for every delivered
+    notification, the retry or give-up of each failed head, one INSERT of every
+    attempt. Only the last notification of a run can have failed. Returns per
+    instance the retry delay when its head stays queued, else None."""
+    waits: dict[int, float | None] = dict.fromkeys(batches)
+    batches = {i: run for i, run in batches.items() if run[1]}
+    if not batches:
+        return waits
     now = timezone.now()
-    wait: float | None = None
-    delivered = [row.pk for row, _, outcome in batch if outcome.ok]
+    delivered = [row.pk for _, batch in batches.values() for row, _, outcome in batch if outcome.ok]
     with transaction.atomic():
         if delivered:
             Notification.objects.filter(pk__in=delivered, state=NotificationState.QUEUED).update(
                 state=NotificationState.DONE, done_at=now, next_attempt_at=None, attempts=F("attempts") + 1
             )
-        row, _, outcome = batch[-1]
-        if not outcome.ok:
-            mine = Notification.objects.filter(pk=row.pk, state=NotificationState.QUEUED)
-            attempt = row.attempts + 1
-            delay = retry_delay(attempt)
-            start = window_start(target.instance_id, row.receipt_id, row.created_at)
-            give_up_at = start + timedelta(seconds=settings.WEBHOOK_GIVE_UP_SECONDS)
-            if now + timedelta(seconds=delay) > give_up_at:
-                mine.update(
-                    state=NotificationState.EXPIRED, done_at=now, next_attempt_at=None, attempts=F("attempts") + 1
-                )
-                log.info("webhook %s-%s given up after %s attempts", target.instance_id, row.receipt_id, attempt)
-            else:
-                mine.update(next_attempt_at=now + timedelta(seconds=delay), attempts=F("attempts") + 1)
-                wait = delay
+        for instance_id, (target, batch) in batches.items():
+            row, _, outcome = batch[-1]
+            if not outcome.ok:
+                waits[instance_id] = _record_failure(target, row, now)
         _insert_attempts(
             [
                 (
@@ -375,12 +544,29 @@ def _record(target: Target, batch: list[tuple[Row, datetime, Outcome]]) -> float
                     outcome.excerpt,
                     outcome.signature,
                 )
+                for target, batch in batches.values()
                 for row, started_at, outcome in batch
             ]
         )
-        # A raw INSERT fires no post_save: open webhook-log pages get their hint here.
-        events.webhook_attempts_logged(target.instance_id)
-    return wait
+        for instance_id in batches:
+            # A raw INSERT fires no post_save: open webhook-log pages get their hint here.
+            events.webhook_attempts_logged(instance_id)
+    return waits
+
+
+def _record_failure(target: Target, row: Row, now: datetime) -> float | None:
+    """The head failed: schedule its retry (returns the delay) or give up on it."""
+    mine = Notification.objects.filter(pk=row.pk, state=NotificationState.QUEUED)
+    attempt = row.attempts + 1
+    delay = retry_delay(attempt)
+    start = window_start(target.instance_id, row.receipt_id, row.created_at)
+    give_up_at = start + timedelta(seconds=settings.WEBHOOK_GIVE_UP_SECONDS)
+    if now + timedelta(seconds=delay) > give_up_at:
+        mine.update(state=NotificationState.EXPIRED, done_at=now, next_attempt_at=None, attempts=F("attempts") + 1)
+        log.info("webhook %s-%s given up after %s attempts", target.instance_id, row.receipt_id, attempt)
+        return None
+    mine.update(next_attempt_at=now + timedelta(seconds=delay), attempts=F("attempts") + 1)
+    return delay
 
 
 _ATTEMPT_FIELDS = (
@@ -426,21 +612,74 @@ def delivery_task() -> Task[Any, Any]:
     return task
 
 
+def sweep_task() -> Task[Any, Any]:
+    """``journals.tasks.deliver_webhooks_ready_task``, the sweep leader (see
+    ``delivery_task``)."""
+    task: Task[Any, Any] = current_app.tasks["journals.tasks.deliver_webhooks_ready_task"]
+    return task
+
+
 def wake(instance_id: int, countdown: float = 0) -> None:
-    """Enqueue a delivery run. Never raises: with the broker down the notifications
-    stay queued in SQL and ``wake_due`` (beat) enqueues the run later."""
+    """Ask for a delivery run of the instance (``wake_many``); with a countdown (a
+    retry), a delayed run of this instance alone. Never raises: with the broker down
+    the notifications stay queued in SQL and ``wake_due`` (beat) wakes them later."""
+    if countdown <= 0:
+        wake_many([instance_id])
+        return
     deliver_webhooks_task = delivery_task()
+    if deliver_webhooks_task.app.conf.task_always_eager:
+        return  # eager mode (tests) has no clock: the test drives time
     try:
-        if countdown > 0:
-            if deliver_webhooks_task.app.conf.task_always_eager:
-                return  # eager mode (tests) has no clock: the test drives time
-            deliver_webhooks_task.apply_async(
-                (instance_id,), countdown=countdown, queue=settings.CELERY_TASK_DEFAULT_QUEUE
-            )
-        else:
-            deliver_webhooks_task.apply_async((instance_id,), queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+        deliver_webhooks_task.apply_async((instance_id,), countdown=countdown, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
     except Exception:  # noqa: BLE001 - the database holds the work
         log.warning("could not enqueue webhook delivery for %s; beat will recover it", instance_id, exc_info=True)
+
+
+def wake_many(instance_ids: Iterable[int]) -> None:
+    """Ask for delivery runs of these instances now. Never raises.
+
+    With Redis the ids join the webhooks ready set (instances.coalesce ``offer``, one
+    round trip for all of them) and a sweep leader is published only when none is
+    running: under load a wake-up costs one Redis call and no task. Without Redis
+    (the embedded default), in eager mode (tests), or when Redis or the leader's
+    publish failed, each instance gets a run of its own (``deliver_webhooks_task``)."""
+    ids = list(dict.fromkeys(instance_ids))
+    if not ids:
+        return
+    deliver_webhooks_task = delivery_task()
+    if settings.REDIS_URL and not deliver_webhooks_task.app.conf.task_always_eager:
+        lead = coalesce.offer(WEBHOOK_WAKE, ids)
+        if lead is False:
+            return  # the running leader takes them
+        if lead is True:
+            if publish(sweep_task(), ()):
+                return
+            coalesce.resign(WEBHOOK_WAKE)  # the next offer starts a leader; beat is the net
+    for instance_id in ids:
+        publish(deliver_webhooks_task, (instance_id,))
+
+
+def publish(task: Task[Any, Any], args: tuple[Any, ...]) -> bool:
+    """Send a delivery task to the broker; False (logged) when the broker refused it:
+    the database holds the work and beat wakes it."""
+    try:
+        task.apply_async(args, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+    except Exception:  # noqa: BLE001 - the database holds the work; beat recovers it
+        log.warning("could not enqueue webhook delivery %s%s; beat will recover it", task.name, args, exc_info=True)
+        return False
+    return True
+
+
+def sweep(instance_ids: list[int]) -> list[int]:
+    """One sweep of a leader or helper task (``deliver_many``, one pass, instances
+    posted concurrently): failed heads get their retry as a delayed run of their
+    own, so a failing endpoint's retries never ride a shared sweep. Returns the
+    instances with more to send now (the leader carries them to its next sweep)."""
+    results = deliver_many(instance_ids, passes=1, concurrent=True)
+    for instance_id, wait in results.items():
+        if wait:
+            wake(instance_id, countdown=wait)
+    return [instance_id for instance_id, wait in results.items() if wait == 0.0]
 
 
 def mark_wake_pending(instance_id: int) -> bool:
@@ -503,7 +742,7 @@ def wake_due() -> dict[str, int]:
     for instance_id, due_since in heads:
         if due_since <= stale_before:
             clear_wake_pending(instance_id)
-        wake(instance_id)
+    wake_many([instance_id for instance_id, _ in heads])
     return {"woken": len(heads)}
 
 
