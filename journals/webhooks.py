@@ -24,6 +24,17 @@ A head that is not due ends the run: the worker that recorded the failure schedu
 the retry (a task with a countdown), and ``wake_due`` (beat) catches anything else.
 Runs are bounded (``WEBHOOK_BATCH_SIZE`` / ``WEBHOOK_BATCH_SECONDS``) and never sleep,
 so a slow or dead endpoint only ever costs its own instance's attempts.
+
+Runs cover many instances at once (``deliver_many``): a notification commit offers
+its instance to a Redis ready set (``wake_many``) and one sweep leader task
+(``journals.tasks.deliver_webhooks_ready_task``) takes the ready instances in sweeps.
+A sweep reads the targets, the queued rows and claims the heads of all its instances
+with one statement each, and records every outcome in one transaction, so its fixed
+cost is shared by every notification it carries. Everything above holds per
+instance: the claim is per head, a failure ends only that instance's run, and its
+retry is a delayed run of that instance alone. Instances are posted concurrently
+and a run still going after ``SWEEP_WAIT_SECONDS`` is detached (it records itself
+later), so a hanging endpoint never holds the sweep or other instances' leases.
 """
 
 from __future__ import annotations
@@ -387,7 +398,11 @@ def _post_runs(
     own lease, never the sweep and the other instances' leases."""
     if not concurrent:
         return {i: _post_run(targets[i], rows, policy, limits[i], deadline) for i, rows in runs.items()}, []
-    futures = {i: _pool().submit(_post_run, targets[i], rows, policy, limits[i], deadline) for i, rows in runs.items()}
+    # In random order: runs that wait for a pool thread get the pass's leftover
+    # budget (their head at least), so no instance is always the one that waits.
+    order = list(runs)
+    random.shuffle(order)
+    futures = {i: _pool().submit(_post_run, targets[i], runs[i], policy, limits[i], deadline) for i in order}
     futures_wait(futures.values(), timeout=SWEEP_WAIT_SECONDS)
     batches = {i: future.result() for i, future in futures.items() if future.done()}
     detached = [i for i, future in futures.items() if not future.done()]

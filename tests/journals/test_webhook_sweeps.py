@@ -222,7 +222,7 @@ def published(queue: str) -> list[tuple[str, list[Any]]]:
     client = coalesce._redis()
     out = []
     while (raw := client.rpop(queue)) is not None:
-        message = json.loads(raw)
+        message = json.loads(str(raw, "utf-8") if isinstance(raw, bytes) else str(raw))
         args = json.loads(base64.b64decode(message["body"]))[0]
         if message["headers"]["task"].startswith("journals."):
             out.append((message["headers"]["task"], args))
