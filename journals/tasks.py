@@ -21,6 +21,12 @@ else:
 # A leader hands over to a fresh task after this long (like the send drain's,
 # messaging.tasks), so one task never holds a worker thread for a whole burst.
 LEADER_RUN_SECONDS = 30.0
+# An idle leader polls the ready set this often, for this long, before it steps
+# down: at a few notifications a second per worker, stepping down at once made
+# nearly every notification publish and start a leader task of its own (a broker
+# round trip and a task), which cost more than the poll's one Redis call.
+IDLE_POLL_SECONDS = 0.02
+IDLE_LINGER_SECONDS = 0.5
 
 
 class CoalescedWake(_Base):
@@ -57,17 +63,26 @@ def deliver_webhooks_ready_task() -> None:
     them and sweep them together (``webhooks.sweep``); instances with more to send are
     carried into the next sweep with whatever became ready meanwhile. Its publisher
     set the leader mark, so wake-ups only add ids to the ready set. More ready than
-    one sweep holds: a helper task sweeps the next ones. Safe to run twice: two
+    one sweep holds: a helper task sweeps the next ones. With nothing ready it polls
+    for ``IDLE_LINGER_SECONDS`` before stepping down. Safe to run twice: two
     leaders take disjoint ids, and head leases keep each instance to one sender."""
     deadline = time.monotonic() + LEADER_RUN_SECONDS
     size = webhooks.SWEEP_SIZE
     carry: list[int] = []
+    idle_since: float | None = None
     while True:
         ids = carry + coalesce.take(webhooks.WEBHOOK_WAKE, size - len(carry))
         if not ids:
+            now = time.monotonic()
+            idle_since = idle_since or now
+            if now - idle_since < IDLE_LINGER_SECONDS and now < deadline and not _stopping():
+                time.sleep(IDLE_POLL_SECONDS)  # take refreshes the mark meanwhile
+                continue
             if not coalesce.keep_leading(webhooks.WEBHOOK_WAKE):
                 return  # stepped down: the next wake-up starts a leader
+            idle_since = None
             continue  # ids arrived between the take and the check
+        idle_since = None
         if len(ids) >= size:
             helper = coalesce.take(webhooks.WEBHOOK_WAKE, size)
             if helper:

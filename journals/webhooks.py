@@ -68,7 +68,11 @@ from journals.models import Notification, NotificationState, WebhookAttempt, Web
 
 log = logging.getLogger(__name__)
 
-CHUNK = 100  # notifications read per query while draining
+CHUNK = 100  # notifications read per instance and query while draining
+# A pass over many instances reads fewer per instance (CHUNK shared out, at least
+# this many): its time budget posts only part of each instance's rows, and a row
+# read and decoded but not posted is read again by the next pass.
+SWEEP_CHUNK_MIN = 20
 USER_AGENT = "Relay-Webhooks/1.0"
 LEASE_MARGIN_SECONDS = 30.0
 PRUNE_BATCH = 20_000
@@ -291,8 +295,8 @@ def _columns() -> dict[str, str]:
     return {str(field.name): q(str(field.column)) for field in Notification._meta.concrete_fields}
 
 
-def _queued_rows(instance_ids: list[int]) -> dict[int, list[Row]]:
-    """Each instance's first ``CHUNK`` queued notifications in receipt_id order, for
+def _queued_rows(instance_ids: list[int], chunk: int) -> dict[int, list[Row]]:
+    """Each instance's first ``chunk`` queued notifications in receipt_id order, for
     all of them in one query."""
     found: dict[int, list[Row]] = {}
     if connection.vendor == "postgresql":
@@ -308,7 +312,7 @@ def _queued_rows(instance_ids: list[int]) -> dict[int, list[Row]]:
             f" ORDER BY {c['receipt_id']} LIMIT %s) AS n"
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [instance_ids, str(NotificationState.QUEUED), CHUNK])
+            cursor.execute(sql, [instance_ids, str(NotificationState.QUEUED), chunk])
             fetched: list[tuple[Any, ...]] = cursor.fetchall()
         # Django reads jsonb as text (JSONField decodes it); a raw cursor gets the text.
         fetched = [(*row[:5], json.loads(row[5]) if isinstance(row[5], str) else row[5]) for row in fetched]
@@ -318,7 +322,7 @@ def _queued_rows(instance_ids: list[int]) -> dict[int, list[Row]]:
         fetched = list(
             Notification.objects.filter(instance_id__in=instance_ids, state=NotificationState.QUEUED)
             .annotate(rank=rank)
-            .filter(rank__lte=CHUNK)
+            .filter(rank__lte=chunk)
             .values_list("id", "instance_id", "receipt_id", "attempts", "created_at", "body")
         )
     for pk, instance_id, receipt_id, attempts, created_at, body in fetched:
@@ -476,7 +480,8 @@ def deliver_many(
             break
         done_passes += 1
         targets = _targets(active)
-        queued = _queued_rows([i for i in active if i in targets])
+        chunk = max(min(SWEEP_CHUNK_MIN, CHUNK), CHUNK // max(len(targets), 1))
+        queued = _queued_rows([i for i in active if i in targets], chunk)
         now = timezone.now()
         heads: list[Row] = []
         next_active: list[int] = []
@@ -510,7 +515,7 @@ def deliver_many(
                 results[instance_id] = waits[instance_id]
             elif sent[instance_id] >= limit or time.monotonic() >= deadline:
                 results[instance_id] = 0.0
-            elif len(batch) == len(runs[instance_id]) < CHUNK:
+            elif len(batch) == len(runs[instance_id]) < chunk:
                 # We sent everything that was queued when we looked. Anything committed
                 # since then has its own wake-up, so a last empty read would only cost
                 # queries.
