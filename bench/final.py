@@ -63,7 +63,7 @@ class Bench:
     smoke: list[str]
     output: str  # var/bench/<output>; "" when the bench prints its result only
     judge: Judge
-    timeout_s: int  # full set; the smoke run gets a fifth (at least 5 minutes)
+    timeout_s: int  # full set; the smoke run gets a fifth (at least 10 minutes)
     optional: bool = False
     database_option: bool = True
     notes: str = ""
@@ -259,7 +259,7 @@ def run_one(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
     if bench.database_option:
         bench_args += ["--database", f"{args.database_prefix}_{bench.name}"]
     command = [PY, str(ROOT / "bench" / bench.script), *bench_args]
-    timeout = max(300, bench.timeout_s // 5) if args.smoke else bench.timeout_s
+    timeout = max(600, bench.timeout_s // 5) if args.smoke else bench.timeout_s
     output = OUT / bench.output if bench.output else None
     if output is not None:
         output.unlink(missing_ok=True)
