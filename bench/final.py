@@ -1,7 +1,7 @@
 """The final bench set of issue 16, one command: every figure docs/performance.md
 reports at the final commit comes from this run.
 
-  .venv/bin/python bench/final.py                  # the whole set (estimate: under 55 min)
+  .venv/bin/python bench/final.py                  # the whole set (estimate: about 50 min)
   .venv/bin/python bench/final.py --smoke          # every bench at a minimal size (a few minutes)
   .venv/bin/python bench/final.py --only history,servers
   .venv/bin/python bench/final.py --skip runner_scale --infra   # infra_clients runs only with --infra
