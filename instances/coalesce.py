@@ -45,6 +45,10 @@ PENDING_TTL_SECONDS = 60
 # after this long and the next offer starts a new leader (beat is the net meanwhile).
 LEADER_TTL_SECONDS = 10
 
+# The leader counter (begin_leading) outlives any leader's run by far; it only
+# expires so that a queue name no longer used leaves nothing behind.
+EPOCH_TTL_SECONDS = 24 * 3600
+
 # Waits up to this long go to the timed set (the leader stays to take them); longer
 # ones (a file's interval, a closed sending window, retries) are delayed tasks.
 LATER_MAX_SECONDS = 5.0
@@ -61,10 +65,14 @@ redis.call('DEL', KEYS[2])
 return 0
 """
 
-# The leader's take: up to ARGV[1] ready ids, every timed id due by ARGV[2], and the
+# The leader's take: up to ARGV[1] ready ids (none for 0: a leader still holding a
+# full sweep's worth takes only the due timed ids and refreshes its mark), every timed id due by ARGV[2], and the
 # mark refreshed, in one round trip. Atomic, so two leaders never pop one id twice.
 TAKE_SCRIPT = """
-local ready = redis.call('SPOP', KEYS[1], ARGV[1])
+local ready = {}
+if tonumber(ARGV[1]) > 0 then
+  ready = redis.call('SPOP', KEYS[1], ARGV[1])
+end
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[2])
 if #due > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[2])
@@ -160,15 +168,14 @@ def offer(kind: str, instance_ids: Iterable[int]) -> bool | None:
 
 
 def take(kind: str, count: int) -> list[int]:
-    """The leader: pop up to ``count`` ready ids, and every timed id that is due
-    (``offer_later``), and refresh its mark. Empty when Redis fails (the rows stay
-    queued; beat wakes them)."""
-    if count <= 0:
-        return []
+    """The leader: pop up to ``count`` ready ids (none when ``count`` <= 0), and every
+    timed id that is due (``offer_later``), and refresh its mark. Empty when Redis
+    fails (the rows stay queued; beat wakes them)."""
     try:
         client = _redis()
         keys = [_ready_key(kind), _leader_key(kind), _later_key(kind)]
-        popped = _script(client, TAKE_SCRIPT)(keys=keys, args=[count, time.time(), LEADER_TTL_SECONDS]) or []
+        args = [max(0, count), time.time(), LEADER_TTL_SECONDS]
+        popped = _script(client, TAKE_SCRIPT)(keys=keys, args=args) or []
     except redis.RedisError:
         log.warning("could not take %s wake-ups from Redis", kind, exc_info=True)
         return []
@@ -185,6 +192,35 @@ def keep_leading(kind: str) -> bool:
     except redis.RedisError:
         log.warning("could not check %s wake-ups in Redis", kind, exc_info=True)
         return False
+
+
+def _epoch_key(kind: str) -> str:
+    return f"relay:wake:{settings.CELERY_TASK_DEFAULT_QUEUE}:{kind}:epoch"
+
+
+def begin_leading(kind: str) -> int | None:
+    """A leader task starting: count it (one INCR) and return its number, by which
+    the leader it succeeds sees that it runs (``leader_epoch``). None when Redis
+    failed."""
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        pipe.incr(_epoch_key(kind))
+        pipe.expire(_epoch_key(kind), EPOCH_TTL_SECONDS)
+        return int(pipe.execute()[0])
+    except redis.RedisError:
+        log.warning("could not count a %s leader in Redis", kind, exc_info=True)
+        return None
+
+
+def leader_epoch(kind: str) -> int | None:
+    """The number of the latest leader that started (``begin_leading``); None when
+    Redis failed or none ever did."""
+    try:
+        raw = _redis().get(_epoch_key(kind))
+    except redis.RedisError:
+        log.warning("could not read the %s leader count from Redis", kind, exc_info=True)
+        return None
+    return None if raw is None else int(raw)
 
 
 def resign(kind: str) -> None:

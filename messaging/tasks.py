@@ -30,6 +30,9 @@ TRANSIENT_RETRY_SECONDS = 10.0
 # and at 2 s the drain had no leader about half the time under the send bench
 # (docs/performance.md). A worker's warm shutdown ends the run at once (_stopping).
 LEADER_RUN_SECONDS = 30.0
+# The leader's clock for its run (tests step it).
+_clock = time.monotonic
+
 # A leader waiting only for paced instances to come due polls this often when it
 # has no linger of its own (SEND_SWEEP_LINGER_MS = 0).
 IDLE_POLL_SECONDS = 0.02
@@ -115,54 +118,91 @@ def drain_ready_task() -> None:
     so other worker threads share a backlog. Paced instances come back through the
     timed set (messaging.wake ``wake_queues_later``): ``take`` returns them once
     due, and while only they are left the leader keeps leading and polls for them.
-    Safe to run twice: two leaders only take disjoint ids, and drain locks keep
-    each instance to one sender."""
+    More of them due than one sweep holds: the leader sweeps the rest next, itself,
+    without lingering (a helper task would wait in the broker queue behind every
+    webhook run published meanwhile, seconds under send load).
+
+    After LEADER_RUN_SECONDS it publishes its successor but keeps leading until the
+    successor has started (``coalesce.begin_leading``): the successor waits in the
+    broker queue behind the webhook runs too, and a leader that stopped at once left
+    every paced instance waiting that long (the drain's slow waves,
+    docs/performance.md). Safe to run twice: two leaders only take disjoint ids, and
+    drain locks keep each instance to one sender."""
     worker = _worker_id()
     size = max(1, settings.SEND_SWEEP_SIZE)
     linger = max(0.0, settings.SEND_SWEEP_LINGER_MS / 1000)
-    deadline = time.monotonic() + LEADER_RUN_SECONDS
+    epoch = coalesce.begin_leading(DRAIN_WAKE)
+    deadline = _clock() + LEADER_RUN_SECONDS
+    successor = False  # published, and not seen starting yet
     carry: list[int] = []
     first = True
     while True:
-        if not first and linger:
+        if not first and linger and not carry:
             time.sleep(linger)
         first = False
+        if successor and not carry and _succeeded(epoch):
+            return  # it leads now (the mark is shared); this one holds nothing
         ids = carry + coalesce.take(DRAIN_WAKE, size - len(carry))
+        carry = []
         if not ids:
             if not coalesce.keep_leading(DRAIN_WAKE):
                 return
-            # Only timed ids (paced instances) are left: poll for them until they are
-            # due, or hand over at the deadline like a busy leader.
-            if time.monotonic() >= deadline or _stopping():
-                if not publish(drain_ready_task, ()):
+            if _stopping():
+                if not successor and not publish(drain_ready_task, ()):
                     coalesce.resign(DRAIN_WAKE)
                 return
+        if _clock() >= deadline:
+            if epoch is None:
+                # Redis could not count leaders, so a successor's start cannot be
+                # seen: hand over now, still holding the mark, as a leader did before.
+                if not coalesce.give_back(DRAIN_WAKE, ids):
+                    publish(drain_queues_task, (ids,))
+                if not publish(drain_ready_task, ()):
+                    coalesce.resign(DRAIN_WAKE)  # the next offer starts a leader; beat is the net
+                return
+            published, deadline = _hand_over()
+            successor = successor or published
+        if not ids:
+            # Only timed ids (paced instances) are left: poll for them until due.
             if not linger:
                 time.sleep(IDLE_POLL_SECONDS)
             continue
-        if len(ids) > size:  # timed ids came due on top of the ready ones
-            ids, extra = ids[:size], ids[size:]
-            publish(drain_queues_task, (extra,))
-        elif len(ids) == size:
+        ids, carry = ids[:size], ids[size:]
+        if len(ids) == size and not carry:
             helper = coalesce.take(DRAIN_WAKE, size)
             if helper:
                 publish(drain_queues_task, (helper,))
         try:
-            carry = _sweep(ids, worker)
+            carry += _sweep(ids, worker)
         except services.DrainInterrupted as exc:
             _interrupted(exc)
             # Step down: resume_drains_task's wake-ups (or the next offer) start a
             # fresh leader once the database is back, without waiting for this
-            # mark to lapse.
+            # mark to lapse. The ids not swept yet are still queued: back to the set.
+            coalesce.give_back(DRAIN_WAKE, carry)
             coalesce.resign(DRAIN_WAKE)
             return
-        if time.monotonic() >= deadline or _stopping():
-            # Hand over, still holding the mark: a successor takes the rest.
+        if _stopping():
+            # Hand over now, still holding the mark: a successor takes the rest.
             if not coalesce.give_back(DRAIN_WAKE, carry):
                 publish(drain_queues_task, (carry,))
-            if coalesce.keep_leading(DRAIN_WAKE) and not publish(drain_ready_task, ()):
+            if not successor and coalesce.keep_leading(DRAIN_WAKE) and not publish(drain_ready_task, ()):
                 coalesce.resign(DRAIN_WAKE)  # the next offer starts a leader; beat is the net
             return
+
+
+def _hand_over() -> tuple[bool, float]:
+    """The leader's run is over: publish its successor. Returns whether it was
+    published, and when to publish another if none has started by then (a lost
+    publish, or a successor on a worker that died, must not end the drain)."""
+    return publish(drain_ready_task, ()), _clock() + LEADER_RUN_SECONDS
+
+
+def _succeeded(epoch: int | None) -> bool:
+    """A later leader has started (or Redis cannot tell: then step down too, as a
+    leader did before successors were counted)."""
+    latest = coalesce.leader_epoch(DRAIN_WAKE)
+    return epoch is None or latest is None or latest > epoch
 
 
 def _stopping() -> bool:

@@ -36,7 +36,10 @@ def private_queue(settings: Any) -> Iterator[str]:
     name = f"test-{uuid.uuid4().hex[:10]}"
     settings.CELERY_TASK_DEFAULT_QUEUE = name
     client = coalesce._redis()  # tests may replace coalesce._redis with a failing one
-    keys = (coalesce._ready_key(KIND), coalesce._leader_key(KIND), coalesce._later_key(KIND), name)
+    keys = (
+        coalesce._ready_key(KIND), coalesce._leader_key(KIND), coalesce._later_key(KIND),
+        coalesce._epoch_key(KIND), name,
+    )
     eager = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = False
     try:
@@ -202,31 +205,98 @@ def test_a_backlog_larger_than_a_sweep_gets_a_helper(
     assert not leader_held()
 
 
-def test_the_leader_hands_over_after_its_run_keeping_the_mark(
+class SweepClock:
+    """The leader's run clock (tasks._clock), moved on from inside its sweeps; each
+    sweep is recorded, and ``on_sweep`` may act as the rest of the world meanwhile."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.now = 0.0
+        self.sweeps: list[list[int]] = []
+        self.on_sweep: dict[int, Any] = {}  # sweep number (from 1) → what happens during it
+        monkeypatch.setattr(tasks, "_clock", lambda: self.now)
+        real = services.drain_queues
+
+        def recording(ids: list[int], worker: str, **kw: Any) -> services.DrainReport:
+            self.sweeps.append(sorted(ids))
+            self.on_sweep.get(len(self.sweeps), lambda: None)()
+            return real(ids, worker, **kw)
+
+        monkeypatch.setattr(services, "drain_queues", recording)
+
+    def run_over(self) -> None:
+        self.now += tasks.LEADER_RUN_SECONDS + 1
+
+
+def offer_due_now(senders: list[Instance]) -> None:
+    """The senders come due in the timed set, as paced instances do."""
+    assert coalesce.offer_later(KIND, {s.id: time.time() - 1 for s in senders}) is True
+
+
+def test_more_due_than_a_sweep_holds_are_swept_by_the_leader_itself(
+    db: None, published: Published, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """A helper task would wait in the broker queue behind every webhook run: under
+    the paced send bench that left most instances idle for seconds (the slow waves)."""
+    ensure_phone(RECIPIENT, "Recipient")
+    settings.SEND_SWEEP_SIZE = 1
+    clock = SweepClock(monkeypatch)
+    senders = [unpaced_sender() for _ in range(3)]
+    for sender in senders:
+        queue_one(sender, "hello")
+    offer_due_now(senders)
+    tasks.drain_ready_task()
+    assert clock.sweeps == [[s.id] for s in sorted(senders, key=lambda s: s.id)]  # oldest ids first
+    assert published.calls == []  # no helper task
+    assert OutgoingMessage.objects.filter(status=OutgoingStatus.SENT).count() == 3
+    assert not leader_held()
+
+
+def test_the_leader_keeps_leading_after_its_run_until_its_successor_starts(
     db: None, published: Published, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
     ensure_phone(RECIPIENT, "Recipient")
     settings.SEND_SWEEP_SIZE = 1
-    monkeypatch.setattr(tasks, "LEADER_RUN_SECONDS", 0.0)
+    clock = SweepClock(monkeypatch)
+    clock.on_sweep = {1: clock.run_over, 2: lambda: coalesce.begin_leading(KIND)}
+    senders = sorted((unpaced_sender() for _ in range(4)), key=lambda s: s.id)
+    for sender in senders:
+        queue_one(sender, "hello")
+    offer_due_now(senders[:3])
+    tasks.drain_ready_task()
+    # The run ended during the first sweep: the successor was published before the
+    # second, and this leader swept on (nothing waited for the successor) until it
+    # had started and what this one had taken was sent.
+    assert published.calls == [("drain_ready_task", ())]
+    assert clock.sweeps == [[s.id] for s in senders[:3]]
+    assert OutgoingMessage.objects.filter(status=OutgoingStatus.SENT).count() == 3
+    assert leader_held()  # the successor's now
+    coalesce.offer(KIND, [senders[3].id])
+    assert ready_ids() == {senders[3].id}  # left for the successor, not taken
+
+
+def test_a_leader_publishes_a_successor_again_if_none_started(
+    db: None, published: Published, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """A lost publish, or a successor whose worker died, must not end the drain."""
+    ensure_phone(RECIPIENT, "Recipient")
+    settings.SEND_SWEEP_SIZE = 1
+    clock = SweepClock(monkeypatch)
+    clock.on_sweep = {1: clock.run_over, 2: clock.run_over}
     senders = [unpaced_sender() for _ in range(3)]
     for sender in senders:
         queue_one(sender, "hello")
-    coalesce.offer(KIND, [s.id for s in senders])
+    offer_due_now(senders)
     tasks.drain_ready_task()
-    names = published.names()
-    assert names == ["drain_queues_task", "drain_ready_task"]  # a helper, then the successor
-    assert leader_held()  # handed over, not dropped: producers keep adding to the set
-    helped = set(published.calls[0][1][0])
-    sent = set(OutgoingMessage.objects.filter(status=OutgoingStatus.SENT).values_list("instance_id", flat=True))
-    assert len(sent) == 1 and len(helped) == 1
-    assert ready_ids() == {s.id for s in senders} - sent - helped  # the successor's to take
+    assert published.names() == ["drain_ready_task", "drain_ready_task"]
+    assert OutgoingMessage.objects.filter(status=OutgoingStatus.SENT).count() == 3
 
 
 def test_a_leader_with_nothing_left_at_hand_over_just_steps_down(
     db: None, published: Published, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ensure_phone(RECIPIENT, "Recipient")
-    monkeypatch.setattr(tasks, "LEADER_RUN_SECONDS", 0.0)
+    clock = SweepClock(monkeypatch)
+    clock.on_sweep = {1: clock.run_over}
     sender = unpaced_sender()
     queue_one(sender, "hello")
     coalesce.offer(KIND, [sender.id])
