@@ -195,6 +195,12 @@ else:
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+# Broker priorities (Redis: 0 is served first; kombu keeps one list per step of
+# 0, 3, 6, 9 and a worker pops the lower steps first). Every task is 3 unless it
+# says otherwise; the send drain's tasks (messaging.tasks, DRAIN_PRIORITY) are 0,
+# so a drain leader never waits behind the webhook runs published before it (one to
+# three per sent message: under send load, hundreds, seconds of no drain).
+CELERY_TASK_DEFAULT_PRIORITY = 3
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None

@@ -59,6 +59,18 @@ def session_report(instance: Instance, now: datetime) -> SessionReport:
     )
 
 
+# kombu's Redis transport keeps one list per priority step: the queue's own name
+# for 0, then "<queue>\x06\x16<step>" (its default separator and steps).
+BROKER_PRIORITY_STEPS = (0, 3, 6, 9)
+
+
+def _broker_queue_length(client: redis.Redis, queue: str) -> int:
+    pipe = client.pipeline(transaction=False)
+    for step in BROKER_PRIORITY_STEPS:
+        pipe.llen(f"{queue}\x06\x16{step}" if step else queue)
+    return sum(int(n) for n in pipe.execute())
+
+
 def queue_depths() -> list[tuple[str, str, int]]:
     """(metric name, help, value) of Celery's broker queue in Redis. The send queue
     and the notification queue live in SQL; their apps add their gauges
@@ -71,7 +83,7 @@ def queue_depths() -> list[tuple[str, str, int]]:
                 (
                     "relay_broker_queue_length",
                     "Celery tasks waiting in the broker's default queue.",
-                    int(client.llen(settings.CELERY_TASK_DEFAULT_QUEUE)),
+                    _broker_queue_length(client, settings.CELERY_TASK_DEFAULT_QUEUE),
                 )
             )
         except redis.RedisError:

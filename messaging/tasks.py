@@ -24,6 +24,11 @@ from messaging.wake import DRAIN_WAKE, publish, publish_later
 log = logging.getLogger(__name__)
 
 TRANSIENT_RETRY_SECONDS = 10.0
+# The drain's tasks go ahead of every other task in the broker queue (Redis serves
+# priority 0 first; the others default to CELERY_TASK_DEFAULT_PRIORITY, 3): a leader,
+# its helpers and delayed drains must not wait behind the webhook runs that each
+# sent message publishes (docs/performance.md, "Drain waves").
+DRAIN_PRIORITY = 0
 # A leader hands over to a fresh task after this long, so one task never holds a
 # worker thread (or its broker ack) for the whole of a long burst. Not shorter: the
 # successor waits in the broker queue behind every webhook run published meanwhile,
@@ -48,7 +53,7 @@ RESUME_RETRY_SECONDS = 1.0
 RESUME_MAX_RETRIES = 900
 
 
-@shared_task(bind=True, acks_late=True, max_retries=RESUME_MAX_RETRIES, ignore_result=True)
+@shared_task(bind=True, acks_late=True, max_retries=RESUME_MAX_RETRIES, ignore_result=True, priority=DRAIN_PRIORITY)
 def resume_drains_task(
     self: Task[Any, Any], worker: str, instance_ids: list[int], locked: list[int], interrupted_at: str
 ) -> None:
@@ -74,7 +79,7 @@ def _interrupted(exc: services.DrainInterrupted) -> None:
     publish_later(resume_drains_task, (exc.worker, exc.instance_ids, exc.locked, exc.at.isoformat()), RESUME_RETRY_SECONDS)
 
 
-@shared_task(bind=True, acks_late=True, max_retries=None, ignore_result=True)
+@shared_task(bind=True, acks_late=True, max_retries=None, ignore_result=True, priority=DRAIN_PRIORITY)
 def drain_queue_task(self: Task[Any, Any], instance_id: int) -> None:
     """A delayed drain of one instance (pacing, transient-error retries)."""
     try:
@@ -92,7 +97,7 @@ def drain_queue_task(self: Task[Any, Any], instance_id: int) -> None:
         services.wake_queue(instance_id, countdown=wait)
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(acks_late=True, ignore_result=True, priority=DRAIN_PRIORITY)
 def drain_queues_task(instance_ids: list[int]) -> None:
     """A sweep over the given instances (services.drain_queues): without Redis, when
     Redis failed, beat's recovery, and a leader's helpers. Leftovers are re-woken."""
@@ -105,7 +110,7 @@ def drain_queues_task(instance_ids: list[int]) -> None:
         services.wake_queues(again)
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(acks_late=True, ignore_result=True, priority=DRAIN_PRIORITY)
 def drain_ready_task() -> None:
     """The sweep leader (instances.coalesce ``offer``/``take``): while instances are
     ready, take up to SEND_SWEEP_SIZE of them and sweep them together. Its caller set
@@ -118,15 +123,15 @@ def drain_ready_task() -> None:
     so other worker threads share a backlog. Paced instances come back through the
     timed set (messaging.wake ``wake_queues_later``): ``take`` returns them once
     due, and while only they are left the leader keeps leading and polls for them.
-    More of them due than one sweep holds: the leader sweeps the rest next, itself,
-    without lingering (a helper task would wait in the broker queue behind every
-    webhook run published meanwhile, seconds under send load).
+    More of them due than one sweep holds: helper tasks sweep the rest, and, like
+    every drain task, they are served before the webhook runs waiting in the broker
+    queue (DRAIN_PRIORITY).
 
     After LEADER_RUN_SECONDS it publishes its successor but keeps leading until the
-    successor has started (``coalesce.begin_leading``): the successor waits in the
-    broker queue behind the webhook runs too, and a leader that stopped at once left
-    every paced instance waiting that long (the drain's slow waves,
-    docs/performance.md). Safe to run twice: two leaders only take disjoint ids, and
+    successor has started (``coalesce.begin_leading``): the successor waits for a
+    free worker thread (and before DRAIN_PRIORITY waited behind every webhook run in
+    the broker queue), and a leader that stopped at once left every paced instance
+    waiting that long (the drain's slow waves, docs/performance.md). Safe to run twice: two leaders only take disjoint ids, and
     drain locks keep each instance to one sender."""
     worker = _worker_id()
     size = max(1, settings.SEND_SWEEP_SIZE)
@@ -137,13 +142,12 @@ def drain_ready_task() -> None:
     carry: list[int] = []
     first = True
     while True:
-        if not first and linger and not carry:
+        if not first and linger:
             time.sleep(linger)
         first = False
         if successor and not carry and _succeeded(epoch):
             return  # it leads now (the mark is shared); this one holds nothing
         ids = carry + coalesce.take(DRAIN_WAKE, size - len(carry))
-        carry = []
         if not ids:
             if not coalesce.keep_leading(DRAIN_WAKE):
                 return
@@ -167,19 +171,21 @@ def drain_ready_task() -> None:
             if not linger:
                 time.sleep(IDLE_POLL_SECONDS)
             continue
-        ids, carry = ids[:size], ids[size:]
-        if len(ids) == size and not carry:
+        if len(ids) > size:  # timed ids came due on top of the ready ones
+            ids, extra = ids[:size], ids[size:]
+            for start in range(0, len(extra), size):  # helpers, served before webhook runs
+                publish(drain_queues_task, (extra[start : start + size],))
+        elif len(ids) == size:
             helper = coalesce.take(DRAIN_WAKE, size)
             if helper:
                 publish(drain_queues_task, (helper,))
         try:
-            carry += _sweep(ids, worker)
+            carry = _sweep(ids, worker)
         except services.DrainInterrupted as exc:
             _interrupted(exc)
             # Step down: resume_drains_task's wake-ups (or the next offer) start a
             # fresh leader once the database is back, without waiting for this
-            # mark to lapse. The ids not swept yet are still queued: back to the set.
-            coalesce.give_back(DRAIN_WAKE, carry)
+            # mark to lapse.
             coalesce.resign(DRAIN_WAKE)
             return
         if _stopping():

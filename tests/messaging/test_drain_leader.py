@@ -5,6 +5,7 @@ instance that became ready meanwhile."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,6 +13,8 @@ from typing import Any
 
 import pytest
 import redis
+from kombu.transport.redis import PRIORITY_STEPS
+from kombu.transport.redis import Channel as RedisChannel
 
 from config.celery import app as celery_app
 from engines.emulator.transport import ensure_phone
@@ -232,62 +235,67 @@ def offer_due_now(senders: list[Instance]) -> None:
     assert coalesce.offer_later(KIND, {s.id: time.time() - 1 for s in senders}) is True
 
 
-def test_more_due_than_a_sweep_holds_are_swept_by_the_leader_itself(
+def test_more_due_than_a_sweep_holds_go_to_helpers(
     db: None, published: Published, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
-    """A helper task would wait in the broker queue behind every webhook run: under
-    the paced send bench that left most instances idle for seconds (the slow waves)."""
     ensure_phone(RECIPIENT, "Recipient")
     settings.SEND_SWEEP_SIZE = 1
     clock = SweepClock(monkeypatch)
-    senders = [unpaced_sender() for _ in range(3)]
+    senders = sorted((unpaced_sender() for _ in range(3)), key=lambda s: s.id)
     for sender in senders:
         queue_one(sender, "hello")
     offer_due_now(senders)
     tasks.drain_ready_task()
-    assert clock.sweeps == [[s.id] for s in sorted(senders, key=lambda s: s.id)]  # oldest ids first
-    assert published.calls == []  # no helper task
-    assert OutgoingMessage.objects.filter(status=OutgoingStatus.SENT).count() == 3
+    assert clock.sweeps == [[senders[0].id]]  # oldest ids first
+    assert published.calls == [("drain_queues_task", ([senders[1].id],)), ("drain_queues_task", ([senders[2].id],))]
     assert not leader_held()
 
 
 def test_the_leader_keeps_leading_after_its_run_until_its_successor_starts(
-    db: None, published: Published, monkeypatch: pytest.MonkeyPatch, settings: Any
+    db: None, published: Published, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ensure_phone(RECIPIENT, "Recipient")
-    settings.SEND_SWEEP_SIZE = 1
     clock = SweepClock(monkeypatch)
-    clock.on_sweep = {1: clock.run_over, 2: lambda: coalesce.begin_leading(KIND)}
-    senders = sorted((unpaced_sender() for _ in range(4)), key=lambda s: s.id)
+    senders = sorted((unpaced_sender() for _ in range(3)), key=lambda s: s.id)
     for sender in senders:
         queue_one(sender, "hello")
-    offer_due_now(senders[:3])
+
+    def run_over_and_offer(sender: Instance) -> Any:
+        return lambda: (clock.run_over(), coalesce.offer(KIND, [sender.id]))
+
+    # The run ends during the first sweep while more is offered; the successor
+    # starts during the second, and more is offered again.
+    clock.on_sweep = {
+        1: run_over_and_offer(senders[1]),
+        2: lambda: (coalesce.begin_leading(KIND), coalesce.offer(KIND, [senders[2].id])),
+    }
+    coalesce.offer(KIND, [senders[0].id])
     tasks.drain_ready_task()
-    # The run ended during the first sweep: the successor was published before the
-    # second, and this leader swept on (nothing waited for the successor) until it
-    # had started and what this one had taken was sent.
     assert published.calls == [("drain_ready_task", ())]
-    assert clock.sweeps == [[s.id] for s in senders[:3]]
-    assert OutgoingMessage.objects.filter(status=OutgoingStatus.SENT).count() == 3
-    assert leader_held()  # the successor's now
-    coalesce.offer(KIND, [senders[3].id])
-    assert ready_ids() == {senders[3].id}  # left for the successor, not taken
+    # It swept on after publishing its successor (nothing waited for it to start),
+    # and stopped once it had: the last offer is the successor's.
+    assert clock.sweeps == [[senders[0].id], [senders[1].id]]
+    assert ready_ids() == {senders[2].id}
+    assert leader_held()
 
 
 def test_a_leader_publishes_a_successor_again_if_none_started(
-    db: None, published: Published, monkeypatch: pytest.MonkeyPatch, settings: Any
+    db: None, published: Published, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A lost publish, or a successor whose worker died, must not end the drain."""
     ensure_phone(RECIPIENT, "Recipient")
-    settings.SEND_SWEEP_SIZE = 1
     clock = SweepClock(monkeypatch)
-    clock.on_sweep = {1: clock.run_over, 2: clock.run_over}
-    senders = [unpaced_sender() for _ in range(3)]
+    senders = sorted((unpaced_sender() for _ in range(3)), key=lambda s: s.id)
     for sender in senders:
         queue_one(sender, "hello")
-    offer_due_now(senders)
+    clock.on_sweep = {
+        1: lambda: (clock.run_over(), coalesce.offer(KIND, [senders[1].id])),
+        2: lambda: (clock.run_over(), coalesce.offer(KIND, [senders[2].id])),
+    }
+    coalesce.offer(KIND, [senders[0].id])
     tasks.drain_ready_task()
     assert published.names() == ["drain_ready_task", "drain_ready_task"]
+    assert len(clock.sweeps) == 3
     assert OutgoingMessage.objects.filter(status=OutgoingStatus.SENT).count() == 3
 
 
@@ -370,3 +378,32 @@ def test_a_leader_hands_over_at_once_when_its_worker_shuts_down(
     assert published.names() == ["drain_queues_task", "drain_ready_task"]  # a helper, then the successor
     assert leader_held()
     assert len(ready_ids()) == 1  # the successor's to take
+
+
+def test_drain_tasks_are_served_before_the_webhook_runs_queued_ahead_of_them(private_queue: str) -> None:
+    """Under send load each sent message publishes webhook runs; a drain leader
+    published after hundreds of them must still be the next task a worker gets
+    (before, it waited behind them all and the paced drain stood still meanwhile)."""
+    from journals import tasks as journal_tasks
+
+    for instance_id in (1, 2, 3):
+        journal_tasks.deliver_webhooks_task.apply_async((instance_id,), queue=private_queue)
+    tasks.drain_ready_task.apply_async((), queue=private_queue)
+    # A worker BRPOPs the queue's priority lists in kombu's step order, lowest first.
+    client = coalesce._redis()
+    lists = [f"{private_queue}{RedisChannel.sep}{step}" if step else private_queue for step in PRIORITY_STEPS]
+    served = []
+    for _ in range(4):
+        raw = next(raw for raw in (client.rpop(key) for key in lists) if raw is not None)
+        served.append(json.loads(raw)["headers"]["task"])
+    client.delete(*lists)
+    assert served == ["messaging.tasks.drain_ready_task"] + ["journals.tasks.deliver_webhooks_task"] * 3
+
+
+def test_the_broker_queue_gauge_counts_every_priority(private_queue: str) -> None:
+    from journals import tasks as journal_tasks
+    from instances import selectors
+
+    journal_tasks.deliver_webhooks_task.apply_async((1,), queue=private_queue)
+    tasks.drain_ready_task.apply_async((), queue=private_queue)
+    assert ("relay_broker_queue_length", 2) in [(name, value) for name, _, value in selectors.queue_depths()]
