@@ -415,3 +415,39 @@ def test_the_beat_releases_held_receipts_of_handed_messages_and_forgets_stale_on
     # and sent the message since: it is "sent", never "delivered" by that receipt).
     assert OutgoingMessage.objects.get(pk=never.pk).status in ("queued", "sent")
     assert not HeldReceipt.objects.exists()
+
+
+def test_a_paced_sweep_costs_the_same_statements_whatever_its_size(account: Any) -> None:
+    """The paced drain's fixed cost: a sweep of six due instances runs the statements
+    of a sweep of two (locks, reads, claim, one status transaction), and each
+    instance's notifications still number on from its own last receiptId."""
+    from tests.factories import make_instance
+
+    ensure_phone(RECIPIENT, "Recipient")
+    instances = []
+    for _ in range(6):
+        instance = make_instance(account, authorized=True)
+        instance_services.update_settings(
+            instance, {"delaySendMessagesMilliseconds": 500, "outgoingWebhook": True}
+        )
+        instances.append(instance)
+        queue(instance, ["first"])
+    services.drain_queues([i.pk for i in instances], "test")  # creates the cursor rows
+
+    def cost(group: list[Instance]) -> int:
+        for instance in group:
+            queue(instance, ["next"])
+        # Their last message left long enough ago: every head is due now.
+        SendCursor.objects.update(last_sent_at=timezone.now() - timezone.timedelta(seconds=5))
+        with CaptureQueriesContext(connection) as captured:
+            services.drain_queues([i.pk for i in group], "test")
+        return len(captured.captured_queries)
+
+    assert cost(instances[:2]) == cost(instances)
+    for instance in instances:
+        receipts = list(
+            Notification.objects.filter(instance=instance)
+            .order_by("receipt_id")
+            .values_list("receipt_id", flat=True)
+        )
+        assert receipts == list(range(1, len(receipts) + 1)) and len(receipts) >= 2

@@ -226,8 +226,9 @@ class SweepClock:
 
         monkeypatch.setattr(services, "drain_queues", recording)
 
-    def run_over(self) -> None:
+    def run_over(self) -> float:
         self.now += tasks.LEADER_RUN_SECONDS + 1
+        return self.now
 
 
 def offer_due_now(senders: list[Instance]) -> None:
@@ -401,8 +402,8 @@ def test_drain_tasks_are_served_before_the_webhook_runs_queued_ahead_of_them(pri
 
 
 def test_the_broker_queue_gauge_counts_every_priority(private_queue: str) -> None:
-    from journals import tasks as journal_tasks
     from instances import selectors
+    from journals import tasks as journal_tasks
 
     journal_tasks.deliver_webhooks_task.apply_async((1,), queue=private_queue)
     tasks.drain_ready_task.apply_async((), queue=private_queue)
