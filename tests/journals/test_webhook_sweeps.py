@@ -213,7 +213,7 @@ def broker(settings: Any) -> Iterator[str]:
         celery_app.conf.task_always_eager = eager
         client = coalesce._redis()
         keys = [f"relay:wake:{name}:{kind}:{k}" for kind in ("webhooks", "drain") for k in ("ready", "leader", "later")]
-        client.delete(name, *keys)
+        client.delete(name, f"{name}\x06\x163", *keys)
 
 
 def published(queue: str) -> list[tuple[str, list[Any]]]:
@@ -221,7 +221,10 @@ def published(queue: str) -> list[tuple[str, list[Any]]]:
     taken. (Saving an instance's settings also wakes its send queue: not ours.)"""
     client = coalesce._redis()
     out = []
-    while (raw := client.rpop(queue)) is not None:
+    # kombu keeps one list per priority step: the queue's own name for 0 (the send
+    # drain's tasks), "<queue>\x06\x16<step>" for the others (webhook tasks: 3).
+    lists = [f"{queue}\x06\x16{step}" if step else queue for step in (0, 3, 6, 9)]
+    while (raw := next((r for r in map(client.rpop, lists) if r is not None), None)) is not None:
         message = json.loads(str(raw, "utf-8") if isinstance(raw, bytes) else str(raw))
         args = json.loads(base64.b64decode(message["body"]))[0]
         if message["headers"]["task"].startswith("journals."):
