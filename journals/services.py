@@ -57,23 +57,6 @@ def ingest_events(instance: Instance, batch: Sequence[IngestEvent]) -> list[Noti
     return ingest_events_many([(instance, batch)]).get(instance.pk, [])
 
 
-def _move_cursors(moved: Sequence[NotificationCursor]) -> None:
-    """Save the locked cursors' new ``last_receipt_id``. On PostgreSQL one UPDATE
-    from two arrays: ``bulk_update`` builds a CASE WHEN expression per row, and
-    resolving it was a quarter of the worker's CPU under the paced send bench
-    (docs/performance.md, "Drain waves")."""
-    if connection.vendor != "postgresql" or len(moved) == 1:
-        NotificationCursor.objects.bulk_update(moved, ["last_receipt_id"])
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {NotificationCursor._meta.db_table} AS c SET last_receipt_id = v.last"
-            " FROM unnest(%s::bigint[], %s::bigint[]) AS v(instance_id, last)"
-            " WHERE c.instance_id = v.instance_id",
-            [[c.instance_id for c in moved], [c.last_receipt_id for c in moved]],
-        )
-
-
 def ingest_events_many(batches: Sequence[tuple[Instance, Sequence[IngestEvent]]]) -> dict[int, list[Notification]]:
     """``ingest_event`` for many events of many instances in one transaction: the
     instances' cursor rows are locked with one statement (in id order, like every
