@@ -443,7 +443,12 @@ def test_a_paced_sweep_costs_the_same_statements_whatever_its_size(account: Any)
             services.drain_queues([i.pk for i in group], "test")
         return len(captured.captured_queries)
 
-    assert cost(instances[:2]) == cost(instances)
+    small, large = cost(instances[:2]), cost(instances)
+    # SQLite (the embedded default) has no arrays to join: there journals.chats.touch_chats
+    # moves each instance's chat in getChats with an UPDATE of its own. On PostgreSQL
+    # every statement is shared by the whole sweep.
+    per_instance = 1 if connection.vendor == "sqlite" else 0
+    assert large - small == per_instance * (len(instances) - 2)
     for instance in instances:
         receipts = list(
             Notification.objects.filter(instance=instance)
