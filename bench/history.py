@@ -241,7 +241,7 @@ def seed(db_url: str, messages: int, chats: int) -> tuple[int, str]:
             for i in range(messages):
                 if i % 10 == 9:
                     continue  # sent through the API: below
-                moment = now - span + span * (i + 1) / messages
+                moment = now - span + span * ((i + 1) / messages)
                 renderer = incoming if i % 2 == 0 else outgoing
                 copy.write(journal_line(renderer, "John", moment, f"Message {i}", True))
             for c in range(chats):
@@ -253,7 +253,7 @@ def seed(db_url: str, messages: int, chats: int) -> tuple[int, str]:
         timings["journal_copy_s"] = time.monotonic() - started
         with cur.copy(f"COPY messaging_outgoingmessage ({api_cols}) FROM STDIN") as copy:
             for i in range(9, messages, 10):
-                moment = now - span + span * (i + 1) / messages
+                moment = now - span + span * ((i + 1) / messages)
                 at = moment.isoformat()
                 copy.write(copy_line(
                     instance.id, "BAE5" + secrets.token_hex(6).upper(), BIG_CHAT, "sendMessage", "textMessage",
