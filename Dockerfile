@@ -33,4 +33,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
 
 # The web process; compose.yaml (and any orchestrator) runs the other kinds from the
 # same image with the commands of the Procfile.
-CMD ["python", "-m", "granian", "--interface", "asgi", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--loop", "uvloop", "--log-level", "warning", "config.asgi:application"]
+CMD ["python", "-m", "granian", "--interface", "asgi", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--loop", "uvloop", "--backpressure", "32768", "--log-level", "warning", "config.asgi:application"]

@@ -25,13 +25,20 @@ PYTHON = "python"
 KINDS = ("web", "worker", "beat", "runner")
 WEB_WORKERS_DEFAULT = 2
 WORKER_CONCURRENCY_DEFAULT = 4
+# Requests a web worker serves at once. granian's default is its listen backlog
+# divided by the workers (1 024 / 2 = 512 per worker): a receiveNotification long
+# poll holds its slot for up to receiveTimeout (60 s), so past 1 024 waiters every
+# further request, sendMessage included, waited for a waiter to finish. A waiter
+# costs a socket and a few KB (docs/performance.md, Long-poll), not a thread.
+WEB_BACKPRESSURE = 32768
 
 
 def web(host: str, port: str, workers: str) -> list[str]:
     # asgi interface: Channels (WebSockets) and the lifespan handler in config.asgi.
     # uvloop: the loop the product was tuned on (messaging.fastlane, long-poll).
     return [PYTHON, "-m", "granian", "--interface", "asgi", "--host", host, "--port", port,
-            "--workers", workers, "--loop", "uvloop", "--log-level", "warning", "config.asgi:application"]
+            "--workers", workers, "--loop", "uvloop", "--backpressure", str(WEB_BACKPRESSURE),
+            "--log-level", "warning", "config.asgi:application"]
 
 
 def worker(concurrency: str) -> list[str]:
