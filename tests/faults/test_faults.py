@@ -11,7 +11,7 @@ arrivals in receiptId order; the queue moves again (a probe sent after the fault
 reaches a final status) within RECOVERY_BOUND_SECONDS, counted from the moment the
 failed part is started again (a process spawned, a server started: its start-up is
 part of the recovery). Figures (accepted, lost,
-duplicated, recovery) go to var/faults/figures.json and docs/performance.md.
+duplicated, recovery) go to var/faults/figures.json (earlier runs: docs/performance-history.md).
 
 Nothing is timed tightly: every wait is on a condition with a generous bound (the
 machine has two shared cores). The stack runs with short recovery settings
