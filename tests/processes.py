@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,3 +92,22 @@ def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.1
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@contextmanager
+def private_broker_queue(settings: Any) -> Iterator[str]:
+    """A broker queue of the test's own (``settings.CELERY_TASK_DEFAULT_QUEUE``), with
+    tasks published to the broker instead of run inline: a real worker started on that
+    queue gets them, and concurrent test runs (xdist, another checkout) never eat each
+    other's tasks. ``settings`` is pytest-django's fixture, which restores the queue
+    name afterwards; eager mode is restored here."""
+    from config.celery import app as celery_app
+
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    settings.CELERY_TASK_DEFAULT_QUEUE = name
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    try:
+        yield name
+    finally:
+        celery_app.conf.task_always_eager = eager

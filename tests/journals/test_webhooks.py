@@ -26,6 +26,7 @@ from journals import services, tasks, webhooks
 from journals.models import Notification, NotificationState, WebhookAttempt
 from journals.services import ingest_event
 from tests.factories import make_instance
+from tests.processes import private_broker_queue
 
 LOOPBACK = ["127.0.0.1/32"]
 
@@ -639,25 +640,17 @@ def test_attempt_log_is_pruned_after_the_retention(db: None, receiver: Receiver,
 def test_wake_ups_are_coalesced_while_one_is_waiting(db: None, settings: Any) -> None:
     if not settings.REDIS_URL:
         pytest.skip("coalescing needs Redis (REDIS_URL)")
-    import uuid
-
-    from config.celery import app as celery_app
-
-    queue = f"test-{uuid.uuid4().hex[:10]}"
-    settings.CELERY_TASK_DEFAULT_QUEUE = queue
-    eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
     task = tasks.deliver_webhooks_task
-    try:
-        assert task.apply_async((42,), queue=queue) is not None
-        assert task.apply_async((42,), queue=queue) is None  # one is already waiting
-        assert task.apply_async((43,), queue=queue) is not None  # per instance
-        assert task.apply_async((42,), queue=queue, countdown=5) is not None  # retries always go
-        webhooks.clear_wake_pending(42)  # what a starting run does first
-        assert task.apply_async((42,), queue=queue) is not None
-        webhooks.wake_due()  # beat clears a stale mark before waking (nothing due here)
-    finally:
-        celery_app.conf.task_always_eager = eager
-        webhooks.clear_wake_pending(42)
-        webhooks.clear_wake_pending(43)
-        coalesce._redis().delete(queue)
+    with private_broker_queue(settings) as queue:
+        try:
+            assert task.apply_async((42,), queue=queue) is not None
+            assert task.apply_async((42,), queue=queue) is None  # one is already waiting
+            assert task.apply_async((43,), queue=queue) is not None  # per instance
+            assert task.apply_async((42,), queue=queue, countdown=5) is not None  # retries always go
+            webhooks.clear_wake_pending(42)  # what a starting run does first
+            assert task.apply_async((42,), queue=queue) is not None
+            webhooks.wake_due()  # beat clears a stale mark before waking (nothing due here)
+        finally:
+            webhooks.clear_wake_pending(42)
+            webhooks.clear_wake_pending(43)
+            coalesce._redis().delete(queue)

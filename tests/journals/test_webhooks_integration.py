@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from config.celery import app as celery_app
 from instances.models import Instance
 from journals import tasks
 from journals.models import Notification, NotificationState, WebhookAttempt
 from tests.factories import make_instance
 from tests.journals.test_webhooks import Receiver, ingest, receipt_of, states
-from tests.processes import celery_worker_args, running, wait_for
+from tests.processes import celery_worker_args, private_broker_queue, running, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -25,14 +23,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 def queue(settings: Any) -> Iterator[str]:
     """A private broker queue (concurrent test runs never eat each other's tasks);
     tasks go to the broker, not inline, so the real worker gets them."""
-    name = f"test-{uuid.uuid4().hex[:10]}"
-    settings.CELERY_TASK_DEFAULT_QUEUE = name
-    eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    try:
+    with private_broker_queue(settings) as name:
         yield name
-    finally:
-        celery_app.conf.task_always_eager = eager
 
 
 def worker_env(queue: str, **extra: str) -> dict[str, str]:

@@ -16,7 +16,6 @@ import redis
 from kombu.transport.redis import PRIORITY_STEPS
 from kombu.transport.redis import Channel as RedisChannel
 
-from config.celery import app as celery_app
 from engines.emulator.transport import ensure_phone
 from instances import coalesce
 from instances import services as instance_services
@@ -24,6 +23,7 @@ from instances.models import Instance
 from messaging import services, tasks
 from messaging.models import OutgoingMessage, OutgoingStatus
 from tests.factories import make_instance
+from tests.processes import private_broker_queue
 
 RECIPIENT = "79001112255"
 CHAT = f"{RECIPIENT}@c.us"
@@ -36,20 +36,16 @@ def private_queue(settings: Any) -> Iterator[str]:
     (the tests capture what is published)."""
     if not settings.REDIS_URL:
         pytest.skip("the drain leader needs Redis (REDIS_URL)")
-    name = f"test-{uuid.uuid4().hex[:10]}"
-    settings.CELERY_TASK_DEFAULT_QUEUE = name
     client = coalesce._redis()  # tests may replace coalesce._redis with a failing one
-    keys = (
-        coalesce._ready_key(KIND), coalesce._leader_key(KIND), coalesce._later_key(KIND),
-        coalesce._epoch_key(KIND), name,
-    )
-    eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    try:
-        yield name
-    finally:
-        celery_app.conf.task_always_eager = eager
-        client.delete(*keys)
+    with private_broker_queue(settings) as name:
+        keys = (
+            coalesce._ready_key(KIND), coalesce._leader_key(KIND), coalesce._later_key(KIND),
+            coalesce._epoch_key(KIND), name,
+        )
+        try:
+            yield name
+        finally:
+            client.delete(*keys)
 
 
 class Published:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,14 +10,13 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from config.celery import app as celery_app
 from engines.emulator.models import EmuMessage
 from engines.emulator.transport import ensure_phone
 from instances.models import Instance
 from messaging.models import OutgoingMessage, OutgoingStatus
 from tests.conftest import method_url
 from tests.factories import make_instance
-from tests.processes import celery_worker_args, running, start, stop, wait_for
+from tests.processes import celery_worker_args, private_broker_queue, running, start, stop, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -29,14 +27,8 @@ RECIPIENT = "79001230000"
 def queue(settings: Any) -> Iterator[str]:
     """A private broker queue, so concurrent test runs never eat each other's tasks;
     tasks go to the broker (not inline) so the real workers get them."""
-    name = f"test-{uuid.uuid4().hex[:10]}"
-    settings.CELERY_TASK_DEFAULT_QUEUE = name
-    eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    try:
+    with private_broker_queue(settings) as name:
         yield name
-    finally:
-        celery_app.conf.task_always_eager = eager
 
 
 def _sender(delay_ms: int) -> Instance:

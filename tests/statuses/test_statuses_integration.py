@@ -4,7 +4,6 @@ simulated viewers, against the test database (Redis broker in CI)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,13 +11,12 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from config.celery import app as celery_app
 from engines.emulator.services import add_simulated_contact
 from journals.models import Notification
 from tests.conftest import method_url
 from tests.factories import make_instance
 from tests.journals.emulated import set_flags
-from tests.processes import celery_worker_args, running, wait_for
+from tests.processes import celery_worker_args, private_broker_queue, running, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -28,14 +26,8 @@ SIMULATED = "79260000099"
 @pytest.fixture
 def queue(settings: Any) -> Iterator[str]:
     """A private broker queue; tasks go to the broker so the real worker gets them."""
-    name = f"test-{uuid.uuid4().hex[:10]}"
-    settings.CELERY_TASK_DEFAULT_QUEUE = name
-    eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    try:
+    with private_broker_queue(settings) as name:
         yield name
-    finally:
-        celery_app.conf.task_always_eager = eager
 
 
 def _statistic(client: APIClient, instance: Any, id_message: str) -> dict[str, str]:
