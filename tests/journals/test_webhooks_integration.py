@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
+from instances import coalesce
 from instances.models import Instance
 from journals import tasks
 from journals.models import Notification, NotificationState, WebhookAttempt
@@ -57,12 +59,29 @@ def test_broker_and_receiver_down_then_back_every_notification_once_in_order(
     try:
         instance = webhook_instance(receiver.url)
 
-        def broker_down(*args: Any, **kwargs: Any) -> None:
-            raise ConnectionError("Error 111 connecting to the broker. Connection refused.")
+        published: list[str] = []
+
+        def broker_down(name: str) -> Any:
+            def apply_async(*args: Any, **kwargs: Any) -> None:
+                published.append(name)
+                raise ConnectionError("Error 111 connecting to the broker. Connection refused.")
+
+            return apply_async
+
+        def redis_down() -> redis.Redis:
+            # A port nothing listens on: every call raises ConnectionError for real.
+            return redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
 
         with monkeypatch.context() as patch:
-            patch.setattr(tasks.deliver_webhooks_task, "apply_async", broker_down)
+            # Redis (the broker and the wake-up sets) is down: the ready-set offer
+            # fails, and so does every publish, the sweep leader's and the
+            # per-instance fallback's alike.
+            patch.setattr(coalesce, "_redis", redis_down)
+            for task in (tasks.deliver_webhooks_ready_task, tasks.deliver_webhooks_task,
+                         tasks.deliver_webhooks_many_task):
+                patch.setattr(task, "apply_async", broker_down(task.name))
             first = ingest(instance, 10, "a")  # committed; the wake-ups are lost
+        assert published, "the wake-ups never reached the (failing) broker: the test proves nothing"
         assert states(instance) == ["queued"] * 10
 
         args = celery_worker_args(queue, schedule=tmp_path / "beat-schedule", concurrency=4)
