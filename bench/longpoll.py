@@ -1,6 +1,8 @@
 """Benchmark: receiveNotification long-polls at scale: wake-up latency and memory.
 
   .venv/bin/python bench/longpoll.py [--instances 200] [--waiters 10000] [--gap-ms 20]
+  .venv/bin/python bench/longpoll.py --waiters 25000 --cap-to-fd-limit      # HTTP/1.1, what fits
+  .venv/bin/python bench/longpoll.py --waiters 25000 --http2 [--streams-per-connection 200]
 
 What it does (PostgreSQL + Redis from DATABASE_URL / REDIS_URL, defaults: this machine):
 1. Creates a fresh database ``relay_bench_longpoll``, migrates, creates N authorized
@@ -8,14 +10,24 @@ What it does (PostgreSQL + Redis from DATABASE_URL / REDIS_URL, defaults: this m
 2. Starts one shipped web process (config/processes.py's granian command, 1 worker) (the async receiveNotification view, Redis pub/sub
    wake-ups, a psycopg pool) and a client process that opens W concurrent
    ``receiveNotification?receiveTimeout=60`` requests spread evenly over the instances
-   (raw asyncio sockets, one connection each).
+   (raw asyncio sockets, one connection each). With ``--http2`` the waiters are
+   concurrent HTTP/2 streams instead, ``--streams-per-connection`` of them on each of
+   W / S cleartext connections (prior knowledge, h2c: the shipped web command speaks
+   HTTP/1.1 and HTTP/2 on one port); the web process then holds W / S sockets, not W.
 3. Once every request is sent and has settled, this process injects one incoming
    message per instance with ``journals.services.ingest_event`` (the engine's way in),
    one instance every ``--gap-ms``, stamping the moment of commit.
 4. Wake-up latency = response received by the client − commit (both CLOCK_MONOTONIC,
-   one machine). Prints p50/p90/p99/max, how many waiters answered, and the web
+   one machine; over HTTP/2: the read that completed that stream's response). Prints p50/p90/p99/max, how many waiters answered, and the web
    process's RSS (VmRSS while everyone waits, VmHWM peak) from /proc. Writes
-   var/bench/longpoll.json. Targets: p99 ≤ 50 ms, RSS ≤ 1 GB.
+   var/bench/longpoll.json. Targets (issue 16): 25,000 waiters on one web process,
+   p99 ≤ 50 ms, RSS ≤ 2 GB.
+
+Descriptors: over HTTP/1.1 each waiter is a socket in both the web and the client
+process, so W waiters need more than W + FD_HEADROOM descriptors per process. Where
+the hard limit is lower and cannot be raised (this machine: 20,000, no
+CAP_SYS_RESOURCE), ``--cap-to-fd-limit`` lowers W to limit − FD_HEADROOM and the
+summary says so (``waiters_requested``, ``waiters``, ``fd_limit``).
 
 Only loopback traffic; every process it starts is stopped at the end.
 """
@@ -37,6 +49,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from h2 import events as h2_events  # noqa: E402
+from h2.config import H2Configuration  # noqa: E402
+from h2.connection import H2Connection  # noqa: E402
+
 from bench.common import create_instances, django_setup, free_port, fresh_database, shipped, stop, wait_http  # noqa: E402
 
 PY = sys.executable
@@ -45,6 +61,9 @@ SENDER = "79005550202"
 
 
 FD_LIMIT_WANTED = 1 << 18
+# Descriptors a process needs besides its waiters' sockets: the web process's
+# PostgreSQL pool, Redis, listening sockets, the interpreter's own files.
+FD_HEADROOM = 1000
 
 
 def raise_fd_limit() -> int:
@@ -172,12 +191,128 @@ async def _client(creds: list[tuple[int, str]], waiters: int, ready_file: Path, 
     out_file.write_text(json.dumps({"results": results, "errors": errors[:20], "error_count": len(errors)}))
 
 
+# --- The HTTP/2 client: many waiters per connection ------------------------------
+
+
+def _poll_path(instance_id: int, token: str) -> bytes:
+    return f"/waInstance{instance_id}/receiveNotification/{token}?receiveTimeout=60".encode()
+
+
+class _H2Waiters:
+    """One h2c (prior knowledge) connection carrying ``len(waiters)`` long polls as
+    concurrent streams. Like the HTTP/1.1 waiter, an empty answer is re-polled (a new
+    stream on the same connection); a waiter is done at its first notification."""
+
+    def __init__(self, waiters: list[tuple[int, str]], results: list[tuple[int, float, int, bool]]) -> None:
+        self.waiters = waiters
+        self.results = results
+        self.conn = H2Connection(H2Configuration(client_side=True, header_encoding=None))
+        # stream id -> (instance id, path, status, body so far)
+        self.streams: dict[int, tuple[int, bytes, int, bytearray]] = {}
+        self.sent = 0  # waiters whose first request is written (the ramp's readiness)
+        self.failed = 0  # waiters lost with the connection (client errors)
+
+    def _open(self, instance_id: int, path: bytes) -> None:
+        stream_id = self.conn.get_next_available_stream_id()
+        self.conn.send_headers(stream_id, [
+            (b":method", b"GET"), (b":scheme", b"http"), (b":authority", f"127.0.0.1:{PORT}".encode()),
+            (b":path", path),
+        ], end_stream=True)
+        self.streams[stream_id] = (instance_id, path, 0, bytearray())
+
+    def _on_event(self, event: h2_events.Event, received: float) -> None:
+        if isinstance(event, h2_events.ResponseReceived):
+            instance_id, path, _, body = self.streams[event.stream_id]
+            status = next((int(v) for k, v in event.headers or [] if k == b":status"), 0)
+            self.streams[event.stream_id] = (instance_id, path, status, body)
+        elif isinstance(event, h2_events.DataReceived):
+            self.streams[event.stream_id][3].extend(event.data or b"")
+            # Give the window back at once: thousands of small answers share the
+            # connection's 64 KB receive window.
+            self.conn.acknowledge_received_data(event.flow_controlled_length or 0, event.stream_id or 0)
+        elif isinstance(event, h2_events.StreamEnded):
+            instance_id, path, status, body = self.streams.pop(event.stream_id or 0)
+            if status == 200 and bytes(body).strip() in (b"", b"null"):
+                self._open(instance_id, path)
+            else:
+                self.results.append((instance_id, received, status, status == 200))
+        elif isinstance(event, h2_events.StreamReset):
+            self.streams.pop(event.stream_id or 0, None)
+            self.failed += 1
+        elif isinstance(event, h2_events.ConnectionTerminated):
+            raise ConnectionError(f"GOAWAY from the server: {event.error_code!r}")
+
+    async def run(self, gate: asyncio.Semaphore) -> None:
+        async with gate:
+            reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+        try:
+            self.conn.initiate_connection()
+            writer.write(self.conn.data_to_send())
+            # The server's SETTINGS first: it states how many streams a connection
+            # may have open at once, and more than that would be refused.
+            settings = False
+            while not settings:
+                data = await reader.read(65536)
+                if not data:
+                    raise ConnectionError("the server closed the connection before its SETTINGS")
+                for event in self.conn.receive_data(data):
+                    settings = settings or isinstance(event, h2_events.RemoteSettingsChanged)
+                writer.write(self.conn.data_to_send())  # our SETTINGS ack
+            limit = self.conn.remote_settings.max_concurrent_streams
+            if len(self.waiters) > limit:
+                raise ValueError(f"{len(self.waiters)} streams per connection; the server allows {limit}"
+                                 " (granian --http2-max-concurrent-streams)")
+            for instance_id, token in self.waiters:
+                self._open(instance_id, _poll_path(instance_id, token))
+            writer.write(self.conn.data_to_send())
+            await writer.drain()
+            self.sent = len(self.waiters)
+            while self.streams:
+                data = await reader.read(65536)
+                # One stamp per read: every stream this read completed was received
+                # now, not after the Python work of parsing the streams before it.
+                received = time.monotonic()
+                if not data:
+                    raise ConnectionError(f"the server closed the connection with {len(self.streams)} streams open")
+                for event in self.conn.receive_data(data):
+                    self._on_event(event, received)
+                outgoing = self.conn.data_to_send()
+                if outgoing:
+                    writer.write(outgoing)
+        except BaseException:
+            self.failed += len(self.streams) if self.sent else len(self.waiters)
+            self.sent = len(self.waiters)  # settled for the ramp: counted as failed
+            raise
+        finally:
+            writer.close()
+
+
+async def _client_h2(creds: list[tuple[int, str]], waiters: int, per_connection: int, ready_file: Path,
+                     out_file: Path) -> None:
+    results: list[tuple[int, float, int, bool]] = []
+    assigned = [creds[n % len(creds)] for n in range(waiters)]
+    connections = [_H2Waiters(assigned[start:start + per_connection], results)
+                   for start in range(0, waiters, per_connection)]
+    gate = asyncio.Semaphore(64)  # concurrent connects
+    tasks = [asyncio.create_task(c.run(gate)) for c in connections]
+    while sum(c.sent for c in connections) < waiters:
+        await asyncio.sleep(0.05)
+    ready_file.write_text(str(sum(c.sent for c in connections) - sum(c.failed for c in connections)))
+    done, _ = await asyncio.wait(tasks, timeout=180)
+    errors = [repr(t.exception()) for t in done if t.exception() is not None]
+    out_file.write_text(json.dumps({"results": results, "errors": errors[:20],
+                                    "error_count": sum(c.failed for c in connections)}))
+
+
 def client_main(args: argparse.Namespace) -> None:
     global PORT
     PORT = args.port
     raise_fd_limit()
     creds = [(int(i), str(t)) for i, t in json.loads(Path(args.creds).read_text())]
-    asyncio.run(_client(creds, args.waiters, Path(args.ready), Path(args.out)))
+    if args.http2:
+        asyncio.run(_client_h2(creds, args.waiters, args.streams_per_connection, Path(args.ready), Path(args.out)))
+    else:
+        asyncio.run(_client(creds, args.waiters, Path(args.ready), Path(args.out)))
 
 
 # --- The bench ----------------------------------------------------------------------
@@ -248,6 +383,13 @@ def main() -> None:
     parser.add_argument("--gap-ms", type=float, default=20.0)
     parser.add_argument("--settle", type=float, default=2.0, help="quiet seconds (web CPU idle) before the first event")
     parser.add_argument("--ramp-timeout", type=float, default=120.0)
+    parser.add_argument("--http2", action="store_true",
+                        help="waiters are HTTP/2 streams (h2c, prior knowledge), --streams-per-connection per connection")
+    parser.add_argument("--streams-per-connection", type=int, default=200,
+                        help="with --http2 (granian's default SETTINGS_MAX_CONCURRENT_STREAMS is 200)")
+    parser.add_argument("--cap-to-fd-limit", action="store_true",
+                        help=f"lower --waiters to what the descriptor limit allows (limit - {FD_HEADROOM}), stated"
+                        " in the summary, instead of refusing to run")
     parser.add_argument("--database", default="", help="the bench's own PostgreSQL database (dropped and re-created;"
                         " default relay_bench_longpoll on DATABASE_URL_BENCH's or DATABASE_URL's server)")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
@@ -263,9 +405,19 @@ def main() -> None:
     # Stopped by a signal: still run the finally blocks that stop the processes.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     limit = raise_fd_limit()
-    if limit < args.waiters + 1000:
-        sys.exit(f"{args.waiters} waiters need more than {args.waiters + 1000} file descriptors per process;"
-                 f" the limit here is {limit}: raise it (ulimit -Hn / -n) or run as root")
+    requested = args.waiters
+    # Sockets per process: one per waiter over HTTP/1.1, one per connection over HTTP/2.
+    connections = -(-requested // args.streams_per_connection) if args.http2 else requested
+    if limit < connections + FD_HEADROOM:
+        if not args.cap_to_fd_limit or args.http2:
+            sys.exit(f"{connections} connections need more than {connections + FD_HEADROOM} file descriptors per"
+                     f" process; the limit here is {limit}: raise it (ulimit -Hn / -n), run as root, or pass"
+                     " --cap-to-fd-limit (HTTP/1.1) or --http2")
+        args.waiters = connections = limit - FD_HEADROOM
+        print(f"HTTP/1.1: {requested} waiters need {requested + FD_HEADROOM} descriptors per process; this"
+              f" machine's hard limit is {limit}: measuring {args.waiters} waiters (limit - {FD_HEADROOM})",
+              flush=True)
+    http = "2" if args.http2 else "1.1"
     global PORT
     PORT = free_port()
     db_url = os.environ.get("DATABASE_URL_BENCH", "postgres://postgres@127.0.0.1:5432/relay_bench_longpoll")
@@ -294,7 +446,10 @@ def main() -> None:
             raise RuntimeError(f"the web process exited; see {web_log.name}")
         idle = rss_kb(web.pid)
         client_cmd = [PY, __file__, "--client", "--port", str(PORT), "--waiters", str(args.waiters), "--creds", str(creds_file),
-                      "--ready", str(ready_file), "--out", str(out_file)]
+                      "--ready", str(ready_file), "--out", str(out_file),
+                      "--streams-per-connection", str(args.streams_per_connection)]
+        if args.http2:
+            client_cmd.append("--http2")
         started = time.monotonic()
         client = subprocess.Popen(client_cmd, cwd=ROOT, env=env, start_new_session=True)
         while not ready_file.exists():
@@ -306,8 +461,8 @@ def main() -> None:
         ramp = time.monotonic() - started
         settle(web.pid, args.settle)
         waiting = rss_kb(web.pid)
-        print(f"{ready_file.read_text()} waiters connected in {ramp:.1f}s; web RSS {waiting['VmRSS'] / 1024:.0f} MB",
-              flush=True)
+        print(f"{ready_file.read_text()} waiters connected in {ramp:.1f}s over {connections} HTTP/{http}"
+              f" connections; web RSS {waiting['VmRSS'] / 1024:.0f} MB", flush=True)
         committed = inject(creds, args.gap_ms / 1000)
         client.wait(240)
         after = rss_kb(web.pid)
@@ -320,8 +475,13 @@ def main() -> None:
     lat_ms = [(received - committed[i]) * 1000 for i, received, status, got in data["results"] if status == 200 and got]
     failed = sum(1 for _, _, status, _ in data["results"] if status != 200)
     report = {
+        "http": http,
         "instances": args.instances,
         "waiters": args.waiters,
+        "waiters_requested": requested,
+        "connections": connections,
+        "streams_per_connection": args.streams_per_connection if args.http2 else 1,
+        "fd_limit": limit,
         "answered_with_notification": len(lat_ms),
         "non_200": failed,
         "client_errors": data["error_count"],
@@ -339,7 +499,7 @@ def main() -> None:
             "after": round(after["VmRSS"] / 1024, 1),
             "peak": round(after["VmHWM"] / 1024, 1),
         },
-        "targets": {"p99_ms": 50, "rss_mb": 1024},
+        "targets": {"waiters": 25_000, "p99_ms": 50, "rss_mb": 2048},
     }
     (work / "longpoll.json").write_text(json.dumps(report, indent=2))
     (work / "longpoll-committed.json").write_text(json.dumps(committed))
