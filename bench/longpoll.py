@@ -121,18 +121,28 @@ def prepare(db_url: str, env: dict[str, str], instances: int) -> list[tuple[int,
     return create_instances(env, account.pk, instances, phone_prefix="7991", after_link={"incomingWebhook": True})
 
 
-def rss_kb(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM summed over the web command's process group: granian's
-    supervisor holds none of the waiters, its worker process holds them all."""
-    out = {"VmRSS": 0, "VmHWM": 0}
+def group_pids(pgid: int) -> list[int]:
+    """The processes of the web command's process group: granian's supervisor and its
+    worker (the supervisor holds none of the waiters, the worker all of them)."""
+    pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            if int((entry / "stat").read_text().rsplit(") ", 1)[1].split()[2]) != pid:
-                continue
-            lines = (entry / "status").read_text().splitlines()
+            if int((entry / "stat").read_text().rsplit(") ", 1)[1].split()[2]) == pgid:
+                pids.append(int(entry.name))
         except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    return pids
+
+
+def rss_kb(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM summed over the web command's process group."""
+    out = {"VmRSS": 0, "VmHWM": 0}
+    for member in group_pids(pid):
+        try:
+            lines = Path(f"/proc/{member}/status").read_text().splitlines()
+        except (FileNotFoundError, ProcessLookupError):
             continue
         for line in lines:
             key, _, value = line.partition(":")
@@ -186,9 +196,11 @@ async def _client(creds: list[tuple[int, str]], waiters: int, ready_file: Path, 
     while sent[0] + sum(1 for t in tasks if t.done()) < waiters:
         await asyncio.sleep(0.05)
     ready_file.write_text(str(sent[0]))
+    cpu_ready = time.process_time()
     done, _ = await asyncio.wait(tasks, timeout=180)
     errors = [repr(t.exception()) for t in done if t.exception() is not None]
-    out_file.write_text(json.dumps({"results": results, "errors": errors[:20], "error_count": len(errors)}))
+    out_file.write_text(json.dumps({"results": results, "errors": errors[:20], "error_count": len(errors),
+                                    "cpu_s_after_ready": time.process_time() - cpu_ready}))
 
 
 # --- The HTTP/2 client: many waiters per connection ------------------------------
@@ -198,10 +210,16 @@ def _poll_path(instance_id: int, token: str) -> bytes:
     return f"/waInstance{instance_id}/receiveNotification/{token}?receiveTimeout=60".encode()
 
 
-class _H2Waiters:
+class _H2Waiters(asyncio.Protocol):
     """One h2c (prior knowledge) connection carrying ``len(waiters)`` long polls as
     concurrent streams. Like the HTTP/1.1 waiter, an empty answer is re-polled (a new
-    stream on the same connection); a waiter is done at its first notification."""
+    stream on the same connection); a waiter is done at its first notification.
+
+    A protocol, not a stream reader: a wake-up completes streams on many connections
+    at once, and parsing HTTP/2 in Python costs far more than reading an HTTP/1.1
+    answer. Each read is stamped as it arrives and parsed after every read of the same
+    loop pass is stamped, so a stream's latency does not include the parsing of the
+    other connections' streams (the HTTP/1.1 client does no such work)."""
 
     def __init__(self, waiters: list[tuple[int, str]], results: list[tuple[int, float, int, bool]]) -> None:
         self.waiters = waiters
@@ -210,7 +228,49 @@ class _H2Waiters:
         # stream id -> (instance id, path, status, body so far)
         self.streams: dict[int, tuple[int, bytes, int, bytearray]] = {}
         self.sent = 0  # waiters whose first request is written (the ramp's readiness)
-        self.failed = 0  # waiters lost with the connection (client errors)
+        self.failed = 0  # waiters lost with the connection or a reset stream (client errors)
+        self.resolved = 0  # waiters answered (their first notification or an error status) or lost
+        self.transport: asyncio.Transport | None = None
+        self.unparsed: list[tuple[float, bytes]] = []
+        loop = asyncio.get_running_loop()
+        self.settings: asyncio.Future[int] = loop.create_future()  # the server's max concurrent streams
+        self.done: asyncio.Future[None] = loop.create_future()
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.unparsed.append((time.monotonic(), data))
+        if len(self.unparsed) == 1:
+            asyncio.get_running_loop().call_soon(self._parse)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(ConnectionError(f"the server closed the connection with {len(self.streams)} streams open ({exc!r})"))
+
+    def _fail(self, exc: BaseException) -> None:
+        for future in (self.settings, self.done):
+            if not future.done():
+                future.set_exception(exc)
+
+    def _flush(self) -> None:
+        outgoing = self.conn.data_to_send()
+        if outgoing and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(outgoing)
+
+    def _parse(self) -> None:
+        chunks, self.unparsed = self.unparsed, []
+        try:
+            for received, data in chunks:
+                for event in self.conn.receive_data(data):
+                    self._on_event(event, received)
+        except Exception as exc:  # noqa: BLE001 - a protocol error ends this connection's waiters
+            self._fail(exc)
+            return
+        self._flush()
+        if self.resolved == len(self.waiters) and not self.done.done():
+            self.done.set_result(None)
 
     def _open(self, instance_id: int, path: bytes) -> None:
         stream_id = self.conn.get_next_available_stream_id()
@@ -221,12 +281,15 @@ class _H2Waiters:
         self.streams[stream_id] = (instance_id, path, 0, bytearray())
 
     def _on_event(self, event: h2_events.Event, received: float) -> None:
-        if isinstance(event, h2_events.ResponseReceived):
-            instance_id, path, _, body = self.streams[event.stream_id]
+        if isinstance(event, h2_events.RemoteSettingsChanged):
+            if not self.settings.done():
+                self.settings.set_result(self.conn.remote_settings.max_concurrent_streams)
+        elif isinstance(event, h2_events.ResponseReceived):
+            instance_id, path, _, body = self.streams[event.stream_id or 0]
             status = next((int(v) for k, v in event.headers or [] if k == b":status"), 0)
-            self.streams[event.stream_id] = (instance_id, path, status, body)
+            self.streams[event.stream_id or 0] = (instance_id, path, status, body)
         elif isinstance(event, h2_events.DataReceived):
-            self.streams[event.stream_id][3].extend(event.data or b"")
+            self.streams[event.stream_id or 0][3].extend(event.data or b"")
             # Give the window back at once: thousands of small answers share the
             # connection's 64 KB receive window.
             self.conn.acknowledge_received_data(event.flow_controlled_length or 0, event.stream_id or 0)
@@ -236,72 +299,69 @@ class _H2Waiters:
                 self._open(instance_id, path)
             else:
                 self.results.append((instance_id, received, status, status == 200))
+                self.resolved += 1
         elif isinstance(event, h2_events.StreamReset):
             self.streams.pop(event.stream_id or 0, None)
             self.failed += 1
+            self.resolved += 1
         elif isinstance(event, h2_events.ConnectionTerminated):
             raise ConnectionError(f"GOAWAY from the server: {event.error_code!r}")
 
-    async def run(self, gate: asyncio.Semaphore) -> None:
-        async with gate:
-            reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+    async def run(self, gate: asyncio.Semaphore, first: int, ramp_start: float, ramp_rate: float) -> None:
+        """``first``: the global index of this connection's first waiter; waiter k's
+        request goes out at ramp_start + k / ramp_rate (0: all at once)."""
+        loop = asyncio.get_running_loop()
         try:
+            async with gate:
+                await loop.create_connection(lambda: self, "127.0.0.1", PORT)
             self.conn.initiate_connection()
-            writer.write(self.conn.data_to_send())
+            self._flush()
             # The server's SETTINGS first: it states how many streams a connection
             # may have open at once, and more than that would be refused.
-            settings = False
-            while not settings:
-                data = await reader.read(65536)
-                if not data:
-                    raise ConnectionError("the server closed the connection before its SETTINGS")
-                for event in self.conn.receive_data(data):
-                    settings = settings or isinstance(event, h2_events.RemoteSettingsChanged)
-                writer.write(self.conn.data_to_send())  # our SETTINGS ack
-            limit = self.conn.remote_settings.max_concurrent_streams
+            limit = await self.settings
             if len(self.waiters) > limit:
                 raise ValueError(f"{len(self.waiters)} streams per connection; the server allows {limit}"
                                  " (granian --http2-max-concurrent-streams)")
-            for instance_id, token in self.waiters:
+            for n, (instance_id, token) in enumerate(self.waiters):
+                due = ramp_start + (first + n) / ramp_rate - time.monotonic() if ramp_rate > 0 else 0.0
+                if due > 0:
+                    self._flush()
+                    self.sent = n
+                    await asyncio.sleep(due)
+                if self.done.done():
+                    break  # the connection failed meanwhile: await below raises why
                 self._open(instance_id, _poll_path(instance_id, token))
-            writer.write(self.conn.data_to_send())
-            await writer.drain()
+            self._flush()
             self.sent = len(self.waiters)
-            while self.streams:
-                data = await reader.read(65536)
-                # One stamp per read: every stream this read completed was received
-                # now, not after the Python work of parsing the streams before it.
-                received = time.monotonic()
-                if not data:
-                    raise ConnectionError(f"the server closed the connection with {len(self.streams)} streams open")
-                for event in self.conn.receive_data(data):
-                    self._on_event(event, received)
-                outgoing = self.conn.data_to_send()
-                if outgoing:
-                    writer.write(outgoing)
+            await self.done
         except BaseException:
-            self.failed += len(self.streams) if self.sent else len(self.waiters)
+            self.failed += len(self.waiters) - self.resolved
             self.sent = len(self.waiters)  # settled for the ramp: counted as failed
             raise
         finally:
-            writer.close()
+            if self.transport is not None:
+                self.transport.close()
 
 
-async def _client_h2(creds: list[tuple[int, str]], waiters: int, per_connection: int, ready_file: Path,
-                     out_file: Path) -> None:
+async def _client_h2(creds: list[tuple[int, str]], waiters: int, per_connection: int, ramp_rate: float,
+                     ready_file: Path, out_file: Path) -> None:
     results: list[tuple[int, float, int, bool]] = []
     assigned = [creds[n % len(creds)] for n in range(waiters)]
     connections = [_H2Waiters(assigned[start:start + per_connection], results)
                    for start in range(0, waiters, per_connection)]
     gate = asyncio.Semaphore(64)  # concurrent connects
-    tasks = [asyncio.create_task(c.run(gate)) for c in connections]
+    ramp_start = time.monotonic()
+    tasks = [asyncio.create_task(c.run(gate, n * per_connection, ramp_start, ramp_rate))
+             for n, c in enumerate(connections)]
     while sum(c.sent for c in connections) < waiters:
         await asyncio.sleep(0.05)
     ready_file.write_text(str(sum(c.sent for c in connections) - sum(c.failed for c in connections)))
+    cpu_ready = time.process_time()
     done, _ = await asyncio.wait(tasks, timeout=180)
     errors = [repr(t.exception()) for t in done if t.exception() is not None]
     out_file.write_text(json.dumps({"results": results, "errors": errors[:20],
-                                    "error_count": sum(c.failed for c in connections)}))
+                                    "error_count": sum(c.failed for c in connections),
+                                    "cpu_s_after_ready": time.process_time() - cpu_ready}))
 
 
 def client_main(args: argparse.Namespace) -> None:
@@ -310,7 +370,8 @@ def client_main(args: argparse.Namespace) -> None:
     raise_fd_limit()
     creds = [(int(i), str(t)) for i, t in json.loads(Path(args.creds).read_text())]
     if args.http2:
-        asyncio.run(_client_h2(creds, args.waiters, args.streams_per_connection, Path(args.ready), Path(args.out)))
+        asyncio.run(_client_h2(creds, args.waiters, args.streams_per_connection, args.ramp_rate, Path(args.ready),
+                               Path(args.out)))
     else:
         asyncio.run(_client(creds, args.waiters, Path(args.ready), Path(args.out)))
 
@@ -353,18 +414,27 @@ def inject(creds: list[tuple[int, str]], gap: float) -> dict[int, float]:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time of a process group (the web command: its worker does the work; the
+    supervisor alone stays idle whatever the load)."""
+    return sum(cpu_seconds(pid) for pid in group_pids(pgid))
 
 
 def settle(pid: int, quiet_seconds: float) -> None:
     """Every request is sent; wait until the web process has taken them all in (its
     CPU goes quiet: each waiter's start is two short DB reads), then a bit more."""
     quiet = 0.0
-    last = cpu_seconds(pid)
+    last = group_cpu_seconds(pid)
     while quiet < quiet_seconds:
         time.sleep(0.5)
-        now = cpu_seconds(pid)
+        now = group_cpu_seconds(pid)
         quiet = quiet + 0.5 if now - last < 0.05 else 0.0
         last = now
 
@@ -387,6 +457,9 @@ def main() -> None:
                         help="waiters are HTTP/2 streams (h2c, prior knowledge), --streams-per-connection per connection")
     parser.add_argument("--streams-per-connection", type=int, default=200,
                         help="with --http2 (granian's default SETTINGS_MAX_CONCURRENT_STREAMS is 200)")
+    parser.add_argument("--ramp-rate", type=float, default=1000.0,
+                        help="with --http2: requests sent per second while the waiters come in (0: every stream at"
+                        " once). HTTP/1.1 is paced by its connects (about 1,500/s here)")
     parser.add_argument("--cap-to-fd-limit", action="store_true",
                         help=f"lower --waiters to what the descriptor limit allows (limit - {FD_HEADROOM}), stated"
                         " in the summary, instead of refusing to run")
@@ -404,6 +477,7 @@ def main() -> None:
 
     # Stopped by a signal: still run the finally blocks that stop the processes.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    load_before = os.getloadavg()
     limit = raise_fd_limit()
     requested = args.waiters
     # Sockets per process: one per waiter over HTTP/1.1, one per connection over HTTP/2.
@@ -447,7 +521,7 @@ def main() -> None:
         idle = rss_kb(web.pid)
         client_cmd = [PY, __file__, "--client", "--port", str(PORT), "--waiters", str(args.waiters), "--creds", str(creds_file),
                       "--ready", str(ready_file), "--out", str(out_file),
-                      "--streams-per-connection", str(args.streams_per_connection)]
+                      "--streams-per-connection", str(args.streams_per_connection), "--ramp-rate", str(args.ramp_rate)]
         if args.http2:
             client_cmd.append("--http2")
         started = time.monotonic()
@@ -463,8 +537,10 @@ def main() -> None:
         waiting = rss_kb(web.pid)
         print(f"{ready_file.read_text()} waiters connected in {ramp:.1f}s over {connections} HTTP/{http}"
               f" connections; web RSS {waiting['VmRSS'] / 1024:.0f} MB", flush=True)
+        web_cpu_before = group_cpu_seconds(web.pid)
         committed = inject(creds, args.gap_ms / 1000)
         client.wait(240)
+        web_cpu_wakeups = group_cpu_seconds(web.pid) - web_cpu_before
         after = rss_kb(web.pid)
     finally:
         if client is not None:
@@ -481,6 +557,7 @@ def main() -> None:
         "waiters_requested": requested,
         "connections": connections,
         "streams_per_connection": args.streams_per_connection if args.http2 else 1,
+        "ramp_rate_per_s": args.ramp_rate if args.http2 else None,
         "fd_limit": limit,
         "answered_with_notification": len(lat_ms),
         "non_200": failed,
@@ -493,6 +570,13 @@ def main() -> None:
             "max": round(max(lat_ms), 2) if lat_ms else None,
             "mean": round(statistics.fmean(lat_ms), 2) if lat_ms else None,
         },
+        # CPU seconds while the waiters are woken (web: from the first injected message;
+        # client: from its ready mark, the settle pause included) against the
+        # injection's wall time: the client shares the machine, and a busy client
+        # delays its own stamps.
+        "cpu_s_during_wakeups": {"web": round(web_cpu_wakeups, 2), "client": round(data.get("cpu_s_after_ready", 0.0), 2),
+                                 "injection_wall": round(len(creds) * args.gap_ms / 1000, 2)},
+        "load_average_before": [round(x, 2) for x in load_before],
         "web_rss_mb": {
             "idle": round(idle["VmRSS"] / 1024, 1),
             "all_waiting": round(waiting["VmRSS"] / 1024, 1),
