@@ -33,9 +33,10 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from engines import registry as engine_registry
 from engines.contract import TransportError
 from instances import authfail, ratelimit, registry
-from instances.edgepool import PoolTimeout
+from instances.edgepool import EdgePool, PoolTimeout
 from instances.guards import ChatError
 from instances.models import Instance
+from instances.sharedreads import BatchedReads
 
 log = logging.getLogger(__name__)
 
@@ -540,7 +541,12 @@ def authenticate_instance(id_instance: int, token: str) -> Instance:
 
     Unknown (or deleted) idInstance → 403, wrong token → 401, as GREEN-API answers.
     """
-    instance = Instance.objects.filter(pk=id_instance, is_deleted=False).first()
+    return check_instance(Instance.objects.filter(pk=id_instance, is_deleted=False).first(), token)
+
+
+def check_instance(instance: Instance | None, token: str) -> Instance:
+    """``authenticate_instance``'s answers for a row already read (None: no such
+    live instance)."""
     if instance is None:
         raise Forbidden()
     if not hmac.compare_digest(instance.api_token.encode(), token.encode()):
@@ -552,12 +558,24 @@ def authenticate_instance(id_instance: int, token: str) -> Instance:
 
 ASYNC_AUTH_SQL = "SELECT api_token, is_deleted, is_suspended, settings FROM instances_instance WHERE id = %s"
 
+AuthRow = tuple[str, bool, bool, dict[str, Any]]
+BATCH_AUTH_SQL = (
+    "SELECT id, api_token, is_deleted, is_suspended, settings FROM instances_instance WHERE id = ANY(%s::bigint[])"
+)
 
-async def authenticate_instance_async(conn: Any, id_instance: int, token: str) -> dict[str, Any]:
-    """``authenticate_instance`` for the ASGI edge (an async psycopg connection): the
-    same answers (403 unknown/deleted/suspended, 401 wrong token); returns the
-    instance's stored settings."""
-    row = await (await conn.execute(ASYNC_AUTH_SQL, (id_instance,))).fetchone()
+
+async def _fetch_auth_rows(conn: Any, ids: list[int]) -> dict[int, AuthRow]:
+    rows = await (await conn.execute(BATCH_AUTH_SQL, (ids,))).fetchall()
+    return {int(row[0]): (row[1], row[2], row[3], row[4]) for row in rows}
+
+
+# The edge's long-poll auth reads, batched (instances.sharedreads.BatchedReads): a
+# connect storm made one read per request and queued thousands behind the edge's
+# few connections past their bounded wait (503s).
+_auth_reads: BatchedReads[int, AuthRow] = BatchedReads(_fetch_auth_rows)
+
+
+def _check_auth_row(row: AuthRow | None, token: str) -> dict[str, Any]:
     if row is None or row[1]:
         raise Forbidden()
     api_token, _, suspended, stored_settings = row
@@ -566,6 +584,24 @@ async def authenticate_instance_async(conn: Any, id_instance: int, token: str) -
     if suspended:
         raise Forbidden()
     return dict(stored_settings)
+
+
+async def authenticate_instance_async(conn: Any, id_instance: int, token: str) -> dict[str, Any]:
+    """``authenticate_instance`` for the ASGI edge (an async psycopg connection): the
+    same answers (403 unknown/deleted/suspended, 401 wrong token); returns the
+    instance's stored settings."""
+    row = await (await conn.execute(ASYNC_AUTH_SQL, (id_instance,))).fetchone()
+    return _check_auth_row(row, token)
+
+
+async def authenticate_instance_shared(pool: EdgePool, id_instance: int, token: str) -> dict[str, Any]:
+    """``authenticate_instance_async`` for requests that may come in a herd (the
+    long poll): the row is read by a batch not yet sent when the request arrived,
+    so it sees every commit before that (a rotated token or a deleted instance is
+    refused), shared with every request that asked meanwhile. Each request checks its
+    own token. The batch waits for a connection as boundedly as any read
+    (``edgepool.ACQUIRE_TIMEOUT_SECONDS``)."""
+    return _check_auth_row(await _auth_reads.read(pool, id_instance), token)
 
 
 class InstanceMethodView(APIView):

@@ -8,6 +8,8 @@ connection), and it wakes on ``instances.wakeups`` within milliseconds of a comm
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from typing import Any, cast
 
 from asgiref.sync import sync_to_async
@@ -29,9 +31,11 @@ from instances.http import (
     TooManyRequests,
     WireError,
     WireJSONParser,
-    authenticate_instance,
+    check_instance,
     validate,
 )
+from instances.models import Instance
+from instances.sharedreads import SharedReads
 from journals import selectors, services
 from journals.models import Notification
 
@@ -59,46 +63,51 @@ def _db(func: Any) -> Any:
     return sync_to_async(run, thread_sensitive=False)
 
 
+# Reads shared by the long polls of one instance in flight at once
+# (instances.sharedreads): a connect storm, or a wake-up of N waiters, costs one
+# instance read and one head read, not N of each.
+_instance_reads: SharedReads[Instance | None] = SharedReads()
+_head_reads: SharedReads[Any] = SharedReads()
+
+
 @_db
-def _authenticate(id_instance: int, token: str) -> tuple[int, bool]:
-    instance = authenticate_instance(id_instance, token)
-    if not ratelimit.allow(instance.id, registry.BY_NAME["receiveNotification"]):
+def _read_instance(sent: Callable[[], None], id_instance: int) -> Instance | None:
+    sent()  # in the worker thread, right before the query: callers until now may join
+    return Instance.objects.filter(pk=id_instance, is_deleted=False).first()
+
+
+async def _authenticate(id_instance: int, token: str) -> tuple[int, bool]:
+    """``authenticate_instance``'s answers from a shared read of the row; each
+    request checks its own token and counts its own rate limit."""
+
+    async def run(sent: Callable[[], None]) -> Instance | None:
+        return cast(Instance | None, await _read_instance(sent, id_instance))
+
+    instance = check_instance(await _instance_reads.read(id_instance, run), token)
+    if not await ratelimit.allow_async(instance.id, registry.BY_NAME["receiveNotification"]):
         raise TooManyRequests()
     return instance.id, bool(instance.setting("webhookUrl"))
 
 
 @_db
-def _head(instance_id: int) -> Notification | None:
+def _head(sent: Callable[[], None], instance_id: int) -> Notification | None:
+    sent()
     return services.head_notification(instance_id)
-
-
-_reads: dict[tuple[int, int], tuple[float, asyncio.Future[Any]]] = {}
 
 
 async def _shared_head(instance_id: int, not_before: float, reader: Any = None) -> Any:
     """The head notification, read once for all waiters of the instance that ask at
     the same moment: a wake-up of N waiters costs one query, not N.
 
-    A waiter only joins a read that started after ``not_before`` (when it arrived or
-    was last woken); an older read may predate the commit it was woken for."""
-    loop = asyncio.get_running_loop()
-    key = (id(loop), instance_id)
-    pending = _reads.get(key)
-    if pending is not None and pending[0] >= not_before:
-        return await asyncio.shield(pending[1])
-    future: asyncio.Future[Any] = loop.create_future()
-    _reads[key] = (loop.time(), future)
-    try:
-        result = await (reader or _head)(instance_id)
-        future.set_result(result)
-        return result
-    except BaseException as exc:
-        future.set_exception(exc)
-        future.exception()  # mark retrieved: joiners re-raise it themselves
-        raise
-    finally:
-        if _reads.get(key, (0.0, None))[1] is future:
-            del _reads[key]
+    ``reader(sent, instance_id)`` calls ``sent()`` right before its query. A waiter
+    joins a read not sent yet, or one sent after ``not_before`` (a
+    ``time.monotonic()``: when it arrived or was last woken); a read sent earlier
+    may predate the commit it was woken for."""
+
+    async def run(sent: Callable[[], None]) -> Any:
+        return await (reader or _head)(sent, instance_id)
+
+    return await _head_reads.read(instance_id, run, not_before)
 
 
 def _answer(notification: Notification | None) -> HttpResponse:
@@ -142,14 +151,14 @@ class ReceiveNotification(View):
             await asyncio.sleep(timeout)
             return _answer(None)
         with wakeups.subscribe(instance_id) as subscription:
-            asked_at = loop.time()
+            asked_at = time.monotonic()
             while True:
                 head = await _shared_head(instance_id, asked_at)
                 remaining = deadline - loop.time()
                 if head is not None or remaining <= 0:
                     return _answer(head)
                 await subscription.wait(remaining)
-                asked_at = loop.time()
+                asked_at = time.monotonic()
 
     async def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:  # type: ignore[override]
         return HttpResponse(status=204)
