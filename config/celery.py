@@ -7,7 +7,7 @@ from typing import Any
 
 import redis
 from celery import Celery
-from celery.signals import after_setup_logger
+from celery.signals import after_setup_logger, celeryd_init
 from kombu.transport import redis as kombu_redis
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -55,6 +55,20 @@ def _quiet_per_task_lines(**_: Any) -> None:
     for name in PER_TASK_LOGGERS:
         logger = logging.getLogger(name)
         logger.setLevel(max(logging.WARNING, logger.getEffectiveLevel()))
+
+
+@celeryd_init.connect
+def _lower_priority(**_: Any) -> None:
+    # Before the pool starts: the thread pool's threads share this process's niceness.
+    from django.conf import settings
+
+    niceness = int(getattr(settings, "WORKER_NICENESS", 0))
+    if niceness > 0:
+        try:
+            os.nice(niceness)
+        except OSError:  # a sandbox without setpriority: keep the inherited priority
+            logging.getLogger(__name__).warning("could not lower the worker's priority", exc_info=True)
+
 
 app = Celery("relay")
 app.config_from_object("django.conf:settings", namespace="CELERY")

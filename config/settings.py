@@ -505,6 +505,14 @@ WEBHOOK_ALLOWED_NETWORKS = [
     if n.strip()
 ]
 
+# Celery workers lower their own CPU priority by this much (os.nice) when they start.
+# On one machine (make run, a single host) the web process then gets the CPU first
+# when everything is busy: API answers stay fast while the paced, retrying
+# background work (drain, webhooks) waits a little. 0 keeps the inherited priority.
+# Containers in their own cgroups (compose, Kubernetes) share CPU by cgroup, so it
+# changes little there.
+WORKER_NICENESS = env.int("WORKER_NICENESS", default=5)
+
 # Session runners: a lease is lost when its heartbeat is older than the TTL.
 RUNNER_LEASE_TTL_SECONDS = env.float("RUNNER_LEASE_TTL_SECONDS", default=15.0)
 RUNNER_TICK_SECONDS = env.float("RUNNER_TICK_SECONDS", default=1.0)
