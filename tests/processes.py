@@ -37,6 +37,10 @@ def process_env(**extra: str) -> dict[str, str]:
         RELAY_VAR_DIR=str(settings.VAR_DIR),
         CELERY_TASK_ALWAYS_EAGER="false",
         PYTHONUNBUFFERED="1",
+        # Test workers keep the test run's priority: on a busy 2-core CI machine a
+        # lowered worker would only make the waits on it longer
+        # (tests/instances/test_worker_priority.py sets it explicitly).
+        WORKER_NICENESS="0",
     )
     if settings.REDIS_URL:
         env["REDIS_URL"] = settings.REDIS_URL
