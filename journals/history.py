@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -35,7 +36,9 @@ from journals import history_sql
 from journals.chats import CHANGE_TYPES
 from journals.models import Call, ChangeKind, Direction, JournalMessage, MessageChange
 from journals.rendering import (
+    ITEM_SEP,
     JOURNAL_JSON_VERSION,
+    MARK,
     decode,
     encode,
     encode_array,
@@ -43,6 +46,7 @@ from journals.rendering import (
     forwarded,
     journal_object,
     timestamp,
+    type_prefix,
     wire_status,
     with_type,
 )
@@ -450,8 +454,17 @@ def _since(minutes: int) -> datetime:
 def last_incoming_messages(instance: Instance, *, minutes: int = DEFAULT_MINUTES) -> bytes:
     """lastIncomingMessages: every message received in the last ``minutes``, newest
     first (a JSON array). GREEN-API sets no limit on the count, nor do we. The
-    window's read is history_sql's."""
+    window's read is history_sql's: aggregated by PostgreSQL (``_aggregated``),
+    row by row elsewhere."""
     since = _since(minutes)
+    if connection.vendor == "postgresql":
+        return _aggregated(instance, Direction.INCOMING.value, since)
+    return incoming_by_rows(instance, since)
+
+
+def incoming_by_rows(instance: Instance, since: datetime) -> bytes:
+    """lastIncomingMessages' answer read row by row (SQLite; on PostgreSQL the
+    reference the aggregated read is tested against)."""
     changes = _changes_since(instance.pk, since)
     found = history_sql.window_rows(instance.pk, Direction.INCOMING.value, since)
 
@@ -461,22 +474,78 @@ def last_incoming_messages(instance: Instance, *, minutes: int = DEFAULT_MINUTES
     return encode_array(_window(instance, found, candidates, changes))
 
 
+def _sent_since(instance: Instance, since: datetime) -> QuerySet[OutgoingMessage]:
+    return _not_hidden(OutgoingMessage.objects.filter(instance_id=instance.pk, created_at__gte=since)).order_by(
+        "-created_at", "-id"
+    )
+
+
 def last_outgoing_messages(instance: Instance, *, minutes: int = DEFAULT_MINUTES) -> bytes:
     """lastOutgoingMessages: messages sent (through the API or from the phone) in
     the last ``minutes``, newest first (a JSON array)."""
     since = _since(minutes)
-    sent = _not_hidden(OutgoingMessage.objects.filter(instance_id=instance.pk, created_at__gte=since)).order_by(
-        "-created_at", "-id"
-    )
+    if connection.vendor == "postgresql":
+        return _aggregated(instance, Direction.OUTGOING.value, since)
+    return outgoing_by_rows(instance, since)
+
+
+def outgoing_by_rows(instance: Instance, since: datetime) -> bytes:
+    """lastOutgoingMessages' answer read row by row (as ``incoming_by_rows``)."""
     typed = _listed(
         JournalMessage.objects.filter(instance_id=instance.pk, direction=Direction.OUTGOING, timestamp__gte=since)
     ).order_by("-timestamp", "-id")
     entries = _newest_first(
-        (outgoing_entry(row, own_wid=instance.wid) for row in sent.values(*OUTGOING_FIELDS)),
+        (outgoing_entry(row, own_wid=instance.wid) for row in _sent_since(instance, since).values(*OUTGOING_FIELDS)),
         journal_entries(typed.values_list(*STORED_FIELDS, "timestamp"), lambda: typed, own_wid=instance.wid, merged=True),
     )
     changes = _changes_since(instance.pk, since) if entries else {}
     return encode_array(_finish(instance, entries, changes))
+
+
+def _aggregated(instance: Instance, direction: str, since: datetime) -> bytes:
+    """The last*Messages answer from the window PostgreSQL joins into one value
+    (history_sql.window_json): the same bytes as the row-by-row path above.
+
+    A window of stored objects only (the common case) becomes the answer with one
+    str.replace that puts ``type`` first in every object; each marked piece is
+    replaced by its row rendered here, or dropped if hidden or gone."""
+    changes = _changes_since(instance.pk, since)
+    text = history_sql.window_json(instance.pk, direction, since, changed=bool(changes))
+    if not text:
+        return b"[]"
+    prefix = type_prefix(direction).encode()
+    sep, mark = ITEM_SEP.encode(), MARK.encode()
+    if mark not in text:
+        # Every piece is a stored object "{...}", and ITEM_SEP occurs only between them.
+        return b"[" + prefix + text[1:].replace(sep + b"{", b"," + prefix) + b"]"
+    rendered = _render_marked(instance, direction, since, changes)
+    items = (
+        prefix + piece[1:] if piece[:1] == b"{" else rendered.get(piece[1:].decode(), "").encode()
+        for piece in text.split(sep)
+    )
+    return b"[" + b",".join(item for item in items if item) + b"]"
+
+
+def _render_marked(instance: Instance, direction: str, since: datetime, changes: Changes) -> dict[str, str]:
+    """The window's marked rows, encoded, by their key in the aggregate ("j" + id of
+    a journal row, "o" + id of an API-sent message); "" for a hidden one."""
+    rendered: dict[str, str] = {}
+    for row in history_sql.marked_journal_rows(instance.pk, direction, since, changed=bool(changes)):
+        pk, direction_, chat_id, id_message, type_message, stored, version = row[:7]
+        entry = Entry(chat_id, id_message, direction_, type_message, None, pk)
+        if version == JOURNAL_JSON_VERSION and stored:
+            entry.stored = stored
+        else:
+            names = ("sender", "sender_name", "sender_contact_name", "message_data", "timestamp")
+            full = dict(zip(STORED_FIELDS, row[:7], strict=True)) | dict(zip(names, row[7:], strict=True))
+            entry.body = journal_entry(full, own_wid=instance.wid).body
+        rendered[f"j{pk}"] = _encoded(entry, changes) or ""
+    if direction == Direction.OUTGOING:
+        sent = [outgoing_entry(row, own_wid=instance.wid) for row in _sent_since(instance, since).values(*OUTGOING_FIELDS)]
+        _attach_quotes(instance, sent)
+        for entry in sent:
+            rendered[f"o{entry.rank}"] = _encoded(entry, changes) or ""
+    return rendered
 
 
 def _call_entry(call: Call) -> dict[str, Any]:

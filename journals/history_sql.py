@@ -19,9 +19,12 @@ from typing import Any
 
 from django.db import connection
 from django.utils.dateparse import parse_datetime
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
 
 from journals.chats import CHANGE_TYPES
-from journals.models import ChangeKind, JournalMessage, MessageChange
+from journals.models import ChangeKind, Direction, JournalMessage, MessageChange
+from journals.rendering import ITEM_SEP, JOURNAL_JSON_VERSION, MARK
 from messaging.models import OutgoingMessage
 
 JOURNAL = JournalMessage._meta.db_table
@@ -60,6 +63,110 @@ _CHAT_SENT = (
 )
 CHAT_SENT_SQL = _CHAT_SENT.format(since="")
 CHAT_SENT_SINCE_SQL = _CHAT_SENT.format(since=" AND o.created_at >= %s")
+
+
+# --- The time windows as one aggregated value (PostgreSQL) ----------------------------
+#
+# lastIncomingMessages answers a whole day of an instance: 8 496 objects in
+# bench/history.py's 10-million-message journal. Read as rows, each costs a protocol
+# row, seven Python objects from the driver and a string operation before the join;
+# that was about half of the request beside the index scan itself. So on PostgreSQL
+# the database joins the stored objects into one text value, in the answer's order,
+# and Python puts ``type`` in with one str.replace (journals.history). Rows whose
+# object must be built or changed on read (no current stored object, polls, rows with
+# a MessageChange, API-sent messages) stand in the value as a MARK and their key, and
+# are read and rendered as before: only they cost Python work.
+
+# A row whose stored object goes out as is (besides having no MessageChange).
+_PLAIN = f"j.journal_json_version = {JOURNAL_JSON_VERSION} AND j.journal_json <> '' AND j.type_message <> 'pollMessage'"
+# ... and no change since the window's start (a change never predates its message:
+# the changes journals.history reads for the window are these).
+_UNCHANGED = (
+    f" AND NOT EXISTS (SELECT 1 FROM {CHANGE} c WHERE c.instance_id = j.instance_id"
+    " AND c.chat_id = j.chat_id AND c.id_message = j.id_message AND c.timestamp >= %s)"
+)
+_IN_WINDOW = f"j.instance_id = %s AND j.direction = %s AND j.timestamp >= %s AND j.{NOT_A_CHANGE}"
+
+
+def _piece(changed: bool) -> str:
+    """A journal row's piece of the aggregate: its stored object, or MARK + "j" + id."""
+    plain = _PLAIN + (_UNCHANGED if changed else "")
+    return f"CASE WHEN {plain} THEN j.journal_json ELSE chr({ord(MARK)}) || 'j' || j.id END"
+
+
+# string_agg takes its rows in the order of the sorted subquery below it: the outer
+# query has no join or grouping that could reorder them (PostgreSQL's documented way
+# to feed an aggregate in order; a subquery with ORDER BY is never flattened). An
+# ORDER BY inside string_agg would sort the wide pieces again: PostgreSQL 15 does not
+# use the index order for it.
+_AGGREGATE = f"SELECT string_agg(w.piece, chr({ord(ITEM_SEP)})) FROM ({{rows}}) w"
+_JOURNAL_PIECES = (
+    f"SELECT {{piece}} AS piece FROM {JOURNAL} j WHERE {_IN_WINDOW} ORDER BY j.timestamp DESC, j.id DESC"
+)
+# lastOutgoingMessages merges the API-sent messages in, newest first; at equal
+# timestamps and ids the API-sent one first, as journals.history._newest_first's
+# stable sort of (sent, journal) leaves them.
+_MERGED_PIECES = (
+    f"SELECT {{piece}} AS piece, j.timestamp AS moment, j.id AS rank, 1 AS source FROM {JOURNAL} j"
+    f" WHERE {_IN_WINDOW}"
+    f" UNION ALL SELECT chr({ord(MARK)}) || 'o' || o.id, o.created_at, o.id, 0 FROM {SENT} o"
+    " WHERE o.instance_id = %s AND o.created_at >= %s"
+    " ORDER BY moment DESC, rank DESC, source"
+)
+# The rows the aggregate marked, with the columns to render them from.
+_MARKED_JOURNAL = (
+    "SELECT j.id, j.direction, j.chat_id, j.id_message, j.type_message, j.journal_json, j.journal_json_version,"
+    " j.sender, j.sender_name, j.sender_contact_name, j.message_data, j.timestamp"
+    f" FROM {JOURNAL} j WHERE {_IN_WINDOW} AND NOT ({{plain}})"
+)
+
+
+class _TextAsBytes(Loader):
+    """Text as the UTF-8 bytes the server sent: the aggregate goes to the wire as
+    UTF-8, so decoding it (megabytes, often into a 4-byte-per-character str when an
+    emoji is in it) and encoding it again is work for nothing."""
+
+    def load(self, data: Buffer) -> bytes:
+        return bytes(data)
+
+
+def window_json(instance_id: int, direction: str, since: datetime, *, changed: bool) -> bytes:
+    """The journal rows of ``direction`` from ``since`` on, newest first, as one text
+    value in UTF-8: pieces (see ``_piece``) separated by ITEM_SEP; b"" for none. With
+    ``changed`` (the window has MessageChange rows) rows that have one are marked.
+    lastOutgoingMessages' window also holds the API-sent messages, marked "o" + id."""
+    since_db = _db_datetime(since)
+    window = [instance_id, direction, since_db, *CHANGE_TYPES]
+    piece = _piece(changed)
+    params: list[Any] = [since_db] if changed else []
+    if direction == Direction.OUTGOING:
+        rows = _MERGED_PIECES.format(piece=piece)
+        params += [*window, instance_id, since_db]
+    else:
+        rows = _JOURNAL_PIECES.format(piece=piece)
+        params += window
+    with connection.cursor() as cursor:
+        # This cursor's own adapters (a copy of the connection's): other reads keep str.
+        cursor.cursor.adapters.register_loader("text", _TextAsBytes)
+        cursor.execute(_AGGREGATE.format(rows=rows), params)
+        row = cursor.fetchone()
+    return bytes(row[0]) if row and row[0] is not None else b""
+
+
+def marked_journal_rows(instance_id: int, direction: str, since: datetime, *, changed: bool) -> list[tuple[Any, ...]]:
+    """The rows ``window_json`` marked "j" (in no particular order): STORED_FIELDS,
+    then sender, sender_name, sender_contact_name, message_data (decoded) and the
+    timestamp, so that those without a current stored object render with no
+    further query."""
+    since_db = _db_datetime(since)
+    plain = _PLAIN + (_UNCHANGED if changed else "")
+    params: list[Any] = [instance_id, direction, since_db, *CHANGE_TYPES]
+    if changed:
+        params.append(since_db)
+    with connection.cursor() as cursor:
+        cursor.execute(_MARKED_JOURNAL.format(plain=plain), params)
+        rows = cursor.fetchall()
+    return [(*row[:10], _json(row[10]), moment(row[11])) for row in rows]
 
 
 def _db_datetime(moment: datetime) -> Any:

@@ -151,11 +151,23 @@ def untyped(body: dict[str, Any]) -> dict[str, Any]:
 _TYPE_PREFIX = {str(d): '{"type":' + encode(str(d)) + "," for d in Direction}
 
 
+def type_prefix(direction: str) -> str:
+    """What ``with_type`` puts in place of a stored object's opening brace."""
+    return _TYPE_PREFIX.get(direction) or '{"type":' + encode(str(direction)) + ","
+
+
 def with_type(direction: str, stored: str) -> str:
     """A stored object (encoded without ``type``) with ``type`` put first, as
     ``encode(journal_object(...))`` would write it."""
-    prefix = _TYPE_PREFIX.get(direction) or '{"type":' + encode(str(direction)) + ","
-    return prefix + stored[1:]
+    return type_prefix(direction) + stored[1:]
+
+
+# Separators of the windows PostgreSQL aggregates (journals.history_sql.window_json):
+# control characters that ``encode`` never writes raw (JSON escapes every character
+# below U+0020), so they cannot occur inside a stored object. ITEM_SEP separates the
+# pieces; MARK starts a piece that is a row's key instead of its object.
+ITEM_SEP = "\x01"
+MARK = "\x02"
 
 
 def decode(direction: str, stored: str) -> dict[str, Any]:
