@@ -517,7 +517,10 @@ def _aggregated(instance: Instance, direction: str, since: datetime) -> bytes:
     sep, mark = ITEM_SEP.encode(), MARK.encode()
     if mark not in text:
         # Every piece is a stored object "{...}", and ITEM_SEP occurs only between them.
-        return b"[" + prefix + text[1:].replace(sep + b"{", b"," + prefix) + b"]"
+        # The first object's brace is skipped through a memoryview: slicing or
+        # chaining + would copy the megabytes once more per operation.
+        typed = text.replace(sep + b"{", b"," + prefix)
+        return b"".join((b"[", prefix, memoryview(typed)[1:], b"]"))
     rendered = _render_marked(instance, direction, since, changes)
     items = (
         prefix + piece[1:] if piece[:1] == b"{" else rendered.get(piece[1:].decode(), "").encode()
