@@ -44,10 +44,12 @@ import hmac
 import http.client
 import json
 import logging
+import queue
 import random
+import threading
 import time
-from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -88,6 +90,9 @@ SWEEP_SIZE = 100
 # process) and waits this long at most before recording the runs that finished.
 SWEEP_THREADS = 8
 SWEEP_WAIT_SECONDS = 2.0
+# Detached runs (hanging endpoints) each hold a thread of their own beyond
+# SWEEP_THREADS, up to this many (see _Posters).
+SWEEP_DETACHED_MAX = 120
 
 
 # --- The request ----------------------------------------------------------------------
@@ -379,9 +384,96 @@ def _post_run(target: Target, rows: list[Row], policy: ssrf.Policy, limit: int, 
     return batch
 
 
+class _Posters:
+    """The sweeps' POST threads: ``size`` of them post for sweeps, and a run that a
+    sweep detached (still going after ``SWEEP_WAIT_SECONDS``: a hanging endpoint) no
+    longer counts against them, so a new thread takes its place. With a plain pool
+    of ``size`` threads, ``size`` hanging endpoints held every thread for the whole
+    POST timeout (180 s by default) and every other instance's runs queued behind
+    them. At most ``limit`` threads in all (each detached run holds one until its
+    POST times out); beyond that runs queue again, the old behaviour.
+
+    Daemon threads: a worker's warm shutdown waits for its tasks, never for a
+    detached POST (the run's lease lapses and it is delivered again). A thread over
+    ``size`` (its detached run ended) exits instead of idling."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = max(size, limit)
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[tuple[Future[Batch], Callable[[], Batch]]] = queue.SimpleQueue()
+        self._threads = 0
+        self._idle = 0
+        self._pending = 0
+        self._running: set[Future[Batch]] = set()
+        self._let_go: set[Future[Batch]] = set()  # runs a sweep stopped waiting for
+        self._detached: set[Future[Batch]] = set()  # ... that are running
+
+    def submit(self, fn: Callable[[], Batch]) -> Future[Batch]:
+        future: Future[Batch] = Future()
+        with self._lock:
+            self._pending += 1
+            self._grow()
+        self._queue.put((future, fn))
+        return future
+
+    def detach(self, future: Future[Batch]) -> None:
+        """The sweep stopped waiting for this run: while it posts (now, or once a
+        thread takes it), its thread no longer counts as one of ``size``."""
+        with self._lock:
+            if future.done():
+                return
+            self._let_go.add(future)
+            if future in self._running:
+                self._detached.add(future)
+                self._grow()
+
+    def threads(self) -> tuple[int, int]:
+        """(threads, of which detached), for tests and diagnostics."""
+        with self._lock:
+            return self._threads, len(self._detached)
+
+    def _grow(self) -> None:
+        # Under the lock: start threads while runs wait for one and the threads that
+        # are not detached are fewer than size.
+        while (
+            self._pending > self._idle
+            and self._threads - len(self._detached) < self.size
+            and self._threads < self.limit
+        ):
+            self._threads += 1
+            self._idle += 1
+            threading.Thread(target=self._work, name=f"webhook-post-{self._threads}", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            future, fn = self._queue.get()
+            with self._lock:
+                self._idle -= 1
+                self._pending -= 1
+                started = future.set_running_or_notify_cancel()
+                if started:
+                    self._running.add(future)
+                    if future in self._let_go:
+                        self._detached.add(future)
+            if started:
+                try:
+                    future.set_result(fn())  # runs _finish_detached's callback here
+                except BaseException as exc:  # noqa: BLE001 - handed to the future's reader
+                    future.set_exception(exc)
+            with self._lock:
+                self._running.discard(future)
+                self._let_go.discard(future)
+                self._detached.discard(future)
+                if self._threads - len(self._detached) > self.size:
+                    self._threads -= 1  # a detached run's stand-in is no longer needed
+                    return
+                self._idle += 1
+
+
 @lru_cache(maxsize=1)
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=SWEEP_THREADS, thread_name_prefix="webhook-post")
+def _pool() -> _Posters:
+    return _Posters(SWEEP_THREADS, SWEEP_THREADS + SWEEP_DETACHED_MAX)
 
 
 def _post_runs(
@@ -406,12 +498,14 @@ def _post_runs(
     # budget (their head at least), so no instance is always the one that waits.
     order = list(runs)
     random.shuffle(order)
-    futures = {i: _pool().submit(_post_run, targets[i], runs[i], policy, limits[i], deadline) for i in order}
+    pool = _pool()
+    futures = {i: pool.submit(partial(_post_run, targets[i], runs[i], policy, limits[i], deadline)) for i in order}
     futures_wait(futures.values(), timeout=SWEEP_WAIT_SECONDS)
     batches = {i: future.result() for i, future in futures.items() if future.done()}
     detached = [i for i, future in futures.items() if not future.done()]
     for instance_id in detached:
         futures[instance_id].add_done_callback(partial(_finish_detached, targets[instance_id]))
+        pool.detach(futures[instance_id])
     return batches, detached
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -283,3 +285,73 @@ def test_a_leader_hands_over_after_its_run_and_shares_a_backlog(
     assert sorted(received_by_instance(receiver)) == sorted(instance.pk for instance, _ in made)
     assert all(states(instance) == ["done"] for instance, _ in made)
     assert not leader_mark(broker)
+
+
+# --- Hanging endpoints and the POST threads ----------------------------------------------
+
+
+@pytest.fixture
+def hanging() -> Iterator[socket.socket]:
+    """An endpoint that accepts TCP connections (the kernel's backlog does) and never
+    answers: every POST to it hangs until the read timeout. Closing it resets those
+    connections, so the hung POSTs end at once."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    try:
+        yield listener
+    finally:
+        listener.close()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_hanging_endpoints_filling_the_post_threads_never_starve_a_healthy_instance(
+    transactional_db: None,
+    receiver: Receiver,
+    hanging: socket.socket,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The POSTs to the hanging endpoint outlast the test by far: only a thread that
+    # is not stuck behind them can deliver the healthy instance's notifications.
+    settings.WEBHOOK_TIMEOUT_SECONDS = 600.0
+    monkeypatch.setattr(webhooks, "SWEEP_WAIT_SECONDS", 0.2)
+    hanging_url = f"http://127.0.0.1:{hanging.getsockname()[1]}/hook"
+    stuck = [queued_instance(1, f"hang{n}x")[0] for n in range(webhooks.SWEEP_THREADS + 2)]
+    for instance in stuck:
+        point(instance, hanging_url)
+    good, good_rows = queued_instance(2, "healthy")
+    later, later_rows = queued_instance(1, "later")
+    point(good, receiver.url)
+    point(later, receiver.url)
+    # One sweep with more hanging endpoints than POST threads, the healthy one among
+    # them (in random order: it may well be queued behind all of them).
+    webhooks.deliver_many([i.pk for i in stuck] + [good.pk], passes=1, concurrent=True)
+    assert wait_for(lambda: states(good) == ["done", "done"])
+    # And a later sweep while every hanging POST still holds its thread.
+    webhooks.deliver_many([later.pk], passes=1, concurrent=True)
+    assert wait_for(lambda: states(later) == ["done"])
+    assert received_by_instance(receiver) == {
+        good.pk: [n.receipt_id for n in good_rows],
+        later.pk: [n.receipt_id for n in later_rows],
+    }
+    threads, detached = webhooks._pool().threads()
+    assert detached == len(stuck)  # still hanging, each on a thread of its own
+    assert threads <= webhooks.SWEEP_THREADS + detached
+    # Daemon threads: a worker's warm shutdown never waits for a hanging POST.
+    posters = [t for t in threading.enumerate() if t.name.startswith("webhook-post")]
+    assert posters and all(t.daemon for t in posters)
+    # Reset the hung connections: each run records its failed attempt and ends, and
+    # the stand-in threads go (the pool is back to its size).
+    hanging.close()
+    assert wait_for(lambda: all(Notification.objects.get(instance=i).attempts == 1 for i in stuck))
+    assert wait_for(lambda: webhooks._pool().threads() == (webhooks.SWEEP_THREADS, 0))
+    assert all(states(instance) == ["queued"] for instance in stuck)
