@@ -84,8 +84,11 @@ FLUSH_SECONDS = 0.5
 WAKE_PENDING_TTL = coalesce.PENDING_TTL_SECONDS
 WEBHOOK_WAKE = "webhooks"  # instances.coalesce kind of the sweep leader's ready set
 # A sweep leader takes up to this many ready instances at a time (more ready: a
-# helper task sweeps the next ones).
-SWEEP_SIZE = 100
+# helper task sweeps the next ones). Many shallow queues (a thousand instances with
+# one to three notifications each) are the common case under send load: a pass's
+# fixed cost (its statements, its wait for the slowest POST) is shared by every
+# instance it carries, and at 100 a pass carried too few notifications to keep up.
+SWEEP_SIZE = 400
 # A sweep posts its instances concurrently on this many threads (per worker
 # process) and waits this long at most before recording the runs that finished.
 SWEEP_THREADS = 8
@@ -406,6 +409,8 @@ class _Posters:
         self._idle = 0
         self._pending = 0
         self._running: set[Future[Batch]] = set()
+        self._open: set[Future[Batch]] = set()  # submitted, not yet returned
+        self._then: dict[Future[Batch], Callable[[Future[Batch]], None]] = {}
         self._let_go: set[Future[Batch]] = set()  # runs a sweep stopped waiting for
         self._detached: set[Future[Batch]] = set()  # ... that are running
 
@@ -413,20 +418,29 @@ class _Posters:
         future: Future[Batch] = Future()
         with self._lock:
             self._pending += 1
+            self._open.add(future)
             self._grow()
         self._queue.put((future, fn))
         return future
 
-    def detach(self, future: Future[Batch]) -> None:
-        """The sweep stopped waiting for this run: while it posts (now, or once a
-        thread takes it), its thread no longer counts as one of ``size``."""
+    def detach(self, future: Future[Batch], then: Callable[[Future[Batch]], None]) -> bool:
+        """The sweep stops waiting for this run: ``then`` runs on the run's thread
+        once it returns, and while it posts (now, or once a thread takes it) its
+        thread no longer counts as one of ``size``. False when the run has already
+        returned (the sweep records it with the others; ``then`` is not called).
+
+        Not ``Future.add_done_callback``: that calls back at once, on the sweep's
+        thread, for a run that ended meanwhile, and under load the sweep recorded
+        run after run by itself (one transaction each) while more of them ended."""
         with self._lock:
-            if future.done():
-                return
+            if future not in self._open:
+                return False
+            self._then[future] = then
             self._let_go.add(future)
             if future in self._running:
                 self._detached.add(future)
                 self._grow()
+            return True
 
     def threads(self) -> tuple[int, int]:
         """(threads, of which detached), for tests and diagnostics."""
@@ -458,9 +472,14 @@ class _Posters:
                         self._detached.add(future)
             if started:
                 try:
-                    future.set_result(fn())  # runs _finish_detached's callback here
+                    future.set_result(fn())
                 except BaseException as exc:  # noqa: BLE001 - handed to the future's reader
                     future.set_exception(exc)
+            with self._lock:
+                self._open.discard(future)
+                then = self._then.pop(future, None)
+            if then is not None:
+                then(future)  # a detached run records itself (_finish_detached)
             with self._lock:
                 self._running.discard(future)
                 self._let_go.discard(future)
@@ -501,11 +520,13 @@ def _post_runs(
     pool = _pool()
     futures = {i: pool.submit(partial(_post_run, targets[i], runs[i], policy, limits[i], deadline)) for i in order}
     futures_wait(futures.values(), timeout=SWEEP_WAIT_SECONDS)
-    batches = {i: future.result() for i, future in futures.items() if future.done()}
-    detached = [i for i, future in futures.items() if not future.done()]
-    for instance_id in detached:
-        futures[instance_id].add_done_callback(partial(_finish_detached, targets[instance_id]))
-        pool.detach(futures[instance_id])
+    batches: dict[int, Batch] = {}
+    detached: list[int] = []
+    for instance_id, future in futures.items():
+        if future.done() or not pool.detach(future, partial(_finish_detached, targets[instance_id])):
+            batches[instance_id] = future.result()
+        else:
+            detached.append(instance_id)
     return batches, detached
 
 
@@ -662,8 +683,12 @@ def _record_all(batches: dict[int, tuple[Target, Batch]]) -> dict[int, float | N
                 for row, started_at, outcome in batch
             ]
         )
+        # A raw INSERT fires no post_save: open webhook-log pages get their hint here.
+        # Whether a page is open is asked for every instance in one round trip: one
+        # each (a Redis EXISTS per instance and second) was a round trip per
+        # notification when a thousand instances each had one or two per pass.
+        events.prime_watched(batches)
         for instance_id in batches:
-            # A raw INSERT fires no post_save: open webhook-log pages get their hint here.
             events.webhook_attempts_logged(instance_id)
     return waits
 
