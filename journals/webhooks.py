@@ -84,11 +84,8 @@ FLUSH_SECONDS = 0.5
 WAKE_PENDING_TTL = coalesce.PENDING_TTL_SECONDS
 WEBHOOK_WAKE = "webhooks"  # instances.coalesce kind of the sweep leader's ready set
 # A sweep leader takes up to this many ready instances at a time (more ready: a
-# helper task sweeps the next ones). Many shallow queues (a thousand instances with
-# one to three notifications each) are the common case under send load: a pass's
-# fixed cost (its statements, its wait for the slowest POST) is shared by every
-# instance it carries, and at 100 a pass carried too few notifications to keep up.
-SWEEP_SIZE = 400
+# helper task sweeps the next ones).
+SWEEP_SIZE = 100
 # A sweep posts its instances concurrently on this many threads (per worker
 # process) and waits this long at most before recording the runs that finished.
 SWEEP_THREADS = 8
