@@ -507,7 +507,7 @@ def _aggregated(instance: Instance, direction: str, since: datetime) -> bytes:
     (history_sql.window_json): the same bytes as the row-by-row path above.
 
     A window of stored objects only (the common case) becomes the answer with one
-    str.replace that puts ``type`` first in every object; each marked piece is
+    split and join that put ``type`` first in every object; each marked piece is
     replaced by its row rendered here, or dropped if hidden or gone."""
     changes = _changes_since(instance.pk, since)
     text = history_sql.window_json(instance.pk, direction, since, changed=bool(changes))
@@ -516,11 +516,14 @@ def _aggregated(instance: Instance, direction: str, since: datetime) -> bytes:
     prefix = type_prefix(direction).encode()
     sep, mark = ITEM_SEP.encode(), MARK.encode()
     if mark not in text:
-        # Every piece is a stored object "{...}", and ITEM_SEP occurs only between them.
-        # The first object's brace is skipped through a memoryview: slicing or
-        # chaining + would copy the megabytes once more per operation.
-        typed = text.replace(sep + b"{", b"," + prefix)
-        return b"".join((b"[", prefix, memoryview(typed)[1:], b"]"))
+        # Every piece is a stored object "{...}", and ITEM_SEP occurs only between
+        # them: splitting at ITEM_SEP + "{" drops every object's brace but the
+        # first's, and joining with "," + prefix puts "type" first in each. (Split
+        # and join cost less CPU than bytes.replace here: 2.0 against 3.3 ms on
+        # bench/history.py's 8 500 objects; one join copies the megabytes once.)
+        pieces = text.split(sep + b"{")
+        pieces[0] = pieces[0][1:]
+        return b"".join((b"[", prefix, (b"," + prefix).join(pieces), b"]"))
     rendered = _render_marked(instance, direction, since, changes)
     items = (
         prefix + piece[1:] if piece[:1] == b"{" else rendered.get(piece[1:].decode(), "").encode()

@@ -72,7 +72,7 @@ CHAT_SENT_SINCE_SQL = _CHAT_SENT.format(since=" AND o.created_at >= %s")
 # row, seven Python objects from the driver and a string operation before the join;
 # that was about half of the request beside the index scan itself. So on PostgreSQL
 # the database joins the stored objects into one text value, in the answer's order,
-# and Python puts ``type`` in with one str.replace (journals.history). Rows whose
+# and Python puts ``type`` in with one split and join (journals.history). Rows whose
 # object must be built or changed on read (no current stored object, polls, rows with
 # a MessageChange, API-sent messages) stand in the value as a MARK and their key, and
 # are read and rendered as before: only they cost Python work.
