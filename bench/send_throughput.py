@@ -47,6 +47,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -80,8 +81,21 @@ FLOOR_POOL = "8"  # = RELAY_FASTLANE_POOL_SIZE's default: the same pool size per
 
 
 def truncate(db_url: str) -> None:
-    psql(db_url, "TRUNCATE messaging_outgoingmessage, messaging_messagestatuschange, emulator_emumessage,"
-                 " messaging_sendattempt CASCADE")
+    """Empty the send tables between phases. The stack keeps running meanwhile (the
+    previous phase's backlog is still draining), so TRUNCATE's exclusive locks can
+    meet the worker's row locks in the other order: PostgreSQL then cancels one side
+    ("deadlock detected"). The worker retries its side; so does this, a few times."""
+    sql = ("TRUNCATE messaging_outgoingmessage, messaging_messagestatuschange, emulator_emumessage,"
+           " messaging_sendattempt CASCADE")
+    for attempt in range(5):
+        try:
+            psql(db_url, sql)
+            return
+        except subprocess.CalledProcessError as exc:
+            print(f"truncate failed ({(exc.stderr or '').strip()}); attempt {attempt + 1} of 5", flush=True)
+            if attempt == 4:
+                raise
+            time.sleep(1 + attempt)
 
 
 def counts(db_url: str) -> dict[str, int]:
