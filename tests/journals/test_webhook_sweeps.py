@@ -8,7 +8,6 @@ import json
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -18,7 +17,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from config.celery import app as celery_app
 from instances import coalesce
 from instances.models import Instance
 from journals import tasks, webhooks
@@ -26,6 +24,7 @@ from journals.models import Notification, WebhookAttempt
 from journals.services import ingest_event
 from tests.factories import make_instance
 from tests.journals.test_webhooks import Receiver, incoming, receipt_of, states
+from tests.processes import private_broker_queue
 
 LOOPBACK = ["127.0.0.1/32"]
 
@@ -205,17 +204,13 @@ def broker(settings: Any) -> Iterator[str]:
     published tasks itself, so it can see what was published."""
     if not settings.REDIS_URL:
         pytest.skip("the sweep leader needs Redis (REDIS_URL)")
-    name = f"test-{uuid.uuid4().hex[:10]}"
-    settings.CELERY_TASK_DEFAULT_QUEUE = name
-    eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    try:
-        yield name
-    finally:
-        celery_app.conf.task_always_eager = eager
-        client = coalesce._redis()
-        keys = [f"relay:wake:{name}:{kind}:{k}" for kind in ("webhooks", "drain") for k in ("ready", "leader", "later")]
-        client.delete(name, f"{name}\x06\x163", *keys)
+    with private_broker_queue(settings) as name:
+        try:
+            yield name
+        finally:
+            client = coalesce._redis()
+            keys = [f"relay:wake:{name}:{kind}:{k}" for kind in ("webhooks", "drain") for k in ("ready", "leader", "later")]
+            client.delete(name, f"{name}\x06\x163", *keys)
 
 
 def published(queue: str) -> list[tuple[str, list[Any]]]:
