@@ -95,17 +95,16 @@ def _head(sent: Callable[[], None], instance_id: int) -> Notification | None:
     return services.head_notification(instance_id)
 
 
-async def _shared_head(instance_id: int, not_before: float, reader: Any = None) -> Any:
+async def _shared_head(instance_id: int, not_before: float) -> Any:
     """The head notification, read once for all waiters of the instance that ask at
     the same moment: a wake-up of N waiters costs one query, not N.
 
-    ``reader(sent, instance_id)`` calls ``sent()`` right before its query. A waiter
-    joins a read not sent yet, or one sent after ``not_before`` (a
+    A waiter joins a read not sent yet, or one sent after ``not_before`` (a
     ``time.monotonic()``: when it arrived or was last woken); a read sent earlier
     may predate the commit it was woken for."""
 
     async def run(sent: Callable[[], None]) -> Any:
-        return await (reader or _head)(sent, instance_id)
+        return await _head(sent, instance_id)
 
     return await _head_reads.read(instance_id, run, not_before)
 

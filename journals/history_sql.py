@@ -88,10 +88,15 @@ _UNCHANGED = (
 _IN_WINDOW = f"j.instance_id = %s AND j.direction = %s AND j.timestamp >= %s AND j.{NOT_A_CHANGE}"
 
 
+def _plain(changed: bool) -> str:
+    """The condition for a row whose stored object goes out as is (its one
+    parameter, the window's start, only when ``changed``)."""
+    return _PLAIN + (_UNCHANGED if changed else "")
+
+
 def _piece(changed: bool) -> str:
     """A journal row's piece of the aggregate: its stored object, or MARK + "j" + id."""
-    plain = _PLAIN + (_UNCHANGED if changed else "")
-    return f"CASE WHEN {plain} THEN j.journal_json ELSE chr({ord(MARK)}) || 'j' || j.id END"
+    return f"CASE WHEN {_plain(changed)} THEN j.journal_json ELSE chr({ord(MARK)}) || 'j' || j.id END"
 
 
 # string_agg takes its rows in the order of the sorted subquery below it: the outer
@@ -159,12 +164,11 @@ def marked_journal_rows(instance_id: int, direction: str, since: datetime, *, ch
     timestamp, so that those without a current stored object render with no
     further query."""
     since_db = _db_datetime(since)
-    plain = _PLAIN + (_UNCHANGED if changed else "")
     params: list[Any] = [instance_id, direction, since_db, *CHANGE_TYPES]
     if changed:
         params.append(since_db)
     with connection.cursor() as cursor:
-        cursor.execute(_MARKED_JOURNAL.format(plain=plain), params)
+        cursor.execute(_MARKED_JOURNAL.format(plain=_plain(changed)), params)
         rows = cursor.fetchall()
     return [(*row[:10], _json(row[10]), moment(row[11])) for row in rows]
 
